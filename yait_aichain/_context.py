@@ -1,0 +1,132 @@
+"""The per-run scope that travels from a Pool item down to every HTTP call it makes.
+
+A Pool worker opens a :func:`scope` before it runs an item. Everything below it (Chain
+steps, Skill runs, Model calls, retry sleeps) reads the scope of its own thread, so:
+
+- the item's remaining time budget bounds each HTTP timeout and each backoff sleep;
+- a cancel event (Ctrl-C, ``on_error="raise"``) wakes sleeping retries at once;
+- the usage and attempts of every call are added to the item's own tally, never to a
+  shared attribute, so 50 flows sharing one Skill never mix their numbers.
+
+Scopes nest: an inner scope keeps the tighter deadline, sees the outer cancel events, and
+its usage also counts in the outer tallies. Outside any scope nothing is limited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CancelledError
+from ._usage import Usage
+
+
+@dataclass
+class Tally:
+    """What the calls made inside one scope cost. Written by one thread at a time."""
+
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 0
+    calls: int = 0
+    wait_seconds: float = 0.0
+
+    def add_call(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
+        self.usage = self.usage + usage
+        self.requests += requests
+        self.calls += 1
+        self.wait_seconds += waited
+
+
+@dataclass(frozen=True)
+class Scope:
+    deadline: float | None = None  # time.monotonic() value, or None for no limit
+    cancels: tuple[threading.Event, ...] = ()
+    tallies: tuple[Tally, ...] = ()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (may be <= 0), or None without a deadline."""
+        if self.deadline is None:
+            return None
+        return self.deadline - time.monotonic()
+
+    def cancelled(self) -> bool:
+        return any(ev.is_set() for ev in self.cancels)
+
+    def check(self) -> None:
+        """Raise :class:`CancelledError` if the scope was cancelled."""
+        if self.cancelled():
+            raise CancelledError("the run was cancelled", reason="cancelled")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the scope is cancelled (then raise).
+
+        Sleeps past the deadline are cut short; the caller checks the budget afterwards.
+        """
+        if seconds <= 0:
+            self.check()
+            return
+        left = self.remaining()
+        if left is not None:
+            seconds = max(0.0, min(seconds, left))
+        end = time.monotonic() + seconds
+        if not self.cancels:
+            time.sleep(seconds)
+            return
+        # Several events cannot be waited on together; poll them in short slices.
+        slice_ = 0.05 if len(self.cancels) > 1 else None
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            wait = end - now if slice_ is None else min(slice_, end - now)
+            if self.cancels[0].wait(wait) or self.cancelled():
+                break
+        self.check()
+
+    def record(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
+        for tally in self.tallies:
+            tally.add_call(usage, requests, waited)
+
+
+_EMPTY = Scope()
+_current: contextvars.ContextVar[Scope] = contextvars.ContextVar("yait_aichain_scope", default=_EMPTY)
+
+
+def current() -> Scope:
+    """The scope of the running thread (an unlimited one outside any :func:`scope`)."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def scope(
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+    tally: Tally | None = None,
+) -> Iterator[Scope]:
+    """Open a nested scope; see the module docstring."""
+    outer = _current.get()
+    if timeout is not None:
+        limit = time.monotonic() + timeout
+        deadline = limit if deadline is None else min(deadline, limit)
+    if outer.deadline is not None:
+        deadline = outer.deadline if deadline is None else min(deadline, outer.deadline)
+    cancels = outer.cancels + ((cancel,) if cancel is not None and cancel not in outer.cancels else ())
+    tallies = outer.tallies + ((tally,) if tally is not None else ())
+    inner = Scope(deadline=deadline, cancels=cancels, tallies=tallies)
+    token = _current.set(inner)
+    try:
+        yield inner
+    finally:
+        _current.reset(token)
+
+
+def run_in_scope(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with a copy of the current context (for handing work to a thread)."""
+    return contextvars.copy_context().run(fn, *args, **kwargs)

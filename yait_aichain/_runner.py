@@ -1,0 +1,80 @@
+"""How Pool and Chain call a runner, whatever kind it is.
+
+A runner is one of:
+
+- a Tool: an object with a JSON-schema ``parameters`` dict (``{"properties": {...}}``)
+  and ``run(**kwargs)``; it receives only the parameters it declares;
+- anything with ``run(variables)`` (Skill, Chain, user classes);
+- a plain callable taking the variables dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigurationError
+
+
+def is_tool(runner: Any) -> bool:
+    params = getattr(runner, "parameters", None)
+    return (
+        isinstance(params, Mapping)
+        and isinstance(params.get("properties"), Mapping)
+        and callable(getattr(runner, "run", None))
+    )
+
+
+def check_runner(runner: Any, what: str = "runner") -> None:
+    """Fail early, before anything runs, when ``runner`` cannot be called."""
+    if callable(getattr(runner, "run", None)) or callable(runner):
+        return
+    raise ConfigurationError(
+        f"{what} must be a Skill, Chain, Tool, an object with run(variables) or a callable "
+        f"taking the variables dict; got {type(runner).__name__}"
+    )
+
+
+def runner_name(runner: Any, default: str = "runner") -> str:
+    name = getattr(runner, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    if is_tool(runner):
+        return type(runner).__name__
+    fn_name = getattr(runner, "__name__", None)
+    if isinstance(fn_name, str) and fn_name and fn_name != "<lambda>":
+        return fn_name
+    return default
+
+
+def tool_arguments(
+    runner: Any, variables: Mapping[str, Any], input_map: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The keyword arguments a Tool gets: each declared parameter P is fed from the
+    variable ``input_map.get(P, P)`` when that variable exists."""
+    input_map = input_map or {}
+    kwargs = {}
+    for param in runner.parameters["properties"]:
+        source = input_map.get(param, param)
+        if source in variables:
+            kwargs[param] = variables[source]
+    return kwargs
+
+
+def call_runner(runner: Any, variables: dict[str, Any]) -> Any:
+    """Run ``runner`` on ``variables`` (already merged) and return its output."""
+    if is_tool(runner):
+        return runner.run(**tool_arguments(runner, variables))
+    run = getattr(runner, "run", None)
+    if callable(run):
+        return run(variables)
+    return runner(variables)
+
+
+def reserve_connections(runner: Any, n: int) -> None:
+    """Ask a runner (and the models under it) to keep ``n`` connections ready, so that
+    ``max_flows`` threads never overflow a connection pool. Runners without the hook
+    are left alone."""
+    hook = getattr(runner, "_reserve_connections", None)
+    if callable(hook):
+        hook(n)

@@ -1,0 +1,52 @@
+"""Token usage and cost of one call, or of many added together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Usage"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens used by a call; ``cost`` in USD where the model's price is known, else None.
+
+    Usages add up (``a + b``, ``sum(usages)``); a summed cost is None only when every
+    part's cost is None.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost: float | None = None
+
+    def __add__(self, other: Any) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        if self.cost is None and other.cost is None:
+            cost = None
+        else:
+            cost = (self.cost or 0.0) + (other.cost or 0.0)
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.total_tokens + other.total_tokens,
+            cost,
+        )
+
+    def __radd__(self, other: Any) -> Usage:
+        if other == 0:  # sum() starts from 0
+            return self
+        return self.__add__(other)
+
+    def __bool__(self) -> bool:
+        return bool(self.input_tokens or self.output_tokens or self.total_tokens)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "cost": self.cost,
+        }

@@ -1,0 +1,257 @@
+"""The exception tree of yait_aichain.
+
+Every error the library raises on purpose derives from :class:`AichainError`, so
+``except AichainError`` catches all of them. Errors from ``requests`` and ``tenacity`` are
+translated at one boundary each and never reach a user; the original is kept in
+``__cause__``. A class also inherits a built-in exception where the error truly is one
+(a bad argument is also a ``ValueError``, a timeout also a ``TimeoutError``).
+
+    AichainError
+    ├── ConfigurationError (ValueError) ......... bad argument or setting; fix the call
+    │   └── MissingAPIKeyError ................... no key given nor in the environment
+    ├── TemplateError (ValueError) .............. a {variable} the prompt needs is missing
+    ├── APIError ................................ a provider call failed (status, provider, ...)
+    │   ├── AuthenticationError .................. 401/403: the key is wrong or lacks access
+    │   ├── InsufficientCreditsError ............. 402 or a billing body: top up, never retried
+    │   ├── InvalidRequestError .................. 400/422: the request itself is wrong
+    │   │   └── RequestTooLargeError ............. 413: shorten the input
+    │   ├── NotFoundError ........................ 404: unknown model or endpoint
+    │   ├── RateLimitError ....................... 429: slow down (see retry_after)
+    │   ├── ServerError .......................... 5xx/529: the provider failed; safe to retry
+    │   ├── InvalidResponseError ................. a 2xx we cannot use (empty, refusal, bad JSON)
+    │   └── NetworkError ......................... no usable HTTP response (DNS, refused, reset)
+    │       └── APITimeoutError (TimeoutError) ... the call's time budget ran out
+    ├── ItemTimeoutError (TimeoutError) ......... a Pool item's time budget ran out
+    ├── CancelledError .......................... work stopped before it finished (Ctrl-C, ...)
+    ├── ChainStepError .......................... a Chain step failed (step index and name)
+    └── ToolError ............................... a Tool could not do its job
+        ├── ToolInputError (ValueError) .......... missing or bad tool arguments
+        ├── UnsafeURLError (ValueError) .......... the URL points somewhere not allowed
+        ├── FetchError ........................... the page could not be fetched
+        │   ├── ResponseTooLargeError ............ the body is over the size cap
+        │   └── UnsupportedContentTypeError ...... not HTML or text
+        └── ConversionError ...................... the page could not be turned into Markdown
+
+No exception message, ``repr`` or attribute ever holds an API key.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+__all__ = [
+    "AichainError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "CancelledError",
+    "ChainStepError",
+    "ConfigurationError",
+    "ConversionError",
+    "FetchError",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "ItemTimeoutError",
+    "MissingAPIKeyError",
+    "NetworkError",
+    "NotFoundError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "ResponseTooLargeError",
+    "ServerError",
+    "TemplateError",
+    "ToolError",
+    "ToolInputError",
+    "UnsafeURLError",
+    "UnsupportedContentTypeError",
+]
+
+
+class AichainError(Exception):
+    """Root of every error yait_aichain raises on purpose."""
+
+
+class ConfigurationError(AichainError, ValueError):
+    """A bad argument or setting. Nothing was sent; fix the call and try again."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was given and the provider's environment variable is not set."""
+
+    def __init__(self, message: str, *, provider: str | None = None, env_var: str | None = None):
+        super().__init__(message)
+        self.provider = provider
+        self.env_var = env_var
+
+
+class TemplateError(AichainError, ValueError):
+    """A prompt needs variables that were not given. Nothing was sent.
+
+    ``missing`` lists the names, sorted.
+    """
+
+    def __init__(self, message: str, *, missing: list[str] | None = None):
+        super().__init__(message)
+        self.missing = list(missing or [])
+
+
+class APIError(AichainError):
+    """A provider call failed.
+
+    Attributes carry the facts: ``status`` (0 when no HTTP response arrived), ``provider``,
+    ``model``, ``request_id``, ``retry_after`` (seconds the server asked us to wait),
+    ``body`` (a short, sanitised excerpt of the response body) and ``attempts`` (how many
+    requests were sent). ``str()`` gives ``"[HTTP 429] message"``, as users of yait_aichain
+    expect.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        provider: str | None = None,
+        model: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        body: str | None = None,
+        attempts: int = 1,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.provider = provider
+        self.model = model
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.body = body
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        where = f" ({self.provider} {self.model})" if self.provider and self.model else ""
+        rid = f" [request id {self.request_id}]" if self.request_id else ""
+        return f"[HTTP {self.status}] {self.message}{where}{rid}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, message={self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive the default pickling; Pool records may
+        # travel between processes, so rebuild from the attributes.
+        return (_rebuild_api_error, (type(self), self.message, dict(vars(self))))
+
+
+def _rebuild_api_error(cls: type[APIError], message: str, state: dict[str, Any]) -> APIError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class AuthenticationError(APIError):
+    """401/403: the key is wrong, revoked, or lacks access. Never retried."""
+
+
+class InsufficientCreditsError(APIError):
+    """402, or a body that says the account is out of credit/quota. Never retried."""
+
+
+class InvalidRequestError(APIError):
+    """400/422: the provider rejected the request as malformed. Never retried."""
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """413: the request is too large for the provider. Shorten the input."""
+
+
+class NotFoundError(APIError):
+    """404: the model or endpoint does not exist (check the model name and base URL)."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests. Retried with backoff; raised when retries run out or the
+    server asks for a longer wait than the cap (see ``retry_after``)."""
+
+
+class ServerError(APIError):
+    """5xx or 529: the provider failed or is overloaded. Safe to retry."""
+
+
+class InvalidResponseError(APIError):
+    """A 2xx response that cannot be used: not JSON, no choices or candidates, empty
+    content, a refusal, a safety block or JSON output cut off by the token limit.
+    ``reason`` says which."""
+
+    def __init__(self, message: str, *, reason: str = "invalid", **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.reason = reason
+
+
+class NetworkError(APIError):
+    """No usable HTTP response: DNS failure, refused or reset connection, TLS or proxy
+    error. Transient ones are retried."""
+
+
+class APITimeoutError(NetworkError, builtins.TimeoutError):
+    """A model call ran out of time: the connect or read timeout, or the whole budget
+    (``Model(timeout=...)`` or the Pool item's remaining time)."""
+
+
+class ItemTimeoutError(AichainError, builtins.TimeoutError):
+    """A Pool item did not finish within its ``timeout``. ``index`` names the item."""
+
+    def __init__(self, message: str, *, index: int | None = None, timeout: float | None = None):
+        super().__init__(message)
+        self.index = index
+        self.timeout = timeout
+
+
+class CancelledError(AichainError):
+    """Work was stopped before it finished: Ctrl-C, ``on_error="stop"``/``"raise"``, a
+    spent budget or deadline. ``reason`` says which."""
+
+    def __init__(self, message: str = "cancelled", *, reason: str = "cancelled"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class ChainStepError(AichainError):
+    """A Chain step failed. ``step`` is its index, ``name`` its name; the step's own
+    exception is in ``__cause__``."""
+
+    def __init__(self, message: str, *, step: int, name: str):
+        super().__init__(message)
+        self.step = step
+        self.name = name
+
+
+class ToolError(AichainError):
+    """A Tool could not do its job."""
+
+
+class ToolInputError(ToolError, ValueError):
+    """A Tool was called with missing or invalid arguments."""
+
+
+class UnsafeURLError(ToolError, ValueError):
+    """The URL points to an address that is not allowed (loopback, private, link-local,
+    metadata, ...) or uses a scheme other than http(s). Allow private addresses with
+    ``allow_private=True`` or ``AICHAIN_ALLOW_PRIVATE_URLS=1`` on trusted networks only."""
+
+
+class FetchError(ToolError):
+    """A page could not be fetched (HTTP error, timeout, too many redirects)."""
+
+
+class ResponseTooLargeError(FetchError):
+    """The body (after decompression) is larger than the configured cap."""
+
+
+class UnsupportedContentTypeError(FetchError):
+    """The response is not HTML, XHTML, plain text or Markdown."""
+
+
+class ConversionError(ToolError):
+    """The content could not be converted to Markdown."""

@@ -1,0 +1,117 @@
+"""The contract every provider adapter meets.
+
+An adapter is pure data work: it turns normalised messages into one provider's request
+body and turns that provider's response body back into an output and a :class:`Usage`.
+It never touches the network, reads the environment or sleeps, so it is tested without
+sockets. The Model owns keys, base URLs, the transport and retries.
+
+Normalised messages (what Skill produces)::
+
+    [{"role": "system" | "user" | "assistant",
+      "parts": [{"type": "text", "text": "..."},
+                {"type": "image", "source": {"kind": "url", "url": "https://..."}},
+                {"type": "image", "source": {"kind": "base64", "data": "...",
+                                             "mime_type": "image/png"}}]}]
+
+Normalised options (all optional; Model rejects any other key before an adapter sees it):
+``temperature``, ``max_tokens``, ``top_p``, ``top_k``, ``stop`` (list of str), ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..._usage import Usage
+
+#: Generation settings every adapter understands; Model rejects anything else.
+OPTION_NAMES = frozenset({"temperature", "max_tokens", "top_p", "top_k", "stop", "seed"})
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the caller wants back: plain ``text``, any ``json`` value, or JSON that
+    matches ``schema`` (``json_schema``)."""
+
+    type: str = "text"
+    schema: dict[str, Any] | None = None
+    name: str = "response"
+    strict: bool = True
+
+    def __post_init__(self) -> None:
+        if self.type not in ("text", "json", "json_schema"):
+            from ...errors import ConfigurationError
+
+            raise ConfigurationError(
+                f"output type {self.type!r} is not supported; use 'text', 'json' or 'json_schema'"
+            )
+        if self.type == "json_schema" and not isinstance(self.schema, dict):
+            from ...errors import ConfigurationError
+
+            raise ConfigurationError("output type 'json_schema' needs a 'schema' dict")
+
+
+TEXT = OutputSpec()
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One HTTP POST: ``path`` is joined to the base URL; ``headers`` hold no secrets."""
+
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What an adapter read from a successful response. ``usage.cost`` is left None;
+    the Model prices it."""
+
+    output: Any
+    usage: Usage
+    finish_reason: str | None = None
+
+
+class Adapter:
+    """Base class of the provider adapters. Subclasses set the class attributes and
+    implement the three methods."""
+
+    #: registry key, e.g. "anthropic"
+    name: ClassVar[str] = ""
+    #: environment variables holding the key, first match wins
+    key_env: ClassVar[tuple[str, ...]] = ()
+    #: environment variable holding a base URL override
+    base_url_env: ClassVar[str | None] = None
+    #: default base URL (no trailing slash)
+    default_base_url: ClassVar[str] = ""
+    #: False for local servers that need no key
+    key_required: ClassVar[bool] = True
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """Headers that carry the key (the only place a key goes)."""
+        raise NotImplementedError
+
+    def build_request(
+        self, model: str, messages: list[dict[str, Any]], output: OutputSpec, options: dict[str, Any]
+    ) -> WireRequest:
+        """The request for one generation."""
+        raise NotImplementedError
+
+    def parse_response(self, data: Any, output: OutputSpec) -> Parsed:
+        """Read a 2xx JSON body. Raise :class:`~yait_aichain.errors.InvalidResponseError`
+        (with a ``reason``) when it cannot be used: never return ``""`` for a failure."""
+        raise NotImplementedError
+
+    def error_details(self, data: Any) -> tuple[str | None, float | None]:
+        """From an error body: the provider's message, and a retry delay in seconds the
+        body asks for (Gemini's ``RetryInfo``), each None when absent."""
+        if isinstance(data, dict):
+            err = data.get("error")
+            if isinstance(err, dict) and isinstance(err.get("message"), str):
+                return err["message"], None
+            if isinstance(err, str):
+                return err, None
+            if isinstance(data.get("message"), str):
+                return data["message"], None
+        return None, None
