@@ -1,0 +1,82 @@
+"""Normalising and checking the message lists that Skill and Model accept.
+
+Accepted on input::
+
+    "Hello"                                            -> one user message
+    [{"role": "user", "parts": ["text", {...}]}]      -> parts as bare strings or dicts
+    [{"role": "user", "content": "text"}]             -> the OpenAI-style shorthand
+
+Normalised output: ``[{"role": ..., "parts": [{"type": "text", "text": ...} | image]}]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigurationError
+
+ROLES = ("system", "user", "assistant")
+
+
+def normalise_messages(messages: Any) -> list[dict[str, Any]]:
+    """Return a fresh, normalised copy of ``messages``.
+
+    Raises:
+        ConfigurationError: the messages cannot be sent; the message says which one.
+    """
+    if isinstance(messages, str):
+        return [{"role": "user", "parts": [{"type": "text", "text": messages}]}]
+    if isinstance(messages, Mapping) and "messages" in messages:
+        messages = messages["messages"]
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise ConfigurationError("messages must be a non-empty list of {'role': ..., 'parts': [...]} dicts")
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise ConfigurationError(f"message {i} must be a dict, got {type(message).__name__}")
+        role = message.get("role")
+        if role not in ROLES:
+            raise ConfigurationError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}")
+        if "parts" in message:
+            parts = message["parts"]
+        elif "content" in message:
+            parts = message["content"]
+        else:
+            raise ConfigurationError(f"message {i} has no 'parts'")
+        if isinstance(parts, (str, Mapping)):
+            parts = [parts]
+        if not isinstance(parts, (list, tuple)) or not parts:
+            raise ConfigurationError(f"message {i} needs a non-empty list of parts")
+        out.append({"role": role, "parts": [_normalise_part(p, i, j) for j, p in enumerate(parts)]})
+    if not any(m["role"] == "user" for m in out):
+        raise ConfigurationError("messages need at least one 'user' message")
+    return out
+
+
+def _normalise_part(part: Any, i: int, j: int) -> dict[str, Any]:
+    where = f"message {i} part {j}"
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if not isinstance(part, Mapping):
+        raise ConfigurationError(f"{where} must be a str or a dict, got {type(part).__name__}")
+    kind = part.get("type", "text" if "text" in part else None)
+    if kind == "text":
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise ConfigurationError(f"{where} is a text part without a str 'text'")
+        return {"type": "text", "text": text}
+    if kind == "image":
+        source = part.get("source")
+        if not isinstance(source, Mapping) or source.get("kind") not in ("url", "base64"):
+            raise ConfigurationError(
+                f"{where} is an image part; give source={{'kind': 'url', 'url': ...}} or "
+                f"{{'kind': 'base64', 'data': ..., 'mime_type': ...}}"
+            )
+        return {"type": "image", "source": dict(source)}
+    raise ConfigurationError(f"{where} has type {kind!r}; use 'text' or 'image'")
+
+
+def text_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every text part dict of normalised messages (to render templates into)."""
+    return [p for m in messages for p in m["parts"] if p["type"] == "text"]

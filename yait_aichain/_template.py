@@ -1,0 +1,72 @@
+"""Safe ``{name}`` substitution for prompt templates.
+
+Only a bare ``{identifier}`` is a placeholder. It is replaced by the variable's value: a
+str as is, anything else as JSON (so lists and dicts read naturally in a prompt). ``{{``
+and ``}}`` are literal braces. Everything else (``{x.y}``, ``{x[0]}``, ``{x!r}``,
+``{x:>10}``, ``{"a": 1}``, ``{}``, a lone brace) stays exactly as written: we never call
+``str.format``, whose attribute walking lets a template read secrets.
+
+One pass: a substituted value is never scanned again, so a page or an LLM answer that
+contains ``{api_key}`` reaches the next prompt verbatim.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import TemplateError
+
+# One alternation, scanned left to right: an escaped brace pair wins over a placeholder,
+# so "{{x}}" renders as the literal "{x}".
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders(template: str) -> set[str]:
+    """The variable names a template needs."""
+    return {m.group(1) for m in _TOKEN.finditer(template) if m.group(1)}
+
+
+def render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        raise TemplateError(
+            "a template variable holds bytes; decode it to str first (e.g. value.decode('utf-8'))"
+        )
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # e.g. circular structures
+        return str(value)
+
+
+def render(template: str, variables: Mapping[str, Any]) -> str:
+    """Substitute ``variables`` into ``template``.
+
+    Raises:
+        TemplateError: a placeholder has no variable; lists every missing name.
+    """
+    missing = placeholders(template) - variables.keys()
+    if missing:
+        raise missing_error(missing)
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]  # "{{" -> "{", "}}" -> "}"
+        return render_value(variables[name])
+
+    return _TOKEN.sub(replace, template)
+
+
+def missing_error(missing: Iterable[str]) -> TemplateError:
+    names = sorted(missing)
+    shown = ", ".join(repr(n) for n in names)
+    noun = "variable" if len(names) == 1 else "variables"
+    return TemplateError(
+        f"missing template {noun} {shown}: pass {'it' if len(names) == 1 else 'them'} in "
+        f"run(variables), the item, or the Skill's variables=",
+        missing=names,
+    )

@@ -1,0 +1,412 @@
+"""Model: one provider model behind one thread-safe ``generate()`` call."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _context
+from .._messages import normalise_messages
+from .._usage import Usage
+from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError, MissingAPIKeyError
+from . import registry
+from ._retry import RetryPolicy, call_with_retries, cooldown_for
+from ._status import decode_body, error_for_response, request_id, sanitise
+from ._transport import Transport
+from .providers import ADAPTERS
+from .providers._base import OPTION_NAMES, OutputSpec
+
+__all__ = ["Generation", "Model", "Timeout"]
+
+DEFAULT_TOTAL_TIMEOUT = 600.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+_CLIENT_OPTION_NAMES = frozenset({"url", "base_url", "timeout", "verify", "headers"})
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Time limits of one ``generate()`` call, in seconds.
+
+    ``total`` bounds the whole call, retries and backoff included; ``connect`` each TCP
+    connect; ``read`` each wait for bytes (None: whatever is left of ``total``). Inside a
+    Pool item with ``timeout=``, the item's remaining time bounds all three.
+    """
+
+    total: float | None = DEFAULT_TOTAL_TIMEOUT
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("total", "connect", "read"):
+            value = getattr(self, name)
+            if value is None and name != "connect":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigurationError(f"timeout {name} must be a positive number, got {value!r}")
+
+    @classmethod
+    def coerce(cls, value: Any) -> Timeout:
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(total=None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value <= 0:
+                raise ConfigurationError(f"timeout must be a positive number of seconds, got {value!r}")
+            return cls(total=float(value), connect=min(DEFAULT_CONNECT_TIMEOUT, float(value)))
+        raise ConfigurationError(f"timeout must be seconds, a Timeout(...) or None, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one ``generate()`` call produced."""
+
+    output: Any
+    usage: Usage
+    attempts: int
+    request_id: str | None = None
+    finish_reason: str | None = None
+
+
+class _Secret:
+    """Holds an API key; its repr never shows it (tracebacks with locals, debuggers)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None):
+        self._value = value
+
+    def get(self) -> str | None:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>" if self._value else "<none>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Secret, (self._value,))
+
+
+class Model:
+    """A model at a provider, called with :meth:`generate`.
+
+    Args:
+        name: the model name, e.g. ``"claude-sonnet-4-6"``, ``"gpt-4o-mini"``,
+            ``"gemini-2.5-flash"``, or ``"provider/name"`` to force the provider.
+        options: generation settings as a dict (``temperature``, ``max_tokens``,
+            ``top_p``, ``top_k``, ``stop``, ``seed``); also accepted as keywords.
+        client_options: ``url`` (base URL), ``timeout``, ``verify``, ``headers``.
+        api_key: the key; else the provider's environment variable is read.
+        provider: ``"anthropic"``, ``"openai"``, ``"gemini"`` or ``"openai-compatible"``
+            (aliases ``ollama``, ``vllm``, ``llamacpp``, ``lmstudio``, ``local``).
+        base_url: overrides ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` /
+            ``GEMINI_BASE_URL`` and the provider default.
+        timeout: seconds for a whole call, retries included, or a :class:`Timeout`.
+        max_retries: retries on 429/5xx/network errors (default 5); or pass ``retry=``.
+        price: ``(input, output)`` USD per million tokens, for models we do not price.
+
+    Raises:
+        ConfigurationError: unknown provider, option or bad value.
+        MissingAPIKeyError: no key given and none in the environment.
+
+    A Model is immutable and can be shared between threads; no call sends anything
+    until :meth:`generate`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        api_key: str | None = None,
+        *,
+        provider: str | None = None,
+        base_url: str | None = None,
+        timeout: Any = DEFAULT_TOTAL_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        price: tuple[float, float] | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        **generation_options: Any,
+    ):
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError("Model needs a model name, e.g. Model('claude-sonnet-4-6')")
+        client = dict(client_options or {})
+        unknown = set(client) - _CLIENT_OPTION_NAMES
+        if unknown:
+            raise ConfigurationError(
+                f"unknown client_options {sorted(unknown)}; use {sorted(_CLIENT_OPTION_NAMES)}"
+            )
+        base_url = base_url or client.get("base_url") or client.get("url")
+        if "timeout" in client:
+            timeout = client["timeout"]
+        if "verify" in client:
+            verify = client["verify"]
+        headers = {**dict(client.get("headers") or {}), **dict(headers or {})}
+
+        alias, wire_name = self._resolve_provider(name.strip(), provider)
+        self._provider = registry.normalise_provider(alias)
+        self.name = wire_name
+        self._adapter = ADAPTERS[self._provider]
+        self.options = self._check_options({**dict(options or {}), **generation_options})
+        self.base_url = self._resolve_base_url(alias, base_url)
+        self._key = _Secret(self._resolve_key(api_key))
+        self.timeout = Timeout.coerce(timeout)
+        if retry is None:
+            retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
+        elif max_retries is not None:
+            raise ConfigurationError("pass either max_retries= or retry=, not both")
+        self.retry = retry
+        self.price = price if price is not None else registry.price_for(self.name)
+        self._extra_headers = {str(k): str(v) for k, v in headers.items()}
+        self._verify = verify
+        self._transport = Transport(self.base_url, verify=verify)
+        self._cooldown = cooldown_for(self._provider, self.base_url, self._key.get())
+
+    # -- construction helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _resolve_provider(name: str, provider: str | None) -> tuple[str, str]:
+        prefix, bare = registry.split_name(name)
+        if provider is not None:
+            same = prefix is not None and registry.normalise_provider(prefix) == registry.normalise_provider(provider)
+            return provider, bare if same else name
+        if prefix is not None:
+            return prefix, bare
+        inferred = registry.infer_provider(name)
+        if inferred is None:
+            raise ConfigurationError(
+                f"cannot tell which provider serves {name!r}; pass provider= (anthropic, openai, "
+                f"gemini, or openai-compatible/ollama/vllm/llamacpp/lmstudio with base_url=) or "
+                f"write it as 'provider/{name}'"
+            )
+        return inferred, name
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(options) - OPTION_NAMES
+        if unknown:
+            raise ConfigurationError(
+                f"unknown generation option(s) {sorted(unknown)}; supported: {sorted(OPTION_NAMES)}"
+            )
+        for key in ("temperature", "top_p"):
+            value = options.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigurationError(f"{key} must be a number, got {value!r}")
+        for key in ("max_tokens", "top_k", "seed"):
+            value = options.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigurationError(f"{key} must be a non-negative int, got {value!r}")
+        stop = options.get("stop")
+        if isinstance(stop, str):
+            options["stop"] = [stop]
+        return {k: v for k, v in options.items() if v is not None}
+
+    def _resolve_base_url(self, alias: str, base_url: str | None) -> str:
+        adapter = self._adapter
+        url = base_url
+        if not url:
+            url = registry.LOCAL_BASE_URLS.get(alias.strip().lower())
+        if not url and adapter.base_url_env:
+            url = os.environ.get(adapter.base_url_env)
+        url = url or adapter.default_base_url
+        if not url:
+            raise ConfigurationError(
+                f"provider {self._provider!r} needs base_url=, e.g. 'http://localhost:11434/v1' "
+                f"for Ollama or 'http://localhost:8000/v1' for vLLM"
+            )
+        if not url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
+        return url.rstrip("/")
+
+    def _resolve_key(self, api_key: str | None) -> str | None:
+        if api_key:
+            return api_key
+        for var in self._adapter.key_env:
+            value = os.environ.get(var)
+            if value:
+                return value
+        if not self._adapter.key_required:
+            return None
+        names = " or ".join(self._adapter.key_env) or "the provider's key variable"
+        raise MissingAPIKeyError(
+            f"no API key for {self._provider} model {self.name!r}: pass api_key=... or set {names}",
+            provider=self._provider,
+            env_var=self._adapter.key_env[0] if self._adapter.key_env else None,
+        )
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def temperature(self) -> float | None:
+        return self.options.get("temperature")
+
+    @property
+    def max_tokens(self) -> int | None:
+        return self.options.get("max_tokens")
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, provider={self._provider!r}, base_url={self.base_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks, sockets and sessions stay behind; the worker builds its own.
+        state = self.__dict__.copy()
+        del state["_transport"], state["_cooldown"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._transport = Transport(self.base_url, verify=self._verify)
+        self._cooldown = cooldown_for(self._provider, self.base_url, self._key.get())
+
+    def _reserve_connections(self, n: int) -> None:
+        self._transport.reserve(n)
+
+    def generate(self, messages: Any, output: Any = None, **options: Any) -> Generation:
+        """Send one generation request (retrying transient failures) and parse it.
+
+        Args:
+            messages: a str, or a list of ``{"role", "parts"}`` messages.
+            output: ``"text"`` (default), ``"json"``, ``{"type": "json_schema",
+                "schema": {...}}`` or an :class:`OutputSpec`.
+            **options: per-call generation settings that override the model's.
+
+        Returns:
+            A :class:`Generation` with the text (or parsed JSON) and the usage.
+
+        Raises:
+            APIError: the subclass says what failed; ``attempts`` says how many requests.
+            CancelledError: the surrounding Pool run was cancelled.
+        """
+        spec = output_spec(output)
+        messages = normalise_messages(messages)
+        merged = {**self.options, **self._check_options(dict(options))} if options else self.options
+        wire = self._adapter.build_request(self.name, messages, spec, merged)
+        body = json.dumps(wire.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+            **self._extra_headers,
+            **wire.headers,
+            **self._adapter.auth_headers(self._key.get()),
+        }
+        url = self.base_url + wire.path
+        scope = _context.current()
+        started = time.monotonic()
+        deadline = None if self.timeout.total is None else started + self.timeout.total
+        if scope.deadline is not None:
+            deadline = scope.deadline if deadline is None else min(deadline, scope.deadline)
+        policy = self.retry
+
+        def attempt() -> tuple[Any, str | None]:
+            scope.check()
+            connect, read = self._attempt_timeouts(deadline)
+            raw = self._transport.post(
+                url, headers, body, connect_timeout=connect, read_timeout=read, deadline=deadline
+            )
+            return self._parse(raw, spec)
+
+        try:
+            (parsed, rid), attempts = call_with_retries(
+                attempt,
+                policy=policy,
+                sleep=scope.sleep if policy.sleep is None else policy.sleep,
+                deadline=deadline,
+                cooldown=self._cooldown,
+            )
+        except APIError as exc:
+            exc.provider = exc.provider or self._provider
+            exc.model = exc.model or self.name
+            scope.record(Usage(), exc.attempts, time.monotonic() - started)
+            raise
+        usage = self._priced(parsed.usage)
+        scope.record(usage, attempts)
+        return Generation(parsed.output, usage, attempts, rid, parsed.finish_reason)
+
+    # -- per-call helpers -----------------------------------------------------------------
+
+    def _attempt_timeouts(self, deadline: float | None) -> tuple[float, float]:
+        connect = self.timeout.connect
+        read = self.timeout.read if self.timeout.read is not None else (self.timeout.total or 600.0)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise APITimeoutError(
+                    "the call's time budget ran out before the request could be sent",
+                    provider=self._provider, model=self.name,
+                )
+            connect, read = min(connect, left), min(read, left)
+        return connect, read
+
+    def _parse(self, raw: Any, spec: OutputSpec) -> tuple[Any, str | None]:
+        rid = request_id(raw.headers)
+        if not 200 <= raw.status < 300:
+            if 300 <= raw.status < 400:
+                # API calls never follow redirects: the key would travel to another host.
+                where = raw.headers.get("location", "?")
+                raise APIError(
+                    f"unexpected redirect to {sanitise(where, 200)}; check base_url",
+                    status=raw.status, provider=self._provider, model=self.name, request_id=rid,
+                )
+            raise error_for_response(
+                raw.status, raw.headers, raw.content, provider=self._provider, model=self.name,
+                error_details=self._adapter.error_details,
+            )
+        data, text = decode_body(raw.content)
+        if data is None:
+            raise InvalidResponseError(
+                f"the {raw.status} response is not JSON: {sanitise(text, 120)!r}",
+                reason="malformed", status=raw.status, provider=self._provider, model=self.name,
+                request_id=rid, body=sanitise(text),
+            )
+        try:
+            return self._adapter.parse_response(data, spec), rid
+        except InvalidResponseError as exc:
+            exc.status, exc.provider, exc.model, exc.request_id = raw.status, self._provider, self.name, rid
+            raise
+
+    def _priced(self, usage: Usage) -> Usage:
+        if self.price is None:
+            return usage
+        cost = usage.input_tokens / 1e6 * self.price[0] + usage.output_tokens / 1e6 * self.price[1]
+        return Usage(usage.input_tokens, usage.output_tokens, usage.total_tokens, round(cost, 10))
+
+
+def output_spec(output: Any) -> OutputSpec:
+    """Accept ``None``/``"text"``/``"json"``, an OutputSpec, a ``{"type": ...}`` dict or the
+    Skill-style ``{"format": {"type": ...}}``."""
+    if output is None:
+        return OutputSpec()
+    if isinstance(output, OutputSpec):
+        return output
+    if isinstance(output, str):
+        return OutputSpec(type=output)
+    if isinstance(output, Mapping):
+        fmt = output.get("format", output)
+        if isinstance(fmt, str):
+            return OutputSpec(type=fmt)
+        if isinstance(fmt, Mapping):
+            return OutputSpec(
+                type=fmt.get("type", "text"),
+                schema=fmt.get("schema"),
+                name=fmt.get("name", "response"),
+                strict=fmt.get("strict", True),
+            )
+    raise ConfigurationError(f"cannot read output={output!r}; use 'text', 'json' or a json_schema dict")
+
+
+def _user_agent() -> str:
+    from .. import __version__
+
+    return f"yait-aichain/{__version__}"
+
+
+_USER_AGENT = _user_agent()

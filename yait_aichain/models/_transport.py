@@ -1,0 +1,203 @@
+"""The only module of the models package that imports ``requests``.
+
+One :class:`Transport` per Model: a connection pool sized for the threads that use it,
+connect and read timeouts on every call, a wall-clock cap on reading the body, no
+redirects, no urllib3 retries (the retry module is the one retry layer), and proxy
+settings read once. Every ``requests``/``urllib3`` exception becomes one of ours here.
+
+We call the adapter directly instead of ``Session.request``: the session path merges
+environment settings and cookies on every call, which costs more CPU than the rest of
+the call put together, and an API client needs neither.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import requests
+import requests.adapters
+import requests.utils
+import urllib3.exceptions
+from requests.structures import CaseInsensitiveDict
+
+from ..errors import APITimeoutError, ConfigurationError, NetworkError
+
+#: Connections kept per host before the pool grows; above requests' default of 10 so that
+#: the common "50 threads" case never sees "Connection pool is full".
+DEFAULT_POOL_SIZE = 64
+_READ_CHUNK = 65536
+_QUERY_SECRET = re.compile(r"(?i)((?:key|api_key|apikey|token|access_token)=)[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """Mask query-string secrets that an error message might quote."""
+    return _QUERY_SECRET.sub(r"\1***", text)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class Transport:
+    """Sends JSON POSTs. Thread-safe: one instance serves every flow of a Pool.
+
+    The connection pool starts at ``pool_size`` and doubles whenever more requests are in
+    flight at once than it holds, so no caller ever has to size it.
+    """
+
+    def __init__(self, base_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, verify: bool | str = True):
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._pool_size = 0
+        self._verify: bool | str = verify
+        # Proxies and CA bundle come from the environment once, here; requests would look
+        # them up again on every call.
+        self._proxies = requests.utils.get_environ_proxies(base_url) if base_url else {}
+        if verify is True:
+            import os
+
+            self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._adapter = self._mount(pool_size)
+
+    def _mount(self, size: int) -> requests.adapters.HTTPAdapter:
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=4, pool_maxsize=size, max_retries=0, pool_block=False
+        )
+        self._pool_size = size
+        return adapter
+
+    @property
+    def pool_size(self) -> int:
+        return self._pool_size
+
+    def reserve(self, n: int) -> None:
+        """Make sure ``n`` concurrent requests can each keep their connection."""
+        with self._lock:
+            if n > self._pool_size:
+                self._grow(n)
+
+    def _grow(self, n: int) -> None:
+        # Called with the lock held. The old adapter is not closed: requests still using it
+        # finish on their connections, which are then dropped with it.
+        self._adapter = self._mount(max(n, self._pool_size * 2))
+
+    def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        deadline: float | None,
+    ) -> RawResponse:
+        """POST ``body`` and read the whole response before ``deadline``.
+
+        Raises:
+            APITimeoutError: connect/read timeout, or the deadline passed while reading.
+            NetworkError: no usable response (DNS, refused, reset, TLS, proxy).
+            ConfigurationError: the URL cannot be used.
+        """
+        with self._lock:
+            self._in_flight += 1
+            if self._in_flight > self._pool_size:
+                self._grow(self._in_flight)
+            adapter = self._adapter
+        try:
+            return self._send(adapter, url, headers, body, connect_timeout, read_timeout, deadline)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _send(
+        self,
+        adapter: requests.adapters.HTTPAdapter,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        connect_timeout: float,
+        read_timeout: float,
+        deadline: float | None,
+    ) -> RawResponse:
+        prepared = requests.PreparedRequest()
+        prepared.method = "POST"
+        prepared.url = url
+        prepared.headers = CaseInsensitiveDict(headers)
+        prepared.headers["Content-Length"] = str(len(body))
+        prepared.body = body
+        prepared.hooks = {"response": []}
+        try:
+            response = adapter.send(
+                prepared,
+                stream=True,
+                timeout=(connect_timeout, read_timeout),
+                verify=self._verify,
+                proxies=self._proxies,
+            )
+            try:
+                content = _read_body(response, deadline)
+            finally:
+                response.close()
+        except requests.exceptions.Timeout as exc:
+            raise APITimeoutError(f"timed out: {_describe(exc)}", status=0) from None
+        except requests.exceptions.SSLError as exc:
+            err = NetworkError(f"TLS error: {_describe(exc)}", status=0)
+            err._transient = False  # a bad certificate does not fix itself
+            raise err from None
+        except requests.exceptions.ProxyError as exc:
+            err = NetworkError(f"proxy error: {_describe(exc)}", status=0)
+            err._transient = False
+            raise err from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            raise ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}") from None
+        except requests.exceptions.RequestException as exc:
+            raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
+        # Reading the body goes through urllib3 directly, so its errors arrive untranslated.
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise APITimeoutError(f"timed out: {_describe(exc)}", status=0) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
+        return RawResponse(response.status_code, response.headers, content)
+
+    def close(self) -> None:
+        self._adapter.close()
+
+
+def _read_body(response: requests.Response, deadline: float | None) -> bytes:
+    """Read the body, giving up at ``deadline`` even when the server drips bytes slowly
+    enough that no single read times out."""
+    raw = response.raw
+    chunks = []
+    while True:
+        chunk = raw.read1(_READ_CHUNK, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if deadline is not None and time.monotonic() > deadline:
+            raise requests.exceptions.ReadTimeout("the response did not finish within the time budget")
+    return b"".join(chunks)
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, key-free description of a requests/urllib3 exception."""
+    # The innermost reason is the informative part ("Connection refused", "Name or service
+    # not known"); the outer layers only repeat the URL and pool details.
+    reason: BaseException = exc
+    seen = set()
+    while True:
+        inner = getattr(reason, "reason", None) or (reason.args[0] if reason.args else None)
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            break
+        seen.add(id(inner))
+        reason = inner
+    text = str(reason) or type(reason).__name__
+    text = re.sub(r"<urllib3\.[^>]*>:\s*", "", text)
+    return redact(text)[:300]

@@ -1,0 +1,165 @@
+"""Skill: a prompt template plus a model."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .._messages import normalise_messages, text_parts
+from .._template import missing_error, placeholders, render
+from .._usage import Usage
+from ..errors import ConfigurationError
+from ..models._model import Model, output_spec
+
+__all__ = ["Skill"]
+
+
+class Skill:
+    """A prompt template plus a model: ``skill.run(variables)`` fills the template and
+    returns the model's answer (a str, or a dict/list for JSON output).
+
+    Args:
+        model: the :class:`~yait_aichain.models.Model` to call.
+        input: ``{"messages": [{"role": ..., "parts": [...]}]}``; parts are strings or
+            typed dicts, and text parts may hold ``{name}`` placeholders.
+        output: ``{"format": {"type": "text" | "json" | "json_schema", "schema": ...}}``,
+            or simply ``"json"``.
+        variables: default values for placeholders; run-time variables win.
+        options: generation settings for this Skill (override the model's).
+        prompt, system: shorthands for a one-user-message (and system) template.
+
+    Raises:
+        ConfigurationError: the messages, output or options are not usable.
+
+    One Skill may serve many threads at once (a Pool shares it between all its flows):
+    a run keeps its state local. ``last_usage`` and ``history`` describe the latest run
+    *of the calling thread*.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        input: Any = None,
+        output: Any = None,
+        variables: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        prompt: str | None = None,
+        system: str | None = None,
+    ):
+        if not callable(getattr(model, "generate", None)):
+            raise ConfigurationError(f"Skill needs a Model, got {type(model).__name__}")
+        if input is not None and (prompt is not None or system is not None):
+            raise ConfigurationError("pass either input= or prompt=/system=, not both")
+        if input is None:
+            if prompt is None:
+                raise ConfigurationError("Skill needs input={'messages': [...]} or prompt='...'")
+            input = [{"role": "user", "parts": [prompt]}]
+            if system is not None:
+                input.insert(0, {"role": "system", "parts": [system]})
+        self.model = model
+        self._messages = normalise_messages(input)
+        self.output = output_spec(output)
+        self.variables = dict(variables or {})
+        self.options = dict(options or {})
+        if self.options:
+            model._check_options(dict(self.options))  # fail now, not on the first item
+        self.name = name
+        self.description = description
+        self._placeholders = frozenset(
+            name for part in text_parts(self._messages) for name in placeholders(part["text"])
+        )
+        self._local = threading.local()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """A copy of the normalised message template."""
+        return copy.deepcopy(self._messages)
+
+    @property
+    def required_variables(self) -> frozenset[str]:
+        """Placeholder names that a run must supply (those without a default)."""
+        return self._placeholders - self.variables.keys()
+
+    @property
+    def last_usage(self) -> Usage | None:
+        """Usage of this thread's latest run (None before the first)."""
+        return getattr(self._local, "usage", None)
+
+    @property
+    def history(self) -> list[Any] | None:
+        """Outputs of this thread's latest run (None before the first)."""
+        return getattr(self._local, "history", None)
+
+    def __repr__(self) -> str:
+        model = getattr(self.model, "name", type(self.model).__name__)
+        named = f", name={self.name!r}" if self.name else ""
+        return f"Skill(model={model!r}{named}, variables={sorted(self.required_variables)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def _reserve_connections(self, n: int) -> None:
+        hook = getattr(self.model, "_reserve_connections", None)
+        if callable(hook):
+            hook(n)
+
+    def render(self, variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The messages this Skill would send for ``variables``, without sending them.
+
+        Raises:
+            TemplateError: a placeholder has no value; names every missing variable.
+        """
+        merged = {**self.variables, **(variables or {})}
+        missing = self._placeholders - merged.keys()
+        if missing:
+            raise missing_error(missing)
+        if not self._placeholders:
+            return copy.deepcopy(self._messages)
+        return [
+            {
+                "role": m["role"],
+                "parts": [
+                    {"type": "text", "text": render(p["text"], merged)} if p["type"] == "text" else copy.deepcopy(p)
+                    for p in m["parts"]
+                ],
+            }
+            for m in self._messages
+        ]
+
+    def run(self, variables: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
+        """Fill the template with ``variables`` and call the model.
+
+        Args:
+            variables: values for the placeholders (a dict, first positional argument).
+            **overrides: generation settings for this call only.
+
+        Returns:
+            The answer: a str, or the parsed JSON for JSON output.
+
+        Raises:
+            TemplateError: before any request, when a placeholder has no value.
+            APIError: the call failed (see :mod:`yait_aichain.errors`).
+        """
+        if variables is not None and not isinstance(variables, Mapping):
+            raise ConfigurationError(
+                f"Skill.run takes a dict of variables, got {type(variables).__name__}"
+            )
+        messages = self.render(variables)
+        options = {**self.options, **overrides}
+        self._local.usage = None
+        self._local.history = None
+        result = self.model.generate(messages, output=self.output, **options)
+        self._local.usage = result.usage
+        self._local.history = [result.output]
+        return result.output
