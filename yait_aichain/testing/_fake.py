@@ -1,0 +1,84 @@
+"""A scriptable stand-in for Model, for testing Skills, Chains and Pools without HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .. import _context
+from .._messages import normalise_messages
+from .._usage import Usage
+from ..models._model import Generation
+
+
+class FakeModel:
+    """Answers ``generate()`` from a script.
+
+    Queued replies (:meth:`enqueue`) are used first, in order; an exception in the queue is
+    raised instead. Then ``reply(last_user_text)`` answers (default: ``"echo: " + text``).
+    Every call is kept in :attr:`calls` as ``(messages, output, options)``. Thread-safe.
+
+    Args:
+        reply: computes the answer from the last user message's text.
+        latency: seconds each call takes (an interruptible sleep, like a real call).
+        usage: the Usage each call reports (default: words in, words out).
+    """
+
+    name = "fake-model"
+    provider = "fake"
+
+    def __init__(
+        self,
+        reply: Callable[[str], Any] | None = None,
+        *,
+        latency: float = 0.0,
+        usage: Usage | None = None,
+    ):
+        self._reply = reply or (lambda text: f"echo: {text}")
+        self.latency = latency
+        self._usage = usage
+        self._queue: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self.calls: list[tuple[list[dict[str, Any]], Any, dict[str, Any]]] = []
+
+    def enqueue(self, *replies: Any) -> FakeModel:
+        """Queue answers (or exceptions to raise) for the next calls."""
+        with self._lock:
+            self._queue.extend(replies)
+        return self
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        return options
+
+    def generate(self, messages: Any, output: Any = None, **options: Any) -> Generation:
+        messages = normalise_messages(messages)
+        scope = _context.current()
+        with self._lock:
+            self.calls.append((messages, output, options))
+            queued = self._queue.popleft() if self._queue else _NOTHING
+        if self.latency:
+            scope.sleep(self.latency)
+        else:
+            scope.check()
+        if isinstance(queued, BaseException):
+            scope.record(Usage(), 1)
+            raise queued
+        text = last_user_text(messages)
+        answer = self._reply(text) if queued is _NOTHING else queued
+        words_in = sum(len(p["text"].split()) for m in messages for p in m["parts"] if p["type"] == "text")
+        usage = self._usage or Usage(words_in, len(str(answer).split()), words_in + len(str(answer).split()))
+        scope.record(usage, 1)
+        return Generation(answer, usage, 1)
+
+
+_NOTHING = object()
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return "\n".join(p["text"] for p in message["parts"] if p["type"] == "text")
+    return ""
+
