@@ -1,0 +1,69 @@
+"""Provider adapters: pure translation between normalised messages and each wire format.
+
+``ADAPTERS`` maps a provider name to its (stateless, thread-safe) adapter; ``ALIASES``
+maps other spellings to those names; ``DEFAULT_LOCAL_BASE_URLS`` gives the usual address
+of each local server that speaks the OpenAI format.
+"""
+
+from __future__ import annotations
+
+from ...errors import ConfigurationError
+from ._anthropic import AnthropicAdapter
+from ._base import OPTION_NAMES, TEXT, Adapter, OutputSpec, Parsed, WireRequest
+from ._gemini import GeminiAdapter
+from ._openai import OpenAIAdapter, OpenAICompatibleAdapter
+
+__all__ = [
+    "ADAPTERS",
+    "ALIASES",
+    "Adapter",
+    "AnthropicAdapter",
+    "DEFAULT_LOCAL_BASE_URLS",
+    "GeminiAdapter",
+    "OPTION_NAMES",
+    "OpenAIAdapter",
+    "OpenAICompatibleAdapter",
+    "OutputSpec",
+    "Parsed",
+    "TEXT",
+    "WireRequest",
+    "get_adapter",
+]
+
+ADAPTERS: dict[str, Adapter] = {
+    a.name: a
+    for a in (AnthropicAdapter(), OpenAIAdapter(), GeminiAdapter(), OpenAICompatibleAdapter())
+}
+
+ALIASES: dict[str, str] = {
+    "google": "gemini",
+    "ollama": "openai-compatible",
+    "vllm": "openai-compatible",
+    "llamacpp": "openai-compatible",
+    "llama.cpp": "openai-compatible",
+    "lmstudio": "openai-compatible",
+    "local": "openai-compatible",
+    "openai_compatible": "openai-compatible",
+}
+
+DEFAULT_LOCAL_BASE_URLS: dict[str, str] = {
+    "ollama": "http://localhost:11434/v1",
+    "vllm": "http://localhost:8000/v1",
+    "llamacpp": "http://127.0.0.1:8080/v1",
+    "llama.cpp": "http://127.0.0.1:8080/v1",
+    "lmstudio": "http://localhost:1234/v1",
+}
+
+
+def get_adapter(provider: str) -> Adapter:
+    """The adapter for a provider name or alias (case-insensitive).
+
+    Raises:
+        ConfigurationError: the name is unknown; the message lists the known ones.
+    """
+    key = provider.strip().lower() if isinstance(provider, str) else provider
+    key = ALIASES.get(key, key)
+    if key in ADAPTERS:
+        return ADAPTERS[key]
+    known = ", ".join(sorted(set(ADAPTERS) | set(ALIASES)))
+    raise ConfigurationError(f"unknown provider {provider!r}; known providers: {known}")

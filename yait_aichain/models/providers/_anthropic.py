@@ -1,0 +1,159 @@
+"""Anthropic Messages API (``POST /v1/messages``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._usage import Usage
+from ._base import Adapter, OutputSpec, Parsed, WireRequest
+from ._common import (
+    JSON_HINT,
+    Image,
+    count,
+    fail,
+    finish_text,
+    mentions_json,
+    normalise,
+    split_system,
+    tool_name,
+)
+
+__all__ = ["AnthropicAdapter"]
+
+#: Sent when the caller gives no max_tokens; the API requires one.
+DEFAULT_MAX_TOKENS = 4096
+API_VERSION = "2023-06-01"
+# Tool inputs must be JSON objects, so any other schema is wrapped under this key.
+_WRAP_KEY = "value"
+
+
+class AnthropicAdapter(Adapter):
+    """Claude models through the Messages API.
+
+    System messages become the top-level ``system`` string. ``json_schema`` output is one
+    forced tool whose input is the answer. ``seed`` has no Anthropic equivalent and is
+    not sent.
+    """
+
+    name = "anthropic"
+    key_env = ("ANTHROPIC_API_KEY",)
+    base_url_env = "ANTHROPIC_BASE_URL"
+    default_base_url = "https://api.anthropic.com"
+    key_required = True
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """``x-api-key``, or nothing when there is no key."""
+        return {"x-api-key": api_key} if api_key else {}
+
+    def build_request(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        output: OutputSpec,
+        options: dict[str, Any],
+    ) -> WireRequest:
+        """The Messages request for one generation."""
+        system, turns = split_system(normalise(messages, self.name), self.name)
+        if output.type == "json" and not mentions_json(turns) and JSON_HINT not in system:
+            system = f"{system}\n\n{JSON_HINT}" if system else JSON_HINT
+        max_tokens = options.get("max_tokens")
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+            "messages": [
+                {"role": role, "content": [_block(p) for p in parts]} for role, parts in turns
+            ],
+        }
+        if system:
+            body["system"] = system
+        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"),
+                             ("top_k", "top_k"), ("stop", "stop_sequences")):
+            if options.get(ours) is not None:
+                body[theirs] = options[ours]
+        if output.type == "json_schema":
+            name = tool_name(output.name)
+            body["tools"] = [{
+                "name": name,
+                "description": "Return the answer by calling this tool with it as the input.",
+                "input_schema": _tool_schema(output.schema or {}),
+            }]
+            body["tool_choice"] = {"type": "tool", "name": name}
+        return WireRequest("/v1/messages", body, {"anthropic-version": API_VERSION})
+
+    def parse_response(self, data: Any, output: OutputSpec) -> Parsed:
+        """Read a Messages response: text, tolerant JSON, or the forced tool's input."""
+        if not isinstance(data, dict):
+            raise fail(self.name, f"the body is not a JSON object ({type(data).__name__})",
+                       "invalid")
+        if data.get("type") == "error":
+            msg, _ = self.error_details(data)
+            raise fail(self.name, f"the body is an error: {msg or 'no message'}", "invalid")
+        stop = data.get("stop_reason")
+        blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
+        if stop == "refusal":
+            raise fail(self.name, "the model refused to answer", "refusal")
+        cut_off = stop == "max_tokens"
+        if output.type == "json_schema":
+            value = _tool_input(blocks, tool_name(output.name))
+            if value is _MISSING:
+                if cut_off:
+                    raise fail(self.name, "the token limit was reached before the tool "
+                               "output; raise max_tokens", "truncated")
+                raise fail(self.name, "the reply has no tool output for the schema",
+                           "no_tool_output")
+            if _needs_wrap(output.schema or {}) and isinstance(value, dict):
+                value = value.get(_WRAP_KEY)
+            out = value
+        else:
+            text = "".join(
+                b["text"] for b in blocks
+                if b.get("type") == "text" and isinstance(b.get("text"), str)
+            )
+            out = finish_text(self.name, text, output, cut_off)
+        return Parsed(out, _usage(data.get("usage")), stop if isinstance(stop, str) else None)
+
+
+_MISSING = object()
+
+
+def _block(part: str | Image) -> dict[str, Any]:
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if part.kind == "url":
+        return {"type": "image", "source": {"type": "url", "url": part.url}}
+    return {
+        "type": "image",
+        "source": {"type": "base64", "media_type": part.mime_type, "data": part.data},
+    }
+
+
+def _needs_wrap(schema: dict[str, Any]) -> bool:
+    return schema.get("type") != "object"
+
+
+def _tool_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    if not _needs_wrap(schema):
+        return schema
+    return {"type": "object", "properties": {_WRAP_KEY: schema}, "required": [_WRAP_KEY]}
+
+
+def _tool_input(blocks: list[dict[str, Any]], name: str) -> Any:
+    uses = [b for b in blocks if b.get("type") == "tool_use"]
+    for block in uses:
+        if block.get("name") == name and "input" in block:
+            return block["input"]
+    # Only one tool is ever offered, so a renamed echo is still our answer.
+    for block in uses:
+        if "input" in block:
+            return block["input"]
+    return _MISSING
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    # Cached prompt tokens are reported apart from input_tokens but are still input.
+    inp = (count(raw.get("input_tokens")) + count(raw.get("cache_creation_input_tokens"))
+           + count(raw.get("cache_read_input_tokens")))
+    out = count(raw.get("output_tokens"))
+    return Usage(inp, out, inp + out)

@@ -1,0 +1,207 @@
+"""Helpers the provider adapters share: message checks, image sources, counts, failures."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import ConfigurationError, InvalidResponseError
+from ._base import OutputSpec
+from ._json import parse_json
+
+ROLES = ("system", "user", "assistant")
+
+# Added when JSON output is requested but no message says so. OpenAI rejects json_object
+# mode outright without the word "json" in the messages, and other models follow the
+# format far more reliably when told.
+JSON_HINT = "Reply with one valid JSON value and nothing else."
+
+# Leading base64 characters of common image formats, for when no mime_type was given.
+_MAGIC = (
+    ("iVBORw0KGgo", "image/png"),
+    ("/9j/", "image/jpeg"),
+    ("R0lGOD", "image/gif"),
+    ("UklGR", "image/webp"),
+)
+_TOOL_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.+)$", re.S)
+
+
+@dataclass(frozen=True)
+class Image:
+    """A checked image part: ``kind`` is "url" (``url`` set) or "base64" (``data`` and
+    ``mime_type`` set)."""
+
+    kind: str
+    url: str = ""
+    data: str = ""
+    mime_type: str = ""
+
+    def data_url(self) -> str:
+        """The image as a URL: itself, or a ``data:`` URL for base64 data."""
+        if self.kind == "url":
+            return self.url
+        return f"data:{self.mime_type};base64,{self.data}"
+
+
+def normalise(messages: Any, provider: str) -> list[tuple[str, list[str | Image]]]:
+    """Check normalised messages and return ``(role, parts)`` pairs; a text part becomes
+    a str and an image part an :class:`Image`.
+
+    Raises:
+        ConfigurationError: a message, role or part this library cannot send.
+    """
+    if not isinstance(messages, (list, tuple)):
+        raise ConfigurationError(f"messages must be a list, got {type(messages).__name__}")
+    out: list[tuple[str, list[str | Image]]] = []
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise ConfigurationError(f"message {i} must be a dict, got {type(msg).__name__}")
+        role = msg.get("role")
+        if role not in ROLES:
+            raise ConfigurationError(
+                f"message {i} has role {role!r}; use 'system', 'user' or 'assistant'"
+            )
+        parts = msg.get("parts")
+        if parts is None and isinstance(msg.get("content"), str):
+            parts = [msg["content"]]
+        if not isinstance(parts, (list, tuple)):
+            raise ConfigurationError(f"message {i} needs a 'parts' list")
+        out.append((role, [_part(p, i, provider) for p in parts]))
+    return out
+
+
+def _part(part: Any, index: int, provider: str) -> str | Image:
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict):
+        raise ConfigurationError(
+            f"message {index}: a part must be a str or a dict, got {type(part).__name__}"
+        )
+    kind = part.get("type")
+    if kind == "text":
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise ConfigurationError(f"message {index}: a text part needs a str 'text'")
+        return text
+    if kind == "image":
+        return _image(part.get("source"), index)
+    raise ConfigurationError(
+        f"message {index}: part type {kind!r} is not supported by {provider}; "
+        "supported part types are 'text' and 'image'"
+    )
+
+
+def _image(source: Any, index: int) -> Image:
+    if not isinstance(source, dict):
+        raise ConfigurationError(f"message {index}: an image part needs a 'source' dict")
+    kind = source.get("kind")
+    if kind == "url":
+        url = source.get("url")
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError(f"message {index}: an image url source needs a 'url'")
+        inline = _DATA_URL.match(url)
+        if inline:
+            # Providers that fetch URLs cannot fetch data: URLs; send the bytes instead.
+            return Image("base64", data=inline.group(2), mime_type=inline.group(1))
+        return Image("url", url=url, mime_type=source.get("mime_type") or "")
+    if kind == "base64":
+        data = source.get("data")
+        if not isinstance(data, str) or not data:
+            raise ConfigurationError(f"message {index}: a base64 image source needs 'data'")
+        mime = source.get("mime_type") or sniff_mime(data)
+        if not mime:
+            raise ConfigurationError(
+                f"message {index}: cannot tell the image format; set source['mime_type']"
+            )
+        return Image("base64", data=data, mime_type=mime)
+    raise ConfigurationError(
+        f"message {index}: image source kind {kind!r} is not supported; use 'url' or 'base64'"
+    )
+
+
+def sniff_mime(data: str) -> str:
+    """The image MIME type implied by base64 ``data``, or "" when unknown."""
+    for prefix, mime in _MAGIC:
+        if data.startswith(prefix):
+            return mime
+    return ""
+
+
+def system_text(parts: list[str | Image], provider: str) -> str:
+    """The text of a system message; providers take no images there."""
+    if any(isinstance(p, Image) for p in parts):
+        raise ConfigurationError(f"{provider} accepts only text in system messages")
+    return "\n\n".join(p for p in parts if isinstance(p, str))
+
+
+def split_system(
+    turns: list[tuple[str, list[str | Image]]], provider: str
+) -> tuple[str, list[tuple[str, list[str | Image]]]]:
+    """Lift every system message out: the joined system text and the other turns."""
+    system = [system_text(parts, provider) for role, parts in turns if role == "system"]
+    rest = [(role, parts) for role, parts in turns if role != "system"]
+    if not rest:
+        raise ConfigurationError(f"{provider} needs at least one user or assistant message")
+    return "\n\n".join(s for s in system if s), rest
+
+
+def mentions_json(turns: list[tuple[str, list[str | Image]]]) -> bool:
+    """Whether any text part already asks for JSON (case-insensitive)."""
+    return any("json" in p.lower() for _, parts in turns for p in parts if isinstance(p, str))
+
+
+def tool_name(name: str) -> str:
+    """``name`` made valid for tool and schema names (``[A-Za-z0-9_-]{1,64}``)."""
+    cleaned = _TOOL_NAME_BAD.sub("_", name or "")[:64]
+    return cleaned or "response"
+
+
+def count(value: Any) -> int:
+    """A token count from untrusted data: a non-negative int, else 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if value != value or value < 0 or value == float("inf"):
+        return 0
+    return int(value)
+
+
+def text_of(value: Any) -> str:
+    """A text field that may be a str or a list of ``{"text": ...}`` parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(
+            p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def fail(provider: str, message: str, reason: str) -> InvalidResponseError:
+    """An error for a 2xx body we cannot use (the caller raises it)."""
+    return InvalidResponseError(message, reason=reason, status=200, provider=provider)
+
+
+def finish_text(provider: str, text: str, output: OutputSpec, cut_off: bool) -> Any:
+    """Turn the reply text into the output, or raise why it cannot be used.
+
+    ``cut_off`` says the provider stopped at the token limit: an empty reply or JSON that
+    does not parse is then reported as ``truncated``, since only a higher limit helps.
+    For plain text a cut-off reply is still returned; ``Parsed.finish_reason`` tells.
+    """
+    if not text.strip():
+        if cut_off:
+            raise fail(provider, "the token limit was reached before any text; "
+                       "raise max_tokens", "truncated")
+        raise fail(provider, "the reply holds no text", "empty")
+    if output.type == "text":
+        return text
+    try:
+        return parse_json(text)
+    except ValueError:
+        if cut_off:
+            raise fail(provider, "the JSON reply was cut off by the token limit; "
+                       "raise max_tokens", "truncated") from None
+        raise fail(provider, f"the reply is not valid JSON: {text[:200]!r}",
+                   "invalid_json") from None
