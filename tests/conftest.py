@@ -39,3 +39,23 @@ def sleeps():
 def no_wait(sleeps):
     """A retry policy that never really sleeps; what it would have slept is in ``sleeps``."""
     return RetryPolicy(sleep=sleeps)
+
+
+@pytest.fixture
+def sim():
+    """A fresh local LLM simulator on 127.0.0.1 (no latency, no faults)."""
+    from yait_aichain.testing import Simulator
+
+    with Simulator() as server:
+        yield server
+
+
+@pytest.fixture
+def sim_env(sim, monkeypatch):
+    """Point every provider's base URL at the simulator and set dummy keys."""
+    for name, value in sim.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test")
+    return sim
