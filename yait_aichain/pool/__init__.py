@@ -1,0 +1,37 @@
+"""Pool: run one runner over many items in parallel, results in input order.
+
+    from yait_aichain.pool import Pool, DONE, FAILED
+
+    pool = Pool(skill, items=[{"text": t} for t in texts], max_flows=20, timeout=120)
+    results = pool.run()                 # blocking; None where an item failed
+    pool.status                          # {0: 0, 1: 0, 2: 98, 3: 2, 4: 0}
+    pool.failures[0].error               # the exception object itself
+    pool.retry_failed()                  # only the failed ones, records updated in place
+
+Status codes are plain ints, as in the public project: PENDING=0, RUNNING=1, DONE=2,
+FAILED=3, plus CANCELLED=4 for items stopped before they ended (Ctrl-C, on_error "stop" or
+"raise", a spent deadline or budget). ``max_flows`` is capped at MAX_FLOWS_LIMIT (1024)
+threads.
+
+Known limit: Python threads cannot be killed. An item past its timeout is recorded as
+FAILED and the run goes on, but its thread lives until the runner returns; the Model
+bounds each HTTP call by the item's remaining budget so this stays short, while a runner
+that ignores it (a bare ``time.sleep``) can delay interpreter exit.
+"""
+
+from ._config import DEFAULT_MAX_FLOWS, MAX_FLOWS_LIMIT
+from ._pool import Pool
+from ._record import ItemRecord
+from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING
+
+__all__ = [
+    "CANCELLED",
+    "DEFAULT_MAX_FLOWS",
+    "DONE",
+    "FAILED",
+    "ItemRecord",
+    "MAX_FLOWS_LIMIT",
+    "PENDING",
+    "Pool",
+    "RUNNING",
+]

@@ -1,0 +1,253 @@
+"""Pool: an ordered parallel map of one runner over many items."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .._runner import check_runner, reserve_connections, runner_name
+from .._usage import Usage
+from ._config import (
+    DEFAULT_MAX_FLOWS,
+    Settings,
+    check_callback,
+    check_max_flows,
+    check_name,
+    check_on_error,
+    check_positive,
+    resolve_progress,
+)
+from ._items import ItemSource, SharedVariables
+from ._record import ItemRecord, RecordBook
+from ._run import Run
+from ._status import CANCELLED, FAILED, PENDING
+
+
+class Pool:
+    """Run one runner over many items in parallel; results come back in input order.
+
+    Every item ends DONE, FAILED or CANCELLED and keeps a record (output, the exception
+    itself, attempts, duration, usage). One failure never sinks the batch, failed items can
+    be run again alone, and ``run()`` stays a plain blocking call that Ctrl-C interrupts
+    within a fraction of a second.
+
+    Thread contract: one runner instance serves every flow, so it must not keep per-call
+    state on itself (Skill, Chain and Model do not). ``status``, ``records``, ``history``,
+    ``failures`` and ``usage`` may be read from any thread, also during a run. A Pool runs
+    one run at a time: calling ``run()`` while it is running raises RuntimeError.
+
+    Args:
+        runner: a Skill, Chain, Tool, any object with ``run(variables)``, or a callable
+            taking the variables dict. One instance serves every flow.
+        items: a list or tuple of dicts (all checked now), or any other iterable of dicts,
+            consumed lazily with at most ``max_flows`` items in flight, so a generator of
+            millions of rows runs in constant memory apart from the records.
+        max_flows: how many items run at once, an int from 1 to ``MAX_FLOWS_LIMIT``.
+        on_error: what one failed item does to the run: "collect" (default, the error is
+            kept in its record), "skip" (the same plus a RuntimeWarning), "stop" (nothing
+            new starts, running items finish, the rest end CANCELLED) or "raise" (cancel
+            everything and raise the failure at once).
+        timeout: seconds each item may run; past it the item ends FAILED with
+            ItemTimeoutError and the run goes on without waiting for it.
+        deadline: seconds for the whole run; when spent, nothing new starts, running items
+            end FAILED (ItemTimeoutError), the rest CANCELLED, and the run returns.
+        progress: True draws a live line on stderr, a file-like object draws it there,
+            False never; None (default) draws it only when stderr is a terminal.
+        on_item_done: called with a snapshot of each ended record, in the calling thread.
+            An exception it raises stops the run like the caller's own (see ``run``).
+        max_cost: a USD budget per run; once spent nothing new starts and the rest end
+            CANCELLED (``CancelledError(reason="budget")``).
+        max_tokens: the same, counted in total tokens.
+        name: a label for the progress line and repr.
+
+    Raises:
+        ConfigurationError: a bad max_flows, on_error, timeout, deadline, budget, progress,
+            callback or runner.
+        TypeError: an item of a list or tuple is not a dict (names its index and type), or
+            ``items`` is not an iterable of dicts.
+    """
+
+    def __init__(
+        self,
+        runner: Any,
+        items: Iterable[dict[str, Any]],
+        max_flows: int = DEFAULT_MAX_FLOWS,
+        *,
+        on_error: str = "collect",
+        timeout: float | None = None,
+        deadline: float | None = None,
+        progress: Any = None,
+        on_item_done: Callable[[ItemRecord], Any] | None = None,
+        max_cost: float | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        check_runner(runner)
+        self.runner = runner
+        self.max_flows = check_max_flows(max_flows)
+        self.on_error = check_on_error(on_error)
+        self.timeout = check_positive("timeout", timeout)
+        self.deadline = check_positive("deadline", deadline)
+        self.max_cost = check_positive("max_cost", max_cost)
+        self.max_tokens = check_positive("max_tokens", max_tokens, integer=True)
+        self.on_item_done = check_callback(on_item_done)
+        self.name = check_name(name)
+        self.progress = progress
+        resolve_progress(progress)  # reject a bad value now, resolve the stream per run
+        self._source = ItemSource(items)
+        self._book = RecordBook()
+        self._book.reset_all(self._source.seen)
+        self._variables: dict[str, Any] | None = None
+        self._busy = threading.Lock()
+
+    # -- running --------------------------------------------------------------------
+
+    def run(self, variables: dict[str, Any] | None = None) -> list[Any]:
+        """Run every item and return the outputs in input order.
+
+        Args:
+            variables: shared variables merged under each item (``{**variables, **item}``,
+                the item wins); each flow gets its own deep copy.
+
+        Returns:
+            One entry per item: the runner's output, or None for an item that FAILED or was
+            CANCELLED (its record tells which, and why).
+
+        Raises:
+            RuntimeError: this Pool is already running.
+            TypeError: ``variables`` is not a dict.
+            KeyboardInterrupt: Ctrl-C during the run, re-raised within ~0.1 s after the
+                unfinished items were marked CANCELLED; ``retry_failed()`` resumes.
+            Exception: the first failure under on_error="raise", or whatever on_item_done
+                raised; records of ended items are kept.
+        """
+        for _ in self._events(variables, retry=False, snapshots=False):
+            pass
+        return self._book.outputs()
+
+    def iter_run(self, variables: dict[str, Any] | None = None) -> Iterator[ItemRecord]:
+        """Run every item, yielding each record as its item ends (completion order).
+
+        The run happens in the calling thread while it iterates: timeouts and Ctrl-C are
+        handled between yields, not while your loop body runs. Leaving a ``for`` loop early
+        cancels the items not yet ended; an iterator kept aside unfinished holds the pool
+        busy until you call its ``close()``.
+
+        Args:
+            variables: as for :meth:`run`.
+
+        Returns:
+            An iterator of record snapshots; ``pool.results`` has the ordered outputs after.
+
+        Raises:
+            As :meth:`run`, while iterating.
+        """
+        return self._events(variables, retry=False)
+
+    def retry_failed(self, variables: dict[str, Any] | None = None) -> list[Any]:
+        """Run again only the items that did not end DONE (FAILED, CANCELLED, or never
+        started), updating their records in place; for a lazy iterable, then continue
+        with the items not pulled yet.
+
+        Args:
+            variables: shared variables; by default those of the last run.
+
+        Returns:
+            The full ordered list of outputs, as :meth:`run` does.
+
+        Raises:
+            As :meth:`run`.
+        """
+        for _ in self._events(variables, retry=True, snapshots=False):
+            pass
+        return self._book.outputs()
+
+    def _events(
+        self, variables: dict[str, Any] | None, retry: bool, snapshots: bool = True
+    ) -> Iterator[ItemRecord]:
+        if retry and variables is None:
+            variables = self._variables
+        shared = SharedVariables(variables)
+        settings = self._settings()
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                "this Pool is already running; wait for run() to return, or use another "
+                "Pool for concurrent runs"
+            )
+        try:
+            self._variables = shared.source
+            if retry:
+                indices = self._book.indices(frozenset({PENDING, FAILED, CANCELLED}))
+                self._book.reset_some(indices, self._source.seen)
+                plan = self._source.retry(indices)
+            else:
+                known, plan = self._source.fresh()
+                self._book.reset_all(known)
+            reserve_connections(self.runner, settings.max_flows)
+            run = Run(settings, self._book, plan, shared, lambda: self._source.count, snapshots)
+            yield from run.events()
+        finally:
+            self._busy.release()
+
+    def _settings(self) -> Settings:
+        # The attributes may be changed between runs (say, a higher max_cost before
+        # retry_failed()), so they are checked again each time.
+        check_runner(self.runner)
+        return Settings(
+            runner=self.runner,
+            label=check_name(self.name) or runner_name(self.runner, "pool"),
+            max_flows=check_max_flows(self.max_flows),
+            on_error=check_on_error(self.on_error),
+            timeout=check_positive("timeout", self.timeout),
+            deadline=check_positive("deadline", self.deadline),
+            progress=resolve_progress(self.progress),
+            on_item_done=check_callback(self.on_item_done),
+            max_cost=check_positive("max_cost", self.max_cost),
+            max_tokens=check_positive("max_tokens", self.max_tokens, integer=True),
+        )
+
+    # -- results and records (safe from any thread) -------------------------------------
+
+    @property
+    def results(self) -> list[Any]:
+        """The outputs in input order (None where not DONE)."""
+        return self._book.outputs()
+
+    @property
+    def status(self) -> dict[int, int]:
+        """``{PENDING: n, RUNNING: n, DONE: n, FAILED: n, CANCELLED: n}``: always every key,
+        summing to the item count (for a lazy iterable: the items pulled so far)."""
+        return self._book.counts()
+
+    @property
+    def records(self) -> list[ItemRecord]:
+        """Snapshots of every item's record, in input order."""
+        return self._book.snapshots()
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The records as dicts: index, variables, status, output, error (str), duration,
+        plus error_type, traceback, attempts, start, end, usage and wait_seconds."""
+        return [rec.as_dict() for rec in self._book.snapshots()]
+
+    @property
+    def failures(self) -> list[ItemRecord]:
+        """Snapshots of the FAILED records, in input order (``record.error`` is the
+        exception itself)."""
+        return [rec for rec in self._book.snapshots() if rec.status == FAILED]
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and cost of the last run and any retries since, failed attempts included."""
+        with self._book.lock:
+            return self._book.spent
+
+    def __repr__(self) -> str:
+        count = self._source.count
+        items = "'iterable'" if count is None else count
+        return (
+            f"Pool(runner={runner_name(self.runner)!r}, items={items}, max_flows={self.max_flows}, "
+            f"on_error={self.on_error!r})"
+        )
+
