@@ -41,9 +41,9 @@ import builtins
 from typing import Any
 
 __all__ = [
-    "AichainError",
     "APIError",
     "APITimeoutError",
+    "AichainError",
     "AuthenticationError",
     "CancelledError",
     "ChainStepError",
