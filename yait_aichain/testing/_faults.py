@@ -1,0 +1,233 @@
+"""Scripted failures the simulator serves instead of a normal reply.
+
+A :class:`Fault` is an immutable description; the request handler decides what it means
+for each wire format (the error body's shape, a provider's usual status for "billing").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+
+__all__ = ["Fault"]
+
+# What a fault does to the exchange. Only STATUS sends a complete error reply; the others
+# break the exchange in the ways real networks and proxies do.
+STATUS = "status"
+HANG = "hang"
+DROP = "drop"
+MALFORMED = "malformed"
+TRUNCATED = "truncated"
+SLOW_DRIP = "slow_drip"
+EMPTY_REPLY = "empty_reply"
+
+# Error categories pick the provider's error type/code/message for a STATUS fault.
+RATE_LIMIT = "rate_limit"
+INSUFFICIENT_QUOTA = "insufficient_quota"
+BILLING = "billing"
+SERVER = "server"
+OVERLOADED = "overloaded"
+UNAUTHORIZED = "unauthorized"
+GENERIC = "generic"
+
+_BODY_KINDS = (RATE_LIMIT, INSUFFICIENT_QUOTA)
+_ACTIONS = (STATUS, HANG, DROP, MALFORMED, TRUNCATED, SLOW_DRIP, EMPTY_REPLY)
+
+
+def _format_seconds(value: Any, name: str) -> str:
+    # Strings pass through untouched so tests can send hostile hints ("-10", "inf", dates).
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number or a string, got {value!r}")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_status(code: Any) -> int:
+    if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+        raise ConfigurationError(f"status must be an int from 100 to 599, got {code!r}")
+    return code
+
+
+def _headers(
+    headers: Mapping[str, str] | None,
+    should_retry: bool | None,
+    retry_after: Any = None,
+    retry_after_ms: Any = None,
+) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    if retry_after is not None:
+        out.append(("Retry-After", _format_seconds(retry_after, "retry_after")))
+    if retry_after_ms is not None:
+        out.append(("retry-after-ms", _format_seconds(retry_after_ms, "retry_after_ms")))
+    if should_retry is not None:
+        out.append(("x-should-retry", "true" if should_retry else "false"))
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError("headers must map str to str")
+        if "\r" in name + value or "\n" in name + value:
+            raise ConfigurationError("header names and values cannot contain line breaks")
+        out.append((name, value))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One failure to serve. Build it with a constructor, e.g.
+    ``Fault.rate_limit(retry_after=1)``; instances are immutable and reusable.
+
+    Error statuses answer at once, as real rate limiters do; ``empty_reply``,
+    ``malformed``, ``truncated`` and ``slow_drip`` stand for a generated reply and wait
+    for the simulator's latency first.
+    """
+
+    action: str
+    code: int | None = None
+    category: str = GENERIC
+    headers: tuple[tuple[str, str], ...] = ()
+    body: Any = None
+    seconds: float | None = None
+    bytes_per_second: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in _ACTIONS:
+            raise ConfigurationError(
+                f"unknown fault action {self.action!r}; build faults with the Fault.* constructors"
+            )
+
+    @classmethod
+    def rate_limit(
+        cls,
+        retry_after: float | str | None = None,
+        *,
+        retry_after_ms: float | str | None = None,
+        body_kind: str = RATE_LIMIT,
+        should_retry: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
+        """429 in the provider's shape.
+
+        Args:
+            retry_after: value of the ``Retry-After`` header (a number, or a string sent
+                verbatim); Gemini bodies also get a matching ``RetryInfo``.
+            retry_after_ms: value of the ``retry-after-ms`` header.
+            body_kind: ``"rate_limit"`` or ``"insufficient_quota"`` (a quota that will
+                not recover, which clients must not retry).
+            should_retry: adds ``x-should-retry: true/false``.
+            headers: extra response headers.
+        """
+        if body_kind not in _BODY_KINDS:
+            raise ConfigurationError(f"body_kind must be one of {_BODY_KINDS}, got {body_kind!r}")
+        hdrs = _headers(headers, should_retry, retry_after, retry_after_ms)
+        return cls(STATUS, 429, body_kind, hdrs)
+
+    @classmethod
+    def billing(
+        cls, *, status: int | None = None, should_retry: bool | None = None
+    ) -> Fault:
+        """Out of credit. By default the provider's usual answer: Anthropic 402
+        ``billing_error``, OpenAI 429 ``insufficient_quota``, Gemini 429
+        ``RESOURCE_EXHAUSTED``; ``status`` forces one code for all."""
+        code = None if status is None else _check_status(status)
+        return cls(STATUS, code, BILLING, _headers(None, should_retry))
+
+    @classmethod
+    def server_error(
+        cls,
+        status: int = 500,
+        *,
+        retry_after: float | str | None = None,
+        should_retry: bool | None = None,
+    ) -> Fault:
+        """A 5xx (default 500) in the provider's shape."""
+        return cls(
+            STATUS, _check_status(status), SERVER, _headers(None, should_retry, retry_after)
+        )
+
+    @classmethod
+    def overloaded(
+        cls,
+        *,
+        status: int = 529,
+        retry_after: float | str | None = None,
+        should_retry: bool | None = None,
+    ) -> Fault:
+        """Anthropic's 529 ``overloaded_error`` (the same status for every provider
+        unless ``status`` says otherwise, e.g. 503)."""
+        return cls(
+            STATUS, _check_status(status), OVERLOADED, _headers(None, should_retry, retry_after)
+        )
+
+    @classmethod
+    def unauthorized(cls, *, should_retry: bool | None = None) -> Fault:
+        """401: the key was refused."""
+        return cls(STATUS, 401, UNAUTHORIZED, _headers(None, should_retry))
+
+    @classmethod
+    def status(
+        cls,
+        code: int,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        *,
+        should_retry: bool | None = None,
+    ) -> Fault:
+        """Any status. ``body``: None for the provider's error shape, a dict or list sent
+        as JSON, or str/bytes sent as is (``text/plain`` unless ``headers`` set a
+        Content-Type)."""
+        if body is not None and not isinstance(body, (dict, list, str, bytes)):
+            raise ConfigurationError("body must be None, a dict, a list, str or bytes")
+        return cls(STATUS, _check_status(code), GENERIC, _headers(headers, should_retry), body)
+
+    @classmethod
+    def hang(cls, seconds: float | None = None) -> Fault:
+        """Hold the request open without answering, for ``seconds`` or (None) until the
+        simulator closes, then close the connection with no reply."""
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or seconds < 0
+        ):
+            raise ConfigurationError(f"seconds must be None or a number >= 0, got {seconds!r}")
+        return cls(HANG, seconds=None if seconds is None else float(seconds))
+
+    @classmethod
+    def drop(cls) -> Fault:
+        """Close the connection without sending anything."""
+        return cls(DROP)
+
+    @classmethod
+    def malformed(cls) -> Fault:
+        """200 whose body is cut-off JSON with a matching Content-Length."""
+        return cls(MALFORMED, 200)
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """200 announcing the full Content-Length, sending half the body, then closing."""
+        return cls(TRUNCATED, 200)
+
+    @classmethod
+    def slow_drip(cls, bytes_per_second: float) -> Fault:
+        """200 whose body trickles out at ``bytes_per_second``."""
+        if (
+            isinstance(bytes_per_second, bool)
+            or not isinstance(bytes_per_second, (int, float))
+            or not math.isfinite(bytes_per_second)
+            or bytes_per_second <= 0
+        ):
+            raise ConfigurationError(
+                f"bytes_per_second must be a number > 0, got {bytes_per_second!r}"
+            )
+        return cls(SLOW_DRIP, 200, bytes_per_second=float(bytes_per_second))
+
+    @classmethod
+    def empty_reply(cls) -> Fault:
+        """200 with nothing in it: no content blocks, no choices, no candidates."""
+        return cls(EMPTY_REPLY, 200)

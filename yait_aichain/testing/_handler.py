@@ -1,0 +1,334 @@
+"""One HTTP exchange: read the request, pick a fault or a reply, wait, write.
+
+Each connection gets its own handler thread; nothing here holds a lock while it waits,
+so slow replies overlap freely.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _faults as F
+from . import _wire as W
+from ._http import LeanRequestHandler
+from ._script import FaultScript
+from ._stats import Counters, RequestRecord
+
+logger = logging.getLogger("yait_aichain.testing")
+
+_REASONS = {529: "Site Overloaded"}
+_ROUTES_HINT = "/v1/messages, /v1/chat/completions and /v1beta/models/{model}:generateContent"
+# Body pieces of a slow drip go out about this often, whatever the rate.
+_DRIP_TICK = 0.05
+
+
+class Core:
+    """State shared by a Simulator and its handler threads. Plain attributes: a reader
+    sees either the old or the new value, which is all a test needs."""
+
+    def __init__(
+        self,
+        *,
+        latency: float,
+        jitter: float,
+        seed: int | None,
+        reply: Callable[[W.ReplyInfo], Any] | None,
+        require_key: str | None,
+        strict: bool,
+        record: bool,
+        max_log: int,
+    ) -> None:
+        self.latency = latency
+        self.jitter = jitter
+        self.reply = reply
+        self.require_key = require_key
+        self.strict = strict
+        self.counters = Counters(record, max_log)
+        self.script = FaultScript(seed)
+        self.stop = threading.Event()
+
+
+class Handler(LeanRequestHandler):
+    """Serves requests on one keep-alive connection."""
+
+    server_version = "yait-simulator"
+    sys_version = ""
+    # Without it a reply written in two segments can stall ~40 ms on delayed ACKs.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Tests and benchmarks share the terminal; records and stats are the log.
+        pass
+
+    def do_POST(self) -> None:
+        self._exchange(post=True)
+
+    def do_GET(self) -> None:
+        self._exchange(post=False)
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _exchange(self, post: bool) -> None:
+        core: Core = self.server.core  # type: ignore[attr-defined]
+        self._core = core
+        self._started = time.monotonic()
+        self._arrived = time.time()
+        self._path = self.path.partition("?")[0]
+        self._seq = core.counters.begin(self._path)
+        self._accounted = False
+        self._provider: str | None = None
+        self._model: str | None = None
+        self._body: Any = None
+        self._last: str | None = None
+        self._fault: F.Fault | None = None
+        self._headers: dict[str, str] = self.headers  # type: ignore[assignment]
+        try:
+            self._serve(post)
+        except OSError:
+            # The client went away, or close() shut the socket under us.
+            self.close_connection = True
+        finally:
+            self._account(0)
+
+    def _account(self, status: int) -> None:
+        """Count the request once; called before its last byte goes out."""
+        if self._accounted:
+            return
+        self._accounted = True
+        counters = self._core.counters
+        record = None
+        if counters.recording:
+            record = RequestRecord(
+                time=self._arrived,
+                path=self._path,
+                provider=self._provider,
+                model=self._model,
+                headers=self._headers,
+                body=self._body,
+                status=status,
+                last_user_text=self._last,
+                duration=time.monotonic() - self._started,
+                fault=self._fault,
+            )
+        counters.end(status, self._fault is not None, record)
+
+    def _wait(self, seconds: float | None) -> bool:
+        """Sleep without holding anything; False when the simulator is closing."""
+        if seconds is not None and seconds <= 0:
+            return not self._core.stop.is_set()
+        return not self._core.stop.wait(seconds)
+
+    def _abort(self) -> None:
+        self._account(0)
+        self.close_connection = True
+
+    # ------------------------------------------------------------------ the exchange
+
+    def _serve(self, post: bool) -> None:
+        core = self._core
+        try:
+            raw = self._read_body()
+        except ValueError as exc:
+            self.close_connection = True  # the stream is out of step now
+            provider = W.guess_provider(self._path, self._headers)
+            return self._error(provider, 400, message=f"Unreadable request body: {exc}")
+        found = W.route(self._path)
+        if found is None:
+            provider = W.guess_provider(self._path, self._headers)
+            message = f"Unknown path {self._path!r}; the simulator serves {_ROUTES_HINT}"
+            return self._error(provider, 404, message=message)
+        provider, path_model = found
+        self._provider = provider
+        if not post:
+            return self._error(provider, 405, message=f"Method {self.command} is not allowed; "
+                               "use POST", extra=(("Allow", "POST"),))
+        if core.require_key is not None and W.api_key(provider, self._headers) != core.require_key:
+            return self._error(provider, 401, F.UNAUTHORIZED)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            return self._error(provider, 400, message=f"Request body is not valid JSON: {exc}")
+        if not isinstance(data, dict):
+            return self._error(provider, 400, message="Request body must be a JSON object")
+        self._body = data
+        info = W.read_request(provider, data, path_model, self._seq)
+        self._model, self._last = info.model, info.last_user_text
+        # Streaming is refused even when not strict: a reply a streaming client cannot
+        # parse would hide the real cause.
+        if core.strict or data.get("stream") is True:
+            problem = W.strict_problem(info, self._headers)
+            if problem:
+                return self._error(provider, 400, message=problem)
+        fault = core.script.pick(info)
+        value: Any = None
+        if fault is None:
+            value, fault = self._value(info)
+            if value is None and fault is None:
+                return  # the reply callable failed; a 500 went out
+        if fault is not None and fault.action in (F.STATUS, F.HANG, F.DROP):
+            return self._serve_fault(info, fault)
+        if not self._wait(core.script.delay(core.latency, core.jitter)):
+            return self._abort()
+        if fault is not None:
+            return self._serve_fault(info, fault)
+        try:
+            text, tool_input = W.render(info, value)
+        except (TypeError, ValueError) as exc:
+            return self._error(provider, 500, message=f"reply callable returned an unusable "
+                               f"value: {exc}")
+        self._send(200, _dumps(W.reply_body(info, text, tool_input)))
+
+    def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
+        reply = self._core.reply
+        if reply is None:
+            return W.default_output(info), None
+        try:
+            value = reply(info)
+        except Exception as exc:  # any bug in user code becomes a visible 500
+            logger.exception("simulator reply callable raised")
+            self._error(info.provider, 500,
+                        message=f"reply callable raised {type(exc).__name__}: {exc}")
+            return None, None
+        if isinstance(value, F.Fault):
+            return None, value
+        if value is None:
+            value = ""
+        return value, None
+
+    def _serve_fault(self, info: W.ReplyInfo, fault: F.Fault) -> None:
+        self._fault = fault
+        action = fault.action
+        if action == F.STATUS:
+            return self._status_fault(info.provider, fault)
+        if action == F.HANG:
+            self._wait(fault.seconds)
+            return self._abort()
+        if action == F.DROP:
+            return self._abort()
+        if action == F.EMPTY_REPLY:
+            return self._send(200, _dumps(W.empty_body(info)))
+        payload = _dumps(W.reply_body(info, *W.render(info, W.default_output(info))))
+        if action == F.MALFORMED:
+            return self._send(200, payload[: len(payload) // 2])
+        if action == F.TRUNCATED:
+            self._send(200, payload[: len(payload) // 2], length=len(payload))
+            self.close_connection = True
+            return None
+        return self._drip(payload, fault.bytes_per_second or 1.0)
+
+    def _status_fault(self, provider: str, fault: F.Fault) -> None:
+        status = W.fault_status(provider, fault)
+        extra = fault.headers
+        body = fault.body
+        content_type = "application/json"
+        if body is None:
+            retry_after = next((v for k, v in extra if k.lower() == "retry-after"), None)
+            payload = _dumps(W.error_body(provider, status, fault.category,
+                                          retry_after=retry_after))
+        elif isinstance(body, (dict, list)):
+            payload = _dumps(body)
+        else:
+            payload = body.encode("utf-8") if isinstance(body, str) else body
+            content_type = "text/plain; charset=utf-8"
+        self._send(status, payload, content_type, extra)
+
+    def _error(
+        self,
+        provider: str,
+        status: int,
+        category: str = F.GENERIC,
+        message: str | None = None,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self._provider = self._provider or provider
+        self._send(status, _dumps(W.error_body(provider, status, category, message)),
+                   extra=extra)
+
+    # ------------------------------------------------------------------ the socket
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self._headers.get("transfer-encoding", "").lower():
+            return self._read_chunked()
+        length = self._headers.get("content-length")
+        if not length:
+            return b""
+        size = int(length)
+        if size < 0:
+            raise ValueError("negative Content-Length")
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ConnectionResetError("the client closed the connection mid-body")
+        return data
+
+    def _read_chunked(self) -> bytes:
+        pieces = []
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise ConnectionResetError("the client closed the connection mid-body")
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(pieces)
+            pieces.append(self.rfile.read(size))
+            self.rfile.readline(65537)
+
+    def _head(
+        self,
+        status: int,
+        length: int,
+        content_type: str,
+        extra: tuple[tuple[str, str], ...],
+    ) -> bytes:
+        reason = self.responses.get(status, (_REASONS.get(status, "Unknown"),))[0]
+        lines = [f"HTTP/1.1 {status} {reason}", "Server: yait-simulator"]
+        if not any(name.lower() == "content-type" for name, _ in extra):
+            lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {length}")
+        id_header = W.REQUEST_ID_HEADER.get(self._provider or "")
+        if id_header:
+            lines.append(f"{id_header}: req_sim{self._seq:012d}")
+        lines.extend(f"{name}: {value}" for name, value in extra)
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str = "application/json",
+        extra: tuple[tuple[str, str], ...] = (),
+        length: int | None = None,
+    ) -> None:
+        head = self._head(status, len(payload) if length is None else length, content_type,
+                          extra)
+        self._account(status)
+        # One write: head and body leave in the same segment when they fit.
+        self.wfile.write(head + payload)
+
+    def _drip(self, payload: bytes, rate: float) -> None:
+        self.wfile.write(self._head(200, len(payload), "application/json", ()))
+        step = max(1, int(rate * _DRIP_TICK))
+        pause = step / rate
+        for start in range(0, len(payload), step):
+            last = start + step >= len(payload)
+            if last:
+                self._account(200)
+            self.wfile.write(payload[start:start + step])
+            if not last and not self._wait(pause):
+                self._account(200)  # the status line went out before we stopped
+                self.close_connection = True
+                return
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,182 @@
+"""A JSON value that fits a schema, for structured-output replies.
+
+Covers what providers accept in practice: JSON Schema (``$ref`` to ``$defs``,
+``anyOf``/``oneOf``/``allOf``, ``enum``, ``const``, bounds, common formats) and Gemini's
+OpenAPI subset (upper-case ``type``, ``nullable``). Strings carry the reply text, so a
+caller can still tell which prompt a structured reply belongs to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["example"]
+
+# Recursive schemas (a tree node holding nodes) would otherwise never end.
+_MAX_DEPTH = 16
+# A schema may demand many items; a reply needs only enough to be valid.
+_MAX_ITEMS = 64
+
+_FORMATS = {
+    "date": "2024-01-01",
+    "date-time": "2024-01-01T00:00:00Z",
+    "time": "00:00:00",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "url": "https://example.com/",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "ipv4": "127.0.0.1",
+    "ipv6": "::1",
+    "hostname": "example.com",
+}
+
+
+def example(schema: Any, text: str) -> Any:
+    """A value valid for ``schema``; its strings are ``text`` (fitted to the length
+    bounds)."""
+    return _value(schema, text, schema, 0)
+
+
+def _value(s: Any, text: str, root: Any, depth: int) -> Any:
+    if not isinstance(s, dict) or depth > _MAX_DEPTH:
+        return None
+    ref = s.get("$ref")
+    if isinstance(ref, str):
+        target = _resolve(root, ref)
+        if target is not None:
+            return _value(target, text, root, depth + 1)
+    if "const" in s:
+        return s["const"]
+    enum = s.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    for key in ("anyOf", "oneOf"):
+        options = s.get(key)
+        if isinstance(options, list) and options:
+            return _value(_first_not_null(options), text, root, depth + 1)
+    all_of = s.get("allOf")
+    if isinstance(all_of, list) and all_of:
+        return _value(_merge(all_of, root), text, root, depth + 1)
+    kind = _type(s)
+    if kind == "object":
+        props = s.get("properties")
+        if not isinstance(props, dict):
+            return {}
+        return {name: _value(sub, text, root, depth + 1) for name, sub in props.items()}
+    if kind == "array":
+        return _array(s, text, root, depth)
+    if kind == "string":
+        return _string(s, text)
+    if kind in ("integer", "number"):
+        return _number(s, kind == "integer")
+    if kind == "boolean":
+        return True
+    return None
+
+
+def _type(s: dict[str, Any]) -> str:
+    kind = s.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if isinstance(k, str) and k.lower() != "null"), "null")
+    if isinstance(kind, str):
+        # Gemini's schema dialect spells types in upper case.
+        return kind.lower()
+    if "properties" in s:
+        return "object"
+    if "items" in s or "prefixItems" in s:
+        return "array"
+    return "string"
+
+
+def _first_not_null(options: list[Any]) -> Any:
+    for option in options:
+        if isinstance(option, dict) and str(option.get("type", "")).lower() != "null":
+            return option
+    return options[0]
+
+
+def _merge(parts: list[Any], root: Any) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    props: dict[str, Any] = {}
+    for part in parts:
+        if isinstance(part, dict) and isinstance(part.get("$ref"), str):
+            part = _resolve(root, part["$ref"]) or {}
+        if not isinstance(part, dict):
+            continue
+        merged.update({k: v for k, v in part.items() if k != "properties"})
+        if isinstance(part.get("properties"), dict):
+            props.update(part["properties"])
+    if props:
+        merged["properties"] = props
+        merged.setdefault("type", "object")
+    return merged
+
+
+def _resolve(root: Any, ref: str) -> Any:
+    # Only local references: a simulator must never fetch a remote schema.
+    if not ref.startswith("#"):
+        return None
+    node = root
+    for token in ref[1:].split("/"):
+        if not token:
+            continue
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
+
+
+def _array(s: dict[str, Any], text: str, root: Any, depth: int) -> list[Any]:
+    prefix = s.get("prefixItems")
+    if isinstance(prefix, list) and prefix:
+        return [_value(sub, text, root, depth + 1) for sub in prefix[:_MAX_ITEMS]]
+    low = s.get("minItems")
+    high = s.get("maxItems")
+    count = low if isinstance(low, int) and low > 0 else 1
+    if isinstance(high, int) and high >= 0:
+        count = min(count, high)
+    item = _value(s.get("items", {}), text, root, depth + 1)
+    return [item] * min(count, _MAX_ITEMS)
+
+
+def _string(s: dict[str, Any], text: str) -> str:
+    fmt = s.get("format")
+    value = _FORMATS.get(fmt, text) if isinstance(fmt, str) else text
+    low = s.get("minLength")
+    high = s.get("maxLength")
+    if isinstance(low, int) and len(value) < low:
+        value += "." * (low - len(value))
+    if isinstance(high, int) and high >= 0 and len(value) > high:
+        value = value[:high]
+    return value
+
+
+def _number(s: dict[str, Any], integer: bool) -> int | float:
+    value: float = 0
+    step = 1 if integer else 0.5
+    low, high = s.get("minimum"), s.get("maximum")
+    xlow, xhigh = s.get("exclusiveMinimum"), s.get("exclusiveMaximum")
+    if _is_num(low) and value < low:
+        value = low
+    if _is_num(xlow) and value <= xlow:
+        value = xlow + step
+    if _is_num(high) and value > high:
+        value = high
+    if _is_num(xhigh) and value >= xhigh:
+        value = xhigh - step
+    if integer:
+        # Round towards the inside of the bounds: up from a minimum, down from a maximum.
+        whole = math.ceil(value)
+        if (_is_num(high) and whole > high) or (_is_num(xhigh) and whole >= xhigh):
+            whole = math.floor(value)
+        return int(whole)
+    return float(value)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,134 @@
+"""Thread-safe counters and the bounded request log of a simulator."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._faults import Fault
+
+__all__ = ["RequestRecord", "Stats"]
+
+#: How many request records a simulator keeps by default (oldest dropped first).
+DEFAULT_MAX_LOG = 100_000
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of a simulator's counters.
+
+    ``requests`` counts requests received (any path); ``connections`` TCP connections
+    accepted; ``in_flight``/``peak_concurrency`` requests being handled now / at most at
+    once; ``by_status`` replies per HTTP status, where 0 means the connection closed with
+    no status line (``drop``, ``hang``); ``faults`` how many requests got a fault.
+    """
+
+    requests: int = 0
+    connections: int = 0
+    open_connections: int = 0
+    in_flight: int = 0
+    peak_concurrency: int = 0
+    faults: int = 0
+    by_status: Mapping[int, int] = field(default_factory=dict)
+    by_path: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One handled request. ``headers`` have lower-case names; ``body`` is the parsed
+    JSON (None when it did not parse); ``time`` is when it arrived (epoch seconds) and
+    ``duration`` how long until the reply was sent."""
+
+    time: float
+    path: str
+    provider: str | None
+    model: str | None
+    headers: dict[str, str]
+    body: Any
+    status: int
+    last_user_text: str | None
+    duration: float
+    fault: Fault | None = None
+
+
+class Counters:
+    """Counters shared by every handler thread; each update is a few operations under
+    one lock, so the cost per request stays negligible."""
+
+    def __init__(self, record: bool, max_log: int) -> None:
+        self._lock = threading.Lock()
+        self._log: deque[RequestRecord] | None = deque(maxlen=max_log) if record else None
+        self._zero()
+        self.open_connections = 0
+
+    @property
+    def recording(self) -> bool:
+        return self._log is not None
+
+    def _zero(self) -> None:
+        self.requests = 0
+        self.connections = 0
+        self.in_flight = 0
+        self.peak = 0
+        self.faults = 0
+        self.by_status: dict[int, int] = {}
+        self.by_path: dict[str, int] = {}
+
+    def connection_opened(self) -> None:
+        with self._lock:
+            self.connections += 1
+            self.open_connections += 1
+
+    def connection_closed(self) -> None:
+        with self._lock:
+            self.open_connections -= 1
+
+    def begin(self, path: str) -> int:
+        """Count an arriving request; returns its sequence number (from 1)."""
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.by_path[path] = self.by_path.get(path, 0) + 1
+            return self.requests
+
+    def end(self, status: int, faulted: bool, record: RequestRecord | None) -> None:
+        """Count a finished request (called before its last byte is sent, so a client
+        that has its reply also sees it counted)."""
+        with self._lock:
+            self.in_flight -= 1
+            self.by_status[status] = self.by_status.get(status, 0) + 1
+            if faulted:
+                self.faults += 1
+            if record is not None and self._log is not None:
+                self._log.append(record)
+
+    def snapshot(self) -> Stats:
+        with self._lock:
+            return Stats(
+                requests=self.requests,
+                connections=self.connections,
+                open_connections=self.open_connections,
+                in_flight=max(self.in_flight, 0),
+                peak_concurrency=self.peak,
+                faults=self.faults,
+                by_status=dict(self.by_status),
+                by_path=dict(self.by_path),
+            )
+
+    def records(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._log) if self._log is not None else []
+
+    def reset(self) -> None:
+        with self._lock:
+            # Requests still in flight will call end(); keep them counted so in_flight
+            # never goes negative, and let the peak restart from them.
+            in_flight = self.in_flight
+            self._zero()
+            self.in_flight = self.peak = in_flight
+            if self._log is not None:
+                self._log.clear()

@@ -1,0 +1,381 @@
+"""The three wire formats: routes, request reading, reply and error bodies.
+
+Pure functions of dicts, so the HTTP handler stays about sockets and timing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from . import _faults as F
+from ._schema import example
+
+__all__ = ["ReplyInfo", "summary"]
+
+ANTHROPIC = "anthropic"
+OPENAI = "openai"
+GEMINI = "gemini"
+
+_ROUTES = {"/v1/messages": ANTHROPIC, "/v1/chat/completions": OPENAI}
+_GEMINI_ROUTE = re.compile(r"^/v1beta/models/([^/]+):generateContent$")
+
+#: Header that carries the request id, per provider (Gemini sends none).
+REQUEST_ID_HEADER = {ANTHROPIC: "request-id", OPENAI: "x-request-id", GEMINI: None}
+
+# Long prompts are shortened in the middle so both ends stay recognisable.
+_CAP, _HEAD, _TAIL, _ELLIPSIS = 400, 200, 195, " ... "
+
+
+def summary(text: str) -> str:
+    """The default reply: ``"Summary: "`` plus ``text`` with whitespace collapsed,
+    capped at 400 characters (first 200 + ``" ... "`` + last 195)."""
+    flat = " ".join(text.split())
+    if len(flat) > _CAP:
+        flat = flat[:_HEAD] + _ELLIPSIS + flat[-_TAIL:]
+    return "Summary: " + flat
+
+
+@dataclass(frozen=True)
+class ReplyInfo:
+    """What a ``reply`` callable or a ``fail_when`` predicate sees of one request.
+
+    ``output`` is ``"text"``, ``"json"`` (any JSON object), ``"schema"`` (JSON for
+    ``schema``) or ``"tool"`` (Anthropic forced tool use: ``tool_name``, its
+    ``schema``). ``sequence`` numbers requests from 1 in arrival order.
+    """
+
+    provider: str
+    model: str
+    last_user_text: str
+    system_text: str
+    body: dict[str, Any]
+    output: str = "text"
+    schema: dict[str, Any] | None = None
+    tool_name: str | None = None
+    input_tokens: int = 0
+    sequence: int = 0
+
+    @property
+    def default_text(self) -> str:
+        """The reply the simulator gives when no ``reply`` callable is set."""
+        return summary(self.last_user_text)
+
+
+def route(path: str) -> tuple[str, str | None] | None:
+    """``(provider, model from the path)`` for a known endpoint, else None."""
+    provider = _ROUTES.get(path)
+    if provider is not None:
+        return provider, None
+    match = _GEMINI_ROUTE.match(path)
+    if match:
+        return GEMINI, unquote(match.group(1))
+    return None
+
+
+def guess_provider(path: str, headers: Mapping[str, str]) -> str:
+    """The provider whose error shape suits a request to an unknown path."""
+    if path.startswith("/v1beta") or headers.get("x-goog-api-key") is not None:
+        return GEMINI
+    if headers.get("x-api-key") is not None or headers.get("anthropic-version") is not None:
+        return ANTHROPIC
+    return OPENAI
+
+
+def api_key(provider: str, headers: Mapping[str, str]) -> str | None:
+    """The key the request carries in the provider's header. Gemini's ``?key=`` query
+    parameter is deliberately ignored: clients must keep keys out of URLs."""
+    if provider == ANTHROPIC:
+        return headers.get("x-api-key")
+    if provider == GEMINI:
+        return headers.get("x-goog-api-key")
+    auth = headers.get("authorization") or ""
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _text(content: Any) -> str:
+    # One function serves all three formats: a plain string, or blocks/parts that keep
+    # their text under "text" (tool results nest theirs under "content").
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    pieces = []
+    for block in content:
+        if isinstance(block, str):
+            pieces.append(block)
+        elif isinstance(block, dict):
+            text = block.get("text")
+            if isinstance(text, str):
+                pieces.append(text)
+            elif block.get("type") == "tool_result":
+                pieces.append(_text(block.get("content")))
+    return "\n".join(pieces)
+
+
+def _scan(
+    messages: Any, content_key: str, system_roles: tuple[str, ...], default_role: str
+) -> tuple[str, list[str], int]:
+    """(last user text, system texts, words in all messages)."""
+    last_user = ""
+    system: list[str] = []
+    words = 0
+    if not isinstance(messages, list):
+        return last_user, system, words
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        text = _text(message.get(content_key))
+        words += len(text.split())
+        role = message.get("role") or default_role
+        if role == "user":
+            last_user = text
+        elif role in system_roles:
+            system.append(text)
+    return last_user, system, words
+
+
+def read_request(
+    provider: str, body: dict[str, Any], path_model: str | None, sequence: int
+) -> ReplyInfo:
+    """Read the parts of a request body that shape the reply."""
+    output, schema, tool = "text", None, None
+    if provider == ANTHROPIC:
+        last, _, words = _scan(body.get("messages"), "content", (), "user")
+        system = _text(body.get("system"))
+        words += len(system.split())
+        output, schema, tool = _anthropic_output(body)
+    elif provider == OPENAI:
+        last, systems, words = _scan(body.get("messages"), "content", ("system", "developer"), "")
+        system = "\n".join(systems)
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+            output = "json"
+        elif isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            spec = fmt.get("json_schema")
+            output, schema = "schema", _dict(spec.get("schema") if isinstance(spec, dict) else None)
+    else:
+        last, _, words = _scan(body.get("contents"), "parts", (), "user")
+        instruction = body.get("systemInstruction", body.get("system_instruction"))
+        system = _text(instruction.get("parts")) if isinstance(instruction, dict) else ""
+        words += len(system.split())
+        output, schema = _gemini_output(body)
+    model = path_model if path_model is not None else body.get("model")
+    return ReplyInfo(
+        provider=provider,
+        model=model if isinstance(model, str) else "",
+        last_user_text=last,
+        system_text=system,
+        body=body,
+        output=output,
+        schema=schema,
+        tool_name=tool,
+        input_tokens=words,
+        sequence=sequence,
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _anthropic_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        name = choice.get("name")
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        spec = next((t for t in tools if isinstance(t, dict) and t.get("name") == name), {})
+        return "tool", _dict(spec.get("input_schema")), name if isinstance(name, str) else ""
+    # Structured outputs, in the older beta spelling and the newer one.
+    fmt = body.get("output_format")
+    config = body.get("output_config")
+    if not isinstance(fmt, dict) and isinstance(config, dict):
+        fmt = config.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        return "schema", _dict(fmt.get("schema")), None
+    return "text", None, None
+
+
+def _gemini_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    config = body.get("generationConfig", body.get("generation_config"))
+    if not isinstance(config, dict):
+        return "text", None
+    for key in ("responseJsonSchema", "response_json_schema", "responseSchema", "response_schema"):
+        if isinstance(config.get(key), dict):
+            return "schema", config[key]
+    mime = config.get("responseMimeType", config.get("response_mime_type"))
+    return ("json", None) if mime == "application/json" else ("text", None)
+
+
+def default_output(info: ReplyInfo) -> Any:
+    """The reply without a ``reply`` callable: text, or a JSON value for JSON modes."""
+    text = info.default_text
+    if info.output == "json":
+        return {"summary": text}
+    if info.output == "schema":
+        return example(info.schema or {}, text)
+    if info.output == "tool":
+        # A tool's input is always an object, even for a missing or odd schema.
+        value = example(info.schema or {}, text)
+        return value if isinstance(value, dict) else {}
+    return text
+
+
+def render(info: ReplyInfo, value: Any) -> tuple[str, Any]:
+    """(reply text, tool input) for a value. Raises TypeError/ValueError when the value
+    cannot be sent."""
+    if info.output == "tool":
+        data = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(data, dict):
+            raise TypeError("a forced tool call needs a dict (or a JSON object string)")
+        return json.dumps(data), data
+    if isinstance(value, str):
+        return value, None
+    return json.dumps(value), None
+
+
+def reply_body(info: ReplyInfo, text: str, tool_input: Any) -> dict[str, Any]:
+    """A successful reply in the request's wire format."""
+    out_tokens = max(1, len(text.split()))
+    n, model = info.sequence, info.model
+    if info.provider == ANTHROPIC:
+        if tool_input is not None:
+            content = [{"type": "tool_use", "id": f"toolu_sim{n:08d}", "name": info.tool_name,
+                        "input": tool_input}]
+            stop = "tool_use"
+        else:
+            content, stop = [{"type": "text", "text": text}], "end_turn"
+        return {"id": f"msg_sim{n:08d}", "type": "message", "role": "assistant", "model": model,
+                "content": content, "stop_reason": stop, "stop_sequence": None,
+                "usage": {"input_tokens": info.input_tokens, "output_tokens": out_tokens}}
+    if info.provider == OPENAI:
+        return {"id": f"chatcmpl-sim{n:08d}", "object": "chat.completion",
+                "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "logprobs": None, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": info.input_tokens, "completion_tokens": out_tokens,
+                          "total_tokens": info.input_tokens + out_tokens}}
+    return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": info.input_tokens,
+                              "candidatesTokenCount": out_tokens,
+                              "totalTokenCount": info.input_tokens + out_tokens},
+            "modelVersion": model}
+
+
+def empty_body(info: ReplyInfo) -> dict[str, Any]:
+    """A 200 with nothing usable in it, as each provider sends one."""
+    n, model, tokens = info.sequence, info.model, info.input_tokens
+    if info.provider == ANTHROPIC:
+        return {"id": f"msg_sim{n:08d}", "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": tokens, "output_tokens": 0}}
+    if info.provider == OPENAI:
+        return {"id": f"chatcmpl-sim{n:08d}", "object": "chat.completion",
+                "created": int(time.time()), "model": model, "choices": [],
+                "usage": {"prompt_tokens": tokens, "completion_tokens": 0,
+                          "total_tokens": tokens}}
+    # A real Gemini reply with nothing in it omits "candidates" altogether.
+    return {"usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+            "modelVersion": model}
+
+
+# ----------------------------------------------------------------------------- errors
+
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                    402: "billing_error", 403: "permission_error", 404: "not_found_error",
+                    413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
+                    504: "timeout_error", 529: "overloaded_error"}
+_GEMINI_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                    404: "NOT_FOUND", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED",
+                    499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+                    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+_QUOTA = "You exceeded your current quota, please check your plan and billing details."
+_MESSAGES = {
+    F.RATE_LIMIT: "Rate limit exceeded.",
+    F.INSUFFICIENT_QUOTA: _QUOTA,
+    F.BILLING: _QUOTA,
+    F.SERVER: "Internal server error.",
+    F.OVERLOADED: "Overloaded.",
+    F.UNAUTHORIZED: "Invalid API key.",
+}
+_BILLING_STATUS = {ANTHROPIC: 402, OPENAI: 429, GEMINI: 429}
+
+
+def fault_status(provider: str, fault: F.Fault) -> int:
+    """The status a fault answers with for this provider."""
+    if fault.code is not None:
+        return fault.code
+    return _BILLING_STATUS[provider] if fault.category == F.BILLING else 500
+
+
+def error_body(
+    provider: str, status: int, category: str = F.GENERIC, message: str | None = None,
+    retry_after: str | None = None,
+) -> dict[str, Any]:
+    """An error body in the provider's real shape."""
+    if message is None:
+        if category == F.BILLING and provider == ANTHROPIC:
+            message = "Your credit balance is too low to access the Anthropic API."
+        else:
+            message = _MESSAGES.get(category, f"HTTP {status}.")
+        message = f"{message} (simulated)"
+    if provider == ANTHROPIC:
+        kind = _ANTHROPIC_TYPES.get(status) or ("api_error" if status >= 500
+                                                 else "invalid_request_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    if provider == GEMINI:
+        name = _GEMINI_STATUSES.get(status) or ("INTERNAL" if status >= 500 else "UNKNOWN")
+        err: dict[str, Any] = {"code": status, "message": message, "status": name}
+        delay = _seconds(retry_after)
+        if delay is not None and category == F.RATE_LIMIT:
+            err["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                               "retryDelay": f"{delay}s"}]
+        return {"error": err}
+    if category == F.RATE_LIMIT:
+        kind, code = "requests", "rate_limit_exceeded"
+    elif category in (F.INSUFFICIENT_QUOTA, F.BILLING):
+        kind, code = "insufficient_quota", "insufficient_quota"
+    elif category == F.UNAUTHORIZED or status == 401:
+        kind, code = "invalid_request_error", "invalid_api_key"
+    elif status >= 500:
+        kind, code = "server_error", None
+    else:
+        kind, code = "invalid_request_error", "not_found" if status == 404 else None
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _seconds(value: str | None) -> str | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if number is None or not 0 <= number < float("inf"):
+        return None
+    return value
+
+
+def strict_problem(info: ReplyInfo, headers: Mapping[str, str]) -> str | None:
+    """Why a real provider would reject this request with a 400, or None."""
+    body = info.body
+    if body.get("stream") is True:
+        return "stream: the simulator answers with whole JSON replies only; send stream=false"
+    if info.provider == ANTHROPIC:
+        if not headers.get("anthropic-version"):
+            return "anthropic-version: header is required"
+        if not isinstance(body.get("max_tokens"), int):
+            return "max_tokens: field required"
+    if info.provider in (ANTHROPIC, OPENAI):
+        if not info.model:
+            return "model: field required"
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return "messages: at least one message is required"
+    elif not isinstance(body.get("contents"), list) or not body["contents"]:
+        return "contents is not specified"
+    return None
