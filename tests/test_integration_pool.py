@@ -99,3 +99,17 @@ def test_usage_totals_come_from_the_provider(sim_env):
     assert [u.input_tokens for u in per_item] == [3, 2]
     assert pool.usage.input_tokens == 5 and pool.usage.cost is not None
     assert [r.attempts for r in pool.records] == [1, 1]
+
+
+def test_connections_grow_to_max_flows_and_are_reused(sim_env, caplog):
+    import logging
+
+    sim_env.latency = 0.3
+    skill = Skill(model=Model("gpt-4o-mini"), prompt="{text}")
+    pool = Pool(skill, items=[{"text": f"Doc {i}"} for i in range(400)], max_flows=100)
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        results = pool.run()
+    assert results == [f"Summary: Doc {i}" for i in range(400)]
+    assert 80 <= sim_env.stats.peak_concurrency <= 100
+    assert sim_env.stats.connections <= 100  # one per flow, reused across its items
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
