@@ -27,7 +27,9 @@ translated at one boundary each and never reach a user; the original is kept in
     └── ToolError ............................... a Tool could not do its job
         ├── ToolInputError (ValueError) .......... missing or bad tool arguments
         ├── UnsafeURLError (ValueError) .......... the URL points somewhere not allowed
+        ├── UnsafePathError (PermissionError) .... a local path outside the allowed root
         ├── FetchError ........................... the page could not be fetched
+        │   ├── FetchTimeoutError (TimeoutError) . the fetch ran out of time
         │   ├── ResponseTooLargeError ............ the body is over the size cap
         │   └── UnsupportedContentTypeError ...... not HTML or text
         └── ConversionError ...................... the page could not be turned into Markdown
@@ -50,6 +52,7 @@ __all__ = [
     "ConfigurationError",
     "ConversionError",
     "FetchError",
+    "FetchTimeoutError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "InvalidResponseError",
@@ -64,6 +67,7 @@ __all__ = [
     "TemplateError",
     "ToolError",
     "ToolInputError",
+    "UnsafePathError",
     "UnsafeURLError",
     "UnsupportedContentTypeError",
 ]
@@ -144,6 +148,13 @@ class APIError(AichainError):
 
 
 def _rebuild_api_error(cls: type[APIError], message: str, state: dict[str, Any]) -> APIError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+def _rebuild_plain(cls: type[Exception], message: str, state: dict[str, Any]) -> Exception:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
     err.__dict__.update(state)
@@ -241,8 +252,25 @@ class UnsafeURLError(ToolError, ValueError):
     ``allow_private=True`` or ``AICHAIN_ALLOW_PRIVATE_URLS=1`` on trusted networks only."""
 
 
+class UnsafePathError(ToolError, PermissionError):
+    """A local file path resolves outside the tool's allowed ``root`` directory."""
+
+
 class FetchError(ToolError):
-    """A page could not be fetched (HTTP error, timeout, too many redirects)."""
+    """A page could not be fetched (HTTP error, timeout, too many redirects). ``url`` and
+    ``status`` (None when no response arrived) say where and how."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_plain, (type(self), str(self), dict(vars(self))))
+
+
+class FetchTimeoutError(FetchError, builtins.TimeoutError):
+    """The fetch did not finish within its ``timeout`` (or the Pool item's budget)."""
 
 
 class ResponseTooLargeError(FetchError):

@@ -1,0 +1,14 @@
+"""Tools: units of work that a Chain or Pool runs like a Skill.
+
+- :class:`Tool` is the base for your own tools: a name, a JSON-schema ``parameters``
+  block and ``run(**kwargs)``; arguments are checked before ``run`` starts.
+- :class:`convertToMD` turns a URL, a local file or raw HTML into Markdown, fetching
+  under an SSRF guard with size, time and content-type caps.
+
+Both can be shared between threads.
+"""
+
+from ._convert import convertToMD
+from ._tool import Tool
+
+__all__ = ["Tool", "convertToMD"]

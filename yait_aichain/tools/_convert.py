@@ -1,0 +1,236 @@
+"""convertToMD: a URL, a local file or raw HTML in, Markdown out."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from typing import Any
+
+from ..errors import (
+    ConversionError,
+    ResponseTooLargeError,
+    ToolError,
+    ToolInputError,
+    UnsafePathError,
+    UnsafeURLError,
+    UnsupportedContentTypeError,
+)
+from ._fetch import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_REDIRECTS,
+    DEFAULT_POOL_MAXSIZE,
+    DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+    Fetcher,
+)
+from ._html import decode_body, looks_like_html
+from ._markdown import html_to_markdown, tidy
+from ._netguard import short
+from ._tool import Tool
+
+__all__ = ["convertToMD"]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+# "www.x.org" or "x.org/path": probably a URL without its scheme (for the error hint)
+_BARE_HOST = re.compile(r"^(?:www\.[^\s/]+\S*|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+/\S*)$")
+_HTML_MARKERS = ("<html", "<body", "<!doctype", "<head")
+_EXTENSIONS = {
+    ".html": "html", ".htm": "html", ".xhtml": "xhtml", ".xht": "xhtml", ".xml": "xhtml",
+    ".md": "text", ".markdown": "text", ".txt": "text", ".text": "text",
+}
+# Pseudo-files here are "regular" yet endless, blocking or secret (/proc/self/environ).
+_PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives on Windows
+        return False
+
+
+class convertToMD(Tool):  # lower-case: the name the seed article's users import
+    """A Tool that turns a web page, a local file or an HTML string into Markdown.
+
+    ``run(input)`` takes an http(s) URL, a path to a local file, or raw HTML (text that
+    starts with ``<`` or contains ``<html``/``<body``) and returns Markdown: the page
+    title as a ``# heading``, then the main content (``<main>``/``<article>`` when
+    present) with links made absolute, and navigation, chrome, scripts, forms and hidden
+    text dropped.
+
+    URLs are fetched under an SSRF guard: only http(s); loopback, private, link-local,
+    CGNAT, multicast, reserved and cloud-metadata addresses are refused, on the first
+    request and on every redirect, and the connection goes to the address that was
+    checked. Size, total time and content type are capped.
+
+    Local files: regular files only (no FIFOs, devices or ``/proc``), at most
+    ``max_bytes``. There is no directory confinement unless ``root`` is given: pass
+    ``root=`` whenever ``input`` can come from someone you do not trust.
+
+    One instance can be shared by all the threads of a Pool: it keeps one connection
+    pool (``pool_maxsize`` connections per address) and no per-call state.
+
+    Args:
+        allow_private: allow non-public addresses (trusted networks only). The
+            environment variable ``AICHAIN_ALLOW_PRIVATE_URLS`` set to 1/true/yes/on
+            does the same. Cloud metadata addresses stay refused.
+        timeout: total seconds per fetch, redirects included; a Pool item's remaining
+            budget, when smaller, wins.
+        max_bytes: cap on the decoded page or file size.
+        max_redirects: redirects followed, each one checked again.
+        user_agent: the User-Agent header sent.
+        root: if set, local files must resolve (symlinks followed) inside this directory.
+        pool_maxsize: kept-alive connections per address.
+
+    Raises (from ``run``):
+        ToolInputError: empty input, a path that does not exist, is not a regular file
+            or is outside ``root``.
+        UnsafeURLError: a refused scheme, host, address or redirect.
+        FetchError: HTTP error, timeout, too many redirects, network failure; its
+            subclasses ResponseTooLargeError and UnsupportedContentTypeError.
+        ConversionError: the content could not be converted.
+    """
+
+    name = "convertToMD"
+    description = (
+        "Convert a web page (http/https URL), a local HTML or text file, or raw HTML "
+        "into Markdown: title, main content, tables, lists, code and absolute links."
+    )
+    parameters = {
+        "type": "object",
+        "properties": {
+            "input": {
+                "type": "string",
+                "description": "An http(s) URL, a local file path, or an HTML string.",
+            }
+        },
+        "required": ["input"],
+    }
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_redirects: int = DEFAULT_MAX_REDIRECTS,
+        user_agent: str = DEFAULT_USER_AGENT,
+        root: str | os.PathLike[str] | None = None,
+        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "allow_private": allow_private, "timeout": timeout, "max_bytes": max_bytes,
+            "max_redirects": max_redirects, "user_agent": user_agent,
+        }
+        self._fetcher = Fetcher(pool_maxsize=pool_maxsize, **self._options)
+        self.max_bytes = max_bytes
+        self.root = os.path.realpath(os.fspath(root)) if root is not None else None
+
+    def __repr__(self) -> str:
+        return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Live sockets and the adapter's locks stay behind; a copy (say, on a Dask worker)
+        # opens its own connections with the same settings and the same pool size.
+        state = self.__dict__.copy()
+        state["_pool_maxsize"] = state.pop("_fetcher").pool_maxsize
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        pool_maxsize = state.pop("_pool_maxsize")
+        self.__dict__.update(state)
+        self._fetcher = Fetcher(pool_maxsize=pool_maxsize, **self._options)
+
+    def close(self) -> None:
+        """Close kept-alive connections (they also close when the tool is collected)."""
+        self._fetcher.close()
+
+    def _reserve_connections(self, n: int) -> None:
+        # Called by Pool before its flows start: never fewer connections than flows.
+        old = self._fetcher
+        if n > old.pool_maxsize:
+            self._fetcher = Fetcher(pool_maxsize=n, **self._options)
+            old.close()
+
+    def run(self, input: str) -> str:
+        """Convert ``input`` (URL, file path or HTML) to Markdown."""
+        text = input.strip()
+        if not text:
+            raise ToolInputError(
+                "convertToMD: input is empty; give an http(s) URL, a file path or HTML"
+            )
+        if text.startswith("<"):
+            return self._convert(text, None, "html", "the HTML input")
+        m = _SCHEME.match(text)
+        drive = m is not None and os.name == "nt" and len(m.group(1)) == 1  # C:\ is a path
+        # "data:text/html,<html>..." is a URL (refused), "Note: <html>..." is HTML.
+        if m and not drive and (m.group(1).lower() in ("http", "https")
+                                or not re.search(r"\s", text)):
+            page = self._fetcher.fetch(text)  # refuses every scheme but http(s)
+            return self._convert(page.body, page.charset, page.kind, page.url, page.url)
+        if any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
+            return self._convert(text, None, "html", "the HTML input")
+        if text.startswith(("//", "\\\\")):
+            raise UnsafeURLError(
+                f"scheme-relative URL {short(text)} refused: give the full http(s) URL"
+            )
+        return self._read_file(text)
+
+    def _read_file(self, given: str) -> str:
+        path = os.path.realpath(os.path.expanduser(given))
+        if self.root is not None and not _inside(path, self.root):
+            raise UnsafePathError(f"convertToMD: {short(given)} is outside the allowed root")
+        try:
+            info = os.stat(path)  # stat, not open: open() on a FIFO blocks forever
+        except OSError:
+            hint = ""
+            if _BARE_HOST.match(given):
+                hint = f"; did you mean https://{short(given, 80)} ?"
+            raise ToolInputError(
+                f"convertToMD: {short(given)} is neither an http(s) URL nor an existing "
+                f"file nor HTML{hint}"
+            ) from None
+        if not stat.S_ISREG(info.st_mode) or any(_inside(path, r) for r in _PSEUDO_ROOTS):
+            raise ToolInputError(f"convertToMD: {short(given)} is not a regular file")
+        if info.st_size > self.max_bytes:
+            raise ResponseTooLargeError(
+                f"{short(given)} is {info.st_size} bytes, over the {self.max_bytes}-byte cap"
+            )
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise ToolInputError(
+                f"convertToMD: cannot read {short(given)}: {exc.strerror}"
+            ) from None
+        with os.fdopen(fd, "rb") as fh:
+            # The path may have been swapped since stat(); check what was opened.
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ToolInputError(f"convertToMD: {short(given)} is not a regular file")
+            data = fh.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise ResponseTooLargeError(f"{short(given)} is over the {self.max_bytes}-byte cap")
+        kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
+        return self._convert(data, None, kind, given)
+
+    def _convert(self, data: bytes | str, charset: str | None, kind: str, where: str,
+                 page_url: str | None = None) -> str:
+        where = short(where)
+        text = data if isinstance(data, str) else decode_body(data, charset)
+        if "\x00" in text:
+            raise UnsupportedContentTypeError(f"{where} holds binary data (NUL bytes)")
+        if not kind:
+            kind = "html" if looks_like_html(text) else "text"
+        try:
+            if kind == "text":
+                return tidy(text)
+            return html_to_markdown(text, page_url=page_url, xml=kind == "xhtml")
+        except ToolError:
+            raise
+        except Exception as exc:  # a converter bug must fail one item, not the worker
+            raise ConversionError(
+                f"could not convert {where} to Markdown: {type(exc).__name__}: "
+                f"{short(str(exc), 120)}"
+            ) from exc

@@ -1,0 +1,166 @@
+"""Cleaned HTML to Markdown: safe links, then markdownify.
+
+Links are made absolute against the page URL (or its ``<base href>``). An href whose
+scheme is not http(s), mailto, tel or ftp loses its href and keeps its text: this
+neutralises ``javascript:``, ``vbscript:`` and ``data:`` however they are spelled
+(entities are decoded by the parser, and the control characters browsers ignore are
+removed before the scheme is read). Characters that end a Markdown link destination
+(spaces, parentheses, angle brackets, quotes) are percent-encoded, so an href cannot
+break out of its link.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urljoin
+
+import lxml.html
+from markdownify import MarkdownConverter
+
+from ._html import Document, flatten_deep, parse_document, text_of
+
+__all__ = ["html_to_markdown", "safe_link", "tidy"]
+
+_LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
+_IGNORED = re.compile(r"[\x00-\x1f\x7f]")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_BREAKERS = {c: f"%{ord(c):02X}" for c in " ()<>\"'\\`[]{}|^"}
+_LANGUAGE = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_TRAILING = re.compile(r"[ \t]+\n")
+
+
+def safe_link(href: str | None, base: str | None) -> str | None:
+    """A Markdown-safe absolute link for ``href``, or None to drop it.
+
+    Args:
+        href: the attribute value (entities already decoded).
+        base: the absolute http(s) URL that relative links are resolved against.
+    """
+    if not href:
+        return None
+    link = _IGNORED.sub("", href).strip()
+    m = _SCHEME.match(link)
+    if m:
+        if m.group(1).lower() not in _LINK_SCHEMES:
+            return None
+    elif base:
+        try:
+            link = urljoin(base, link)
+        except ValueError:
+            return None
+        m = _SCHEME.match(link)
+        if m and m.group(1).lower() not in _LINK_SCHEMES:
+            return None
+    return "".join(_BREAKERS.get(c, c) for c in link) or None
+
+
+def _base_url(page_url: str | None, base_href: str | None) -> str | None:
+    base = page_url
+    if base_href:
+        try:
+            candidate = urljoin(page_url or "", _IGNORED.sub("", base_href).strip())
+        except ValueError:
+            candidate = ""
+        if candidate.lower().startswith(("http://", "https://")):
+            base = candidate
+    if base and not base.lower().startswith(("http://", "https://")):
+        return None
+    return base
+
+
+def _replace_with_text(el: Any, text: str) -> None:
+    parent = el.getparent()
+    if parent is None:
+        return
+    text = (text or "") + (el.tail or "")
+    prev = el.getprevious()
+    if prev is not None:
+        prev.tail = (prev.tail or "") + text
+    else:
+        parent.text = (parent.text or "") + text
+    parent.remove(el)
+
+
+def _fix_links(root: Any, base: str | None) -> None:
+    for a in root.iter("a"):
+        link = safe_link(a.get("href"), base)
+        if link is None:
+            a.attrib.pop("href", None)
+        else:
+            a.set("href", link)
+    for img in list(root.iter("img")):
+        src = img.get("src") or ""
+        link = None if src.strip().lower().startswith("data:") else safe_link(src, base)
+        if link is None:
+            _replace_with_text(img, img.get("alt") or "")
+        else:
+            img.set("src", link)
+
+
+class _Converter(MarkdownConverter):
+    """markdownify with link-text escaping and fences that survive backticks."""
+
+    def escape(self, text: str, parent_tags: Any) -> str:
+        # Text such as "[x](javascript:...)" must not become a link in the output.
+        return super().escape(text, parent_tags).replace("](", "]\\(")
+
+    def convert_pre(self, el: Any, text: str, parent_tags: Any) -> str:
+        if not text.strip():
+            return ""
+        runs = [len(r) for r in re.findall(r"`+", text)]
+        fence = "`" * max(3, max(runs, default=0) + 1)
+        classes = list(el.get("class") or [])
+        for code in el.find_all("code"):
+            classes += code.get("class") or []
+        m = _LANGUAGE.search(" ".join(classes))
+        language = m.group(1) if m else ""
+        return f"\n\n{fence}{language}\n{text.strip(chr(10))}\n{fence}\n\n"
+
+
+# bs4's "html.parser" rather than its lxml builder: the lxml builder calls back into
+# Python for every tag and takes the GIL back each time, which made 20 threads sharing
+# a tool ~40% slower per page than html.parser (benchmarks/bench_convert.py).
+_OPTIONS = {
+    "heading_style": "atx", "bullets": "-", "escape_underscores": False,
+    "escape_asterisks": True, "table_infer_header": True, "bs4_options": "html.parser",
+}
+
+
+def tidy(markdown: str) -> str:
+    """Unify newlines, drop trailing spaces, collapse blank runs, strip."""
+    markdown = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    markdown = _TRAILING.sub("\n", markdown + "\n")
+    return _BLANK_RUNS.sub("\n\n", markdown).strip()
+
+
+def _render(doc: Document, page_url: str | None) -> str:
+    if doc.content is None:
+        return ""
+    _fix_links(doc.content, _base_url(page_url, doc.base))
+    flatten_deep(doc.content)
+    fragment = lxml.html.tostring(doc.content, encoding="unicode", method="html", with_tail=False)
+    try:
+        return _Converter(**_OPTIONS).convert(fragment)
+    except RecursionError:
+        # Should not happen after flatten_deep; a worker must still never die of it.
+        return "\n\n".join(t.strip() for t in doc.content.itertext() if t.strip())
+
+
+def html_to_markdown(text: str, *, page_url: str | None = None, xml: bool = False) -> str:
+    """Convert an HTML (or XHTML, with ``xml=True``) string to Markdown.
+
+    The ``<title>`` becomes a ``# heading``; ``<main>``/``<article>`` are preferred over
+    the whole body; links are absolute against ``page_url`` or ``<base href>``.
+    """
+    try:
+        doc = parse_document(text, xml=xml)
+    except RecursionError:
+        return tidy(" ".join(text_of(text).split()))
+    body = tidy(_render(doc, page_url))
+    if doc.title:
+        heading = "# " + doc.title
+        if body.split("\n", 1)[0].strip() != heading:
+            body = f"{heading}\n\n{body}" if body else heading
+    return tidy(body)

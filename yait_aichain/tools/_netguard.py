@@ -1,0 +1,321 @@
+"""Which URLs and addresses the fetcher may connect to.
+
+The guard parses a URL once, the way browsers do (WHATWG: the last ``@`` ends the
+userinfo, a backslash ends the authority, numeric hosts such as ``2130706433``,
+``0x7f000001``, ``0177.0.0.1`` and ``127.1`` are IPv4 addresses), and the fetcher builds
+its request from that parse only, so the host that is checked is the host connected to.
+A name is resolved once; every answer must pass the address policy and the fetcher then
+connects to one of those checked addresses (it never resolves the name again, so DNS
+rebinding cannot swap the target).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import idna
+
+from ..errors import FetchError, UnsafeURLError
+
+__all__ = [
+    "ALLOW_PRIVATE_ENV",
+    "Resolver",
+    "Target",
+    "address_problem",
+    "allow_private_from_env",
+    "parse_target",
+    "resolve_checked",
+    "short",
+    "system_resolver",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Sequence[str]]
+
+ALLOW_PRIVATE_ENV = "AICHAIN_ALLOW_PRIVATE_URLS"
+_TRUTHY = {"1", "true", "yes", "on"}
+
+# Refused even with allow_private: nothing on a trusted network needs them, and they are
+# where cloud credentials live (AWS/GCP/Azure, AWS IPv6, ECS tasks, Alibaba).
+_METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")
+)
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_BROADCAST = ipaddress.ip_address("255.255.255.255")
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_HOST_OK = re.compile(r"^[a-z0-9_\-.]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Kept as is in the path: unreserved, sub-delims, ":@/?" and "%" (already-encoded bytes).
+_PATH_SAFE = "/?:@!$&'()*+,;=%-._~"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def allow_private_from_env() -> bool:
+    """True when ``AICHAIN_ALLOW_PRIVATE_URLS`` is 1/true/yes/on."""
+    return os.environ.get(ALLOW_PRIVATE_ENV, "").strip().lower() in _TRUTHY
+
+
+def short(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters, for error messages."""
+    text = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Target:
+    """One parsed http(s) URL. ``url`` is rebuilt from the parts that are checked, with
+    no userinfo and no fragment: it is exactly what is requested."""
+
+    scheme: str
+    host: str  # lower-case ASCII name, or an IP address without brackets
+    port: int
+    path: str  # path and query, starting with "/"
+    ip: IPAddress | None  # set when the host is an IP literal
+
+    @property
+    def netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port == _DEFAULT_PORTS[self.scheme]:
+            return host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.path}"
+
+
+def _parse_ipv4_part(part: str) -> int | None:
+    if part[:2].lower() == "0x":
+        digits, base = part[2:], 16
+    elif len(part) > 1 and part[0] == "0":
+        digits, base = part[1:], 8
+    else:
+        digits, base = part, 10
+    if digits == "":
+        return 0 if base == 16 else None  # "0x" is 0 for browsers; "" is nothing
+    try:
+        return int(digits, base)
+    except ValueError:
+        return None
+
+
+def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a browser or inet_aton() reads in ``host``, or None if the host
+    is a name. Raises UnsafeURLError for a host that looks numeric but is invalid."""
+    parts = host.split(".")
+    if parts[-1] == "" and len(parts) > 1:
+        parts.pop()  # "127.0.0.1." is the same address
+    last = parts[-1]
+    looks_numeric = last.isdigit() or re.fullmatch(r"0[xX][0-9a-fA-F]*", last) is not None
+    if not looks_numeric:
+        return None
+    values = [_parse_ipv4_part(p) for p in parts] if all(parts) else [None]
+    if len(values) > 4 or any(v is None for v in values):
+        raise UnsafeURLError(f"invalid numeric host {short(host)!r}")
+    *head, tail = values
+    if any(v > 255 for v in head) or tail >= 256 ** (5 - len(values)):  # type: ignore[operator]
+        raise UnsafeURLError(f"invalid numeric host {short(host)!r}")
+    number = 0
+    for v in head:
+        number = number * 256 + v  # type: ignore[operator]
+    number = (number << (8 * (5 - len(values)))) + tail  # type: ignore[operator]
+    return ipaddress.IPv4Address(number)
+
+
+def _parse_host(raw: str, url: str) -> tuple[str, IPAddress | None]:
+    if raw.startswith("["):
+        if not raw.endswith("]") or "%" in raw:
+            raise UnsafeURLError(f"invalid IPv6 host in {short(url)}")
+        try:
+            ip6 = ipaddress.IPv6Address(raw[1:-1])
+        except ValueError:
+            raise UnsafeURLError(f"invalid IPv6 host in {short(url)}") from None
+        return str(ip6), ip6
+    if not raw:
+        raise UnsafeURLError(f"no host in {short(url)}")
+    if "%" in raw:
+        raise UnsafeURLError(f"percent-encoded host in {short(url)} is not allowed")
+    try:
+        # UTS #46 mapping, as browsers do: it also turns full-width digits into ASCII,
+        # so the numeric check below runs on what would really be resolved.
+        host = idna.encode(raw, uts46=True).decode("ascii") if not raw.isascii() else raw
+    except idna.IDNAError:
+        raise UnsafeURLError(f"invalid host name in {short(url)}") from None
+    host = host.lower()
+    if not _HOST_OK.match(host):
+        raise UnsafeURLError(f"invalid characters in host of {short(url)}")
+    ip4 = _numeric_ipv4(host)
+    if ip4 is not None:
+        return str(ip4), ip4
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if len(name) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        raise UnsafeURLError(f"invalid host name in {short(url)}")
+    return name, None
+
+
+def parse_target(url: str) -> Target:
+    """Parse an http(s) URL.
+
+    Raises:
+        UnsafeURLError: another scheme, no ``//`` after the scheme, control characters,
+            a malformed host or port.
+    """
+    if not isinstance(url, str):
+        raise UnsafeURLError(f"URL must be a string, got {type(url).__name__}")
+    url = url.strip()
+    if _CONTROL.search(url):
+        raise UnsafeURLError(f"control characters in URL {short(url)}")
+    m = _SCHEME.match(url)
+    if not m:
+        raise UnsafeURLError(f"not an absolute http(s) URL: {short(url)}")
+    scheme = m.group(1).lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise UnsafeURLError(
+            f"scheme {scheme!r} is not allowed (only http and https): {short(url)}"
+        )
+    rest = url[m.end():].replace("\\", "/")  # browsers read "\" as "/" in http(s) URLs
+    if not rest.startswith("//"):
+        raise UnsafeURLError(f"missing '//' after the scheme in {short(url)}")
+    rest = rest[2:]
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    hostport = authority.rpartition("@")[2]  # userinfo is never sent
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        raw_host, port_text = hostport[: close + 1], hostport[close + 1:]
+        if port_text and not port_text.startswith(":"):
+            raise UnsafeURLError(f"invalid host in {short(url)}")
+        port_text = port_text[1:]
+    else:
+        raw_host, _, port_text = hostport.partition(":")
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise UnsafeURLError(f"invalid port in {short(url)}")
+    port = int(port_text) if port_text else _DEFAULT_PORTS[scheme]
+    host, ip = _parse_host(raw_host, url)
+    path = quote(tail.split("#", 1)[0], safe=_PATH_SAFE)
+    if not path.startswith("/"):
+        path = "/" + path
+    return Target(scheme=scheme, host=host, port=port, path=path, ip=ip)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None:
+    """Why the fetcher must not connect to ``ip``, or None when it may.
+
+    Without ``allow_private`` only globally routable unicast addresses pass. Cloud
+    metadata, unspecified, multicast and broadcast addresses never pass.
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return address_problem(ip.ipv4_mapped, allow_private=allow_private)
+        if ip.teredo is not None or ((int(ip) >> 32) == 0 and int(ip) > 1):
+            # Teredo and the deprecated IPv4-compatible form ::a.b.c.d hide an IPv4
+            # address that no policy below would see.
+            return "an IPv6 address that tunnels IPv4"
+        if ip in _NAT64_LOCAL:
+            return "a local-use NAT64 address"
+        inner = _embedded_ipv4(ip)
+        if inner is not None:
+            why = address_problem(inner, allow_private=allow_private)
+            if why:
+                return f"{why} (embedded in {ip})"
+            if ip in _NAT64:
+                # DNS64 answers on IPv6-only networks: the embedded address decides
+                # (Python calls the whole ::/8 block, NAT64 included, "reserved").
+                return None
+    if ip in _METADATA:
+        return "a cloud metadata address"
+    if ip.is_unspecified:
+        return "an unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip == _BROADCAST:
+        return "a broadcast address"
+    if allow_private:
+        return None
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "a shared (CGNAT) address"
+    if ip.is_private:
+        return "a private address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global:
+        return "not a globally routable address"
+    return None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with ``socket.getaddrinfo`` (one lookup) and return the IPs."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [info[4][0] for info in infos]
+
+
+def _connect_form(ip: IPAddress) -> IPAddress:
+    # Connect to the IPv4 address itself rather than its ::ffff: form, which would
+    # need a dual-stack socket.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def resolve_checked(
+    target: Target, *, allow_private: bool, resolver: Resolver | None = None
+) -> list[IPAddress]:
+    """The addresses ``target`` may be fetched from, each checked; in resolver order.
+
+    Every answer is checked, and one bad answer refuses the host: a mixed answer is how
+    rebinding attacks hedge.
+
+    Raises:
+        UnsafeURLError: an address is not allowed (the message names host and address).
+        FetchError: the name does not resolve.
+    """
+    if target.ip is not None:
+        candidates: list[IPAddress] = [target.ip]
+    else:
+        try:
+            answers = (resolver or system_resolver)(target.host, target.port)
+        except (OSError, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve host {short(target.host)!r}: {exc}") from exc
+        candidates = []
+        for answer in answers:
+            try:
+                candidates.append(ipaddress.ip_address(answer))
+            except ValueError:
+                raise UnsafeURLError(
+                    f"host {short(target.host)!r} resolved to a non-address {short(str(answer))!r}"
+                ) from None
+        if not candidates:
+            raise FetchError(f"host {short(target.host)!r} has no addresses")
+    checked: list[IPAddress] = []
+    for ip in candidates:
+        why = address_problem(ip, allow_private=allow_private)
+        if why:
+            shown = target.host if target.ip is not None else f"{target.host} ({ip})"
+            raise UnsafeURLError(f"refusing to fetch {short(shown)}: {why}")
+        ip = _connect_form(ip)
+        if ip not in checked:
+            checked.append(ip)
+    return checked
