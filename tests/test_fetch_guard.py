@@ -10,7 +10,6 @@ the real public address, and no packet leaves the machine.
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import socket
 import ssl
@@ -22,6 +21,8 @@ import requests
 
 from yait_aichain.errors import FetchError, UnsafeURLError
 from yait_aichain.tools import convertToMD
+
+from ._tls import tls_files
 from yait_aichain.tools._fetch import Fetcher
 from yait_aichain.tools._netguard import address_problem, parse_target
 from yait_aichain.tools._pageserver import PageServer
@@ -365,51 +366,9 @@ def test_unresolvable_host_is_a_fetch_error(dns, spy):
 # --------------------------------------------------------------------------- https
 
 
-def _tls_files(tmp_path, name):
-    """A throwaway CA and a server certificate for ``name``, as PEM files."""
-    x509 = pytest.importorskip("cryptography.x509")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "yait test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-
-    def build(subject, public_key, serial):
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
-                .public_key(public_key).serial_number(serial)
-                .not_valid_before(now - datetime.timedelta(hours=1))
-                .not_valid_after(now + datetime.timedelta(hours=1))
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),
-                               critical=False))
-
-    ca = (build(ca_name, ca_key.public_key(), 1)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key.public_key(), 2)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (tmp_path / "cert.pem").write_bytes(leaf.public_bytes(pem))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
-
-
 @pytest.fixture
 def tls_server(tmp_path):
-    ca, cert, key = _tls_files(tmp_path, "secure.test")
+    ca, cert, key = tls_files(tmp_path, "secure.test")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     names: list[str | None] = []

@@ -14,6 +14,7 @@ not see.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,8 +126,10 @@ class Fetcher:
             the fetcher.
         resolver: ``resolver(host, port) -> [ip, ...]``; default ``socket.getaddrinfo``.
         dialer: ``dialer((ip, port), timeout) -> socket``; a test seam, default TCP.
-        verify: ``True`` (the default CA bundle) or the path of a CA bundle; never
-            ``False`` (certificate checks cannot be turned off here).
+        verify: ``True`` (the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
+            ``CURL_CA_BUNDLE`` when set, as for model calls; else the default bundle) or
+            the path of a CA bundle; never ``False`` (certificate checks cannot be turned
+            off here).
     """
 
     def __init__(
@@ -162,6 +165,10 @@ class Fetcher:
         self.user_agent = user_agent
         self.pool_maxsize = pool_maxsize
         self._resolver = resolver
+        if verify is True:
+            # Proxy variables are ignored on purpose (they would bypass the address guard),
+            # but a corporate CA bundle only adds trust, so it is honoured like requests does.
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._verify = verify
         self._adapter = PinnedAdapter(dialer=dialer, pool_maxsize=pool_maxsize)
 
