@@ -113,3 +113,19 @@ def test_connections_grow_to_max_flows_and_are_reused(sim_env, caplog):
     assert 80 <= sim_env.stats.peak_concurrency <= 100
     assert sim_env.stats.connections <= 100  # one per flow, reused across its items
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_one_chain_shared_by_fifty_flows_keeps_every_item_apart():
+    from yait_aichain import Chain
+    from yait_aichain.testing import FakeModel
+
+    model = FakeModel(lambda text: text.upper(), latency=0.005)
+    summarise = Skill(model=model, prompt="summary of {result}")
+    chain = Chain(steps=[(lambda v: f"page {v['source']}", "result"), summarise])
+    pool = Pool(chain.run_detailed, items=[{"source": str(i)} for i in range(300)], max_flows=50)
+    runs = pool.run()
+    assert [r.output for r in runs] == [f"SUMMARY OF PAGE {i}" for i in range(300)]
+    for i, run in enumerate(runs):
+        assert [step.output for step in run.history] == [f"page {i}", f"SUMMARY OF PAGE {i}"]
+        assert run.history[1].input["result"] == f"page {i}"
+        assert run.usage.input_tokens == 4  # "summary of page N": this item's call only
