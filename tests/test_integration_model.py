@@ -136,3 +136,48 @@ def test_shared_cool_down_holds_other_threads(sim_env):
     assert time.monotonic() - start >= 1.0
     b_requests = [r for r in sim_env.requests_log if r.last_user_text == "b"]
     assert [r.status for r in b_requests] == [200]
+
+
+def test_truncated_body_is_a_transient_network_error(sim_env, no_wait):
+    sim_env.fail_next(Fault.truncated())
+    gen = Model("gpt-4o-mini", retry=no_wait).generate("hello")
+    assert gen.output == "Summary: hello" and gen.attempts == 2
+
+
+def test_malformed_2xx_is_an_invalid_response_retried_once(sim_env, no_wait):
+    from yait_aichain.errors import InvalidResponseError
+
+    sim_env.fail_next(Fault.malformed(), times=5)
+    with pytest.raises(InvalidResponseError) as info:
+        Model("gpt-4o-mini", retry=RetryPolicy(max_retries=1, sleep=lambda s: None)).generate("x")
+    assert info.value.reason == "malformed" and sim_env.stats.requests == 2
+
+
+def test_retries_resend_the_identical_body(sim_env, no_wait):
+    sim_env.fail_next(Fault.server_error(), times=2)
+    Model("claude-sonnet-4-6", retry=no_wait).generate("same body please")
+    bodies = [r.body for r in sim_env.requests_log]
+    assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]
+
+
+def test_dns_failure_names_the_host_and_gives_up_quickly(no_wait):
+    from yait_aichain.errors import NetworkError
+
+    model = Model("gpt-4o-mini", api_key="k", base_url="http://no-such-host.invalid/v1",
+                  retry=RetryPolicy(max_retries=1, sleep=lambda s: None))
+    start = time.monotonic()
+    with pytest.raises(NetworkError, match="no-such-host.invalid"):
+        model.generate("x")
+    assert time.monotonic() - start < 5
+
+
+def test_unreachable_proxy_names_the_host_not_the_password(monkeypatch):
+    from yait_aichain.errors import NetworkError
+
+    monkeypatch.setenv("HTTP_PROXY", "http://user:hunter2-secret@127.0.0.1:9")
+    model = Model("gpt-4o-mini", api_key=CANARY, base_url="http://api.example.test/v1")
+    with pytest.raises(NetworkError) as info:
+        model.generate("x")
+    text = "".join(traceback.format_exception(info.value))
+    assert "hunter2-secret" not in text and CANARY not in text
+    assert info.value.attempts == 1  # a broken proxy is configuration, not a blip
