@@ -13,7 +13,8 @@ from yait_aichain import errors
 
 PACKAGE = Path(yait_aichain.__file__).parent
 SUBPACKAGES = ["yait_aichain", "yait_aichain.models", "yait_aichain.skills", "yait_aichain.chain",
-               "yait_aichain.pool", "yait_aichain.tools", "yait_aichain.errors", "yait_aichain.testing"]
+               "yait_aichain.pool", "yait_aichain.tools", "yait_aichain.errors", "yait_aichain.testing",
+               "yait_aichain.report"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)
@@ -79,3 +80,21 @@ def test_public_callables_have_docstrings():
         for attr, member in inspect.getmembers(cls, inspect.isfunction):
             if not attr.startswith("_") and member.__qualname__.startswith(cls.__name__):
                 assert member.__doc__, f"{cls.__name__}.{attr} has no docstring"
+
+
+def test_every_error_pickles_even_with_keyword_only_arguments():
+    import pickle
+
+    samples = [
+        errors.ChainStepError("step 0 'x' failed", step=0, name="x"),
+        errors.ItemTimeoutError("slow", index=3, timeout=1.0),
+        errors.CancelledError("stop", reason="budget"),
+        errors.TemplateError("missing", missing=["a"]),
+        errors.MissingAPIKeyError("no key", provider="openai", env_var="OPENAI_API_KEY"),
+        errors.InvalidResponseError("empty", reason="empty", status=200),
+        errors.FetchTimeoutError("slow page", url="http://x/", status=None),
+        errors.RemoteError("KeyError", "'x'", "Traceback ..."),
+    ]
+    for err in samples:
+        clone = pickle.loads(pickle.dumps(err))
+        assert type(clone) is type(err) and str(clone) == str(err) and vars(clone) == vars(err)

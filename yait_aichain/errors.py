@@ -24,6 +24,7 @@ translated at one boundary each and never reach a user; the original is kept in
     ├── ItemTimeoutError (TimeoutError) ......... a Pool item's time budget ran out
     ├── CancelledError .......................... work stopped before it finished (Ctrl-C, ...)
     ├── ChainStepError .......................... a Chain step failed (step index and name)
+    ├── RemoteError ............................. an item failed on another process (Pool executor)
     └── ToolError ............................... a Tool could not do its job
         ├── ToolInputError (ValueError) .......... missing or bad tool arguments
         ├── UnsafeURLError (ValueError) .......... the URL points somewhere not allowed
@@ -61,6 +62,7 @@ __all__ = [
     "NetworkError",
     "NotFoundError",
     "RateLimitError",
+    "RemoteError",
     "RequestTooLargeError",
     "ResponseTooLargeError",
     "ServerError",
@@ -75,6 +77,18 @@ __all__ = [
 
 class AichainError(Exception):
     """Root of every error yait_aichain raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling calls cls(*args), which keyword-only constructors refuse;
+        # errors travel between processes in Pool records, so rebuild from the state.
+        return (_rebuild, (type(self), self.args, dict(vars(self))))
+
+
+def _rebuild(cls: type[AichainError], args: tuple[Any, ...], state: dict[str, Any]) -> AichainError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class ConfigurationError(AichainError, ValueError):
@@ -140,25 +154,6 @@ class APIError(AichainError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, message={self.message!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructors do not survive the default pickling; Pool records may
-        # travel between processes, so rebuild from the attributes.
-        return (_rebuild_api_error, (type(self), self.message, dict(vars(self))))
-
-
-def _rebuild_api_error(cls: type[APIError], message: str, state: dict[str, Any]) -> APIError:
-    err = cls.__new__(cls)
-    Exception.__init__(err, message)
-    err.__dict__.update(state)
-    return err
-
-
-def _rebuild_plain(cls: type[Exception], message: str, state: dict[str, Any]) -> Exception:
-    err = cls.__new__(cls)
-    Exception.__init__(err, message)
-    err.__dict__.update(state)
-    return err
 
 
 class AuthenticationError(APIError):
@@ -238,6 +233,20 @@ class ChainStepError(AichainError):
         self.name = name
 
 
+class RemoteError(AichainError):
+    """An item failed on another process with an exception that could not be pickled
+    back; ``type_name``, ``message`` and ``remote_traceback`` describe the original."""
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str | None = None):
+        super().__init__(type_name, message, remote_traceback)
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}"
+
+
 class ToolError(AichainError):
     """A Tool could not do its job."""
 
@@ -264,9 +273,6 @@ class FetchError(ToolError):
         super().__init__(message)
         self.url = url
         self.status = status
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_plain, (type(self), str(self), dict(vars(self))))
 
 
 class FetchTimeoutError(FetchError, builtins.TimeoutError):

@@ -196,6 +196,16 @@ class Chain:
         name = f"name={self.name!r}, " if self.name else ""
         return f"Chain({name}steps=[{steps}])"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The thread-local views describe this process's runs; a copy starts without them.
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
 
 def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool]:
     """Run one step; return its record and whether it was refused for missing variables."""

@@ -1,0 +1,1 @@
+"""A minimal Django project for the integration tests: one app, one model, one command."""
