@@ -129,3 +129,14 @@ def test_one_chain_shared_by_fifty_flows_keeps_every_item_apart():
         assert [step.output for step in run.history] == [f"page {i}", f"SUMMARY OF PAGE {i}"]
         assert run.history[1].input["result"] == f"page {i}"
         assert run.usage.input_tokens == 4  # "summary of page N": this item's call only
+
+
+def test_retry_waits_show_in_the_record(sim_env):
+    sim_env.fail_when("Doc 1", Fault.rate_limit(retry_after=0.5), times=1)
+    sim_env.fail_when("Doc 2", Fault.unauthorized(), times=1)
+    skill = Skill(model=Model("gpt-4o-mini"), prompt="{text}")
+    pool = Pool(skill, items=[{"text": f"Doc {i}"} for i in range(3)], max_flows=1)
+    pool.run()
+    waits = [r.wait_seconds for r in pool.records]
+    assert waits[0] < 0.1 and waits[1] >= 0.5 and waits[2] < 0.1  # a failure is not "waiting"
+    assert [r.attempts for r in pool.records] == [1, 2, 1]

@@ -6,7 +6,9 @@ steps, Skill runs, Model calls, retry sleeps) reads the scope of its own thread,
 - the item's remaining time budget bounds each HTTP timeout and each backoff sleep;
 - a cancel event (Ctrl-C, ``on_error="raise"``) wakes sleeping retries at once;
 - the usage and attempts of every call are added to the item's own tally, never to a
-  shared attribute, so 50 flows sharing one Skill never mix their numbers.
+  shared attribute, so 50 flows sharing one Skill never mix their numbers;
+- a Pool's ``rate_limit`` rides along, so every Model call inside the item waits for it
+  (besides the Model's own limit).
 
 Scopes nest: an inner scope keeps the tighter deadline, sees the outer cancel events, and
 its usage also counts in the outer tallies. Outside any scope nothing is limited.
@@ -28,12 +30,17 @@ from ._usage import Usage
 
 @dataclass
 class Tally:
-    """What the calls made inside one scope cost. Written by one thread at a time."""
+    """What the calls made inside one scope cost. Written by one thread at a time.
+
+    ``wait_seconds`` is time spent waiting for a rate limit; ``waiting`` is how many waits
+    are under way right now (read by the Pool's progress line from another thread).
+    """
 
     usage: Usage = field(default_factory=Usage)
     requests: int = 0
     calls: int = 0
     wait_seconds: float = 0.0
+    waiting: int = 0
 
     def add_call(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         self.usage = self.usage + usage
@@ -47,6 +54,7 @@ class Scope:
     deadline: float | None = None  # time.monotonic() value, or None for no limit
     cancels: tuple[threading.Event, ...] = ()
     tallies: tuple[Tally, ...] = ()
+    rate_limits: tuple[Any, ...] = ()  # RateLimit objects every Model call here waits for
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be <= 0), or None without a deadline."""
@@ -92,6 +100,17 @@ class Scope:
         for tally in self.tallies:
             tally.add_call(usage, requests, waited)
 
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Mark the enclosed block as a rate-limit wait in every tally (for progress)."""
+        for tally in self.tallies:
+            tally.waiting += 1
+        try:
+            yield
+        finally:
+            for tally in self.tallies:
+                tally.waiting -= 1
+
 
 _EMPTY = Scope()
 _current: contextvars.ContextVar[Scope] = contextvars.ContextVar("yait_aichain_scope", default=_EMPTY)
@@ -109,6 +128,7 @@ def scope(
     deadline: float | None = None,
     cancel: threading.Event | None = None,
     tally: Tally | None = None,
+    rate_limits: tuple[Any, ...] = (),
 ) -> Iterator[Scope]:
     """Open a nested scope; see the module docstring."""
     outer = _current.get()
@@ -119,7 +139,8 @@ def scope(
         deadline = outer.deadline if deadline is None else min(deadline, outer.deadline)
     cancels = outer.cancels + ((cancel,) if cancel is not None and cancel not in outer.cancels else ())
     tallies = outer.tallies + ((tally,) if tally is not None else ())
-    inner = Scope(deadline=deadline, cancels=cancels, tallies=tallies)
+    limits = outer.rate_limits + tuple(r for r in rate_limits if r not in outer.rate_limits)
+    inner = Scope(deadline=deadline, cancels=cancels, tallies=tallies, rate_limits=limits)
     token = _current.set(inner)
     try:
         yield inner

@@ -13,6 +13,8 @@ from .. import _context
 from .._messages import normalise_messages
 from .._usage import Usage
 from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError, MissingAPIKeyError
+from ..ratelimit._admit import admit, limits_for, prompt_tokens
+from ..ratelimit._limiter import RateLimit, check_rate_limit
 from . import registry
 from ._retry import RetryPolicy, call_with_retries, cooldown_for
 from ._status import decode_body, error_for_response, request_id, sanitise
@@ -99,7 +101,9 @@ class Model:
         options: generation settings as a dict (``temperature``, ``max_tokens``,
             ``top_p``, ``top_k``, ``stop``, ``seed``); also accepted as keywords.
         client_options: ``url`` (base URL), ``timeout``, ``verify``, ``headers``.
-        api_key: the key; else the provider's environment variable is read.
+        api_key: the key; else the provider's environment variable is read. A given key
+            travels inside a pickled Model; one read from the environment does not (the
+            copy reads the environment of the process that unpickles it).
         provider: ``"anthropic"``, ``"openai"``, ``"gemini"`` or ``"openai-compatible"``
             (aliases ``ollama``, ``vllm``, ``llamacpp``, ``lmstudio``, ``local``).
         base_url: overrides ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` /
@@ -107,6 +111,8 @@ class Model:
         timeout: seconds for a whole call, retries included, or a :class:`Timeout`.
         max_retries: retries on 429/5xx/network errors (default 5); or pass ``retry=``.
         price: ``(input, output)`` USD per million tokens, for models we do not price.
+        rate_limit: a :class:`~yait_aichain.RateLimit` every request of this model waits
+            for; pass one object to several models or pools to share its budget.
 
     Raises:
         ConfigurationError: unknown provider, option or bad value.
@@ -131,6 +137,7 @@ class Model:
         price: tuple[float, float] | None = None,
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
+        rate_limit: RateLimit | None = None,
         **generation_options: Any,
     ):
         if not isinstance(name, str) or not name.strip():
@@ -155,6 +162,9 @@ class Model:
         self.options = self._check_options({**dict(options or {}), **generation_options})
         self.base_url = self._resolve_base_url(alias, base_url)
         self._key = _Secret(self._resolve_key(api_key))
+        # A key read from the environment is not pickled: a copy on another process or
+        # host (Pool(executor=...)) reads that machine's own environment instead.
+        self._key_from_env = not api_key
         self.timeout = Timeout.coerce(timeout)
         if retry is None:
             retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
@@ -162,6 +172,7 @@ class Model:
             raise ConfigurationError("pass either max_retries= or retry=, not both")
         self.retry = retry
         self.price = price if price is not None else registry.price_for(self.name)
+        self.rate_limit = check_rate_limit(rate_limit)
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}
         self._verify = verify
         self._transport = Transport(self.base_url, verify=verify)
@@ -259,10 +270,15 @@ class Model:
         # Locks, sockets and sessions stay behind; the worker builds its own.
         state = self.__dict__.copy()
         del state["_transport"], state["_cooldown"]
+        if state.get("_key_from_env"):
+            state["_key"] = _Secret(None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if state.get("_key_from_env"):
+            # As if the Model were built here: a missing required key is MissingAPIKeyError.
+            self._key = _Secret(self._resolve_key(None))
         self._transport = Transport(self.base_url, verify=self._verify)
         self._cooldown = cooldown_for(self._provider, self.base_url, self._key.get())
 
@@ -305,30 +321,49 @@ class Model:
         if scope.deadline is not None:
             deadline = scope.deadline if deadline is None else min(deadline, scope.deadline)
         policy = self.retry
+        # Rate limits: this model's and the enclosing Pools'; each attempt waits its turn.
+        limits = limits_for(self.rate_limit, scope)
+        prompt = prompt_tokens(messages) if limits else 0
+        waited = 0.0  # seconds spent waiting (rate limits, backoff), not talking to the server
+        base_sleep = scope.sleep if policy.sleep is None else policy.sleep
+
+        def timed_sleep(seconds: float) -> None:
+            nonlocal waited
+            begun = time.monotonic()
+            try:
+                base_sleep(seconds)
+            finally:
+                waited += time.monotonic() - begun
 
         def attempt() -> tuple[Any, str | None]:
+            nonlocal waited
             scope.check()
-            connect, read = self._attempt_timeouts(deadline)
-            raw = self._transport.post(
-                url, headers, body, connect_timeout=connect, read_timeout=read, deadline=deadline
-            )
-            return self._parse(raw, spec)
+            with admit(limits, deadline, prompt=prompt, max_tokens=merged.get("max_tokens"),
+                       cooldown=self._cooldown) as permit:
+                waited += permit.waited
+                connect, read = self._attempt_timeouts(deadline)
+                raw = self._transport.post(
+                    url, headers, body, connect_timeout=connect, read_timeout=read, deadline=deadline
+                )
+                parsed, rid = self._parse(raw, spec)
+                permit.used = parsed.usage.total_tokens
+            return parsed, rid
 
         try:
             (parsed, rid), attempts = call_with_retries(
                 attempt,
                 policy=policy,
-                sleep=scope.sleep if policy.sleep is None else policy.sleep,
+                sleep=timed_sleep,
                 deadline=deadline,
                 cooldown=self._cooldown,
             )
         except APIError as exc:
             exc.provider = exc.provider or self._provider
             exc.model = exc.model or self.name
-            scope.record(Usage(), exc.attempts, time.monotonic() - started)
+            scope.record(Usage(), exc.attempts, waited)
             raise
         usage = self._priced(parsed.usage)
-        scope.record(usage, attempts)
+        scope.record(usage, attempts, waited)
         return Generation(parsed.output, usage, attempts, rid, parsed.finish_reason)
 
     # -- per-call helpers -----------------------------------------------------------------

@@ -17,11 +17,16 @@ Known limit: Python threads cannot be killed. An item past its timeout is record
 FAILED and the run goes on, but its thread lives until the runner returns; the Model
 bounds each HTTP call by the item's remaining budget so this stays short, while a runner
 that ignores it (a bare ``time.sleep``) can delay interpreter exit.
+
+``executor=`` runs the items on an executor you own (processes, Dask) instead of the
+Pool's threads; the runner is pickled once per run, and an error that cannot be pickled
+back arrives as :class:`RemoteError`. ``worker_context=`` wraps each item where it runs.
 """
 
 from ._config import DEFAULT_MAX_FLOWS, MAX_FLOWS_LIMIT
 from ._pool import Pool
 from ._record import ItemRecord
+from ._remote import RemoteError
 from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING
 
 __all__ = [
@@ -34,4 +39,5 @@ __all__ = [
     "PENDING",
     "Pool",
     "RUNNING",
+    "RemoteError",
 ]

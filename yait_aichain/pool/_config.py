@@ -31,6 +31,10 @@ class Settings:
     on_item_done: Callable[[Any], Any] | None
     max_cost: float | None
     max_tokens: int | None
+    executor: Any = None  # a caller-owned concurrent.futures.Executor, or None (threads)
+    worker_context: Callable[[], Any] | None = None  # entered around each item
+    rate_limit: Any = None  # a RateLimit for every model call inside the items, or None
+    checkpoint: Any = None  # a pool._checkpoint.Checkpoint, or None
 
 
 def check_max_flows(value: Any) -> int:

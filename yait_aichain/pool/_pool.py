@@ -8,6 +8,9 @@ from typing import Any
 
 from .._runner import check_runner, reserve_connections, runner_name
 from .._usage import Usage
+from ..ratelimit._admit import with_rate_limits
+from ..ratelimit._limiter import check_rate_limit
+from ._checkpoint import check_checkpoint
 from ._config import (
     DEFAULT_MAX_FLOWS,
     Settings,
@@ -20,6 +23,7 @@ from ._config import (
 )
 from ._items import ItemSource, SharedVariables
 from ._record import ItemRecord, RecordBook
+from ._remote import check_executor, check_worker_context
 from ._run import Run
 from ._status import CANCELLED, FAILED, PENDING
 
@@ -60,10 +64,26 @@ class Pool:
             CANCELLED (``CancelledError(reason="budget")``).
         max_tokens: the same, counted in total tokens.
         name: a label for the progress line and repr.
+        executor: a ``concurrent.futures.Executor`` you own (a ProcessPoolExecutor, Dask's
+            ``client.get_executor(pure=False)``, ...) to run the items on instead of the
+            Pool's own threads; the runner, ``worker_context`` and items must then pickle.
+            ``max_flows`` still caps the tasks it holds; the Pool never shuts it down.
+            Records, progress and ``on_item_done`` stay in the calling thread.
+        worker_context: a callable returning a context manager, entered around each item
+            where it runs (e.g. ``integrations.django.close_db_connections``); an error it
+            raises fails the item.
+        rate_limit: a :class:`~yait_aichain.RateLimit` that every model call inside the
+            items waits for (besides each Model's own); share one object between Pools to
+            share the budget.
+        checkpoint: a JSONL file path (or a ``Checkpoint``): each item that ends is
+            appended as it ends; a later run with the same file takes the DONE results
+            from it without calling anything (``record.from_checkpoint``), runs the rest,
+            and returns all in input order. Keyed by the item's content and the runner's
+            identity, so a changed prompt or model reuses nothing. Outputs must be JSON.
 
     Raises:
         ConfigurationError: a bad max_flows, on_error, timeout, deadline, budget, progress,
-            callback or runner.
+            callback, runner, executor or worker_context.
         TypeError: an item of a list or tuple is not a dict (names its index and type), or
             ``items`` is not an iterable of dicts.
     """
@@ -82,6 +102,10 @@ class Pool:
         max_cost: float | None = None,
         max_tokens: int | None = None,
         name: str | None = None,
+        executor: Any = None,
+        worker_context: Callable[[], Any] | None = None,
+        rate_limit: Any = None,
+        checkpoint: Any = None,
     ):
         check_runner(runner)
         self.runner = runner
@@ -93,6 +117,10 @@ class Pool:
         self.max_tokens = check_positive("max_tokens", max_tokens, integer=True)
         self.on_item_done = check_callback(on_item_done)
         self.name = check_name(name)
+        self.executor = check_executor(executor)
+        self.worker_context = check_worker_context(worker_context)
+        self.rate_limit = check_rate_limit(rate_limit)
+        self.checkpoint = check_checkpoint(checkpoint)
         self.progress = progress
         resolve_progress(progress)  # reject a bad value now, resolve the stream per run
         self._source = ItemSource(items)
@@ -116,6 +144,8 @@ class Pool:
 
         Raises:
             RuntimeError: this Pool is already running.
+            ConfigurationError: with ``executor=``, the runner cannot be pickled (before
+                any item starts).
             TypeError: ``variables`` is not a dict.
             KeyboardInterrupt: Ctrl-C during the run, re-raised within ~0.1 s after the
                 unfinished items were marked CANCELLED; ``retry_failed()`` resumes.
@@ -195,7 +225,7 @@ class Pool:
         # retry_failed()), so they are checked again each time.
         check_runner(self.runner)
         return Settings(
-            runner=self.runner,
+            runner=with_rate_limits(self.runner, check_rate_limit(self.rate_limit)),
             label=check_name(self.name) or runner_name(self.runner, "pool"),
             max_flows=check_max_flows(self.max_flows),
             on_error=check_on_error(self.on_error),
@@ -205,6 +235,10 @@ class Pool:
             on_item_done=check_callback(self.on_item_done),
             max_cost=check_positive("max_cost", self.max_cost),
             max_tokens=check_positive("max_tokens", self.max_tokens, integer=True),
+            executor=check_executor(self.executor),
+            worker_context=check_worker_context(self.worker_context),
+            rate_limit=check_rate_limit(self.rate_limit),
+            checkpoint=check_checkpoint(self.checkpoint),
         )
 
     # -- results and records (safe from any thread) -------------------------------------
@@ -242,6 +276,16 @@ class Pool:
         """Tokens and cost of the last run and any retries since, failed attempts included."""
         with self._book.lock:
             return self._book.spent
+
+    def report(self, path: Any) -> Any:
+        """Write an HTML picture of the last run (a timeline bar per item, the summary
+        numbers on top) to ``path``; returns it as a ``pathlib.Path``. See
+        :mod:`yait_aichain.report`."""
+        from ..report import write_report  # only runs that draw a report pay for it
+
+        title = f"{check_name(self.name) or runner_name(self.runner, 'pool')}: run report"
+        return write_report(path, self.records, max_flows=self.max_flows, title=title,
+                            usage=self.usage)
 
     def __repr__(self) -> str:
         count = self._source.count

@@ -29,11 +29,12 @@ def _finished(counts: dict[int, int]) -> int:
 
 def format_line(
     label: str, counts: dict[int, int], total: int | None, elapsed: float, usage: Usage,
-    final: bool = False, already: int = 0,
+    final: bool = False, already: int = 0, waiting: int = 0,
 ) -> str:
     """The progress text: done/total, failures, in flight, rate, ETA, tokens and cost.
 
-    ``already`` is how many items had ended before this run (a retry), left out of the rate.
+    ``already`` is how many items had ended before this run (a retry), left out of the rate;
+    ``waiting`` how many running items wait for a rate limit now.
     """
     finished = _finished(counts)
     parts = [f"{label}: {finished}/{total if total is not None else '?'}"]
@@ -43,6 +44,8 @@ def format_line(
         parts.append(f"{counts[CANCELLED]} cancelled")
     if not final:
         parts.append(f"{counts[RUNNING]} running")
+        if waiting:
+            parts.append(f"{waiting} rate-limited")
     rate = max(0, finished - already) / elapsed if elapsed > 0 else 0.0
     parts.append(f"{rate:.1f} items/s")
     if final:
@@ -71,14 +74,17 @@ class ProgressLine:
         self._already = already
 
     def update(
-        self, counts: dict[int, int], total: int | None, usage: Usage, force: bool = False
+        self, counts: dict[int, int], total: int | None, usage: Usage, force: bool = False,
+        waiting: int = 0,
     ) -> None:
         now = self._clock()
         if not force and now - self._last < MIN_INTERVAL:
             return
         self._last = now
         elapsed = now - self._started
-        line = format_line(self._label, counts, total, elapsed, usage, already=self._already)
+        line = format_line(
+            self._label, counts, total, elapsed, usage, already=self._already, waiting=waiting
+        )
         self._write(line, end="")
 
     def close(self, counts: dict[int, int], total: int | None, usage: Usage) -> None:

@@ -38,7 +38,10 @@ class ItemRecord:
         traceback: the formatted traceback of ``error``, when it came from the runner.
         attempts: HTTP requests the item sent (retries included).
         start, end: wall-clock times (``time.time()``); duration: monotonic seconds.
-        usage: tokens and cost the item used; wait_seconds: time spent in retry waits.
+        usage: tokens and cost the item used; wait_seconds: time spent in retry waits
+            and rate-limit waits.
+        from_checkpoint: True when the output was read from the Pool's checkpoint file
+            instead of being computed (nothing was sent; attempts and usage are 0).
     """
 
     index: int
@@ -53,6 +56,7 @@ class ItemRecord:
     duration: float | None = None
     usage: Usage = _NO_USAGE
     wait_seconds: float = 0.0
+    from_checkpoint: bool = False
     _ticket: int = field(default=0, repr=False)
     _t0: float | None = field(default=None, repr=False)  # monotonic start of this attempt
     _tally: Tally | None = field(default=None, repr=False)
@@ -86,6 +90,7 @@ class ItemRecord:
             "end": self.end,
             "usage": self.usage.as_dict(),
             "wait_seconds": self.wait_seconds,
+            "from_checkpoint": self.from_checkpoint,
         }
 
     def __repr__(self) -> str:
@@ -155,6 +160,7 @@ class RecordBook:
                 rec.variables = items[i]
                 rec.status, rec.output, rec.error, rec.traceback = PENDING, None, None, None
                 rec.attempts, rec.usage, rec.wait_seconds = 0, _NO_USAGE, 0.0
+                rec.from_checkpoint = False
                 rec.start = rec.end = rec.duration = rec._t0 = None
                 rec._tally = None
                 rec._ticket = next(_tickets)
@@ -236,6 +242,14 @@ class RecordBook:
             rec.error = error
             self._move(rec, FAILED)
             return True
+
+    def restore(self, rec: ItemRecord, output: Any) -> None:
+        """Calling thread: an item whose result a checkpoint already holds ends DONE
+        without running."""
+        with self.lock:
+            rec.start = rec.end = time.time()
+            rec.duration, rec.output, rec.from_checkpoint = 0.0, output, True
+            self._move(rec, DONE)
 
     def fail_now(self, rec: ItemRecord, error: BaseException) -> None:
         """Calling thread: an item that cannot even start (not a dict)."""

@@ -33,6 +33,7 @@ from ._config import Settings
 from ._items import SharedVariables, item_type_error
 from ._progress import ProgressLine
 from ._record import ItemRecord, RecordBook
+from ._remote import RemoteFlows
 from ._status import CANCELLED, DONE, FAILED
 from ._worker import Job, run_job
 
@@ -88,6 +89,13 @@ class Run:
         self._exhausted = False
         self._deadline: float | None = None
         self._cost_warned = False
+        self._journal: Any = None  # the checkpoint file of this run, when there is one
+        # A caller-owned executor: the runner is pickled once and items travel as tasks.
+        self._remote = (
+            None if settings.executor is None else
+            RemoteFlows(settings.executor, settings.runner, settings.worker_context,
+                        settings.max_flows)
+        )
 
     # -- the loop (calling thread) ----------------------------------------------------
 
@@ -107,6 +115,8 @@ class Run:
         if outer.deadline is not None:  # a Pool nested in another Pool's item
             mine = self._deadline
             self._deadline = outer.deadline if mine is None else min(mine, outer.deadline)
+        if s.checkpoint is not None:
+            self._journal = s.checkpoint.open(s.runner)
         progress = None
         if s.progress is not None:
             counts = self.book.counts()
@@ -135,7 +145,8 @@ class Run:
                     self._abort_reason = "cancelled"
                     raise CancelledError("the enclosing run was cancelled", reason="cancelled")
                 if progress is not None:
-                    progress.update(self.book.counts(), self._total(), self.book.run_spent)
+                    progress.update(self.book.counts(), self._total(), self.book.run_spent,
+                                    waiting=self._waiting())
             why = self._reason or "stop"
             leftovers = self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why))
             for rec in leftovers:
@@ -151,6 +162,8 @@ class Run:
         finally:
             self._shutdown()
             self.book.recount()  # an interrupt may have landed between two count updates
+            if self._journal is not None:
+                self._journal.close(self.book)  # also keeps what ended but was not reported
             if progress is not None:
                 progress.close(self.book.counts(), self._total(), self.book.run_spent)
 
@@ -158,6 +171,8 @@ class Run:
         """Report one ended record in the calling thread; return its snapshot (the record
         itself when nobody looks at it: run() ignores what it is yielded)."""
         s = self.s
+        if self._journal is not None:  # first: a callback that raises must not lose it
+            self._journal.record(rec)
         snapshot = copy.copy(rec) if self._snapshots else rec
         if rec.status in (DONE, FAILED):
             if outer.tallies:  # a nested Pool: count this item in the enclosing item
@@ -202,9 +217,10 @@ class Run:
     # -- scheduling -----------------------------------------------------------------
 
     def _fill(self) -> list[ItemRecord]:
-        """Hand items to free flows; return the items that failed without starting."""
+        """Hand items to free flows; return the items that ended without starting (not a
+        dict, or DONE from the checkpoint)."""
         s, failed = self.s, []
-        while self._reason is None and not self._exhausted and len(self._live) < s.max_flows:
+        while self._reason is None and not self._exhausted and self._in_flight() < s.max_flows:
             try:
                 index, item = next(self._plan)
             except StopIteration:
@@ -218,14 +234,26 @@ class Run:
                     break  # let the policy act before anything else starts
                 continue
             rec.variables = merged = self._shared.merge(item)
+            if self._journal is not None and self._journal.restore(self.book, rec):
+                failed.append(rec)  # ended DONE from the checkpoint, nothing to run
+                continue
             job = Job(
                 self.book, rec, rec._ticket, s.runner, merged, s.timeout, self._deadline,
-                self._cancel,
+                self._cancel, s.worker_context,
             )
-            future = self._pool().submit(run_job, job)
+            future = self._submit(job)
             self._live[future] = (rec, job.ticket)
             future.add_done_callback(self._done.put)
         return failed
+
+    def _waiting(self) -> int:
+        """How many running items wait for a rate limit right now (for progress)."""
+        count = 0
+        for rec, _ in self._live.values():
+            tally = rec._tally
+            if tally is not None and tally.waiting > 0:
+                count += 1
+        return count
 
     def _wait_time(self) -> float:
         wait = TICK
@@ -283,7 +311,7 @@ class Run:
                 del self._live[future]
                 ended.append(rec)
                 if t0 is not None:
-                    self._retire()
+                    self._retire(future)
         return ended
 
     # -- executors ------------------------------------------------------------------
@@ -296,7 +324,20 @@ class Run:
             self._executors.append(self._executor)
         return self._executor
 
-    def _retire(self) -> None:
+    def _submit(self, job: Job) -> Future[bool]:
+        if self._remote is not None:
+            return self._remote.submit(job)
+        return self._pool().submit(run_job, job)
+
+    def _in_flight(self) -> int:
+        # On a foreign executor an abandoned task still holds its slot until it returns,
+        # so max_flows caps what the executor holds, not just what the run still awaits.
+        return len(self._live) if self._remote is None else self._remote.outstanding
+
+    def _retire(self, future: Future[bool]) -> None:
+        if self._remote is not None:
+            self._remote.withdraw(future)  # never shut down an executor we do not own
+            return
         # A thread cannot be killed: a timed-out item keeps its worker busy. New work goes
         # to a fresh executor so the run keeps max_flows real flows; the old one lets its
         # remaining items finish and then exits.
@@ -305,6 +346,8 @@ class Run:
             self._executor = None
 
     def _shutdown(self) -> None:
+        if self._remote is not None:
+            self._remote.cancel_all()
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)
         self._executors.clear()

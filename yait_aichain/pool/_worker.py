@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import traceback
 from typing import Any
@@ -15,16 +16,18 @@ class Job:
     """One attempt: the item's record, the ticket it was issued and what the runner gets."""
 
     # A plain slotted class: one is built per item, and a frozen dataclass costs more.
-    __slots__ = ("book", "record", "ticket", "runner", "variables", "timeout", "deadline", "cancel")
+    __slots__ = ("book", "record", "ticket", "runner", "variables", "timeout", "deadline", "cancel",
+                 "worker_context")
 
     def __init__(
         self, book: RecordBook, record: ItemRecord, ticket: int, runner: Any,
         variables: dict[str, Any], timeout: float | None, deadline: float | None,
-        cancel: threading.Event,
+        cancel: threading.Event, worker_context: Any = None,
     ):
         self.book, self.record, self.ticket, self.runner = book, record, ticket, runner
         self.variables, self.timeout, self.cancel = variables, timeout, cancel
         self.deadline = deadline  # monotonic end of the whole run, or None
+        self.worker_context = worker_context  # callable returning a context manager, or None
 
 
 def run_job(job: Job) -> bool:
@@ -46,9 +49,11 @@ def run_job(job: Job) -> bool:
     try:
         # The scope carries the item's time budget and the run's cancel event down to every
         # HTTP call and retry sleep, and collects this item's usage in its own tally.
+        # worker_context wraps each item, not each thread: a thread pool has no finalizer,
+        # and per-thread resources (Django's DB connections) must not outlive the item.
         with _context.scope(
             timeout=job.timeout, deadline=job.deadline, cancel=job.cancel, tally=tally
-        ):
+        ), (job.worker_context or contextlib.nullcontext)():
             output = call_runner(job.runner, job.variables)
     except BaseException as exc:  # noqa: BLE001 - a worker must never leave an item RUNNING
         error = exc

@@ -1,0 +1,275 @@
+"""Checkpoint/resume: finished items are written to a JSONL file as they end, and a later
+run with the same file takes them from there instead of paying for them again.
+
+Format: one JSON object per line, appended, never rewritten::
+
+    {"v": 1, "key": "<sha256>", "runner": "<12 hex>", "index": 7, "status": "DONE",
+     "output": ..., "usage": {...}, "attempts": 1, "duration": 0.42, "end": 1767225600.0}
+
+FAILED items are written too (``error_type``, ``error``) for inspection, and run again.
+
+Why JSONL and not SQLite: one writer (the Pool's calling thread) only ever appends, so a
+line is the natural unit; ``tail -f``/``jq`` can read it mid-run; a torn last line after a
+crash is obvious and cheap to cut off. Why the key is a content hash: it is the SHA-256 of
+the runner's identity (provider, model, base URL, options, prompt template, output spec,
+Chain steps, function code; see :mod:`._identity`) and the item's merged variables as
+canonical JSON. Reordered or inserted input rows still match their results, and a changed
+prompt or model matches nothing. API keys never enter the file (nor does any variable).
+
+Durability: each line reaches the operating system with one ``write()`` as soon as the
+Pool reports the item, so ``kill -9`` loses at most the items in flight; ``fsync`` runs at
+most every ``fsync_interval`` seconds and when the run ends, which bounds what a power
+cut loses. Outputs must be JSON-serialisable (tuples come back as lists, non-str dict keys
+as str); for any other output a marker is stored and the item runs again next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+from ._identity import canonical_json, runner_identity
+from ._record import ItemRecord, RecordBook
+from ._status import DONE, FAILED
+
+try:  # POSIX: keep two runs from appending to one file at once
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["DEFAULT_FSYNC_INTERVAL", "Checkpoint", "Journal", "check_checkpoint"]
+
+DEFAULT_FSYNC_INTERVAL = 1.0
+FORMAT_VERSION = 1
+_MAX_ERROR_CHARS = 500
+
+
+class Checkpoint:
+    """A checkpoint file for a Pool (``Pool(..., checkpoint="run.jsonl")``).
+
+    Args:
+        path: the JSONL file; created on the first run, appended to by later ones.
+        fsync_interval: the longest time, in seconds, between fsyncs (0: after each line).
+
+    Raises:
+        ConfigurationError: a bad path or interval.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync_interval: float = DEFAULT_FSYNC_INTERVAL):
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise ConfigurationError(f"checkpoint must be a file path; got {path!r}")
+        if isinstance(fsync_interval, bool) or not isinstance(fsync_interval, (int, float)) \
+                or fsync_interval < 0:
+            raise ConfigurationError(f"fsync_interval must be a number >= 0; got {fsync_interval!r}")
+        self.path = Path(path)
+        self.fsync_interval = float(fsync_interval)
+        if self.path.is_dir():
+            raise ConfigurationError(f"checkpoint {str(self.path)!r} is a directory; name a file")
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.path)!r})"
+
+    def open(self, runner: Any) -> Journal:
+        """Read what earlier runs stored and open the file for appending (one run).
+
+        Raises:
+            RuntimeError: another run is writing this file right now.
+            OSError: the file cannot be read or created.
+        """
+        return Journal(self, runner)
+
+
+def check_checkpoint(value: Any) -> Checkpoint | None:
+    """None, a Checkpoint, or a path made into one."""
+    if value is None or isinstance(value, Checkpoint):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return Checkpoint(value)
+    raise ConfigurationError(
+        f"checkpoint must be a file path (e.g. 'run.jsonl') or None; got {type(value).__name__}"
+    )
+
+
+class Journal:
+    """One run's view of a checkpoint: the stored results, and the open file."""
+
+    def __init__(self, checkpoint: Checkpoint, runner: Any):
+        self._interval = checkpoint.fsync_interval
+        self._path = checkpoint.path
+        self._runner = hashlib.sha256(canonical_json(runner_identity(runner)).encode()).hexdigest()
+        self._done, tail, self._bad = _load(self._path)
+        self._pending: dict[int, str] = {}  # index -> key, for items handed to a flow
+        self._warned = False
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    raise RuntimeError(
+                        f"checkpoint {str(self._path)!r} is being written by another run; "
+                        f"give each concurrent Pool its own file"
+                    ) from None
+            if tail == -1:
+                os.write(fd, b"\n")  # a complete last line that lost only its newline
+            elif tail is not None:
+                os.ftruncate(fd, tail)  # cut a torn last line off: the next starts clean
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd: int | None = fd
+        self._synced = time.monotonic()
+        self._dirty = False
+
+    @property
+    def stored(self) -> int:
+        """How many distinct DONE results the file held when the run began."""
+        return len(self._done)
+
+    def key(self, variables: Any) -> str:
+        """The checkpoint key of one item's merged variables under this run's runner."""
+        text = canonical_json(variables, self._unstable)
+        return hashlib.sha256(f"{self._runner}\0{text}".encode()).hexdigest()
+
+    def _unstable(self, type_name: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"checkpoint {str(self._path)!r}: a variable holds a {type_name} that JSON "
+                f"cannot represent and whose repr changes every run, so items can never be "
+                f"resumed from the checkpoint; pass plain data (str, numbers, lists, dicts)",
+                RuntimeWarning, stacklevel=_stacklevel(),
+            )
+
+    def restore(self, book: RecordBook, rec: ItemRecord) -> bool:
+        """Mark ``rec`` DONE from the file when it holds the item's result; else remember
+        its key for :meth:`record` and return False."""
+        key = self.key(rec.variables)
+        entry = self._done.get(key)
+        if entry is None:
+            self._pending[rec.index] = key
+            return False
+        book.restore(rec, entry["output"])
+        return True
+
+    def record(self, rec: ItemRecord) -> None:
+        """Append an ended item (DONE or FAILED) that this run computed."""
+        key = self._pending.pop(rec.index, None)
+        if key is None or rec.from_checkpoint or rec.status not in (DONE, FAILED):
+            return
+        entry: dict[str, Any] = {
+            "v": FORMAT_VERSION, "key": key, "runner": self._runner[:12], "index": rec.index,
+            "status": "DONE" if rec.status == DONE else "FAILED",
+        }
+        if rec.status == DONE:
+            entry["output"] = rec.output
+        else:
+            entry["error_type"] = rec.error_type
+            entry["error"] = (rec.error_message or "")[:_MAX_ERROR_CHARS]
+        entry.update(usage=rec.usage.as_dict(), attempts=rec.attempts, end=rec.end,
+                     duration=None if rec.duration is None else round(rec.duration, 3))
+        try:
+            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            entry.pop("output", None)
+            entry["unserialisable"] = type(rec.output).__qualname__
+            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+        else:
+            if rec.status == DONE:
+                self._done[key] = entry
+        self._write((line + "\n").encode("utf-8"))
+
+    def close(self, book: RecordBook) -> None:
+        """Write what ended DONE but was never reported (the run was interrupted), fsync
+        and close. Safe to call twice."""
+        if self._fd is None:
+            return
+        try:
+            for index in sorted(self._pending):
+                rec = book.get(index)
+                if rec.status == DONE:
+                    self.record(rec)
+            if self._dirty:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)  # also releases the flock
+            self._fd = None
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None, "the journal is closed"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        self._dirty = True
+        now = time.monotonic()
+        if now - self._synced >= self._interval:
+            os.fsync(self._fd)
+            self._synced, self._dirty = now, False
+
+
+def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None, int]:
+    """(DONE entries by key, how to fix the file's tail, unreadable lines). The tail fix
+    is None (fine), a size to truncate a torn last line to, or -1: the last line is
+    complete but lacks its newline."""
+    done: dict[str, dict[str, Any]] = {}
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return done, None, 0
+    bad = 0
+    fix: int | None = None
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        torn = end < 0
+        line = data[start:] if torn else data[start:end]
+        entry = _parse(line)
+        if entry is not None:
+            if entry.get("status") == "DONE" and "output" in entry:
+                done[entry["key"]] = entry
+            if torn:
+                fix = -1
+        elif torn:
+            fix = start
+            warnings.warn(
+                f"checkpoint {str(path)!r}: ignoring a torn last line (an earlier run was "
+                f"killed while writing it); that item runs again",
+                RuntimeWarning, stacklevel=_stacklevel(),
+            )
+        elif line.strip():
+            bad += 1
+        if torn:
+            break
+        start = end + 1
+    if bad:
+        warnings.warn(
+            f"checkpoint {str(path)!r}: ignored {bad} unreadable line(s)",
+            RuntimeWarning, stacklevel=_stacklevel(),
+        )
+    return done, fix, bad
+
+
+def _stacklevel() -> int:
+    """The stacklevel that points a warning at the first frame outside this package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("yait_aichain"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return None
+    if not isinstance(entry, dict) or entry.get("v") != FORMAT_VERSION or not isinstance(entry.get("key"), str):
+        return None
+    return entry

@@ -1,0 +1,230 @@
+"""Admission: how one request waits for every rate limit that applies to it.
+
+A Model call is subject to its own ``rate_limit`` and to those of the Pools around it
+(carried in the per-item scope). Before each HTTP attempt it reserves a turn in each limit,
+sleeps until the latest of them, sends, and then corrects the token charge from the
+response's usage. A 429 with ``Retry-After`` is passed on to the limits, so every process
+sharing a Redis-backed limit pauses too.
+
+Budget: the wait must fit in the call's time left. When it cannot, nothing is reserved and
+:class:`APITimeoutError` is raised at once (not retried), with ``retry_after`` set to the
+wait that would have been needed: sleeping into a timeout would only waste the slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from .. import _context
+from .._runner import call_runner
+from ..errors import APITimeoutError, NetworkError
+from ._bucket import TooLong
+from ._limiter import DEFAULT_MAX_PAUSE, RateLimit
+
+__all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "with_rate_limits"]
+
+logger = logging.getLogger("yait_aichain.ratelimit")
+
+#: Tokens charged per image, audio or document part (providers bill roughly 1-2k each).
+DEFAULT_MEDIA_TOKENS = 1500
+# The usual rule of thumb for English text; the response's usage corrects it.
+_CHARS_PER_TOKEN = 4
+
+
+def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
+    """A rough input-token estimate of normalised messages: characters / 4, plus
+    ``DEFAULT_MEDIA_TOKENS`` per non-text part."""
+    chars = media = 0
+    for message in messages:
+        for part in message.get("parts", ()):
+            if part.get("type") == "text":
+                chars += len(part.get("text", ""))
+            else:
+                media += 1
+    return math.ceil(chars / _CHARS_PER_TOKEN) + media * DEFAULT_MEDIA_TOKENS
+
+
+def limits_for(own: RateLimit | None, scope: _context.Scope) -> tuple[RateLimit, ...]:
+    """The model's own limit plus the surrounding Pools' limits, each once."""
+    limits = scope.rate_limits
+    if own is not None and own not in limits:
+        limits = (own, *limits)
+    return limits
+
+
+class Permit:
+    """One admitted request. As a context manager around the request: on success set
+    :attr:`used` to the reported total tokens and the charge is corrected; on failure a
+    429 pauses the limits and a rejected request (4xx) gets its tokens back."""
+
+    __slots__ = ("_grants", "used", "waited")
+
+    def __init__(self, grants: list[tuple[RateLimit, object, int]], waited: float):
+        self._grants = grants
+        self.waited = waited
+        self.used: int | None = None
+
+    def __enter__(self) -> Permit:  # noqa: PYI034 (typing.Self needs 3.11)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            if exc is None:
+                self._settle()
+            else:
+                self._failed(exc)
+        except NetworkError as err:
+            # Bookkeeping after the request must not turn a good answer into a failure,
+            # nor hide the request's own error.
+            logger.warning("could not update a rate limit after a request: %s", err)
+        return False
+
+    def keep(self) -> None:
+        """Keep the charge as it is (the caller corrects it with RateLimit.adjust)."""
+
+    def _settle(self) -> None:
+        used = self.used
+        if not used or used <= 0:
+            return  # no usage reported: the estimate stands
+        for limit, _, charged in self._grants:
+            if limit.tokens_per_minute is not None and used != charged:
+                limit.backend.adjust(used - charged)
+
+    def _failed(self, exc: BaseException) -> None:
+        status = getattr(exc, "status", 0) or 0
+        retry_after = getattr(exc, "retry_after", None)
+        for limit, _, charged in self._grants:
+            if status == 429 and retry_after and 0 < retry_after <= DEFAULT_MAX_PAUSE:
+                limit.pause(retry_after)
+            if 400 <= status < 500 and charged and limit.tokens_per_minute is not None:
+                limit.backend.adjust(-charged)  # a rejected request generated nothing
+
+
+_NO_PERMIT = Permit([], 0.0)
+
+
+def _charge(limit: RateLimit, prompt: int, max_tokens: int | None, exact: int | None) -> int:
+    if limit.tokens_per_minute is None:
+        return 0
+    if exact is not None:
+        return exact
+    return prompt + (limit.output_tokens if max_tokens is None else max_tokens)
+
+
+def _release(grants: list[tuple[RateLimit, object, int]]) -> None:
+    for limit, handle, _ in grants:
+        try:
+            limit.backend.cancel(handle)
+        except NetworkError as err:
+            logger.warning("could not give a rate-limit reservation back: %s", err)
+
+
+def admit(
+    limits: Sequence[RateLimit],
+    deadline: float | None,
+    *,
+    prompt: int = 0,
+    max_tokens: int | None = None,
+    exact: int | None = None,
+    cooldown: Any = None,
+) -> Permit:
+    """Wait until one request may go under every limit in ``limits``.
+
+    Args:
+        limits: the RateLimits that apply (none: returns at once).
+        deadline: ``time.monotonic()`` by which the request must have been sent, or None.
+        prompt: estimated input tokens; each limit adds ``max_tokens`` (or its own
+            ``output_tokens`` when None) for the output.
+        exact: charge exactly this many tokens instead of an estimate.
+        cooldown: the account's shared 429 cool-down; a cool-down that began while this
+            call waited is honoured too, so no request goes out into a known 429.
+
+    Returns:
+        A :class:`Permit` (``waited`` holds the seconds slept).
+
+    Raises:
+        ConfigurationError: one request needs more tokens than a limit's whole minute.
+        APITimeoutError: the wait does not fit in the time left (not retried).
+        CancelledError: the run was cancelled while waiting.
+        NetworkError: a Redis-backed limit could not be reached (retried by the Model).
+    """
+    if not limits:
+        return _NO_PERMIT
+    scope = _context.current()
+    charges = [_charge(limit, prompt, max_tokens, exact) for limit in limits]
+    for limit, tokens in zip(limits, charges):
+        limit.check_fits(tokens)
+    grants: list[tuple[RateLimit, object, int]] = []
+    wait = 0.0
+    try:
+        for limit, tokens in zip(limits, charges):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                seconds, handle = limit.backend.reserve(1, tokens, left)
+            except TooLong as exc:
+                raise _too_long(limit, exc.wait, left) from None
+            grants.append((limit, handle, tokens))
+            wait = max(wait, seconds)
+        sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
+        waited = 0.0
+        if wait > 0:
+            with scope.waiting():
+                sleep(wait)
+            waited = wait
+        rest = 0.0 if cooldown is None else cooldown.remaining(time.monotonic)
+        if rest > 0 and (deadline is None or time.monotonic() + rest <= deadline):
+            with scope.waiting():
+                sleep(rest)
+            waited += rest
+    except BaseException:
+        _release(grants)
+        raise
+    return Permit(grants, waited)
+
+
+def _too_long(limit: RateLimit, wait: float, left: float | None) -> APITimeoutError:
+    err = APITimeoutError(
+        f"waiting {wait:.1f} s for {limit!r} would exceed the {left or 0.0:.1f} s left of "
+        f"this call's time budget; raise the timeout or the limit, or run fewer items at once",
+        retry_after=wait,
+    )
+    err._should_retry = False  # type: ignore[attr-defined]  # the next try would wait too
+    return err
+
+
+class LimitedRunner:
+    """A Pool's runner with the Pool's rate limits put into each item's scope, so that
+    every Model call inside the item waits for them."""
+
+    def __init__(self, runner: Any, limits: tuple[RateLimit, ...]):
+        self.runner = runner
+        self.limits = limits
+
+    def run(self, variables: dict[str, Any]) -> Any:
+        with _context.scope(rate_limits=self.limits):
+            return call_runner(self.runner, variables)
+
+    def _reserve_connections(self, n: int) -> None:
+        hook = getattr(self.runner, "_reserve_connections", None)
+        if callable(hook):
+            hook(n)
+
+    def __repr__(self) -> str:
+        return f"LimitedRunner({self.runner!r}, {self.limits!r})"
+
+
+def with_rate_limits(runner: Any, limit: RateLimit | None) -> Any:
+    """``runner`` wrapped so its items see ``limit`` and the limits of any Pool item this
+    Pool runs inside (a nested Pool's threads start without the outer scope); the runner
+    itself when there is none."""
+    outer = _context.current().rate_limits
+    limits = outer + ((limit,) if limit is not None and limit not in outer else ())
+    return LimitedRunner(runner, limits) if limits else runner
