@@ -1,0 +1,288 @@
+"""``yait-aichain run``: one prompt template over a JSONL or CSV file, a result line per item."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from .._usage import Usage
+from ..errors import AichainError, ConfigurationError
+from ..pool import CANCELLED, DEFAULT_MAX_FLOWS, DONE, FAILED
+from ..pool._status import empty_counts
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CliError,
+    add_model_arguments,
+    build_model,
+    positive_float,
+    positive_int,
+    rate_limit_options,
+    say,
+    usage_text,
+)
+from ._files import (
+    Items,
+    Previous,
+    ResultWriter,
+    check_columns,
+    cut_torn_tail,
+    id_key,
+    input_format,
+    read_items,
+    read_previous,
+    result_line,
+    same_file,
+)
+
+DRY_RUN_SHOWN = 3
+CHARS_PER_TOKEN = 4  # the usual rough rule for English text; only for the dry-run estimate
+
+DESCRIPTION = """\
+Run a prompt template over every item of a JSONL or CSV file, max-flows at a time,
+and append one JSON line per finished item to the output file:
+
+  {"id": 1, "status": "DONE", "output": "...", "error": null,
+   "usage": {"input_tokens": .., "output_tokens": .., "total_tokens": .., "cost": ..},
+   "attempts": 1, "duration": 2.01}
+
+Lines come in completion order; match them to the input by "id" (the --id column, else
+the item's 1-based line number; for CSV the row number after the header)."""
+
+EPILOG = """\
+exit codes: 0 every item DONE; 1 some FAILED or CANCELLED (their lines say why);
+2 usage or configuration error (nothing sent); 130 interrupted (Ctrl-C) after writing
+what finished: run the same command with --resume to finish.
+
+--resume skips the ids whose latest line in the output is DONE and appends the rest;
+an id that FAILED before is run again and its new line supersedes the old one (the
+last line for an id wins)."""
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``run`` command."""
+    p = sub.add_parser("run", help="run a prompt over a JSONL/CSV file into a JSONL file",
+                       description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(p, required=True)
+    p.add_argument("--prompt", "-p", required=True, metavar="TEMPLATE",
+                   help="the user message; {column} takes the item's value, {{ and }} are "
+                        "literal braces; @FILE reads the template from FILE")
+    p.add_argument("--system", "-s", metavar="TEXT", help="a system message (also a template; "
+                   "@FILE reads it from FILE)")
+    p.add_argument("--input", "-i", required=True, metavar="FILE",
+                   help="items: .jsonl (a JSON object per line) or .csv/.tsv with a header "
+                        "row; - reads stdin")
+    p.add_argument("--output", "-o", required=True, metavar="FILE",
+                   help="results, one JSON line per item; - writes to stdout")
+    p.add_argument("--format", choices=("jsonl", "csv"), help="input format, when the file "
+                   "name does not tell (default: by extension, else jsonl)")
+    p.add_argument("--id", dest="id_column", metavar="COLUMN",
+                   help="the column (or JSON key) that identifies an item; default: its line "
+                        "number")
+    p.add_argument("--max-flows", type=positive_int, default=DEFAULT_MAX_FLOWS, metavar="N",
+                   help="items in flight at once (default: %(default)s)")
+    p.add_argument("--timeout", type=positive_float, metavar="S",
+                   help="seconds each item may take, retries included; then it FAILS")
+    p.add_argument("--rpm", type=positive_float, metavar="N", help="requests per minute cap")
+    p.add_argument("--tpm", type=positive_int, metavar="N", help="tokens per minute cap")
+    p.add_argument("--resume", action="store_true",
+                   help="skip ids already DONE in --output and append the rest")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --output instead of refusing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the input and render the first prompts; send nothing")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N items")
+    p.add_argument("--report", metavar="HTML", help="also write an HTML timeline of the run")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a live progress line on stderr (default: when stderr is a terminal)")
+    p.set_defaults(handler=run_command)
+
+
+def _template(value: str | None, flag: str) -> str | None:
+    if value is None or not value.startswith("@") or len(value) < 2:
+        return value
+    try:
+        with open(value[1:], encoding="utf-8") as stream:
+            return stream.read()
+    except OSError as exc:
+        raise CliError(f"cannot read the {flag} file {value[1:]}: {exc.strerror or exc}") from None
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    if args.resume and args.overwrite:
+        raise CliError("--resume keeps the output and --overwrite replaces it; pick one")
+    if args.output == "-" and args.resume:
+        raise CliError("--resume needs an output file to read back; use --output FILE")
+    if same_file(args.input, args.output):
+        raise CliError("--output is the --input file; write the results somewhere else")
+    exists = args.output != "-" and os.path.exists(args.output)
+    if exists and not (args.resume or args.overwrite or args.dry_run):
+        raise CliError(f"{args.output} already exists; add --resume to skip the items it has "
+                       "DONE and append the rest, or --overwrite to start over")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Check everything, then run (or dry-run) and report; returns the exit code."""
+    _check_paths(args)
+    prompt = _template(args.prompt, "--prompt")
+    system = _template(args.system, "--system")
+    model, key_note = build_model(args, placeholder_key="dry-run" if args.dry_run else None)
+    from ..skills import Skill
+
+    try:
+        skill = Skill(model=model, prompt=prompt, system=system)
+    except ConfigurationError as exc:
+        raise CliError(f"--prompt/--system: {exc}") from None
+    rate = rate_limit_options(args)
+    fmt = input_format(args.input, args.format)
+    items = read_items(args.input, fmt, args.id_column, args.limit)
+    check_columns(items, skill.required_variables, args.input, fmt)
+    if not skill.required_variables:
+        say(sys.stderr, "warning: the prompt has no {column} placeholder, so every item sends "
+                        "the same text")
+    previous = read_previous(args.output) if args.resume else Previous()
+    todo = [i for i, item_id in enumerate(items.ids) if id_key(item_id) not in previous.done]
+    if args.dry_run:
+        return _dry_run(args, skill, items, todo, previous, key_note)
+    return _run(args, skill, items, todo, previous, rate)
+
+
+def _dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
+             previous: Previous, key_note: str | None) -> int:
+    rendered = [skill.render(items.rows[i]) for i in todo]
+    chars = sum(len(part["text"]) for messages in rendered for m in messages
+                for part in m["parts"] if part.get("type") == "text")
+    skipped = len(items.rows) - len(todo)
+    if args.json:
+        say(sys.stdout, json.dumps({
+            "dry_run": True, "items": len(items.rows), "skipped": skipped, "to_run": len(todo),
+            "characters": chars, "model": skill.model.name, "provider": skill.model.provider,
+            "base_url": skill.model.base_url, "key_note": key_note,
+            "prompts": [{"id": items.ids[i], "messages": m}
+                        for i, m in zip(todo[:DRY_RUN_SHOWN], rendered)],
+        }, ensure_ascii=False, default=str))
+        return EXIT_OK
+    out = sys.stdout
+    say(out, "dry run: nothing is sent")
+    say(out, f"model: {skill.model.name} ({skill.model.provider}) at {skill.model.base_url}"
+             + (f"; {key_note}" if key_note else ""))
+    say(out, f"items: {len(items.rows):,} from {args.input}"
+             + (f", {skipped:,} already DONE in {args.output} (skipped)" if skipped else ""))
+    for i, messages in zip(todo[:DRY_RUN_SHOWN], rendered):
+        say(out, f"--- item id {items.ids[i]} ---")
+        for message in messages:
+            text = "".join(p["text"] for p in message["parts"] if p.get("type") == "text")
+            say(out, f"[{message['role']}] {text}")
+    if len(todo) > DRY_RUN_SHOWN:
+        say(out, f"--- ({DRY_RUN_SHOWN} of {len(todo):,} prompts shown) ---")
+    say(out, f"prompts: {len(todo):,}, {chars:,} characters "
+             f"(about {chars // CHARS_PER_TOKEN:,} input tokens)")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
+         previous: Previous, rate: dict[str, Any]) -> int:
+    from ..pool import Pool
+
+    if not todo:
+        if args.json:
+            _summary(args, items, todo, 0, empty_counts(), Usage(), 0.0, None, EXIT_OK, None)
+        else:
+            what = (f"all {len(items.rows):,} items are already DONE in {args.output}"
+                    if items.rows else f"{args.input} has no items")
+            say(sys.stderr if args.output == "-" else sys.stdout, f"nothing to do: {what}")
+        return EXIT_OK
+    ids = [items.ids[i] for i in todo]
+    if previous.torn:
+        cut_torn_tail(args.output)
+        say(sys.stderr, f"note: dropped an incomplete last line from {args.output}")
+    writer = ResultWriter(args.output, append=args.resume)
+
+    def write(rec: Any) -> None:
+        writer.write(result_line(ids[rec.index], rec))
+
+    try:
+        pool = Pool(skill, items=[items.rows[i] for i in todo], max_flows=args.max_flows,
+                    timeout=args.timeout, progress=args.progress, on_item_done=write,
+                    name="run", **rate)
+    except (ConfigurationError, TypeError) as exc:
+        writer.close()
+        raise CliError(str(exc)) from None
+    started = time.monotonic()
+    interrupted, problem = False, None
+    try:
+        pool.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    except OSError as exc:  # the output file could not be written (disk full, ...)
+        problem = f"cannot write {args.output}: {exc.strerror or exc}"
+    except AichainError as exc:  # a setting only checked when the run starts
+        problem = f"{type(exc).__name__}: {exc}"
+    finally:
+        writer.close()
+    wall = time.monotonic() - started
+    report = _write_report(args, pool, ids)
+    counts = pool.status
+    code = EXIT_OK
+    if interrupted:
+        code = EXIT_INTERRUPTED
+    elif problem or counts[FAILED] or counts[CANCELLED]:
+        code = EXIT_FAILED
+    _summary(args, items, todo, writer.count, counts, pool.usage, wall, report, code, problem)
+    return code
+
+
+def _write_report(args: argparse.Namespace, pool: Any, ids: list[Any]) -> str | None:
+    if not args.report:
+        return None
+    from ..report import write_report
+
+    try:
+        write_report(args.report, pool.records, max_flows=pool.max_flows, labels=ids,
+                     title=f"yait-aichain run: {os.path.basename(args.input)}", usage=pool.usage)
+    except OSError as exc:
+        say(sys.stderr, f"warning: cannot write --report {args.report}: {exc.strerror or exc}")
+        return None
+    return args.report
+
+
+def _summary(args: argparse.Namespace, items: Items, todo: list[int], written: int,
+             counts: dict[int, int], usage: Any, wall: float, report: str | None, code: int,
+             problem: str | None) -> None:
+    stream = sys.stderr if args.output == "-" else sys.stdout
+    skipped = len(items.rows) - len(todo)
+    if args.json:
+        say(stream, json.dumps({
+            "items": len(items.rows), "skipped": skipped, "to_run": len(todo),
+            "written": written, "done": counts[DONE], "failed": counts[FAILED],
+            "cancelled": counts[CANCELLED], "interrupted": code == EXIT_INTERRUPTED,
+            "wall_seconds": round(wall, 3), "usage": usage.as_dict(), "output": args.output,
+            "report": report, "error": problem, "exit_code": code,
+        }))
+        return
+    if code == EXIT_INTERRUPTED:
+        say(sys.stderr, f"interrupted: {written:,} results written to {args.output}; "
+                        f"{len(todo) - written:,} items did not finish. Run the same command "
+                        "with --resume to finish them.")
+        return
+    already = f"{skipped:,} already done, " if skipped else ""
+    say(stream, f"run: {len(items.rows):,} items, {already}{len(todo):,} sent in {wall:.1f} s "
+                f"(max_flows {args.max_flows})")
+    say(stream, f"  done {counts[DONE]:,}, failed {counts[FAILED]:,}, cancelled "
+                f"{counts[CANCELLED]:,}; {usage_text(usage)}")
+    say(stream, f"  results: {args.output} ({written:,} lines written)"
+                + (f"; report: {report}" if report else ""))
+    if problem:
+        say(sys.stderr, f"error: {problem}")
+    elif counts[FAILED] or counts[CANCELLED]:
+        unfinished = counts[FAILED] + counts[CANCELLED]
+        say(stream, f"  {unfinished:,} item{'s' if unfinished != 1 else ''} did not finish: "
+                    "their lines have the error; run the same command with --resume to retry "
+                    "only those")

@@ -1,0 +1,139 @@
+"""What the CLI commands share: the error type, argument types, model building, summaries."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from typing import Any, TextIO
+
+from .._usage import Usage
+from ..errors import ConfigurationError, MissingAPIKeyError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number >= 0."""
+    if text.strip() in ("0", "0.0"):
+        return 0.0
+    return positive_float(text)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    """--model, --provider, --base-url: the same meaning in every command."""
+    parser.add_argument("--model", "-m", required=required, metavar="NAME",
+                        help="model name, e.g. claude-sonnet-4-6, gpt-4o-mini, gemini-2.5-flash, "
+                             "or llama3.1 with --provider ollama; the key comes from the "
+                             "provider's variable (ANTHROPIC_API_KEY, OPENAI_API_KEY, "
+                             "GEMINI_API_KEY)")
+    parser.add_argument("--provider", metavar="P",
+                        help="force the provider: anthropic, openai, gemini, openai-compatible, "
+                             "ollama, vllm, llamacpp, lmstudio")
+    parser.add_argument("--base-url", metavar="URL",
+                        help="API base URL (default: the *_BASE_URL variable, else the provider's)")
+
+
+def build_model(
+    args: argparse.Namespace, *, placeholder_key: str | None = None
+) -> tuple[Any, str | None]:
+    """The Model the arguments describe, and a note when it has no real key.
+
+    Args:
+        placeholder_key: used when no key is found (a dry run sends nothing); the note
+            then names the variable a real run needs.
+
+    Raises:
+        CliError: unknown provider or model, a bad base URL, or no key (names the variable).
+    """
+    from ..models import Model
+
+    try:
+        return Model(args.model, provider=args.provider, base_url=args.base_url), None
+    except MissingAPIKeyError as exc:
+        if placeholder_key is None:
+            raise CliError(f"{exc}; or try --dry-run, which needs no key") from None
+        note = f"no API key found: a real run needs {exc.env_var or 'a key'}"
+        model = Model(args.model, provider=args.provider, base_url=args.base_url,
+                      api_key=placeholder_key)
+        return model, note
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
+
+
+def rate_limit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"rate_limit": RateLimit(...)}`` for --rpm/--tpm, or ``{}`` without them.
+
+    Imported lazily: the rate limiter is optional machinery most runs never load.
+
+    Raises:
+        CliError: the flags were given but this version has no rate limiter, or the
+            values are rejected.
+    """
+    rpm, tpm = getattr(args, "rpm", None), getattr(args, "tpm", None)
+    if rpm is None and tpm is None:
+        return {}
+    from ..pool import Pool
+
+    try:
+        from ..ratelimit import RateLimit
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith("yait_aichain.ratelimit"):
+            raise
+        RateLimit = None
+    if RateLimit is None or "rate_limit" not in inspect.signature(Pool).parameters:
+        raise CliError(
+            "--rpm/--tpm need rate limiting (yait_aichain.ratelimit), which this version does "
+            "not have; drop the flags and use --max-flows to bound concurrency instead"
+        )
+    try:
+        return {"rate_limit": RateLimit(requests_per_minute=rpm, tokens_per_minute=tpm)}
+    except (ConfigurationError, ValueError, TypeError) as exc:
+        raise CliError(f"--rpm/--tpm: {exc}") from None
+
+
+def usage_text(usage: Usage) -> str:
+    """``1,234 tokens (1,000 in / 234 out), $0.0123`` (or ``cost unknown``)."""
+    cost = "cost unknown" if usage.cost is None else f"${usage.cost:.4f}"
+    return (f"{usage.total_tokens:,} tokens ({usage.input_tokens:,} in / "
+            f"{usage.output_tokens:,} out), {cost}")
+
+
+def say(stream: TextIO | None, text: str = "") -> None:
+    """Print a line and flush, so it shows before a long run starts."""
+    stream = stream or sys.stdout
+    stream.write(text + "\n")
+    stream.flush()

@@ -1,0 +1,256 @@
+"""Input rows in (JSONL or CSV), result lines out, and what an earlier run already did.
+
+Result lines are the contract with the user's scripts: one JSON object per line,
+written with a single ``write`` call on an unbuffered file and never rewritten, so an
+interrupted run (Ctrl-C, a kill, a full disk) leaves only whole lines, and a crash in the
+middle of a line leaves a tail that ``--resume`` cuts off before appending.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ..pool import DONE
+from ._common import CliError
+
+
+@dataclass
+class Items:
+    """The rows to run and their ids (the --id value, else the 1-based line number)."""
+
+    ids: list[Any] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # where each row starts, for messages
+
+
+def id_key(item_id: Any) -> str:
+    """A hashable key that tells ``7`` and ``"7"`` apart, as the JSON output does."""
+    return json.dumps(item_id, sort_keys=True)
+
+
+def input_format(path: str, forced: str | None) -> str:
+    if forced:
+        return forced
+    return "csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl"
+
+
+def _open_text(path: str, encoding: str) -> io.TextIOBase:
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, newline="")
+    try:
+        return open(path, encoding=encoding, newline="")  # closed by the caller
+    except OSError as exc:
+        raise CliError(f"cannot read --input {path}: {exc.strerror or exc}") from None
+
+
+def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    stream = _open_text(path, "utf-8-sig")
+    try:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise CliError(f"{path}, line {number}: not valid JSON ({exc.msg}); each line "
+                               "must be one JSON object like {\"text\": \"...\"}") from None
+            if not isinstance(row, dict):
+                raise CliError(f"{path}, line {number}: expected a JSON object, got "
+                               f"{type(row).__name__}; each line must look like "
+                               "{\"text\": \"...\"}")
+            yield number, row
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path} is not UTF-8 text ({exc.reason})") from None
+    finally:
+        if path != "-":
+            stream.close()
+
+
+def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    stream = _open_text(path, "utf-8-sig")  # -sig: Excel's UTF-8 starts with a BOM
+    try:
+        dialect = "excel-tab" if path.lower().endswith(".tsv") else "excel"
+        reader = csv.DictReader(stream, dialect=dialect, restval="")
+        if not reader.fieldnames:
+            raise CliError(f"{path} is empty or has no header row; the first row must name "
+                           "the columns, e.g. id,text")
+        for number, row in enumerate(reader, start=1):
+            row.pop(None, None)  # cells beyond the header have no column name
+            yield number, row
+    except csv.Error as exc:
+        raise CliError(f"{path}: not readable as CSV ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path} is not UTF-8 text ({exc.reason})") from None
+    finally:
+        if path != "-":
+            stream.close()
+
+
+def read_items(path: str, fmt: str, id_column: str | None, limit: int | None) -> Items:
+    """Read the rows (the first ``limit`` when given) and give each its id.
+
+    Raises:
+        CliError: unreadable input, a row that is not an object, a row without the
+            ``--id`` column, an id that is not a string or integer, or a duplicate id.
+    """
+    rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path)
+    items = Items()
+    seen: dict[str, int] = {}
+    where = "row" if fmt == "csv" else "line"
+    for number, row in rows:
+        if limit is not None and len(items.rows) >= limit:
+            break
+        if id_column is None:
+            item_id: Any = number
+        else:
+            if id_column not in row:
+                raise CliError(f"--id {id_column}: {path} {where} {number} has no column "
+                               f"{id_column!r}; its columns are {', '.join(map(repr, row))}")
+            item_id = row[id_column]
+            if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
+                raise CliError(f"--id {id_column}: {path} {where} {number} has "
+                               f"{item_id!r}; ids must be strings or integers")
+            key = id_key(item_id)
+            if key in seen:
+                raise CliError(f"--id {id_column}: {path} {where}s {seen[key]} and {number} "
+                               f"share the id {item_id!r}; ids must be unique for --resume")
+            seen[key] = number
+        items.ids.append(item_id)
+        items.rows.append(row)
+        items.lines.append(number)
+    return items
+
+
+def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> None:
+    """Every row must have every template variable, or nothing is sent.
+
+    Raises:
+        CliError: names the first missing column and how many rows lack it.
+    """
+    if not needed:
+        return
+    missing: dict[str, list[int]] = {}
+    for number, row in zip(items.lines, items.rows):
+        for name in needed - row.keys():
+            missing.setdefault(name, []).append(number)
+    if not missing:
+        return
+    name = min(missing)
+    numbers = missing[name]
+    where = "row" if fmt == "csv" else "line"
+    more = f" (and {len(numbers) - 1:,} more)" if len(numbers) > 1 else ""
+    have = next(iter(row for n, row in zip(items.lines, items.rows) if n == numbers[0]))
+    others = f" (also missing: {', '.join(sorted(missing)[1:])})" if len(missing) > 1 else ""
+    raise CliError(
+        f"the prompt uses {{{name}}} but {path} {where} {numbers[0]}{more} has no {name!r} "
+        f"column{others}; its columns are {', '.join(map(repr, have)) or 'none'}. Rename the "
+        f"column or change the prompt"
+    )
+
+
+@dataclass
+class Previous:
+    """What an earlier run left in the output file."""
+
+    done: set[str] = field(default_factory=set)  # id keys whose latest line is DONE
+    lines: int = 0
+    unreadable: int = 0
+    torn: bool = False
+
+
+def read_previous(path: str) -> Previous:
+    """Read an earlier output file; the last line for an id decides its status."""
+    prev = Previous()
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except FileNotFoundError:
+        return prev
+    except OSError as exc:
+        raise CliError(f"cannot read --output {path} to resume: {exc.strerror or exc}") from None
+    body, _, tail = data.rpartition(b"\n")
+    prev.torn = bool(tail.strip())
+    latest: dict[str, str] = {}
+    for raw in body.split(b"\n") if body else []:
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+            key, status = id_key(line["id"]), line["status"]
+        except (ValueError, KeyError, TypeError):
+            prev.unreadable += 1
+            continue
+        prev.lines += 1
+        latest[key] = status
+    prev.done = {key for key, status in latest.items() if status == "DONE"}
+    return prev
+
+
+def cut_torn_tail(path: str) -> None:
+    """Drop a last line without its newline (a write cut short), so appends stay whole."""
+    with open(path, "rb+") as stream:
+        data = stream.read()
+        stream.truncate(data.rfind(b"\n") + 1)
+
+
+def result_line(item_id: Any, rec: Any) -> dict[str, Any]:
+    """The output object of one ended item."""
+    error = None
+    if rec.error is not None:
+        error = {"type": rec.error_type, "message": rec.error_message}
+    return {
+        "id": item_id,
+        "status": rec.status_name,
+        "output": rec.output if rec.status == DONE else None,
+        "error": error,
+        "usage": rec.usage.as_dict(),
+        "attempts": rec.attempts,
+        "duration": None if rec.duration is None else round(rec.duration, 3),
+    }
+
+
+class ResultWriter:
+    """Appends one JSON line per call, each with one unbuffered write."""
+
+    def __init__(self, path: str, *, append: bool):
+        self.path = path
+        self.count = 0
+        if path == "-":
+            self._stream: BinaryIO = sys.stdout.buffer
+            self._owned = False
+            return
+        try:
+            self._stream = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise CliError(f"cannot write --output {path}: {exc.strerror or exc}") from None
+        self._owned = True
+
+    def write(self, obj: dict[str, Any]) -> None:
+        data = (json.dumps(obj, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:  # a regular file takes it all at once; a pipe may take it in parts
+            written = self._stream.write(view)
+            if not written:
+                raise OSError(f"could not write to {self.path}")
+            view = view[written:]
+        if not self._owned:
+            self._stream.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if self._owned:
+            self._stream.close()
+
+
+def same_file(a: str, b: str) -> bool:
+    try:
+        return a != "-" and b != "-" and os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,81 @@
+"""A picture of a run: one self-contained HTML file with an SVG timeline.
+
+    pool.run()
+    pool.report("run.html")             # or: write_report("run.html", pool.records, max_flows=10)
+
+One bar per item from its start to its end, coloured by status (DONE green, FAILED red,
+CANCELLED grey), waits (rate limits, retry backoff) hatched and a tick per extra
+attempt, the error or output on hover; on top: items, wall time, the ideal wall time
+``ceil(n / max_flows) x median duration``, efficiency, the for-loop estimate, tokens,
+cost and status counts. The file has no script and no external URL; every text in it is escaped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._usage import Usage
+from ._html import render_page
+from ._summary import RunSummary, summarise
+from ._svg import STATUS_COLOURS, Layout, layout
+
+__all__ = ["Layout", "RunSummary", "STATUS_COLOURS", "layout", "render_report", "summarise",
+           "write_report"]
+
+
+def _check(records: Sequence[Any], max_flows: Any, labels: Sequence[Any] | None) -> None:
+    if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
+        raise ValueError(f"max_flows must be a positive int, got {max_flows!r}")
+    if labels is not None and len(labels) != len(records):
+        raise ValueError(f"labels has {len(labels)} entries for {len(records)} records")
+
+
+def render_report(
+    records: Sequence[Any],
+    *,
+    max_flows: int,
+    title: str = "yait-aichain run",
+    labels: Sequence[Any] | None = None,
+    usage: Usage | None = None,
+) -> str:
+    """The report of a run as an HTML string.
+
+    Args:
+        records: ItemRecords in input order, e.g. ``pool.records``.
+        max_flows: the run's concurrency cap (for the ideal time and the load strip).
+        title: the page heading.
+        labels: one id per record, shown on hover and in the failures table.
+        usage: the run's total usage (``pool.usage``); by default the records' sum.
+
+    Raises:
+        ValueError: a bad ``max_flows``, or ``labels`` of the wrong length.
+    """
+    records = list(records)
+    _check(records, max_flows, labels)
+    summary = summarise(records, max_flows, usage)
+    return render_page(records, summary, layout(records, summary, labels), title=title,
+                       labels=labels)
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    records: Sequence[Any],
+    *,
+    max_flows: int,
+    title: str = "yait-aichain run",
+    labels: Sequence[Any] | None = None,
+    usage: Usage | None = None,
+) -> Path:
+    """Write :func:`render_report` to ``path`` (UTF-8) and return the path.
+
+    Raises:
+        ValueError: as :func:`render_report`.
+        OSError: the file could not be written.
+    """
+    text = render_report(records, max_flows=max_flows, title=title, labels=labels, usage=usage)
+    target = Path(path)
+    target.write_text(text, encoding="utf-8")
+    return target

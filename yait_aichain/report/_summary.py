@@ -1,0 +1,134 @@
+"""The numbers at the top of a run report, computed from item records alone."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._usage import Usage
+from ..pool._status import STATUS_NAMES
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished run amounts to.
+
+    Attributes:
+        items: how many records.
+        counts: items per status name (``{"DONE": 48, "FAILED": 2, ...}``, every name).
+        max_flows: the concurrency cap the run had.
+        wall: seconds from the first start to the last end (0.0 if nothing started).
+        loop: the sum of per-item durations: what a plain for-loop would have taken.
+        median: the median item duration.
+        ideal: ``ceil(n / max_flows) x median``: the wall time of perfect waves.
+        usage: tokens and cost of the run.
+        attempts: requests sent in total; retries: those beyond each item's first.
+        wait: seconds spent in retry and rate-limit waits, summed over items.
+        reused: items taken from a checkpoint (not run, so left out of the timings).
+    """
+
+    items: int
+    counts: dict[str, int]
+    max_flows: int
+    wall: float
+    loop: float
+    median: float
+    ideal: float
+    usage: Usage
+    attempts: int
+    retries: int
+    wait: float
+    reused: int = 0
+    t0: float | None = field(default=None, repr=False)  # epoch time of the first start
+
+    @property
+    def speedup(self) -> float | None:
+        """``loop / wall``: how much faster than the for-loop (None if unmeasurable)."""
+        return self.loop / self.wall if self.wall > 0 and self.loop > 0 else None
+
+    @property
+    def efficiency(self) -> float | None:
+        """``ideal / wall``: 1.0 means every flow was busy the whole time."""
+        return self.ideal / self.wall if self.wall > 0 and self.ideal > 0 else None
+
+
+def was_reused(rec: Any) -> bool:
+    """True for a record whose output came from a checkpoint instead of a run."""
+    return bool(getattr(rec, "from_checkpoint", False))
+
+
+def duration_of(rec: Any) -> float | None:
+    """An item's duration: the monotonic one when known, else end - start."""
+    if rec.duration is not None:
+        return max(0.0, float(rec.duration))
+    if rec.start is not None and rec.end is not None:
+        return max(0.0, rec.end - rec.start)
+    return None
+
+
+def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None) -> RunSummary:
+    """Compute a :class:`RunSummary` from ItemRecords (or objects with the same fields).
+
+    Args:
+        records: the run's records, e.g. ``pool.records``.
+        max_flows: the run's concurrency cap.
+        usage: the run's usage when known (``pool.usage`` also counts discarded
+            attempts); by default the records' usages are added up.
+    """
+    counts = {name: 0 for name in STATUS_NAMES.values()}
+    durations: list[float] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    attempts = retries = reused = 0
+    wait = 0.0
+    for rec in records:
+        name = STATUS_NAMES.get(rec.status, str(rec.status))
+        counts[name] = counts.get(name, 0) + 1
+        if was_reused(rec):
+            reused += 1
+            continue
+        d = duration_of(rec)
+        if d is not None:
+            durations.append(d)
+        if rec.start is not None:
+            starts.append(rec.start)
+            ends.append(rec.end if rec.end is not None else rec.start + (d or 0.0))
+        attempts += rec.attempts or 0
+        retries += max(0, (rec.attempts or 0) - 1)
+        wait += rec.wait_seconds or 0.0
+    if usage is None:
+        usage = sum((rec.usage for rec in records), Usage())
+    median = statistics.median(durations) if durations else 0.0
+    flows = max(1, int(max_flows))
+    ideal = math.ceil(len(durations) / flows) * median if durations else 0.0
+    t0 = min(starts) if starts else None
+    return RunSummary(
+        items=len(records),
+        counts=counts,
+        max_flows=flows,
+        wall=max(ends) - t0 if starts else 0.0,
+        loop=sum(durations),
+        median=median,
+        ideal=ideal,
+        usage=usage,
+        attempts=attempts,
+        retries=retries,
+        wait=wait,
+        reused=reused,
+        t0=t0,
+    )
+
+
+def seconds(value: float | None) -> str:
+    """Seconds for people: ``0.84 s``, ``12.3 s``, ``2 min 05 s``."""
+    if value is None:
+        return "n/a"
+    if value < 10:
+        return f"{value:.2f} s"
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(round(value), 60)
+    return f"{minutes} min {secs:02d} s"

@@ -1,0 +1,257 @@
+"""The timeline picture: where each bar goes (:func:`layout`) and its SVG (:func:`render_svg`).
+
+Layout and drawing are separate so tests can compare what a browser painted with what
+was meant to be painted. Every text that reaches the SVG goes through ``html.escape``:
+errors and outputs come from models and web pages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from ..pool._status import STATUS_NAMES
+from ._summary import RunSummary, duration_of, seconds, was_reused
+
+STATUS_COLOURS = {
+    "DONE": "#2e9e4f",
+    "FAILED": "#d93636",
+    "CANCELLED": "#9aa0a6",
+    "RUNNING": "#e0a10b",
+    "PENDING": "#c9ced6",
+}
+WIDTH = 1200
+LEFT = 64  # room for the row labels
+RIGHT = 16
+PLOT_WIDTH = WIDTH - LEFT - RIGHT
+LOAD_HEIGHT = 64  # the "in flight" strip above the bars
+BARS_TOP = LOAD_HEIGHT + 40
+MIN_BAR = 2.0  # an instant failure must still be visible
+TITLE_CHARS = 400
+_INK = "#1f2328"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One item's bar: its box, the hatched retry waits and the retry ticks (x only)."""
+
+    index: int
+    status: str
+    x: float
+    y: float
+    width: float
+    height: float
+    waits: tuple[tuple[float, float], ...]
+    ticks: tuple[float, ...]
+    title: str
+    started: bool
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every position of one timeline, in SVG pixels."""
+
+    width: int
+    height: int
+    span: float  # seconds shown across the plot
+    scale: float  # pixels per second
+    pitch: float  # pixels from one row to the next
+    bars: tuple[Bar, ...]
+    load: tuple[tuple[float, int], ...]  # (seconds, items in flight from then on)
+
+
+def _clip(text: str, limit: int = TITLE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _title(rec: Any, label: Any, duration: float | None) -> str:
+    status = STATUS_NAMES.get(rec.status, str(rec.status))
+    head = f"#{rec.index}" + (f" (id {label})" if label is not None else "") + f" {status}"
+    if was_reused(rec):
+        facts = ["from the checkpoint, not run"]
+    else:
+        facts = [seconds(duration) if duration is not None else "never started"]
+    if rec.attempts:
+        facts.append(f"{rec.attempts} attempt{'s' if rec.attempts != 1 else ''}")
+    if rec.wait_seconds:
+        facts.append(f"waited {seconds(rec.wait_seconds)}")
+    if rec.usage and rec.usage.total_tokens:
+        facts.append(f"{rec.usage.total_tokens:,} tokens")
+    text = f"{head}, {', '.join(facts)}"
+    if rec.error is not None:
+        text += f"\n{type(rec.error).__name__}: {_clip(str(rec.error))}"
+    elif rec.output is not None:
+        text += f"\n{_clip(str(rec.output), 200)}"
+    return text
+
+
+def _bar_height(n: int) -> float:
+    # Aim at ~1400 px of bars; thin rows for big runs, but never thinner than 2 px.
+    return float(max(2, min(14, 1400 // max(n, 1))))
+
+
+def _retries(x: float, width: float, duration: float, attempts: int, wait: float,
+             scale: float) -> tuple[tuple[tuple[float, float], ...], tuple[float, ...]]:
+    """Hatched waits and attempt ticks inside a bar. Records keep only totals, so with
+    one attempt the wait (a rate limit's turn) is drawn first, and with several it is
+    spread evenly between the attempts (backoff): a sketch, not a trace."""
+    if duration <= 0 or width < 4:
+        return (), ()
+    wait = min(max(wait, 0.0), duration)
+    extra = max(0, attempts - 1)
+    if extra == 0:
+        return (((x, wait * scale),) if wait > 0 else ()), ()
+    work = (duration - wait) / attempts
+    gap = wait / extra
+    waits, ticks = [], []
+    for k in range(1, extra + 1):
+        begin = k * work + (k - 1) * gap
+        if gap > 0:
+            waits.append((x + begin * scale, gap * scale))
+        ticks.append(x + (begin + gap) * scale)
+    return tuple(waits), tuple(ticks)
+
+
+def layout(records: Sequence[Any], summary: RunSummary,
+           labels: Sequence[Any] | None = None) -> Layout:
+    """Place one bar per record, in input order, on a shared time axis."""
+    t0 = summary.t0
+    ends = [
+        (rec.start - t0) + (duration_of(rec) or 0.0)
+        for rec in records if rec.start is not None and t0 is not None and not was_reused(rec)
+    ]
+    span = max(ends, default=0.0) or 1.0
+    scale = PLOT_WIDTH / span
+    height = _bar_height(len(records))
+    pitch = height + (1 if height <= 5 else 2)
+    bars, events = [], []
+    for row, rec in enumerate(records):
+        label = labels[row] if labels is not None and row < len(labels) else None
+        d = duration_of(rec)
+        y = BARS_TOP + row * pitch
+        status = STATUS_NAMES.get(rec.status, str(rec.status))
+        if rec.start is None or t0 is None or was_reused(rec):
+            # Never started (cancelled first, or reused from a checkpoint): a stub at the
+            # right edge, where the run stopped.
+            bars.append(Bar(rec.index, status, LEFT + PLOT_WIDTH - 3, y, 3.0, height, (), (),
+                            _title(rec, label, None), False))
+            continue
+        begin = rec.start - t0
+        x = LEFT + begin * scale
+        width = min(max(MIN_BAR, (d or 0.0) * scale), LEFT + PLOT_WIDTH - x) or MIN_BAR
+        waits, ticks = _retries(x, width, d or 0.0, rec.attempts or 0, rec.wait_seconds or 0.0,
+                                scale)
+        bars.append(Bar(rec.index, status, x, y, width, height, waits, ticks,
+                        _title(rec, label, d), True))
+        events.append((begin, 1))
+        events.append((begin + (d or 0.0), -1))
+    load, level = [], 0
+    for when, change in sorted(events, key=lambda e: (e[0], e[1])):
+        level += change
+        load.append((when, level))
+    total = BARS_TOP + len(records) * pitch + 28
+    return Layout(WIDTH, math.ceil(total), span, scale, pitch, tuple(bars), tuple(load))
+
+
+def _nice_step(span: float, target: int = 8) -> float:
+    raw = span / target
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * power:
+            return factor * power
+    return 10 * power
+
+
+def _f(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _axis(lay: Layout, y_label: float) -> list[str]:
+    step = _nice_step(lay.span)
+    out = []
+    bottom = lay.height - 24
+    t = 0.0
+    while t <= lay.span + 1e-9:
+        x = LEFT + t * lay.scale
+        out.append(f'<line x1="{_f(x)}" y1="{BARS_TOP - 4}" x2="{_f(x)}" y2="{_f(bottom)}" '
+                   f'stroke="#d0d7de" stroke-width="1"/>')
+        text = f"{_f(t)} s"
+        for ty in (y_label, bottom + 16):
+            out.append(f'<text x="{_f(x)}" y="{_f(ty)}" text-anchor="middle">{escape(text)}</text>')
+        t += step
+    return out
+
+
+def _load_strip(lay: Layout, max_flows: int) -> list[str]:
+    peak = max((level for _, level in lay.load), default=0)
+    top = max(peak, max_flows, 1)
+
+    def y(level: int) -> float:
+        return 18 + (LOAD_HEIGHT - 18) * (1 - level / top)
+
+    points = [f"{LEFT},{_f(y(0))}"]
+    level = 0
+    for when, new in lay.load:
+        x = LEFT + when * lay.scale
+        points.append(f"{_f(x)},{_f(y(level))}")
+        points.append(f"{_f(x)},{_f(y(new))}")
+        level = new
+    points.append(f"{LEFT + PLOT_WIDTH},{_f(y(level))}")
+    cap = y(max_flows)
+    return [
+        (f'<polygon class="load" points="{" ".join(points)} {LEFT + PLOT_WIDTH},{_f(y(0))}" '
+         f'fill="#cfe3ff" stroke="#4a90d9" stroke-width="1"/>'),
+        (f'<line x1="{LEFT}" y1="{_f(cap)}" x2="{LEFT + PLOT_WIDTH}" y2="{_f(cap)}" '
+         f'stroke="{_INK}" stroke-dasharray="4 3" stroke-width="1"/>'),
+        f'<text x="{LEFT - 6}" y="{_f(cap + 4)}" text-anchor="end">{max_flows}</text>',
+        (f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: max_flows = {max_flows})'
+         "</text>"),
+    ]
+
+
+def _row_labels(lay: Layout) -> list[str]:
+    every = 1
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
+        every = step
+        if step * lay.pitch >= 12:
+            break
+    return [
+        f'<text x="{LEFT - 6}" y="{_f(bar.y + bar.height)}" text-anchor="end">{bar.index}</text>'
+        for row, bar in enumerate(lay.bars) if row % every == 0
+    ]
+
+
+def render_svg(lay: Layout, max_flows: int) -> str:
+    """The inline ``<svg>`` element of a layout (no namespace needed inside HTML)."""
+    parts = [
+        (f'<svg class="timeline" width="{lay.width}" height="{lay.height}" '
+         f'viewBox="0 0 {lay.width} {lay.height}" role="img" '
+         f'aria-label="timeline of {len(lay.bars)} items">'),
+        ('<defs><pattern id="wait" width="6" height="6" patternUnits="userSpaceOnUse" '
+         'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff" '
+         f'fill-opacity="0.45"/><rect width="2" height="6" fill="{_INK}" fill-opacity="0.6"/>'
+         "</pattern></defs>"),
+        *_load_strip(lay, max_flows),
+        *_axis(lay, BARS_TOP - 10),
+        *_row_labels(lay),
+        '<g class="bars" shape-rendering="crispEdges">',
+    ]
+    for bar in lay.bars:
+        colour = STATUS_COLOURS.get(bar.status, "#6e7781")
+        parts.append(
+            f'<rect class="bar" data-status="{escape(bar.status)}" data-index="{bar.index}" '
+            f'x="{_f(bar.x)}" y="{_f(bar.y)}" width="{_f(bar.width)}" height="{_f(bar.height)}" '
+            f'fill="{colour}"><title>{escape(bar.title)}</title></rect>'
+        )
+        for x, w in bar.waits:
+            parts.append(f'<rect class="wait" x="{_f(x)}" y="{_f(bar.y)}" width="{_f(w)}" '
+                         f'height="{_f(bar.height)}" fill="url(#wait)" pointer-events="none"/>')
+        for x in bar.ticks:
+            parts.append(f'<rect class="retry" x="{_f(x)}" y="{_f(bar.y)}" width="1.5" '
+                         f'height="{_f(bar.height)}" fill="{_INK}" pointer-events="none"/>')
+    parts.append("</g></svg>")
+    return "\n".join(parts)
