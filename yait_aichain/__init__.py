@@ -30,6 +30,7 @@ from .errors import (  # noqa: E402
     ServerError,
 )
 from .models import Model, RetryPolicy, Timeout  # noqa: E402
+from .ratelimit import RateLimit  # noqa: E402
 from .pool import CANCELLED, DONE, FAILED, PENDING, RUNNING, ItemRecord, Pool  # noqa: E402
 from .skills import Skill  # noqa: E402
 from .tools import Tool, convertToMD  # noqa: E402
@@ -51,6 +52,7 @@ __all__ = [
     "PENDING",
     "Pool",
     "RUNNING",
+    "RateLimit",
     "RateLimitError",
     "RetryPolicy",
     "ServerError",
