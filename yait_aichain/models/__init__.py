@@ -7,7 +7,8 @@
 
 from .._usage import Usage
 from . import registry
-from ._model import Generation, Model, Timeout
+from ._model import Model
+from ._values import Generation, Timeout
 from ._retry import RetryPolicy
 from .providers._base import OutputSpec
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import requests.adapters
@@ -67,7 +68,7 @@ class Transport:
         self._adapter = self._mount(pool_size)
 
     def _mount(self, size: int) -> requests.adapters.HTTPAdapter:
-        adapter = requests.adapters.HTTPAdapter(
+        adapter = _ApiAdapter(
             pool_connections=4, pool_maxsize=size, max_retries=0, pool_block=False
         )
         self._pool_size = size
@@ -171,10 +172,65 @@ class Transport:
         self._adapter.close()
 
 
+class _ApiAdapter(requests.adapters.HTTPAdapter):
+    """An HTTPAdapter that works out once what requests works out on every send.
+
+    For each call requests parses the URL to find the urllib3 pool, parses it again to
+    choose the request target, and copies response cookies into a jar. A Transport posts
+    to one origin with fixed TLS settings and never reads cookies, so without proxies
+    the pool and target are looked up once per origin and the jar is skipped. With the
+    single read in ``_read_body`` this took 15% off Model.generate's CPU per call,
+    measured side by side against the plain adapter (see benchmarks/README.md).
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._pools: dict[tuple[str, Any], Any] = {}
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        if proxies or cert is not None:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        url = request.url
+        end = url.find("/", url.find("//") + 2)
+        key = (url if end < 0 else url[:end], verify)
+        pool = self._pools.get(key)
+        # A pool the manager evicted or closed (adapter.close()) has pool.pool = None.
+        if pool is None or getattr(pool, "pool", None) is None:
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pools[key] = pool
+        return pool
+
+    def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
+        if proxies:
+            return super().request_url(request, proxies)
+        return request.path_url
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
+
+
 def _read_body(response: requests.Response, deadline: float | None) -> bytes:
     """Read the body, giving up at ``deadline`` even when the server drips bytes slowly
     enough that no single read times out."""
     raw = response.raw
+    # With no content coding, a closed stream after a read means the body is complete:
+    # skip the extra read that would only confirm it (a few per cent of a call's CPU).
+    identity = not response.headers.get("content-encoding")
     chunks = []
     while True:
         chunk = raw.read1(_READ_CHUNK, decode_content=True)
@@ -183,6 +239,8 @@ def _read_body(response: requests.Response, deadline: float | None) -> bytes:
         chunks.append(chunk)
         if deadline is not None and time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout("the response did not finish within the time budget")
+        if identity and raw.closed:
+            break
     return b"".join(chunks)
 
 
@@ -193,7 +251,9 @@ def _describe(exc: BaseException) -> str:
     reason: BaseException = exc
     seen = set()
     while True:
-        inner = getattr(reason, "reason", None) or (reason.args[0] if reason.args else None)
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in reason.args if isinstance(a, BaseException)), None)
         if not isinstance(inner, BaseException) or id(inner) in seen:
             break
         seen.add(id(inner))

@@ -11,7 +11,8 @@ from .._messages import normalise_messages, text_parts
 from .._template import missing_error, placeholders, render
 from .._usage import Usage
 from ..errors import ConfigurationError
-from ..models._model import Model, output_spec
+from ..models._model import Model
+from ..models._values import output_spec
 
 __all__ = ["Skill"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from .. import _context
 from .._messages import normalise_messages
 from .._usage import Usage
-from ..models._model import Generation
+from ..models._values import Generation
 
 
 class FakeModel:
