@@ -170,6 +170,23 @@ def call_with_retries(
                     cooldown.hold(exc.retry_after, clock)
             raise
 
+    # Fast path: most calls succeed at once, and building a tenacity loop costs about as
+    # much CPU as the rest of the call (benchmarks/bench_model.py). Only a retryable first
+    # failure enters the loop, which replays it as its own first attempt.
+    try:
+        return one_attempt(), count
+    except APIError as exc:
+        if policy.max_retries == 0 or not is_retryable(exc, policy):
+            raise
+        first: APIError | None = exc
+
+    def replay_then_attempt() -> T:
+        nonlocal first
+        if first is not None:
+            exc, first = first, None
+            raise exc
+        return one_attempt()
+
     def out_of_budget(state: tenacity.RetryCallState) -> bool:
         if deadline is None:
             return False
@@ -183,7 +200,7 @@ def call_with_retries(
         reraise=True,
         before_sleep=_log_retry,
     )
-    return retrying(one_attempt), count
+    return retrying(replay_then_attempt), count
 
 
 def _exception(state: tenacity.RetryCallState) -> BaseException:
