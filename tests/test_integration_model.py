@@ -5,7 +5,6 @@ import runpy
 import threading
 import time
 import traceback
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

@@ -10,6 +10,7 @@ A runner is one of:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,3 +79,20 @@ def reserve_connections(runner: Any, n: int) -> None:
     hook = getattr(runner, "_reserve_connections", None)
     if callable(hook):
         hook(n)
+
+
+class ThreadLocalViews:
+    """For runners that describe "the latest run of the calling thread" through
+    attributes kept in ``self._local`` (a ``threading.local``). A pickled copy starts with
+    no such views: they belong to the threads of the process that ran them."""
+
+    _local: threading.local
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()

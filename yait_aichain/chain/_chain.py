@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import _context
-from .._runner import reserve_connections
+from .._runner import ThreadLocalViews, reserve_connections
 from .._usage import Usage
 from ..errors import CancelledError, ChainStepError, ConfigurationError, TemplateError
 from ._records import ChainRun, StepRecord, frozen_copy
@@ -34,7 +34,7 @@ from ._steps import (
 _NO_RUN = ChainRun(output=None)
 
 
-class Chain:
+class Chain(ThreadLocalViews):
     """A pipeline of steps sharing one growing dict of variables.
 
     Args:
@@ -195,16 +195,6 @@ class Chain:
         steps = ", ".join(f"{s.name}->{s.output_key}" for s in self._steps)
         name = f"name={self.name!r}, " if self.name else ""
         return f"Chain({name}steps=[{steps}])"
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The thread-local views describe this process's runs; a copy starts without them.
-        state = self.__dict__.copy()
-        del state["_local"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
 
 def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool]:

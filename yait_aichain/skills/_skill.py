@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._messages import normalise_messages, text_parts
+from .._runner import ThreadLocalViews
 from .._template import missing_error, placeholders, render
 from .._usage import Usage
 from ..errors import ConfigurationError
@@ -17,7 +18,7 @@ from ..models._values import output_spec
 __all__ = ["Skill"]
 
 
-class Skill:
+class Skill(ThreadLocalViews):
     """A prompt template plus a model: ``skill.run(variables)`` fills the template and
     returns the model's answer (a str, or a dict/list for JSON output).
 
@@ -100,15 +101,6 @@ class Skill:
         model = getattr(self.model, "name", type(self.model).__name__)
         named = f", name={self.name!r}" if self.name else ""
         return f"Skill(model={model!r}{named}, variables={sorted(self.required_variables)})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_local"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def _reserve_connections(self, n: int) -> None:
         hook = getattr(self.model, "_reserve_connections", None)
