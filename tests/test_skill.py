@@ -117,3 +117,15 @@ def test_fifty_threads_share_one_skill_without_mixing():
 def test_repr_shows_model_and_variables_not_values():
     skill = Skill(model=FakeModel(), prompt="{secret_doc}", variables={"x": "hidden-value"}, name="s")
     assert "fake-model" in repr(skill) and "hidden-value" not in repr(skill)
+
+
+def test_a_model_subclass_that_overrides_generate_is_still_called():
+    calls = []
+
+    class Logged(Model):
+        def generate(self, messages, output=None, **options):
+            calls.append(messages)
+            return FakeModel().generate(messages, output, **options)
+
+    skill = Skill(model=Logged("gpt-4o", api_key="k"), prompt="hi {x}")
+    assert skill.run({"x": 1}) == "echo: hi 1" and len(calls) == 1

@@ -236,8 +236,12 @@ class Model:
             APIError: the subclass says what failed; ``attempts`` says how many requests.
             CancelledError: the surrounding Pool run was cancelled.
         """
-        spec = output_spec(output)
-        messages = normalise_messages(messages)
+        return self._generate(normalise_messages(messages), output_spec(output), options)
+
+    def _generate(
+        self, messages: list[dict[str, Any]], spec: OutputSpec, options: dict[str, Any]
+    ) -> Generation:
+        # Skill calls this directly: its messages are normalised once, at construction.
         merged = {**self.options, **self._check_options(dict(options))} if options else self.options
         wire = self._adapter.build_request(self.name, messages, spec, merged)
         body = json.dumps(wire.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

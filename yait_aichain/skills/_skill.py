@@ -152,7 +152,12 @@ class Skill(ThreadLocalViews):
         options = {**self.options, **overrides}
         self._local.usage = None
         self._local.history = None
-        result = self.model.generate(messages, output=self.output, **options)
+        # A Model takes the already-normalised messages as they are; anything else with
+        # generate() (a FakeModel, a subclass that overrides it) gets the public call.
+        if isinstance(self.model, Model) and type(self.model).generate is Model.generate:
+            result = self.model._generate(messages, self.output, options)
+        else:
+            result = self.model.generate(messages, output=self.output, **options)
         self._local.usage = result.usage
         self._local.history = [result.output]
         return result.output
