@@ -11,41 +11,15 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigurationError
+from .providers import ADAPTERS, ALIASES, DEFAULT_LOCAL_BASE_URLS, provider_key
 
 __all__ = ["PROVIDERS", "infer_provider", "normalise_provider", "price_for", "split_name"]
 
-#: The wire formats we speak, and the names that select them.
-PROVIDERS = ("anthropic", "openai", "gemini", "openai-compatible")
-
-_ALIASES = {
-    "anthropic": "anthropic",
-    "claude": "anthropic",
-    "openai": "openai",
-    "gemini": "gemini",
-    "google": "gemini",
-    "openai-compatible": "openai-compatible",
-    "openai_compatible": "openai-compatible",
-    "compatible": "openai-compatible",
-    "ollama": "openai-compatible",
-    "vllm": "openai-compatible",
-    "llamacpp": "openai-compatible",
-    "llama.cpp": "openai-compatible",
-    "llama-cpp": "openai-compatible",
-    "lmstudio": "openai-compatible",
-    "lm-studio": "openai-compatible",
-    "local": "openai-compatible",
-}
+#: The wire formats we speak; other names that select them are in ``providers.ALIASES``.
+PROVIDERS = tuple(ADAPTERS)
 
 #: Default base URLs of local servers, by the alias that named them.
-LOCAL_BASE_URLS = {
-    "ollama": "http://localhost:11434/v1",
-    "vllm": "http://localhost:8000/v1",
-    "llamacpp": "http://127.0.0.1:8080/v1",
-    "llama.cpp": "http://127.0.0.1:8080/v1",
-    "llama-cpp": "http://127.0.0.1:8080/v1",
-    "lmstudio": "http://localhost:1234/v1",
-    "lm-studio": "http://localhost:1234/v1",
-}
+LOCAL_BASE_URLS = DEFAULT_LOCAL_BASE_URLS
 
 _PATTERNS = (
     (re.compile(r"^claude-"), "anthropic"),
@@ -82,11 +56,11 @@ def normalise_provider(name: str) -> str:
     Raises:
         ConfigurationError: the name is unknown.
     """
-    key = name.strip().lower()
-    if key not in _ALIASES:
-        known = ", ".join(sorted(_ALIASES))
+    key = provider_key(name)
+    if key is None:
+        known = ", ".join(sorted(set(ADAPTERS) | set(ALIASES)))
         raise ConfigurationError(f"unknown provider {name!r}; use one of: {known}")
-    return _ALIASES[key]
+    return key
 
 
 def split_name(name: str) -> tuple[str | None, str]:
@@ -95,7 +69,7 @@ def split_name(name: str) -> tuple[str | None, str]:
     Other slashes are left alone (``"meta-llama/Llama-3-8B"`` is a model name on vLLM).
     """
     head, sep, tail = name.partition("/")
-    if sep and tail and head.strip().lower() in _ALIASES:
+    if sep and tail and provider_key(head) is not None:
         return head.strip().lower(), tail
     return None, name
 

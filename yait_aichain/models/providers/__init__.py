@@ -28,6 +28,7 @@ __all__ = [
     "TEXT",
     "WireRequest",
     "get_adapter",
+    "provider_key",
 ]
 
 ADAPTERS: dict[str, Adapter] = {
@@ -36,14 +37,18 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 ALIASES: dict[str, str] = {
+    "claude": "anthropic",
     "google": "gemini",
+    "compatible": "openai-compatible",
+    "openai_compatible": "openai-compatible",
     "ollama": "openai-compatible",
     "vllm": "openai-compatible",
     "llamacpp": "openai-compatible",
     "llama.cpp": "openai-compatible",
+    "llama-cpp": "openai-compatible",
     "lmstudio": "openai-compatible",
+    "lm-studio": "openai-compatible",
     "local": "openai-compatible",
-    "openai_compatible": "openai-compatible",
 }
 
 DEFAULT_LOCAL_BASE_URLS: dict[str, str] = {
@@ -51,8 +56,17 @@ DEFAULT_LOCAL_BASE_URLS: dict[str, str] = {
     "vllm": "http://localhost:8000/v1",
     "llamacpp": "http://127.0.0.1:8080/v1",
     "llama.cpp": "http://127.0.0.1:8080/v1",
+    "llama-cpp": "http://127.0.0.1:8080/v1",
     "lmstudio": "http://localhost:1234/v1",
+    "lm-studio": "http://localhost:1234/v1",
 }
+
+
+def provider_key(name: str) -> str | None:
+    """The adapter key a provider name or alias selects (case-insensitive), or None."""
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    return key if key in ADAPTERS else None
 
 
 def get_adapter(provider: str) -> Adapter:
@@ -61,9 +75,8 @@ def get_adapter(provider: str) -> Adapter:
     Raises:
         ConfigurationError: the name is unknown; the message lists the known ones.
     """
-    key = provider.strip().lower() if isinstance(provider, str) else provider
-    key = ALIASES.get(key, key)
-    if key in ADAPTERS:
+    key = provider_key(provider) if isinstance(provider, str) else None
+    if key is not None:
         return ADAPTERS[key]
     known = ", ".join(sorted(set(ADAPTERS) | set(ALIASES)))
     raise ConfigurationError(f"unknown provider {provider!r}; known providers: {known}")
