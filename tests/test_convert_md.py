@@ -47,7 +47,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def article():
-    return convertToMD().run(str(PAGES / "article.html"))
+    return convertToMD(root=PAGES).run("article.html")
 
 
 # --------------------------------------------------------------------------- quality
@@ -92,7 +92,7 @@ def test_links_absolute_against_page_url(server):
 
 
 def test_links_use_base_href_and_are_neutralised():
-    md = convertToMD().run(str(PAGES / "links.html"))
+    md = convertToMD(root=PAGES).run("links.html")
     assert "[relative](https://cdn.example.com/docs/intro.html)" in md
     assert "[rooted](https://cdn.example.com/root.html)" in md
     assert "[scheme-relative](https://other.example.com/x)" in md
@@ -122,7 +122,7 @@ def test_text_that_looks_like_a_link_is_not_one():
 
 
 def test_article_preferred_when_no_main():
-    md = convertToMD().run(str(PAGES / "blog.html"))
+    md = convertToMD(root=PAGES).run("blog.html")
     assert md == "# Blog\n\n## Only post\n\nPost body text."
 
 
@@ -151,7 +151,7 @@ def test_xxe_entity_is_not_resolved(tmp_path, server):
         assert "before" in md and "after" in md
     file_page = tmp_path / "page.xhtml"
     file_page.write_text(doc)
-    assert "XXE-SECRET-MARKER" not in tool.run(str(file_page))
+    assert "XXE-SECRET-MARKER" not in convertToMD(root=tmp_path).run(str(file_page))
 
 
 def test_billion_laughs_is_fast_and_harmless():
@@ -182,7 +182,7 @@ def test_deep_nesting_never_kills_the_worker(tag, depth):
 
 
 def test_local_files_by_kind(tmp_path):
-    tool = convertToMD()
+    tool = convertToMD(root=tmp_path)
     (tmp_path / "a.html").write_text("<title>T</title><p>x</p>")
     (tmp_path / "b.md").write_text("# Heading\n\n\n\n*kept* <b>as is</b>\n")
     (tmp_path / "c.txt").write_bytes("caf\u00e9".encode())
@@ -191,12 +191,35 @@ def test_local_files_by_kind(tmp_path):
     assert tool.run(str(tmp_path / "b.md")) == "# Heading\n\n*kept* <b>as is</b>"
     assert tool.run(str(tmp_path / "c.txt")) == "caf\u00e9"
     assert tool.run(str(tmp_path / "d")) == "sniffed html"
+    assert tool.run("a.html") == "# T\n\nx"  # relative to the root, not to the cwd
+
+
+@pytest.mark.parametrize("given", ["~/.aws/credentials", "/etc/passwd", "/proc/self/environ",
+                                   "notes.txt", "./notes.txt", "docs/../secret.html"])
+def test_local_files_are_refused_unless_asked(tmp_path, monkeypatch, given):
+    (tmp_path / "notes.txt").write_text("NOTES")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnsafePathError) as info:
+        convertToMD().run(given)
+    message = str(info.value)
+    assert "local files are read only when asked" in message and 'root="DIR"' in message
+    assert info.value.path == given and info.value.root is None
+    assert convertToMD(root=tmp_path).run("notes.txt") == "NOTES"
+
+
+def test_root_must_be_an_existing_directory(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    for root in (tmp_path / "nope", tmp_path / "file.txt"):
+        with pytest.raises(ConfigurationError, match="not an existing directory"):
+            convertToMD(root=root)
 
 
 def test_missing_path_explains_what_input_may_be(tmp_path):
     with pytest.raises(ToolInputError) as info:
-        convertToMD().run(str(tmp_path / "nope.html"))
-    assert "neither an http(s) URL nor an existing file nor HTML" in str(info.value)
+        convertToMD(root=tmp_path).run(str(tmp_path / "nope.html"))
+    assert "neither an http(s) URL nor an existing file under" in str(info.value)
+    with pytest.raises(UnsafePathError, match="did you mean https://www.example.org/x"):
+        convertToMD().run("www.example.org/x")
     with pytest.raises(ToolInputError, match="empty"):
         convertToMD().run("   ")
 
@@ -207,7 +230,7 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     started = time.monotonic()
     with pytest.raises(ToolInputError, match="not a regular file"):
-        convertToMD().run(str(fifo))
+        convertToMD(root=tmp_path).run(str(fifo))
     assert time.monotonic() - started < 1
 
 
@@ -217,18 +240,18 @@ def test_devices_proc_and_directories_are_refused(path):
     if not os.path.exists(path):
         pytest.skip(f"{path} does not exist here")
     with pytest.raises(ToolInputError, match="not a regular file"):
-        convertToMD().run(path)
+        convertToMD(root="/").run(path)
 
 
 def test_file_size_cap_and_binary_files(tmp_path):
     big = tmp_path / "big.html"
     big.write_bytes(b"<p>" + b"a" * 5000 + b"</p>")
     with pytest.raises(ResponseTooLargeError):
-        convertToMD(max_bytes=1000).run(str(big))
+        convertToMD(max_bytes=1000, root=tmp_path).run(str(big))
     binary = tmp_path / "img.png"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
     with pytest.raises(UnsupportedContentTypeError):
-        convertToMD().run(str(binary))
+        convertToMD(root=tmp_path).run(str(binary))
 
 
 def test_root_confinement(tmp_path):
@@ -241,12 +264,16 @@ def test_root_confinement(tmp_path):
     (root / "link.html").symlink_to(outside / "secret.html")
     tool = convertToMD(root=root)
     assert tool.run(str(root / "ok.html")) == "inside"
-    for given in (outside / "secret.html", root / "link.html",
-                  f"{root}/../docs-private/secret.html", "/etc/passwd"):
-        with pytest.raises(UnsafePathError, match="outside the allowed root"):
+    (root / "sub").mkdir()
+    assert tool.run("sub/../ok.html") == "inside"  # '..' that stays inside is fine
+    for given in (outside / "secret.html", root / "link.html", "link.html",
+                  f"{root}/../docs-private/secret.html", "../docs-private/secret.html",
+                  "/etc/passwd", "~/.ssh/id_rsa"):
+        with pytest.raises(UnsafePathError, match="outside the allowed root") as info:
             tool.run(str(given))
-    # the default has no confinement (documented)
-    assert convertToMD().run(str(root / "link.html")) == "SECRET"
+        assert info.value.path == str(given) and info.value.root == str(root)
+    # the link's target is readable only by a tool whose root holds the target
+    assert convertToMD(root=tmp_path).run(str(root / "link.html")) == "SECRET"
 
 
 # -------------------------------------------------------- opt-in, threads, runner

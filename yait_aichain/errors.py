@@ -28,7 +28,7 @@ translated at one boundary each and never reach a user; the original is kept in
     └── ToolError ............................... a Tool could not do its job
         ├── ToolInputError (ValueError) .......... missing or bad tool arguments
         ├── UnsafeURLError (ValueError) .......... the URL points somewhere not allowed
-        ├── UnsafePathError (PermissionError) .... a local path outside the allowed root
+        ├── UnsafePathError (PermissionError) .... a local file not allowed (no root= or outside it)
         ├── FetchError ........................... the page could not be fetched
         │   ├── FetchTimeoutError (TimeoutError) . the fetch ran out of time
         │   ├── ResponseTooLargeError ............ the body is over the size cap
@@ -262,7 +262,14 @@ class UnsafeURLError(ToolError, ValueError):
 
 
 class UnsafePathError(ToolError, PermissionError):
-    """A local file path resolves outside the tool's allowed ``root`` directory."""
+    """A local file was refused: the tool reads local files only under the ``root``
+    directory it was built with (``root`` is None when no root was given, so no local
+    file is read at all), and ``path`` resolves outside it."""
+
+    def __init__(self, message: str, *, path: str | None = None, root: str | None = None):
+        super().__init__(message)
+        self.path = path
+        self.root = root
 
 
 class FetchError(ToolError):

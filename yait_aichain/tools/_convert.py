@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from typing import Any
 
 from ..errors import (
     ConversionError,
-    ResponseTooLargeError,
     ToolError,
     ToolInputError,
-    UnsafePathError,
     UnsafeURLError,
     UnsupportedContentTypeError,
 )
@@ -25,6 +22,7 @@ from ._fetch import (
     Fetcher,
 )
 from ._html import decode_body, looks_like_html
+from ._localfile import LocalFiles
 from ._markdown import html_to_markdown, tidy
 from ._netguard import short
 from ._tool import Tool
@@ -32,29 +30,19 @@ from ._tool import Tool
 __all__ = ["convertToMD"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# "www.x.org" or "x.org/path": probably a URL without its scheme (for the error hint)
-_BARE_HOST = re.compile(r"^(?:www\.[^\s/]+\S*|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+/\S*)$")
 _HTML_MARKERS = ("<html", "<body", "<!doctype", "<head")
 _EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "xhtml", ".xht": "xhtml", ".xml": "xhtml",
     ".md": "text", ".markdown": "text", ".txt": "text", ".text": "text",
 }
-# Pseudo-files here are "regular" yet endless, blocking or secret (/proc/self/environ).
-_PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
-
-
-def _inside(path: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([path, root]) == root
-    except ValueError:  # different drives on Windows
-        return False
 
 
 class convertToMD(Tool):  # lower-case: the name the seed article's users import
-    """A Tool that turns a web page, a local file or an HTML string into Markdown.
+    """A Tool that turns a web page, an HTML string or (when asked) a local file into Markdown.
 
-    ``run(input)`` takes an http(s) URL, a path to a local file, or raw HTML (text that
-    starts with ``<`` or contains ``<html``/``<body``) and returns Markdown: the page
+    ``run(input)`` takes an http(s) URL, raw HTML (text that starts with ``<`` or
+    contains ``<html``/``<body``) or, for a tool built with ``root=``, the path of a
+    local file under that directory, and returns Markdown: the page
     title as a ``# heading``, then the main content (``<main>``/``<article>`` when
     present) with links made absolute, and navigation, chrome, scripts, forms and hidden
     text dropped.
@@ -64,9 +52,12 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
     request and on every redirect, and the connection goes to the address that was
     checked. Size, total time and content type are capped.
 
-    Local files: regular files only (no FIFOs, devices or ``/proc``), at most
-    ``max_bytes``. There is no directory confinement unless ``root`` is given: pass
-    ``root=`` whenever ``input`` can come from someone you do not trust.
+    Local files are read only when asked: without ``root`` a path is refused
+    (UnsafePathError) before the file system is touched, so an item field from an
+    untrusted source cannot read ``~/.aws/credentials``. With ``root="docs/"`` a path
+    (relative ones are relative to the root) must resolve inside that tree, symlinks and
+    ``..`` followed; ``root="/"`` allows any file. Regular files only (no FIFOs, devices
+    or ``/proc``), at most ``max_bytes``.
 
     One instance can be shared by all the threads of a Pool: it keeps one connection
     pool (``pool_maxsize`` connections per address) and no per-call state.
@@ -80,12 +71,13 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         max_bytes: cap on the decoded page or file size.
         max_redirects: redirects followed, each one checked again.
         user_agent: the User-Agent header sent.
-        root: if set, local files must resolve (symlinks followed) inside this directory.
+        root: the directory whose files ``run`` may read; None (the default) reads no
+            local file.
         pool_maxsize: kept-alive connections per address.
 
     Raises (from ``run``):
-        ToolInputError: empty input, a path that does not exist, is not a regular file
-            or is outside ``root``.
+        ToolInputError: empty input, a path that does not exist or is not a regular file.
+        UnsafePathError: a local path without ``root``, or one outside it.
         UnsafeURLError: a refused scheme, host, address or redirect.
         FetchError: HTTP error, timeout, too many redirects, network failure; its
             subclasses ResponseTooLargeError and UnsupportedContentTypeError.
@@ -94,7 +86,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
 
     name = "convertToMD"
     description = (
-        "Convert a web page (http/https URL), a local HTML or text file, or raw HTML "
+        "Convert a web page (http/https URL), raw HTML or an allowed local file "
         "into Markdown: title, main content, tables, lists, code and absolute links."
     )
     parameters = {
@@ -102,7 +94,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         "properties": {
             "input": {
                 "type": "string",
-                "description": "An http(s) URL, a local file path, or an HTML string.",
+                "description": "An http(s) URL, an HTML string, or an allowed file path.",
             }
         },
         "required": ["input"],
@@ -125,7 +117,8 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         }
         self._fetcher = Fetcher(pool_maxsize=pool_maxsize, **self._options)
         self.max_bytes = max_bytes
-        self.root = os.path.realpath(os.fspath(root)) if root is not None else None
+        self._files = LocalFiles(root)
+        self.root = self._files.root
 
     def __repr__(self) -> str:
         return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"
@@ -159,7 +152,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         text = input.strip()
         if not text:
             raise ToolInputError(
-                "convertToMD: input is empty; give an http(s) URL, a file path or HTML"
+                "convertToMD: input is empty; give an http(s) URL, HTML or a file path"
             )
         if text.startswith("<"):
             return self._convert(text, None, "html", "the HTML input")
@@ -179,39 +172,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         return self._read_file(text)
 
     def _read_file(self, given: str) -> str:
-        path = os.path.realpath(os.path.expanduser(given))
-        if self.root is not None and not _inside(path, self.root):
-            raise UnsafePathError(f"convertToMD: {short(given)} is outside the allowed root")
-        try:
-            info = os.stat(path)  # stat, not open: open() on a FIFO blocks forever
-        except OSError:
-            hint = ""
-            if _BARE_HOST.match(given):
-                hint = f"; did you mean https://{short(given, 80)} ?"
-            raise ToolInputError(
-                f"convertToMD: {short(given)} is neither an http(s) URL nor an existing "
-                f"file nor HTML{hint}"
-            ) from None
-        if not stat.S_ISREG(info.st_mode) or any(_inside(path, r) for r in _PSEUDO_ROOTS):
-            raise ToolInputError(f"convertToMD: {short(given)} is not a regular file")
-        if info.st_size > self.max_bytes:
-            raise ResponseTooLargeError(
-                f"{short(given)} is {info.st_size} bytes, over the {self.max_bytes}-byte cap"
-            )
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-        try:
-            fd = os.open(path, flags)
-        except OSError as exc:
-            raise ToolInputError(
-                f"convertToMD: cannot read {short(given)}: {exc.strerror}"
-            ) from None
-        with os.fdopen(fd, "rb") as fh:
-            # The path may have been swapped since stat(); check what was opened.
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise ToolInputError(f"convertToMD: {short(given)} is not a regular file")
-            data = fh.read(self.max_bytes + 1)
-        if len(data) > self.max_bytes:
-            raise ResponseTooLargeError(f"{short(given)} is over the {self.max_bytes}-byte cap")
+        data, path = self._files.read(given, self.max_bytes)
         kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
         return self._convert(data, None, kind, given)
 
