@@ -350,7 +350,7 @@ def test_anthropic_parse_text_and_usage_with_cache():
     parsed = ANTHROPIC.parse_response(fixture("anthropic_text"), TEXT)
     assert parsed.output == "Paris is the capital of France."
     assert parsed.finish_reason == "end_turn"
-    assert parsed.usage == Usage(126, 9, 135)
+    assert parsed.usage == Usage(126, 9, 135, cache_read_tokens=100, cache_write_tokens=5)
 
 
 def test_anthropic_parse_fenced_json_and_tool_use():

@@ -12,6 +12,10 @@ __all__ = ["Usage"]
 class Usage:
     """Tokens used by a call; ``cost`` in USD where the model's price is known, else None.
 
+    ``input_tokens`` counts every prompt token; ``cache_read_tokens`` and
+    ``cache_write_tokens`` say how many of them were read from or written to the
+    provider's prompt cache (each billed at its own rate).
+
     Usages add up (``a + b``, ``sum(usages)``); a summed cost is None only when every
     part's cost is None.
     """
@@ -20,6 +24,8 @@ class Usage:
     output_tokens: int = 0
     total_tokens: int = 0
     cost: float | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __add__(self, other: Any) -> Usage:
         if not isinstance(other, Usage):
@@ -33,6 +39,8 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.total_tokens + other.total_tokens,
             cost,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
         )
 
     def __radd__(self, other: Any) -> Usage:
@@ -49,4 +57,6 @@ class Usage:
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,
             "cost": self.cost,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
         }

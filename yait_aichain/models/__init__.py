@@ -8,8 +8,11 @@
 from .._usage import Usage
 from . import registry
 from ._model import Model
+from ._prices import Price
 from ._values import Generation, Timeout
 from ._retry import RetryPolicy
 from .providers._base import OutputSpec
 
-__all__ = ["Generation", "Model", "OutputSpec", "RetryPolicy", "Timeout", "Usage", "registry"]
+__all__ = [
+    "Generation", "Model", "OutputSpec", "Price", "RetryPolicy", "Timeout", "Usage", "registry",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -18,6 +19,7 @@ from . import registry
 from ._retry import RetryPolicy, call_with_retries, cooldown_for
 from ._status import decode_body, error_for_response, request_id, sanitise
 from ._transport import Transport
+from ._prices import Price, coerce_price
 from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, output_spec
 from .providers import ADAPTERS
 from .providers._base import OPTION_NAMES, OutputSpec
@@ -45,7 +47,9 @@ class Model:
             ``GEMINI_BASE_URL`` and the provider default.
         timeout: seconds for a whole call, retries included, or a :class:`Timeout`.
         max_retries: retries on 429/5xx/network errors (default 5); or pass ``retry=``.
-        price: ``(input, output)`` USD per million tokens, for models we do not price.
+        price: overrides the published price: ``(input, output)`` or ``(input, output,
+            cache_read, cache_write)`` USD per million tokens, or a :class:`Price`. Batch
+            requests cost half of a given price unless it carries its own ``batch``.
         rate_limit: a :class:`~yait_aichain.RateLimit` every request of this model waits
             for; pass one object to several models or pools to share its budget.
 
@@ -69,7 +73,7 @@ class Model:
         timeout: Any = DEFAULT_TOTAL_TIMEOUT,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
-        price: tuple[float, float] | None = None,
+        price: tuple[float, ...] | Price | None = None,
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         rate_limit: RateLimit | None = None,
@@ -106,7 +110,8 @@ class Model:
         elif max_retries is not None:
             raise ConfigurationError("pass either max_retries= or retry=, not both")
         self.retry = retry
-        self.price = price if price is not None else registry.price_for(self.name)
+        given = coerce_price(price)
+        self.price = given if given is not None else registry.price_for(self.name, self._provider)
         self.rate_limit = check_rate_limit(rate_limit)
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}
         self._verify = verify
@@ -347,11 +352,12 @@ class Model:
             exc.status, exc.provider, exc.model, exc.request_id = raw.status, self._provider, self.name, rid
             raise
 
-    def _priced(self, usage: Usage) -> Usage:
+    def _priced(self, usage: Usage, batch: bool = False) -> Usage:
+        """The usage with its cost at this model's live (or batch) price, if one is known."""
         if self.price is None:
             return usage
-        cost = usage.input_tokens / 1e6 * self.price[0] + usage.output_tokens / 1e6 * self.price[1]
-        return Usage(usage.input_tokens, usage.output_tokens, usage.total_tokens, round(cost, 10))
+        price = self.price.for_batch() if batch else self.price
+        return dataclasses.replace(usage, cost=price.cost(usage))
 
 
 def _user_agent() -> str:

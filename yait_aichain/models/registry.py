@@ -1,9 +1,9 @@
 """Which provider serves a model name, and what its tokens cost.
 
 The registry is a guide, not a gatekeeper: any name whose provider can be told (from its
-prefix, a ``"provider/model"`` form, or ``provider=``) is accepted. Prices are USD per
-million tokens as published by the providers in November 2026; a model that is not listed
-has ``cost=None`` in its usage unless ``Model(price=(input, output))`` is given.
+prefix, a ``"provider/model"`` form, or ``provider=``) is accepted. Prices come from the
+maintained ``genai-prices`` data (see ``_prices.py``); a model it does not know has
+``cost=None`` in its usage unless ``Model(price=(input, output))`` is given.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigurationError
+from ._prices import Price, lookup_price
 from .providers import ADAPTERS, ALIASES, DEFAULT_LOCAL_BASE_URLS, provider_key
 
 __all__ = ["PROVIDERS", "infer_provider", "normalise_provider", "price_for", "split_name"]
@@ -26,29 +27,6 @@ _PATTERNS = (
     (re.compile(r"^gemini-"), "gemini"),
     (re.compile(r"^(gpt-|chatgpt-|o\d)"), "openai"),
 )
-
-# (pattern on the bare model name, (input USD, output USD) per 1M tokens). First match wins,
-# so specific names come before families.
-_PRICES = (
-    (re.compile(r"^claude-opus-4-[5-9]"), (5.0, 25.0)),
-    (re.compile(r"^claude-opus-4"), (15.0, 75.0)),
-    (re.compile(r"^claude-sonnet-4"), (3.0, 15.0)),
-    (re.compile(r"^claude-3-7-sonnet"), (3.0, 15.0)),
-    (re.compile(r"^claude-haiku-4"), (1.0, 5.0)),
-    (re.compile(r"^claude-3-5-haiku"), (0.8, 4.0)),
-    (re.compile(r"^gpt-4o-mini"), (0.15, 0.60)),
-    (re.compile(r"^gpt-4o"), (2.50, 10.0)),
-    (re.compile(r"^gpt-4\.1-nano"), (0.10, 0.40)),
-    (re.compile(r"^gpt-4\.1-mini"), (0.40, 1.60)),
-    (re.compile(r"^gpt-4\.1"), (2.0, 8.0)),
-    (re.compile(r"^o4-mini"), (1.10, 4.40)),
-    (re.compile(r"^o3-mini"), (1.10, 4.40)),
-    (re.compile(r"^gemini-2\.5-flash-lite"), (0.10, 0.40)),
-    (re.compile(r"^gemini-2\.5-flash"), (0.30, 2.50)),
-    (re.compile(r"^gemini-2\.5-pro"), (1.25, 10.0)),
-    (re.compile(r"^gemini-2\.0-flash"), (0.10, 0.40)),
-)
-
 
 def normalise_provider(name: str) -> str:
     """The wire format a provider name or alias selects.
@@ -83,10 +61,10 @@ def infer_provider(model: str) -> str | None:
     return None
 
 
-def price_for(model: str) -> tuple[float, float] | None:
-    """(input, output) USD per 1M tokens for a known model, else None."""
-    lowered = model.lower()
-    for pattern, price in _PRICES:
-        if pattern.match(lowered):
-            return price
-    return None
+def price_for(model: str, provider: str | None = None) -> Price | None:
+    """The :class:`Price` (USD per 1M tokens, with cache and batch rates) of a known
+    model, else None. ``provider`` defaults to the one the name implies."""
+    provider = provider or infer_provider(model)
+    if provider is None:
+        return None
+    return lookup_price(normalise_provider(provider), model.strip().lower())

@@ -153,7 +153,8 @@ def _usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
     # Cached prompt tokens are reported apart from input_tokens but are still input.
-    inp = (count(raw.get("input_tokens")) + count(raw.get("cache_creation_input_tokens"))
-           + count(raw.get("cache_read_input_tokens")))
+    write = count(raw.get("cache_creation_input_tokens"))
+    read = count(raw.get("cache_read_input_tokens"))
+    inp = count(raw.get("input_tokens")) + write + read
     out = count(raw.get("output_tokens"))
-    return Usage(inp, out, inp + out)
+    return Usage(inp, out, inp + out, cache_read_tokens=read, cache_write_tokens=write)

@@ -158,7 +158,10 @@ def _usage(raw: Any) -> Usage:
     inp = count(raw.get("promptTokenCount"))
     # Thinking tokens are billed as output, though reported apart from the candidates.
     out = count(raw.get("candidatesTokenCount")) + count(raw.get("thoughtsTokenCount"))
-    return Usage(inp, out, count(raw.get("totalTokenCount")) or inp + out)
+    # promptTokenCount includes the tokens served from a cached context.
+    read = min(count(raw.get("cachedContentTokenCount")), inp)
+    return Usage(inp, out, count(raw.get("totalTokenCount")) or inp + out,
+                 cache_read_tokens=read)
 
 
 def _defs(schema: dict[str, Any]) -> dict[str, Any]:

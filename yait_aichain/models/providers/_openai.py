@@ -165,4 +165,8 @@ def _usage(raw: Any) -> Usage:
         return Usage()
     inp = count(raw.get("prompt_tokens"))
     out = count(raw.get("completion_tokens"))
-    return Usage(inp, out, count(raw.get("total_tokens")) or inp + out)
+    # prompt_tokens includes the cached ones; OpenAI bills no separate cache write.
+    details = raw.get("prompt_tokens_details")
+    read = count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    return Usage(inp, out, count(raw.get("total_tokens")) or inp + out,
+                 cache_read_tokens=min(read, inp))
