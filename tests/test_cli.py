@@ -90,7 +90,8 @@ def test_run_500_items_writes_500_lines_with_their_ids(sim_env, tmp_path, capsys
     first = min(lines, key=lambda line: line["id"])
     assert first["status"] == "DONE" and first["output"] == "Summary: Summarise: doc 0"
     assert first["error"] is None and first["attempts"] == 1
-    assert set(first["usage"]) == {"input_tokens", "output_tokens", "total_tokens", "cost"}
+    assert set(first["usage"]) == {"input_tokens", "output_tokens", "total_tokens", "cost",
+                                   "cache_read_tokens", "cache_write_tokens"}
     assert isinstance(first["duration"], float)
     assert sim_env.stats.requests == 500
     assert "done 500, failed 0" in capsys.readouterr().out
