@@ -129,13 +129,15 @@ def test_auth_headers_and_key_never_in_request(adapter, expected):
 def test_anthropic_request_lifts_system_and_maps_options():
     req = ANTHROPIC.build_request("claude-sonnet-4-6", CONVERSATION, TEXT, ALL_OPTIONS)
     assert req.path == "/v1/messages"
-    assert req.headers == {"anthropic-version": "2023-06-01"}
+    # The version the current API reference documents and the official SDK sends.
+    assert req.headers == {"anthropic-version": "2026-10-21"}
     body = req.body
     assert body["system"] == "Be brief.\n\nAnswer in French."
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][0]["content"] == [{"type": "text", "text": "Hi"}]
-    assert body["max_tokens"] == 300 and body["temperature"] == 0.2
-    assert body["top_p"] == 0.9 and body["top_k"] == 40
+    assert body["max_tokens"] == 300
+    # API version 2026-10-21 removed the sampling settings (400 even at the default).
+    assert not {"temperature", "top_p", "top_k"} & set(body)
     assert body["stop_sequences"] == ["END"]
     assert "seed" not in body and "stop" not in body and "tools" not in body
 

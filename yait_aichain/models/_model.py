@@ -44,7 +44,8 @@ class Model:
         provider: ``"anthropic"``, ``"openai"``, ``"gemini"`` or ``"openai-compatible"``
             (aliases ``ollama``, ``vllm``, ``llamacpp``, ``lmstudio``, ``local``).
         base_url: overrides ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` /
-            ``GEMINI_BASE_URL`` and the provider default.
+            ``GEMINI_BASE_URL`` (or google-genai's ``GOOGLE_GEMINI_BASE_URL``) and the
+            provider default.
         timeout: seconds for a whole call, retries included, or a :class:`Timeout`.
         max_retries: retries on 429/5xx/network errors (default 5); or pass ``retry=``.
         price: overrides the published price: ``(input, output)`` or ``(input, output,
@@ -161,8 +162,8 @@ class Model:
         url = base_url
         if not url:
             url = registry.LOCAL_BASE_URLS.get(alias.strip().lower())
-        if not url and adapter.base_url_env:
-            url = os.environ.get(adapter.base_url_env)
+        if not url:
+            url = adapter.base_url_from_env(os.environ)
         url = url or adapter.default_base_url
         if not url:
             raise ConfigurationError(

@@ -56,18 +56,45 @@ def request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+# Hint headers in the order they are trusted. Milliseconds first (more precise):
+# ``retry-after-ms`` (OpenAI, Anthropic, Azure), ``x-ms-retry-after-ms`` (Azure), then the
+# same behind a LiteLLM proxy, which passes the provider's headers on with an
+# ``llm_provider-`` prefix and sends no ``Retry-After`` of its own.
+_MS_HINTS = ("retry-after-ms", "x-ms-retry-after-ms", "llm_provider-retry-after-ms",
+             "llm_provider-x-ms-retry-after-ms")
+_SECONDS_HINTS = ("retry-after", "llm_provider-retry-after")
+# On a 429 without a hint, the reset of the exhausted window says when to come back:
+# OpenAI's ``x-ratelimit-reset-*`` durations ("1s", "6m0s", "20ms"), also behind LiteLLM.
+_RESET_HINTS = (("requests", "x-ratelimit-"), ("tokens", "x-ratelimit-"),
+                ("requests", "llm_provider-x-ratelimit-"), ("tokens", "llm_provider-x-ratelimit-"))
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+# OpenRouter: ``X-RateLimit-Reset`` is the instant the window resets, in epoch ms.
+_EPOCH_MS_FLOOR = 1e11
+
+
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asks us to wait, from ``retry-after-ms`` (preferred) or
-    ``Retry-After`` (seconds or an HTTP date). None for absent, negative, infinite or
-    unparsable values: the caller then falls back to its own backoff."""
-    ms = headers.get("retry-after-ms")
-    if ms is not None:
-        value = _finite_float(ms)
+    """Seconds the server (or a proxy in front of it) asks us to wait.
+
+    Read from, in order: ``retry-after-ms``, ``x-ms-retry-after-ms``, their
+    ``llm_provider-`` forms, ``Retry-After`` (seconds or an HTTP date) and
+    ``llm_provider-retry-after``; then the reset time of an exhausted window
+    (``x-ratelimit-reset-requests``/``-tokens`` when the matching ``remaining`` is 0;
+    OpenRouter's epoch-ms ``x-ratelimit-reset`` when ``x-ratelimit-remaining`` is 0). None
+    for absent, negative, infinite or unparsable values: the caller then backs off."""
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    for name in _MS_HINTS:
+        value = _finite_float(lower[name]) if name in lower else None
         if value is not None and value >= 0:
             return value / 1000.0
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
+    for name in _SECONDS_HINTS:
+        if name in lower:
+            delay = _seconds_or_date(lower[name], now)
+            if delay is not None:
+                return delay
+    return _window_reset(lower, now)
+
+
+def _seconds_or_date(raw: str, now: float | None) -> float | None:
     value = _finite_float(raw)
     if value is not None:
         return value if value >= 0 else None
@@ -79,6 +106,35 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         return None
     delay = when.timestamp() - (time.time() if now is None else now)
     return delay if delay >= 0 else None
+
+
+def _window_reset(lower: Mapping[str, str], now: float | None) -> float | None:
+    for kind, prefix in _RESET_HINTS:
+        if lower.get(f"{prefix}remaining-{kind}", "").strip() == "0":
+            delay = parse_duration(lower.get(f"{prefix}reset-{kind}", ""))
+            if delay is not None:
+                return delay
+    if lower.get("x-ratelimit-remaining", "").strip() == "0":
+        reset = _finite_float(lower.get("x-ratelimit-reset", ""))
+        if reset is not None and reset > _EPOCH_MS_FLOOR:
+            delay = reset / 1000.0 - (time.time() if now is None else now)
+            return delay if delay >= 0 else None
+    return None
+
+
+def parse_duration(text: str) -> float | None:
+    """OpenAI's reset duration ("1s", "6m0s", "1h2m3.5s", "20ms") in seconds, else None."""
+    text = text.strip()
+    if not text:
+        return None
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            return None
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
+        total += float(m.group(1)) * scale
+        pos = m.end()
+    return total if pos == len(text) else None
 
 
 def _finite_float(text: str) -> float | None:
@@ -119,11 +175,13 @@ def error_for_response(
         message, body_hint = error_details(data)
     if not message:
         ctype = headers.get("content-type", "")
-        message = f"{_reason(status)} (non-JSON {ctype or 'body'})" if data is None else _reason(status)
+        message = _reason(status)
+        if data is None:
+            message = f"{message} (non-JSON {ctype or 'body'})"
     retry_after = parse_retry_after(headers)
     if retry_after is None:
         retry_after = body_hint
-    cls = _class_for(status, text)
+    cls = _class_for(status, text, _category(provider, status, data))
     err = cls(
         sanitise(message, 300),
         status=status,
@@ -137,11 +195,30 @@ def error_for_response(
     # The SDKs' convention: the server may overrule our retry decision either way.
     should = headers.get("x-should-retry", "").strip().lower()
     if should in ("true", "false"):
-        err._should_retry = should == "true"
+        err._should_retry = should == "true"  # type: ignore[attr-defined]
     return err
 
 
-def _class_for(status: int, text: str) -> type[APIError]:
+def _category(provider: str, status: int, data: Any) -> str | None:
+    """The adapter's reading of the structured error details (Gemini's google.rpc)."""
+    from .providers import ADAPTERS
+
+    adapter = ADAPTERS.get(provider)
+    return adapter.error_category(status, data) if adapter is not None else None
+
+
+_BY_CATEGORY: dict[str, type[APIError]] = {
+    "rate_limit": RateLimitError,
+    "billing": InsufficientCreditsError,
+    "auth": AuthenticationError,
+}
+
+
+def _class_for(status: int, text: str, category: str | None = None) -> type[APIError]:
+    # Structured details beat prose: Gemini's per-minute 429 says "check your plan and
+    # billing details" while its QuotaFailure says it is a rate limit.
+    if category in _BY_CATEGORY:
+        return _BY_CATEGORY[category]
     # Billing first: OpenAI reports an empty wallet as a 429 and Anthropic as a 400, and
     # neither may be retried.
     if status == 402 or (status in (400, 403, 429) and _BILLING.search(text)):

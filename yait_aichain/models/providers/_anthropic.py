@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._usage import Usage
+from .._families import sampling_options
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import (
     JSON_HINT,
@@ -22,7 +23,13 @@ __all__ = ["AnthropicAdapter"]
 
 #: Sent when the caller gives no max_tokens; the API requires one.
 DEFAULT_MAX_TOKENS = 4096
-API_VERSION = "2023-06-01"
+# The version the current API reference documents and recommends, and the one the
+# official SDK (anthropic 2.x) sends. It removed temperature/top_p/top_k, so the family
+# table leaves those out; 2023-06-01 is still accepted but is the legacy version.
+API_VERSION = "2026-10-21"
+# Stop reasons that mean the answer was cut off: the output limit, or the context window
+# filling up before it.
+_CUT_OFF = frozenset({"max_tokens", "model_context_window_exceeded"})
 # Tool inputs must be JSON objects, so any other schema is wrapped under this key.
 _WRAP_KEY = "value"
 
@@ -66,10 +73,11 @@ class AnthropicAdapter(Adapter):
         }
         if system:
             body["system"] = system
+        allowed = sampling_options(self.name, model, options)
         for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"),
                              ("top_k", "top_k"), ("stop", "stop_sequences")):
-            if options.get(ours) is not None:
-                body[theirs] = options[ours]
+            if allowed.get(ours) is not None:
+                body[theirs] = allowed[ours]
         if output.type == "json_schema":
             name = tool_name(output.name)
             body["tools"] = [{
@@ -92,7 +100,7 @@ class AnthropicAdapter(Adapter):
         blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
         if stop == "refusal":
             raise fail(self.name, "the model refused to answer", "refusal")
-        cut_off = stop == "max_tokens"
+        cut_off = stop in _CUT_OFF
         if output.type == "json_schema":
             value = _tool_input(blocks, tool_name(output.name))
             if value is _MISSING:

@@ -83,17 +83,30 @@ class Adapter:
     key_env: ClassVar[tuple[str, ...]] = ()
     #: environment variable holding a base URL override
     base_url_env: ClassVar[str | None] = None
+    #: further variables read when ``base_url_env`` is unset (the official SDK's name)
+    base_url_env_also: ClassVar[tuple[str, ...]] = ()
     #: default base URL (no trailing slash)
     default_base_url: ClassVar[str] = ""
     #: False for local servers that need no key
     key_required: ClassVar[bool] = True
+
+    def base_url_from_env(self, environ: Any) -> str | None:
+        """The base URL the environment sets for this provider, or None."""
+        for name in (self.base_url_env, *self.base_url_env_also):
+            if name and environ.get(name):
+                return str(environ[name])
+        return None
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers that carry the key (the only place a key goes)."""
         raise NotImplementedError
 
     def build_request(
-        self, model: str, messages: list[dict[str, Any]], output: OutputSpec, options: dict[str, Any]
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        output: OutputSpec,
+        options: dict[str, Any],
     ) -> WireRequest:
         """The request for one generation."""
         raise NotImplementedError
@@ -102,6 +115,12 @@ class Adapter:
         """Read a 2xx JSON body. Raise :class:`~yait_aichain.errors.InvalidResponseError`
         (with a ``reason``) when it cannot be used: never return ``""`` for a failure."""
         raise NotImplementedError
+
+    def error_category(self, status: int, data: Any) -> str | None:
+        """What a provider's structured error details say the failure is, when they say
+        more than the status does: ``"rate_limit"``, ``"billing"`` or ``"auth"``; None
+        leaves the decision to the status (and the billing phrases)."""
+        return None
 
     def error_details(self, data: Any) -> tuple[str | None, float | None]:
         """From an error body: the provider's message, and a retry delay in seconds the

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import mimetypes
-import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..._usage import Usage
 from ...errors import ConfigurationError
+from .._families import sampling_options
+from . import _google_rpc
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import Image, count, fail, finish_text, normalise, split_system
 
@@ -18,8 +19,6 @@ __all__ = ["GeminiAdapter"]
 _BLOCKED = frozenset(
     {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 )
-_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 # The Schema keys Gemini's responseSchema (an OpenAPI 3.0 subset) accepts, besides the
 # ones _schema() rewrites; anything else is rejected by the API, so it is dropped.
 _SCHEMA_KEYS = frozenset({
@@ -42,6 +41,8 @@ class GeminiAdapter(Adapter):
     name = "gemini"
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     base_url_env = "GEMINI_BASE_URL"
+    # google-genai reads this one; a shell set up for the SDK works for us too.
+    base_url_env_also = ("GOOGLE_GEMINI_BASE_URL",)
     default_base_url = "https://generativelanguage.googleapis.com"
     key_required = True
 
@@ -68,6 +69,7 @@ class GeminiAdapter(Adapter):
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         config: dict[str, Any] = {}
+        options = sampling_options(self.name, model, options)
         for ours, theirs in (("temperature", "temperature"), ("max_tokens", "maxOutputTokens"),
                              ("top_p", "topP"), ("top_k", "topK"), ("stop", "stopSequences"),
                              ("seed", "seed")):
@@ -103,7 +105,8 @@ class GeminiAdapter(Adapter):
         finish = cand.get("finishReason")
         if finish in _BLOCKED:
             raise fail(self.name, f"the reply was withheld ({finish})", "safety")
-        content = cand.get("content") if isinstance(cand.get("content"), dict) else {}
+        raw_content = cand.get("content")
+        content: dict[str, Any] = raw_content if isinstance(raw_content, dict) else {}
         text = "".join(
             p["text"] for p in content.get("parts") or []
             if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
@@ -113,19 +116,15 @@ class GeminiAdapter(Adapter):
         return Parsed(out, usage, finish if isinstance(finish, str) else None)
 
     def error_details(self, data: Any) -> tuple[str | None, float | None]:
-        """The error message, and the ``RetryInfo.retryDelay`` in seconds if present."""
-        # Some Google front ends wrap the error object in a one-element list.
-        if isinstance(data, list) and data and isinstance(data[0], dict):
-            data = data[0]
-        message, _ = super().error_details(data)
-        err = data.get("error") if isinstance(data, dict) else None
-        details = err.get("details") if isinstance(err, dict) else None
-        delay = None
-        for item in details if isinstance(details, list) else []:
-            if isinstance(item, dict) and item.get("@type") == _RETRY_INFO:
-                delay = _seconds(item.get("retryDelay"))
-                break
-        return message, delay
+        """The error message, and the delay its details ask for: ``RetryInfo.retryDelay``,
+        or the time until a per-day quota resets."""
+        err, _ = _google_rpc.details_of(data)
+        message, _ = super().error_details({"error": err} if err else data)
+        return message, _google_rpc.retry_delay(data)
+
+    def error_category(self, status: int, data: Any) -> str | None:
+        """Classified by ``google.rpc`` details (QuotaFailure, ErrorInfo), not by prose."""
+        return _google_rpc.category(status, data)
 
 
 def _part(part: str | Image) -> dict[str, Any]:
@@ -135,21 +134,6 @@ def _part(part: str | Image) -> dict[str, Any]:
         return {"inlineData": {"mimeType": part.mime_type, "data": part.data}}
     mime = part.mime_type or mimetypes.guess_type(urlsplit(part.url).path)[0] or "image/jpeg"
     return {"fileData": {"mimeType": mime, "fileUri": part.url}}
-
-
-def _seconds(value: Any) -> float | None:
-    """A protobuf Duration as JSON ("45.837906927s") or as {seconds, nanos}."""
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        return float(m.group(1)) if m else None
-    if isinstance(value, dict):
-        secs, nanos = value.get("seconds", 0), value.get("nanos", 0)
-        try:
-            total = float(secs) + float(nanos) / 1e9
-        except (TypeError, ValueError):
-            return None
-        return total if total >= 0 else None
-    return None
 
 
 def _usage(raw: Any) -> Usage:

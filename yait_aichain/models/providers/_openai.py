@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from ..._usage import Usage
+from .._families import sampling_options
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import (
     JSON_HINT,
@@ -22,29 +22,23 @@ from ._common import (
 
 __all__ = ["OpenAIAdapter", "OpenAICompatibleAdapter"]
 
-# o1, o3, o4-mini, ...: these reject temperature and top_p.
-_REASONING_MODEL = re.compile(r"^o\d")
-
-
 class OpenAIAdapter(Adapter):
     """OpenAI models through Chat Completions.
 
-    The token limit is sent as ``max_completion_tokens``. ``top_k`` is not an OpenAI
-    setting and is not sent; reasoning models (``o1``, ``o3``, ``o4-mini``...) also drop
-    ``temperature`` and ``top_p``, which they reject.
+    The token limit is sent as ``max_completion_tokens``. Which sampling settings go out
+    is decided by the model-family table (``models/_families.py``): ``top_k`` is not an
+    OpenAI setting, and reasoning models (o-series, GPT-5 family) refuse ``temperature``
+    and ``top_p``.
     """
 
     name = "openai"
-    key_env = ("OPENAI_API_KEY",)
+    key_env: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     key_required = True
 
     #: body field that carries max_tokens
     token_limit_field: ClassVar[str] = "max_completion_tokens"
-    #: whether top_k is sent
-    sends_top_k: ClassVar[bool] = False
-
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """A Bearer token, or nothing when there is no key."""
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -77,19 +71,10 @@ class OpenAIAdapter(Adapter):
         return WireRequest("/chat/completions", body)
 
     def _settings(self, model: str, options: dict[str, Any]) -> dict[str, Any]:
-        skip = {"top_k"} if not self.sends_top_k else set()
-        if self._is_reasoning_model(model):
-            skip |= {"temperature", "top_p"}
         names = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
                  "stop": "stop", "seed": "seed", "max_tokens": self.token_limit_field}
-        return {
-            names[k]: v
-            for k, v in options.items()
-            if k in names and k not in skip and v is not None
-        }
-
-    def _is_reasoning_model(self, model: str) -> bool:
-        return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1]))
+        allowed = sampling_options(self.name, model, options)
+        return {names[k]: v for k, v in allowed.items() if k in names and v is not None}
 
     def parse_response(self, data: Any, output: OutputSpec) -> Parsed:
         """Read a Chat Completions response: the first choice's text or JSON."""
@@ -102,7 +87,8 @@ class OpenAIAdapter(Adapter):
             raise fail(self.name, "the reply has no choices" + (f": {msg}" if msg else ""),
                        "no_choices")
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        raw_message = choice.get("message")
+        message: dict[str, Any] = raw_message if isinstance(raw_message, dict) else {}
         finish = choice.get("finish_reason")
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal.strip():
@@ -124,12 +110,11 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     """
 
     name = "openai-compatible"
-    key_env = ()
+    key_env: ClassVar[tuple[str, ...]] = ()
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = ""
     key_required = False
     token_limit_field = "max_tokens"
-    sends_top_k = True
 
     def build_request(
         self,
@@ -142,9 +127,6 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
         request = super().build_request(model, messages, output, options)
         request.body["stream"] = False
         return request
-
-    def _is_reasoning_model(self, model: str) -> bool:
-        return False
 
 
 def _message(role: str, parts: list[str | Image], provider: str) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""Which sampling settings each model family accepts: the one table of it.
+
+Some models refuse sampling settings outright (HTTP 400 for every item of a batch):
+OpenAI's o-series and GPT-5-family reasoning models reject ``temperature``/``top_p``
+other than the default, and Anthropic's API version 2026-10-21 (the version the current
+API reference and the official SDK use, and the one we send) removed ``temperature``,
+``top_p`` and ``top_k`` for every Claude model. Rather than fail a whole Pool, the
+adapters leave such settings out of the request and say so once in the log; the README
+shows this table.
+
+The first row whose provider and pattern match the bare model name wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["FAMILIES", "Family", "family_for", "sampling_options"]
+
+logger = logging.getLogger("yait_aichain.models")
+
+#: The settings this module decides about; every other option passes untouched.
+SAMPLING = frozenset({"temperature", "top_p", "top_k"})
+
+
+@dataclass(frozen=True)
+class Family:
+    """A group of models that accept the same sampling settings."""
+
+    provider: str
+    pattern: re.Pattern[str]
+    accepts: frozenset[str]
+    why: str
+
+    def matches(self, provider: str, model: str) -> bool:
+        return provider == self.provider and bool(self.pattern.search(model))
+
+
+def _family(provider: str, pattern: str, accepts: set[str], why: str) -> Family:
+    return Family(provider, re.compile(pattern, re.IGNORECASE), frozenset(accepts), why)
+
+
+FAMILIES: tuple[Family, ...] = (
+    _family("openai", r"^o\d", set(),
+            "o-series reasoning models reject temperature and top_p"),
+    # gpt-5-chat-* is the non-reasoning chat model and still takes sampling settings.
+    _family("openai", r"^gpt-(?:[5-9]|\d{2,})(?![\w.]*-chat)", set(),
+            "GPT-5-family reasoning models reject temperature and top_p other than the "
+            "default (400 unsupported_value)"),
+    _family("openai", r"", {"temperature", "top_p"},
+            "OpenAI has no top_k"),
+    _family("anthropic", r"", set(),
+            "Anthropic API version 2026-10-21 removed temperature, top_p and top_k "
+            "(400 even at the default)"),
+    _family("gemini", r"", {"temperature", "top_p", "top_k"}, "all accepted"),
+    _family("openai-compatible", r"", {"temperature", "top_p", "top_k"},
+            "local servers take them all"),
+)
+
+_warned: set[tuple[str, str]] = set()
+
+
+def family_for(provider: str, model: str) -> Family | None:
+    """The first family row for this provider and (bare) model name, or None."""
+    bare = model.rsplit("/", 1)[-1]
+    return next((f for f in FAMILIES if f.matches(provider, bare)), None)
+
+
+def sampling_options(provider: str, model: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without the sampling settings this model refuses; what is left out is
+    logged once per model and setting."""
+    family = family_for(provider, model)
+    if family is None:
+        return dict(options)
+    kept: dict[str, Any] = {}
+    for name, value in options.items():
+        if name in SAMPLING and name not in family.accepts:
+            if value is not None and (model, name) not in _warned:
+                _warned.add((model, name))
+                logger.info("not sending %s to %s model %r: %s", name, provider, model,
+                            family.why)
+            continue
+        kept[name] = value
+    return kept
