@@ -94,7 +94,9 @@ def test_json_schema_output_and_options_reach_the_wire():
                   output={"format": {"type": "json_schema", "schema": schema}}, options={"temperature": 0})
     assert skill.run({"text": "x"}) == {"title": "T"}
     body = json.loads(responses.calls[0].request.body)
-    assert body["response_format"]["json_schema"]["schema"] == schema and body["temperature"] == 0
+    # Strict mode: the schema goes out closed (additionalProperties false), as OpenAI needs.
+    assert body["response_format"]["json_schema"]["schema"] == {
+        **schema, "additionalProperties": False} and body["temperature"] == 0
     assert skill.last_usage.total_tokens == 2
 
 

@@ -26,6 +26,7 @@ from .errors import (  # noqa: E402
     InvalidRequestError,
     NetworkError,
     NotFoundError,
+    OutputValidationError,
     RateLimitError,
     ServerError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Model",
     "NetworkError",
     "NotFoundError",
+    "OutputValidationError",
     "PENDING",
     "Pool",
     "RUNNING",

@@ -33,7 +33,8 @@ class Tally:
     """What the calls made inside one scope cost. Written by one thread at a time.
 
     ``wait_seconds`` is time spent waiting for a rate limit; ``waiting`` is how many waits
-    are under way right now (read by the Pool's progress line from another thread).
+    are under way right now (read by the Pool's progress line from another thread);
+    ``reasks`` how many times a Skill asked again after an answer failed its schema.
     """
 
     usage: Usage = field(default_factory=Usage)
@@ -41,6 +42,7 @@ class Tally:
     calls: int = 0
     wait_seconds: float = 0.0
     waiting: int = 0
+    reasks: int = 0
 
     def add_call(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         self.usage = self.usage + usage
@@ -99,6 +101,10 @@ class Scope:
     def record(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         for tally in self.tallies:
             tally.add_call(usage, requests, waited)
+
+    def record_reask(self) -> None:
+        for tally in self.tallies:
+            tally.reasks += 1
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:

@@ -8,8 +8,10 @@ translated at one boundary each and never reach a user; the original is kept in
 
     AichainError
     ├── ConfigurationError (ValueError) ......... bad argument or setting; fix the call
-    │   └── MissingAPIKeyError ................... no key given nor in the environment
+    │   ├── MissingAPIKeyError ................... no key given nor in the environment
+    │   └── UnsupportedSchemaError ............... the provider cannot express this output schema
     ├── TemplateError (ValueError) .............. a {variable} the prompt needs is missing
+    ├── OutputValidationError (ValueError) ...... the answer never matched the output schema
     ├── APIError ................................ a provider call failed (status, provider, ...)
     │   ├── AuthenticationError .................. 401/403: the key is wrong or lacks access
     │   ├── InsufficientCreditsError ............. 402 or a billing body: top up, never retried
@@ -61,6 +63,7 @@ __all__ = [
     "MissingAPIKeyError",
     "NetworkError",
     "NotFoundError",
+    "OutputValidationError",
     "RateLimitError",
     "RemoteError",
     "RequestTooLargeError",
@@ -72,6 +75,7 @@ __all__ = [
     "UnsafePathError",
     "UnsafeURLError",
     "UnsupportedContentTypeError",
+    "UnsupportedSchemaError",
 ]
 
 
@@ -102,6 +106,39 @@ class MissingAPIKeyError(ConfigurationError):
         super().__init__(message)
         self.provider = provider
         self.env_var = env_var
+
+
+class UnsupportedSchemaError(ConfigurationError):
+    """The output schema holds something the provider's structured-output mode cannot
+    express. Nothing was sent.
+
+    ``provider`` names the dialect, ``path`` where in the schema (``$.items[].tags``),
+    ``feature`` what was found.
+    """
+
+    def __init__(self, message: str, *, provider: str, path: str, feature: str):
+        super().__init__(message)
+        self.provider = provider
+        self.path = path
+        self.feature = feature
+
+
+class OutputValidationError(AichainError, ValueError):
+    """The answer did not match the output schema, re-asks included.
+
+    ``raw`` is the last answer as parsed from the reply (before validation), ``errors``
+    the validation errors of that answer (one str each, ``"path: message"``),
+    ``attempts`` how many answers were asked for (1 + re-asks) and ``schema_name`` the
+    model class or schema name.
+    """
+
+    def __init__(self, message: str, *, raw: Any = None, errors: list[str] | None = None,
+                 attempts: int = 1, schema_name: str | None = None):
+        super().__init__(message)
+        self.raw = raw
+        self.errors = list(errors or [])
+        self.attempts = attempts
+        self.schema_name = schema_name
 
 
 class TemplateError(AichainError, ValueError):

@@ -11,7 +11,14 @@ from .._usage import Usage
 from ..errors import ConfigurationError
 from .providers._base import OutputSpec
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT", "Generation", "Timeout", "output_spec"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "Generation",
+    "Timeout",
+    "is_model_class",
+    "output_spec",
+]
 
 DEFAULT_TOTAL_TIMEOUT = 600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -80,13 +87,30 @@ class _Secret:
         return (_Secret, (self._value,))
 
 
+def is_model_class(output: Any) -> bool:
+    """Whether ``output`` is a pydantic model class (v2, or any class with its methods).
+
+    Duck-typed, so pydantic is never imported for the other forms of ``output=``."""
+    return isinstance(output, type) and callable(getattr(output, "model_json_schema", None)) \
+        and callable(getattr(output, "model_validate", None))
+
+
 def output_spec(output: Any) -> OutputSpec:
-    """Accept ``None``/``"text"``/``"json"``, an OutputSpec, a ``{"type": ...}`` dict or the
-    Skill-style ``{"format": {"type": ...}}``."""
+    """Accept ``None``/``"text"``/``"json"``, an OutputSpec, a ``{"type": ...}`` dict, the
+    Skill-style ``{"format": {"type": ...}}`` or a pydantic model class (its JSON schema,
+    named after the class)."""
     if output is None:
         return OutputSpec()
     if isinstance(output, OutputSpec):
         return output
+    if is_model_class(output):
+        return OutputSpec(type="json_schema", schema=_class_schema(output),
+                          name=output.__name__)
+    if isinstance(output, type) and hasattr(output, "schema") and hasattr(output, "parse_obj"):
+        raise ConfigurationError(
+            f"output={output.__name__} is a pydantic v1 model; typed answers need pydantic v2 "
+            "(pip install 'yait-aichain[pydantic]')"
+        )
     if isinstance(output, str):
         return OutputSpec(type=output)
     if isinstance(output, Mapping):
@@ -100,4 +124,19 @@ def output_spec(output: Any) -> OutputSpec:
                 name=fmt.get("name", "response"),
                 strict=fmt.get("strict", True),
             )
-    raise ConfigurationError(f"cannot read output={output!r}; use 'text', 'json' or a json_schema dict")
+    raise ConfigurationError(
+        f"cannot read output={output!r}; use 'text', 'json', a json_schema dict or a "
+        "pydantic model class"
+    )
+
+
+def _class_schema(cls: type) -> dict[str, Any]:
+    try:
+        schema = cls.model_json_schema()  # type: ignore[attr-defined]
+    except Exception as exc:  # pydantic raises several kinds for types it cannot describe
+        raise ConfigurationError(
+            f"output={cls.__name__}: pydantic cannot describe it as JSON Schema ({exc})"
+        ) from exc
+    if not isinstance(schema, dict):
+        raise ConfigurationError(f"output={cls.__name__}: model_json_schema() gave no dict")
+    return schema

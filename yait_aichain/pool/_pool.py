@@ -271,6 +271,16 @@ class Pool:
         exception itself)."""
         return [rec for rec in self._book.snapshots() if rec.status == FAILED]
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per item, in input order, for ``pandas.DataFrame(...)`` or CSV:
+        ``index``, ``status`` (its name), ``error_type``, ``error``, ``attempts``,
+        ``reasks``, ``input_tokens``, ``output_tokens``, ``total_tokens``, ``cost``,
+        ``duration``, then the output's fields (a model instance or dict flattened to
+        dotted names, e.g. ``customer.name``; any other output as ``output``)."""
+        from ._rows import item_row
+
+        return [item_row(rec) for rec in self._book.snapshots()]
+
     @property
     def usage(self) -> Usage:
         """Tokens and cost of the last run and any retries since, failed attempts included."""

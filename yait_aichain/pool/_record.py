@@ -36,7 +36,8 @@ class ItemRecord:
         output: the runner's return value (None unless DONE).
         error: the exception object (any BaseException) for FAILED and CANCELLED items.
         traceback: the formatted traceback of ``error``, when it came from the runner.
-        attempts: HTTP requests the item sent (retries included).
+        attempts: HTTP requests the item sent (retries and re-asks included).
+        reasks: times a Skill asked again because an answer did not match its schema.
         start, end: wall-clock times (``time.time()``); duration: monotonic seconds.
         usage: tokens and cost the item used; wait_seconds: time spent in retry waits
             and rate-limit waits.
@@ -51,6 +52,7 @@ class ItemRecord:
     error: BaseException | None = None
     traceback: str | None = None
     attempts: int = 0
+    reasks: int = 0
     start: float | None = None
     end: float | None = None
     duration: float | None = None
@@ -86,6 +88,7 @@ class ItemRecord:
             "error_type": self.error_type,
             "traceback": self.traceback,
             "attempts": self.attempts,
+            "reasks": self.reasks,
             "start": self.start,
             "end": self.end,
             "usage": self.usage.as_dict(),
@@ -279,6 +282,6 @@ class RecordBook:
         if rec._t0 is not None:
             rec.duration = mono - rec._t0
         if tally is not None:
-            rec.usage, rec.attempts = tally.usage, tally.requests
+            rec.usage, rec.attempts, rec.reasks = tally.usage, tally.requests, tally.reasks
             rec.wait_seconds = tally.wait_seconds
         rec._tally = None  # the hung thread may keep writing to it; stop looking

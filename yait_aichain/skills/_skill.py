@@ -13,27 +13,32 @@ from .._template import missing_error, placeholders, render
 from .._usage import Usage
 from ..errors import ConfigurationError
 from ..models._model import Model
-from ..models._values import output_spec
+from ._typed import DEFAULT_MAX_REASKS, Answer, TypedOutput, check_max_reasks, run_typed
 
 __all__ = ["Skill"]
 
 
 class Skill(ThreadLocalViews):
     """A prompt template plus a model: ``skill.run(variables)`` fills the template and
-    returns the model's answer (a str, or a dict/list for JSON output).
+    returns the model's answer (a str, a dict/list for JSON output, or an instance of the
+    pydantic class given as ``output=``).
 
     Args:
         model: the :class:`~yait_aichain.models.Model` to call.
         input: ``{"messages": [{"role": ..., "parts": [...]}]}``; parts are strings or
             typed dicts, and text parts may hold ``{name}`` placeholders.
         output: ``{"format": {"type": "text" | "json" | "json_schema", "schema": ...}}``,
-            or simply ``"json"``.
+            simply ``"json"``, or a pydantic (v2) model class. A schema's answers are
+            validated (pydantic for a class, jsonschema for a dict) and re-asked on failure.
+        max_reasks: how many times an answer that fails the schema is sent back with its
+            errors (default 1); then :class:`~yait_aichain.errors.OutputValidationError`.
         variables: default values for placeholders; run-time variables win.
         options: generation settings for this Skill (override the model's).
         prompt, system: shorthands for a one-user-message (and system) template.
 
     Raises:
-        ConfigurationError: the messages, output or options are not usable.
+        ConfigurationError: the messages, output or options are not usable;
+            UnsupportedSchemaError when the model's provider cannot express the schema.
 
     One Skill may serve many threads at once (a Pool shares it between all its flows):
     a run keeps its state local. ``last_usage`` and ``history`` describe the latest run
@@ -52,6 +57,7 @@ class Skill(ThreadLocalViews):
         *,
         prompt: str | None = None,
         system: str | None = None,
+        max_reasks: int = DEFAULT_MAX_REASKS,
     ):
         if not callable(getattr(model, "generate", None)):
             raise ConfigurationError(f"Skill needs a Model, got {type(model).__name__}")
@@ -65,7 +71,9 @@ class Skill(ThreadLocalViews):
                 input.insert(0, {"role": "system", "parts": [system]})
         self.model = model
         self._messages = normalise_messages(input)
-        self.output = output_spec(output)
+        self._typed = TypedOutput.read(output)
+        self.output = self._typed.spec
+        self.max_reasks = check_max_reasks(max_reasks)
         self.variables = dict(variables or {})
         self.options = dict(options or {})
         if self.options:
@@ -76,6 +84,14 @@ class Skill(ThreadLocalViews):
             name for part in text_parts(self._messages) for name in placeholders(part["text"])
         )
         self._local = threading.local()
+        self._check_output()
+
+    def _check_output(self) -> None:
+        # The request this Skill will send, built once without sending it: a schema the
+        # provider cannot express fails here, before any item runs.
+        adapter = getattr(self.model, "_adapter", None)
+        if self.output.type == "json_schema" and isinstance(self.model, Model) and adapter:
+            adapter.build_request(self.model.name, self._messages, self.output, {})
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -138,11 +154,13 @@ class Skill(ThreadLocalViews):
             **overrides: generation settings for this call only.
 
         Returns:
-            The answer: a str, or the parsed JSON for JSON output.
+            The answer: a str, the parsed JSON for JSON output, or an instance of the
+            ``output=`` class.
 
         Raises:
             TemplateError: before any request, when a placeholder has no value.
             APIError: the call failed (see :mod:`yait_aichain.errors`).
+            OutputValidationError: no answer matched the schema, re-asks included.
         """
         if variables is not None and not isinstance(variables, Mapping):
             raise ConfigurationError(
@@ -152,12 +170,22 @@ class Skill(ThreadLocalViews):
         options = {**self.options, **overrides}
         self._local.usage = None
         self._local.history = None
+        if not self._typed.validates:
+            result = self._call(messages, options)
+            self._local.usage = result.usage
+            self._local.history = [result.output]
+            return result.output
+        answer = Answer()
+        try:
+            return run_typed(lambda msgs: self._call(msgs, options), messages, self._typed,
+                             self.max_reasks, answer)
+        finally:
+            self._local.usage = answer.usage
+            self._local.history = answer.history
+
+    def _call(self, messages: list[dict[str, Any]], options: dict[str, Any]) -> Any:
         # A Model takes the already-normalised messages as they are; anything else with
         # generate() (a FakeModel, a subclass that overrides it) gets the public call.
         if isinstance(self.model, Model) and type(self.model).generate is Model.generate:
-            result = self.model._generate(messages, self.output, options)
-        else:
-            result = self.model.generate(messages, output=self.output, **options)
-        self._local.usage = result.usage
-        self._local.history = [result.output]
-        return result.output
+            return self.model._generate(messages, self.output, options)
+        return self.model.generate(messages, output=self.output, **options)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _faults as F
+from . import _instances
 from . import _wire as W
 from ._http import LeanRequestHandler
 from ._script import FaultScript
@@ -51,6 +52,9 @@ class Core:
         self.counters = Counters(record, max_log)
         self.script = FaultScript(seed)
         self.stop = threading.Event()
+        # Schema answers stay invalid while a conversation has fewer assistant turns
+        # than this (None: always); see Simulator.invalid_answers().
+        self.invalid_first: int | None = 0
 
 
 class Handler(LeanRequestHandler):
@@ -188,7 +192,7 @@ class Handler(LeanRequestHandler):
     def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
         reply = self._core.reply
         if reply is None:
-            return W.default_output(info), None
+            return _instances.answer(info, self._core.invalid_first), None
         try:
             value = reply(info)
         except Exception as exc:  # any bug in user code becomes a visible 500

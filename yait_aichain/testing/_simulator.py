@@ -303,6 +303,21 @@ class Simulator:
         """The recorded requests, oldest first (empty when ``record=False``)."""
         return self._core.counters.records()
 
+    def invalid_answers(self, first: int | None = 1) -> None:
+        """Answer structured-output requests (a JSON schema, a forced tool) with values
+        that break their schema, to exercise re-asking.
+
+        Each conversation is judged by itself, so this holds for any number of parallel
+        items: answers are invalid while the request carries fewer than ``first`` earlier
+        assistant turns. ``first=1`` makes each first answer invalid and a re-ask (which
+        carries the bad answer) valid; ``None`` makes every answer invalid; ``0`` turns it
+        off. Without a ``reply`` callable only; scripted faults still come first.
+        """
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int)
+                                  or first < 0):
+            raise ConfigurationError(f"first must be an int >= 0 or None, got {first!r}")
+        self._core.invalid_first = first
+
     def reset(self) -> None:
         """Zero the counters and empty the log; scripted faults stay."""
         self._core.counters.reset()

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..._usage import Usage
 from .._families import sampling_options
+from .._schemas import anthropic_native, anthropic_tool, claude_has_native_output
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import (
     JSON_HINT,
@@ -37,9 +38,10 @@ _WRAP_KEY = "value"
 class AnthropicAdapter(Adapter):
     """Claude models through the Messages API.
 
-    System messages become the top-level ``system`` string. ``json_schema`` output is one
-    forced tool whose input is the answer. ``seed`` has no Anthropic equivalent and is
-    not sent.
+    System messages become the top-level ``system`` string. ``json_schema`` output uses
+    Claude's structured outputs (``output_config.format``) on the models that have them
+    (Claude 4.5 and later) and one forced tool whose input is the answer on the others.
+    ``seed`` has no Anthropic equivalent and is not sent.
     """
 
     name = "anthropic"
@@ -78,12 +80,16 @@ class AnthropicAdapter(Adapter):
                              ("top_k", "top_k"), ("stop", "stop_sequences")):
             if allowed.get(ours) is not None:
                 body[theirs] = allowed[ours]
-        if output.type == "json_schema":
+        if output.type == "json_schema" and claude_has_native_output(model):
+            body["output_config"] = {"format": {
+                "type": "json_schema", "schema": anthropic_native(_wrapped(output.schema or {})),
+            }}
+        elif output.type == "json_schema":
             name = tool_name(output.name)
             body["tools"] = [{
                 "name": name,
                 "description": "Return the answer by calling this tool with it as the input.",
-                "input_schema": _tool_schema(output.schema or {}),
+                "input_schema": anthropic_tool(_wrapped(output.schema or {})),
             }]
             body["tool_choice"] = {"type": "tool", "name": name}
         return WireRequest("/v1/messages", body, {"anthropic-version": API_VERSION})
@@ -101,7 +107,7 @@ class AnthropicAdapter(Adapter):
         if stop == "refusal":
             raise fail(self.name, "the model refused to answer", "refusal")
         cut_off = stop in _CUT_OFF
-        if output.type == "json_schema":
+        if output.type == "json_schema" and _tool_form(data, blocks):
             value = _tool_input(blocks, tool_name(output.name))
             if value is _MISSING:
                 if cut_off:
@@ -109,15 +115,15 @@ class AnthropicAdapter(Adapter):
                                "output; raise max_tokens", "truncated")
                 raise fail(self.name, "the reply has no tool output for the schema",
                            "no_tool_output")
-            if _needs_wrap(output.schema or {}) and isinstance(value, dict):
-                value = value.get(_WRAP_KEY)
-            out = value
+            out = _unwrapped(output.schema or {}, value)
         else:
             text = "".join(
                 b["text"] for b in blocks
                 if b.get("type") == "text" and isinstance(b.get("text"), str)
             )
             out = finish_text(self.name, text, output, cut_off)
+            if output.type == "json_schema":
+                out = _unwrapped(output.schema or {}, out)
         return Parsed(out, _usage(data.get("usage")), stop if isinstance(stop, str) else None)
 
 
@@ -135,14 +141,35 @@ def _block(part: str | Image) -> dict[str, Any]:
     }
 
 
+def _tool_form(data: dict[str, Any], blocks: list[dict[str, Any]]) -> bool:
+    """Whether a structured answer was asked for as a forced tool: the reply holds a
+    tool_use block, or it comes from a model without output_config (the reply names the
+    model it was sent to)."""
+    if any(b.get("type") == "tool_use" for b in blocks):
+        return True
+    model = data.get("model")
+    return not (isinstance(model, str) and claude_has_native_output(model))
+
+
 def _needs_wrap(schema: dict[str, Any]) -> bool:
     return schema.get("type") != "object"
 
 
-def _tool_schema(schema: dict[str, Any]) -> dict[str, Any]:
+def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
+    """Both forms need an object at the root, so any other schema goes under one key;
+    its definitions move up with it, where its ``#/$defs/...`` references point."""
     if not _needs_wrap(schema):
         return schema
-    return {"type": "object", "properties": {_WRAP_KEY: schema}, "required": [_WRAP_KEY]}
+    defs = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
+    inner = {k: v for k, v in schema.items() if k not in defs}
+    return {"type": "object", "properties": {_WRAP_KEY: inner}, "required": [_WRAP_KEY],
+            "additionalProperties": False, **defs}
+
+
+def _unwrapped(schema: dict[str, Any], value: Any) -> Any:
+    if _needs_wrap(schema) and isinstance(value, dict):
+        return value.get(_WRAP_KEY)
+    return value
 
 
 def _tool_input(blocks: list[dict[str, Any]], name: str) -> Any:

@@ -7,9 +7,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..._usage import Usage
-from ...errors import ConfigurationError
 from .._families import sampling_options
 from . import _google_rpc
+from .._schemas import gemini_schema
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import Image, count, fail, finish_text, normalise, split_system
 
@@ -19,16 +19,6 @@ __all__ = ["GeminiAdapter"]
 _BLOCKED = frozenset(
     {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 )
-# The Schema keys Gemini's responseSchema (an OpenAPI 3.0 subset) accepts, besides the
-# ones _schema() rewrites; anything else is rejected by the API, so it is dropped.
-_SCHEMA_KEYS = frozenset({
-    "title", "description", "minItems", "maxItems", "minProperties",
-    "maxProperties", "minLength", "maxLength", "pattern", "example", "default",
-    "minimum", "maximum",
-})
-# Gemini refuses other formats (e.g. "email") with a 400, so they are dropped.
-_FORMATS = frozenset({"date-time", "enum", "int32", "int64", "float", "double"})
-_MAX_SCHEMA_DEPTH = 32
 
 
 class GeminiAdapter(Adapter):
@@ -81,8 +71,7 @@ class GeminiAdapter(Adapter):
             # responseSchema (the OpenAPI subset, cleaned below) rather than
             # responseJsonSchema: every Gemini model accepts it, while the full JSON Schema
             # field is newer and refused by older models and some gateways.
-            schema = output.schema or {}
-            config["responseSchema"] = _schema(schema, _defs(schema), 0)
+            config["responseSchema"] = gemini_schema(output.schema)
         if config:
             body["generationConfig"] = config
         name = model[len("models/"):] if model.startswith("models/") else model
@@ -147,76 +136,3 @@ def _usage(raw: Any) -> Usage:
     return Usage(inp, out, count(raw.get("totalTokenCount")) or inp + out,
                  cache_read_tokens=read)
 
-
-def _defs(schema: dict[str, Any]) -> dict[str, Any]:
-    defs: dict[str, Any] = {}
-    for key in ("definitions", "$defs"):
-        if isinstance(schema.get(key), dict):
-            defs.update(schema[key])
-    return defs
-
-
-def _schema(node: Any, defs: dict[str, Any], depth: int) -> dict[str, Any]:
-    """A JSON Schema rewritten into the subset Gemini's ``responseSchema`` accepts.
-
-    ``$ref`` to local definitions is inlined, ``["X", "null"]`` and ``anyOf`` with null
-    become ``nullable``, ``const`` becomes a one-value ``enum``, and property order is kept
-    through ``propertyOrdering`` (Gemini would sort the keys otherwise).
-    """
-    if depth > _MAX_SCHEMA_DEPTH:
-        raise ConfigurationError("the JSON schema is recursive or too deep for Gemini")
-    if not isinstance(node, dict):
-        return {}
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        target = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith("#/") else None
-        if target is None:
-            raise ConfigurationError(f"cannot resolve the schema reference {ref!r} for Gemini")
-        return _schema({**target, **{k: v for k, v in node.items() if k != "$ref"}},
-                       defs, depth + 1)
-    out: dict[str, Any] = {k: v for k, v in node.items() if k in _SCHEMA_KEYS}
-    if node.get("format") in _FORMATS:
-        out["format"] = node["format"]
-    kind = node.get("type")
-    if isinstance(kind, list):
-        kinds = [k for k in kind if k != "null"]
-        if len(kinds) < len(kind):
-            out["nullable"] = True
-        kind = kinds[0] if len(kinds) == 1 else None
-        if len(kinds) > 1:
-            out["anyOf"] = [{"type": k.upper()} for k in kinds if isinstance(k, str)]
-    if node.get("nullable") is True:
-        out["nullable"] = True
-    enum = [node["const"]] if "const" in node else node.get("enum")
-    # Gemini enums hold strings only; a mixed enum is left to the type alone.
-    if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
-        out["enum"] = enum
-        kind = kind or "string"
-    if isinstance(kind, str) and kind != "null":
-        out["type"] = kind.upper()
-    options = node.get("anyOf", node.get("oneOf"))
-    if isinstance(options, list):
-        real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
-        if len(real) < len(options):
-            out["nullable"] = True
-        cleaned = [_schema(o, defs, depth + 1) for o in real]
-        if len(cleaned) == 1:
-            out = {**cleaned[0], **out}
-        elif cleaned:
-            out["anyOf"] = cleaned
-    all_of = node.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1:
-        out = {**_schema(all_of[0], defs, depth + 1), **out}
-    props = node.get("properties")
-    if isinstance(props, dict):
-        out["properties"] = {k: _schema(v, defs, depth + 1) for k, v in props.items()}
-        out["propertyOrdering"] = list(props)
-        required = [r for r in node.get("required") or [] if r in props]
-        if required:
-            out["required"] = required
-        out.setdefault("type", "OBJECT")
-    items = node.get("items")
-    if isinstance(items, dict):
-        out["items"] = _schema(items, defs, depth + 1)
-        out.setdefault("type", "ARRAY")
-    return out

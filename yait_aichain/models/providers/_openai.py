@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from ..._usage import Usage
 from .._families import sampling_options
+from .._schemas import openai_strict, self_contained
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import (
     JSON_HINT,
@@ -64,11 +65,17 @@ class OpenAIAdapter(Adapter):
                 "type": "json_schema",
                 "json_schema": {
                     "name": tool_name(output.name),
-                    "schema": output.schema,
+                    "schema": self._schema(output),
                     "strict": output.strict,
                 },
             }
         return WireRequest("/chat/completions", body)
+
+    def _schema(self, output: OutputSpec) -> dict[str, Any]:
+        # Strict mode takes a subset of JSON Schema (closed objects, all fields required).
+        if output.strict:
+            return openai_strict(output.schema)
+        return self_contained(output.schema, self.name)
 
     def _settings(self, model: str, options: dict[str, Any]) -> dict[str, Any]:
         names = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
@@ -127,6 +134,10 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
         request = super().build_request(model, messages, output, options)
         request.body["stream"] = False
         return request
+
+    def _schema(self, output: OutputSpec) -> dict[str, Any]:
+        # Local servers compile the whole schema into a grammar: send it as written.
+        return self_contained(output.schema, self.name)
 
 
 def _message(role: str, parts: list[str | Image], provider: str) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""Flat rows from item records: one dict per item, ready for ``pandas.DataFrame(rows)``
+or a CSV file, without depending on pandas.
+
+A row holds the item's facts (``index``, ``status`` by name, ``error_type``, ``error``,
+``attempts``, ``reasks``, the usage columns, ``duration``) and its output's fields: a
+pydantic instance or a dict is flattened with dotted names (``customer.name``); a list
+stays one value (a CSV cell gets its JSON); any other output is the ``output`` column. A
+field whose name is taken by a fact column is prefixed ``output.``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
+__all__ = ["FACT_COLUMNS", "flat_fields", "item_row", "rows_columns", "write_csv"]
+
+FACT_COLUMNS = ("index", "status", "error_type", "error", "attempts", "reasks",
+                "input_tokens", "output_tokens", "total_tokens", "cost", "duration")
+_MAX_DEPTH = 32
+
+
+def plain(output: Any) -> Any:
+    """``output`` as JSON-like data: a pydantic instance is dumped (enums as values,
+    dates as ISO text), anything else is returned as it is."""
+    dump = getattr(output, "model_dump", None)
+    if callable(dump) and not isinstance(output, type):
+        return dump(mode="json")
+    return output
+
+
+def flat_fields(output: Any) -> dict[str, Any]:
+    """The output's columns: dotted names for nested objects, ``output`` for a value."""
+    data = plain(output)
+    if not isinstance(data, Mapping):
+        return {} if data is None else {"output": data}
+    out: dict[str, Any] = {}
+    _flatten(data, "", out, 0)
+    return out
+
+
+def _flatten(data: Mapping[str, Any], prefix: str, out: dict[str, Any], depth: int) -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value and depth < _MAX_DEPTH:
+            _flatten(value, f"{name}.", out, depth + 1)
+        else:
+            out[name] = value
+
+
+def item_row(rec: Any, first: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One record as a flat row; ``first`` puts extra columns (an id) in front."""
+    usage = rec.usage
+    row: dict[str, Any] = dict(first or {})
+    row.update({
+        "index": rec.index,
+        "status": rec.status_name,
+        "error_type": rec.error_type,
+        "error": rec.error_message,
+        "attempts": rec.attempts,
+        "reasks": getattr(rec, "reasks", 0),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost": usage.cost,
+        "duration": None if rec.duration is None else round(rec.duration, 3),
+    })
+    for name, value in flat_fields(rec.output).items():
+        row[f"output.{name}" if name in row else name] = value
+    return row
+
+
+def rows_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every column of ``rows``, in first-seen order (failed items lack output fields)."""
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def write_csv(rows: list[dict[str, Any]], stream: IO[str]) -> None:
+    """Rows as CSV with a header: one column per field; lists and objects as JSON."""
+    writer = csv.DictWriter(stream, fieldnames=rows_columns(rows), restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value

@@ -1,0 +1,171 @@
+"""Typed answers for a Skill: read ``output=``, validate each answer, re-ask on failure.
+
+A pydantic class is validated by pydantic (the result is an instance); a JSON-schema dict
+by ``jsonschema`` (the result is the dict). An answer that fails goes back to the model
+once more per re-ask, with the errors in a follow-up message; after ``max_reasks``
+re-asks the Skill raises :class:`~yait_aichain.errors.OutputValidationError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _context
+from .._usage import Usage
+from ..errors import ConfigurationError, OutputValidationError
+from ..models._values import Generation, is_model_class, output_spec
+from ..models.providers import OutputSpec
+
+__all__ = ["DEFAULT_MAX_REASKS", "Answer", "TypedOutput", "check_max_reasks", "run_typed"]
+
+#: Re-asks after an invalid answer, unless ``Skill(max_reasks=...)`` says otherwise: one
+#: second chance fixes most slips, and each re-ask costs a whole request.
+DEFAULT_MAX_REASKS = 1
+# The model gets the first few errors; a long list adds tokens, not help.
+_ERRORS_SHOWN = 10
+_ERRORS_KEPT = 50
+
+
+@dataclass(frozen=True)
+class TypedOutput:
+    """The output spec a Skill sends, and how its answers are checked."""
+
+    spec: OutputSpec
+    model_class: Any = None
+    validator: Any = None
+
+    @classmethod
+    def read(cls, output: Any) -> TypedOutput:
+        """From anything ``output=`` accepts.
+
+        Raises:
+            ConfigurationError: the output form, or its schema, is not usable.
+        """
+        if is_model_class(output):
+            return cls(output_spec(output), model_class=output)
+        spec = output_spec(output)
+        if spec.type != "json_schema":
+            return cls(spec)
+        return cls(spec, validator=_schema_validator(spec.schema or {}))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Validators hold compiled state; a copy on another process builds its own.
+        return (TypedOutput.read, (self.model_class or self.spec,))
+
+    @property
+    def validates(self) -> bool:
+        return self.model_class is not None or self.validator is not None
+
+    @property
+    def name(self) -> str:
+        return self.model_class.__name__ if self.model_class is not None else self.spec.name
+
+    def check(self, value: Any) -> tuple[Any, list[str]]:
+        """``(result, [])`` for a valid answer, ``(None, errors)`` otherwise."""
+        if self.model_class is not None:
+            return _pydantic_check(self.model_class, value)
+        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return value, []
+        return None, [f"{_where(e.absolute_path)}: {e.message}" for e in errors[:_ERRORS_KEPT]]
+
+
+def _schema_validator(schema: dict[str, Any]) -> Any:
+    try:
+        import jsonschema  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            "a JSON-schema output is validated with jsonschema, which is not installed; "
+            "pip install 'yait-aichain[jsonschema]' (or pass a pydantic model class)"
+        ) from None
+    validator_class = jsonschema.validators.validator_for(schema)
+    try:
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigurationError(f"the output schema is not a valid JSON Schema: "
+                                 f"{exc.message}") from None
+    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+
+
+def _pydantic_check(model_class: Any, value: Any) -> tuple[Any, list[str]]:
+    import pydantic  # present: the class came from it
+
+    try:
+        return model_class.model_validate(value), []
+    except pydantic.ValidationError as exc:
+        return None, [f"{_where(e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+                      for e in exc.errors()[:_ERRORS_KEPT]]
+
+
+def _where(path: Any) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def check_max_reasks(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"max_reasks must be an int >= 0, got {value!r}")
+    return value
+
+
+@dataclass
+class Answer:
+    """What a typed run produced: the result, and every call that led to it."""
+
+    value: Any = None
+    usage: Usage = field(default_factory=Usage)
+    history: list[Any] = field(default_factory=list)
+    reasks: int = 0
+
+
+def run_typed(
+    call: Callable[[list[dict[str, Any]]], Generation],
+    messages: list[dict[str, Any]],
+    typed: TypedOutput,
+    max_reasks: int,
+    answer: Answer,
+) -> Any:
+    """Call, validate, and re-ask up to ``max_reasks`` times; fills ``answer`` as it goes
+    (so the caller keeps the usage of a run that fails).
+
+    Raises:
+        OutputValidationError: no answer validated.
+    """
+    for attempt in range(max_reasks + 1):
+        if attempt:
+            answer.reasks += 1
+            _context.current().record_reask()
+        result = call(messages)
+        answer.usage = answer.usage + result.usage
+        answer.history.append(result.output)
+        value, errors = typed.check(result.output)
+        if not errors:
+            answer.value = value
+            return value
+        messages = messages + _follow_up(result.output, errors)
+    raise OutputValidationError(
+        f"the answer does not match {typed.name} after {max_reasks} re-ask"
+        f"{'' if max_reasks == 1 else 's'}: " + "; ".join(errors[:3])
+        + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""),
+        raw=result.output, errors=errors, attempts=max_reasks + 1, schema_name=typed.name,
+    )
+
+
+def _follow_up(raw: Any, errors: list[str]) -> list[dict[str, Any]]:
+    """The model's own answer, then what is wrong with it."""
+    shown = "\n".join(f"- {e}" for e in errors[:_ERRORS_SHOWN])
+    if len(errors) > _ERRORS_SHOWN:
+        shown += f"\n- ... and {len(errors) - _ERRORS_SHOWN} more"
+    said = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
+    return [
+        {"role": "assistant", "parts": [{"type": "text", "text": said}]},
+        {"role": "user", "parts": [{"type": "text", "text": (
+            "That answer does not match the required schema:\n" + shown
+            + "\nReply again with the whole corrected answer as JSON, and nothing else."
+        )}]},
+    ]
