@@ -8,8 +8,8 @@ from urllib.parse import quote, urlsplit
 
 from ..._usage import Usage
 from .._families import sampling_options
-from . import _google_rpc
 from .._schemas import gemini_schema
+from . import _google_rpc
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import Image, count, fail, finish_text, normalise, split_system
 
