@@ -18,13 +18,24 @@ from .test_pool_fakes import FakeRunner, items
 
 def test_iter_run_yields_records_as_items_end_in_the_calling_thread():
     caller = threading.get_ident()
-    fake = FakeRunner(delay=lambda v: 0.01 * (5 - v["i"]))
+    # Item i may finish only once the caller has received item i + 1: completion order is
+    # then 4, 3, 2, 1, 0 by construction, not by sleeps that a loaded machine reorders.
+    may_finish = [threading.Event() for _ in range(5)]
+    may_finish[4].set()
+
+    def result(v):
+        assert may_finish[v["i"]].wait(10)
+        return v["i"] * 10
+
+    fake = FakeRunner(result=result)
     pool = Pool(fake, items(5), max_flows=5)
     got, threads = [], set()
     for record in pool.iter_run():
         threads.add(threading.get_ident())
         got.append(record.index)
         assert record.status == DONE and record.output == record.index * 10
+        if record.index > 0:
+            may_finish[record.index - 1].set()
     assert threads == {caller} and caller not in fake.threads
     assert got == [4, 3, 2, 1, 0]  # completion order
     assert pool.results == [0, 10, 20, 30, 40]
