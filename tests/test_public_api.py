@@ -14,7 +14,7 @@ from yait_aichain import errors
 PACKAGE = Path(yait_aichain.__file__).parent
 SUBPACKAGES = ["yait_aichain", "yait_aichain.models", "yait_aichain.skills", "yait_aichain.chain",
                "yait_aichain.pool", "yait_aichain.tools", "yait_aichain.errors", "yait_aichain.testing",
-               "yait_aichain.report"]
+               "yait_aichain.report", "yait_aichain.batch"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)
@@ -94,6 +94,8 @@ def test_every_error_pickles_even_with_keyword_only_arguments():
         errors.InvalidResponseError("empty", reason="empty", status=200),
         errors.FetchTimeoutError("slow page", url="http://x/", status=None),
         errors.RemoteError("KeyError", "'x'", "Traceback ..."),
+        errors.BatchExpiredError("late", batch_id="b1", custom_id="i0", status=0),
+        errors.BatchCancelledError("stopped", batch_id="b2"),
     ]
     for err in samples:
         clone = pickle.loads(pickle.dumps(err))

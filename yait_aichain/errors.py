@@ -21,10 +21,13 @@ translated at one boundary each and never reach a user; the original is kept in
     │   ├── RateLimitError ....................... 429: slow down (see retry_after)
     │   ├── ServerError .......................... 5xx/529: the provider failed; safe to retry
     │   ├── InvalidResponseError ................. a 2xx we cannot use (empty, refusal, bad JSON)
+    │   ├── BatchError ........................... a provider batch failed or gave no result
+    │   │   └── BatchExpiredError ................ the batch window closed before the request ran
     │   └── NetworkError ......................... no usable HTTP response (DNS, refused, reset)
     │       └── APITimeoutError (TimeoutError) ... the call's time budget ran out
     ├── ItemTimeoutError (TimeoutError) ......... a Pool item's time budget ran out
     ├── CancelledError .......................... work stopped before it finished (Ctrl-C, ...)
+    │   └── BatchCancelledError .................. the provider batch was cancelled
     ├── ChainStepError .......................... a Chain step failed (step index and name)
     ├── RemoteError ............................. an item failed on another process (Pool executor)
     └── ToolError ............................... a Tool could not do its job
@@ -50,6 +53,9 @@ __all__ = [
     "APITimeoutError",
     "AichainError",
     "AuthenticationError",
+    "BatchCancelledError",
+    "BatchError",
+    "BatchExpiredError",
     "CancelledError",
     "ChainStepError",
     "ConfigurationError",
@@ -232,6 +238,24 @@ class InvalidResponseError(APIError):
         self.reason = reason
 
 
+class BatchError(APIError):
+    """A provider batch failed as a whole (``status`` 0), or returned no result for one
+    request. ``batch_id`` names the batch, ``custom_id`` the request (None for the whole
+    batch); a request the provider answered with an error gets that error's own class
+    instead (e.g. :class:`InvalidRequestError`)."""
+
+    def __init__(self, message: str, *, batch_id: str | None = None,
+                 custom_id: str | None = None, **facts: Any):
+        super().__init__(message, **facts)
+        self.batch_id = batch_id
+        self.custom_id = custom_id
+
+
+class BatchExpiredError(BatchError):
+    """The provider's batch window (24 hours) closed before this request was processed;
+    nothing was billed for it. Re-submit it (``pool.retry_failed()``)."""
+
+
 class NetworkError(APIError):
     """No usable HTTP response: DNS failure, refused or reset connection, TLS or proxy
     error. Transient ones are retried."""
@@ -258,6 +282,15 @@ class CancelledError(AichainError):
     def __init__(self, message: str = "cancelled", *, reason: str = "cancelled"):
         super().__init__(message)
         self.reason = reason
+
+
+class BatchCancelledError(CancelledError):
+    """The provider batch holding this request was cancelled before the request ran;
+    ``batch_id`` names it."""
+
+    def __init__(self, message: str, *, batch_id: str | None = None):
+        super().__init__(message, reason="batch_cancelled")
+        self.batch_id = batch_id
 
 
 class ChainStepError(AichainError):

@@ -22,7 +22,7 @@ from ._transport import Transport
 from ._prices import Price, coerce_price
 from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, output_spec
 from .providers import ADAPTERS
-from .providers._base import OPTION_NAMES, OutputSpec
+from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 
 __all__ = ["Model"]
 
@@ -248,17 +248,9 @@ class Model:
         self, messages: list[dict[str, Any]], spec: OutputSpec, options: dict[str, Any]
     ) -> Generation:
         # Skill calls this directly: its messages are normalised once, at construction.
-        merged = {**self.options, **self._check_options(dict(options))} if options else self.options
-        wire = self._adapter.build_request(self.name, messages, spec, merged)
+        wire, merged = self._wire_request(messages, spec, options)
         body = json.dumps(wire.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": _USER_AGENT,
-            **self._extra_headers,
-            **wire.headers,
-            **self._adapter.auth_headers(self._key.get()),
-        }
+        headers = self._headers(wire.headers)
         url = self.base_url + wire.path
         scope = _context.current()
         started = time.monotonic()
@@ -312,6 +304,25 @@ class Model:
         return Generation(parsed.output, usage, attempts, rid, parsed.finish_reason)
 
     # -- per-call helpers -----------------------------------------------------------------
+
+    def _wire_request(
+        self, messages: list[dict[str, Any]], spec: OutputSpec, options: Mapping[str, Any]
+    ) -> tuple[WireRequest, dict[str, Any]]:
+        """The provider request for one generation, and the settings it used. The live
+        call and the Batch APIs (yait_aichain.batch) both render through here."""
+        merged = {**self.options, **self._check_options(dict(options))} if options else self.options
+        return self._adapter.build_request(self.name, messages, spec, merged), merged
+
+    def _headers(self, wire_headers: Mapping[str, str]) -> dict[str, str]:
+        """Every header of an API request: ours, the caller's, the adapter's, the key."""
+        return {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+            **self._extra_headers,
+            **wire_headers,
+            **self._adapter.auth_headers(self._key.get()),
+        }
 
     def _attempt_timeouts(self, deadline: float | None) -> tuple[float, float]:
         connect = self.timeout.connect

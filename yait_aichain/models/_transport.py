@@ -98,8 +98,10 @@ class Transport:
         connect_timeout: float,
         read_timeout: float,
         deadline: float | None,
+        method: str = "POST",
     ) -> RawResponse:
-        """POST ``body`` and read the whole response before ``deadline``.
+        """POST ``body`` (or send it with another ``method``: the Batch APIs also GET and
+        DELETE) and read the whole response before ``deadline``.
 
         Raises:
             APITimeoutError: connect/read timeout, or the deadline passed while reading.
@@ -112,7 +114,8 @@ class Transport:
                 self._grow(self._in_flight)
             adapter = self._adapter
         try:
-            return self._send(adapter, url, headers, body, connect_timeout, read_timeout, deadline)
+            return self._send(adapter, url, headers, body, connect_timeout, read_timeout, deadline,
+                              method)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -126,9 +129,10 @@ class Transport:
         connect_timeout: float,
         read_timeout: float,
         deadline: float | None,
+        method: str = "POST",
     ) -> RawResponse:
         prepared = requests.PreparedRequest()
-        prepared.method = "POST"
+        prepared.method = method
         prepared.url = url
         prepared.headers = CaseInsensitiveDict(headers)
         prepared.headers["Content-Length"] = str(len(body))

@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import _batch_http
 from . import _faults as F
 from . import _instances
 from . import _wire as W
+from ._batches import BatchStore
 from ._http import LeanRequestHandler
 from ._script import FaultScript
 from ._stats import Counters, RequestRecord
@@ -55,6 +57,8 @@ class Core:
         # Schema answers stay invalid while a conversation has fewer assistant turns
         # than this (None: always); see Simulator.invalid_answers().
         self.invalid_first: int | None = 0
+        # Batch APIs (their own module): batches answer with the live reply logic.
+        self.batches = BatchStore(W.read_request)
 
 
 class Handler(LeanRequestHandler):
@@ -143,6 +147,8 @@ class Handler(LeanRequestHandler):
             self.close_connection = True  # the stream is out of step now
             provider = W.guess_provider(self._path, self._headers)
             return self._error(provider, 400, message=f"Unreadable request body: {exc}")
+        if _batch_http.serve(self, raw):
+            return None
         found = W.route(self._path)
         if found is None:
             provider = W.guess_provider(self._path, self._headers)

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError
+from ._batches import BatchControl
 from ._faults import Fault
 from ._handler import Core
 from ._script import Match
@@ -290,6 +291,12 @@ class Simulator:
     def pending_faults(self) -> int:
         """How many ``fail_next`` faults are still queued."""
         return self._core.script.pending()
+
+    @property
+    def batches(self) -> BatchControl:
+        """The Batch APIs' settings and state: ``delay``, ``expire``, ``fail_when()``,
+        ``finish_all()``, ``created`` and ``list()``."""
+        return BatchControl(self._core.batches)
 
     # ------------------------------------------------------------------ counters
 

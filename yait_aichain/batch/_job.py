@@ -1,0 +1,339 @@
+"""A set of generation requests sent through the providers' Batch APIs.
+
+:class:`BatchJob` renders every request exactly as a live call would (the Model and its
+provider adapter do it), groups them by model, splits each group by the provider's
+request-count and size limits, submits, polls every ``poll_interval`` seconds (``sleep``
+and ``clock`` are injectable, so tests never wait), and maps each result back by its key:
+an output and a Usage priced at the batch rate, or a typed error.
+
+Byte-equal requests to the same model are sent once and their answer shared.
+With a :class:`~yait_aichain.batch.Journal`, every batch id is saved the moment the
+provider returns it; a later job over the same requests re-attaches to those batches
+instead of paying for them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._usage import Usage
+from ..errors import (
+    AichainError,
+    APIError,
+    BatchCancelledError,
+    BatchError,
+    BatchExpiredError,
+    ConfigurationError,
+    RequestTooLargeError,
+)
+from ..models._model import Model
+from ..models._status import error_for_response
+from ..models.providers._base import TEXT, OutputSpec
+from ._http import BatchHttp
+from ._journal import Journal, Submitted
+from ._providers import BACKENDS, CANCELED, ERRORED, EXPIRED, SUCCEEDED, Backend, Poll, Raw
+
+__all__ = ["BatchJob", "BatchRequest", "BatchResult"]
+
+logger = logging.getLogger("yait_aichain.batch")
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One generation to run in a batch: ``key`` names it (letters, digits, ``_`` and
+    ``-``, at most 64), the rest is what ``model.generate()`` would take."""
+
+    key: str
+    model: Model
+    messages: list[dict[str, Any]]
+    output: OutputSpec = TEXT
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """How one request ended: its ``output`` and ``usage`` (at batch prices), or its
+    ``error``; ``batch_id`` is the provider batch that ran it, ``shared`` is True when
+    an identical request's answer was reused."""
+
+    key: str
+    output: Any = None
+    usage: Usage = field(default_factory=Usage)
+    error: AichainError | None = None
+    batch_id: str | None = None
+    shared: bool = False
+
+
+@dataclass
+class _Group:
+    """The requests of one submitted (or re-attached) batch."""
+
+    backend: Backend
+    http: BatchHttp
+    model: Model
+    keys: list[str]
+    specs: dict[str, OutputSpec]
+    submitted: Submitted
+    done: bool = False
+    last: Poll | None = None
+
+
+def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
+    text = json.dumps([model.base_url, entries], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _size(entry: dict[str, Any]) -> int:
+    return len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) + 1
+
+
+class BatchJob:
+    """Submit requests as provider batches and collect their results.
+
+    Args:
+        requests: :class:`BatchRequest` objects with unique keys.
+        poll_interval: seconds between two looks at the unfinished batches.
+        journal: where batch ids are saved as soon as they exist (None: nowhere).
+        sleep, clock: injectable waiting and time (tests pass fakes).
+        on_progress: called after every poll with ``{provider: {count name: n}}``, the
+            counts as the providers report them.
+
+    Raises:
+        ConfigurationError: a request's provider has no Batch API, or keys repeat.
+    """
+
+    def __init__(
+        self,
+        requests: Iterable[BatchRequest],
+        *,
+        poll_interval: float = 60.0,
+        journal: Journal | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_progress: Callable[[dict[str, dict[str, int]]], None] | None = None,
+    ):
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
+                or poll_interval <= 0:
+            raise ConfigurationError(f"poll_interval must be seconds > 0, got {poll_interval!r}")
+        self.poll_interval = float(poll_interval)
+        self._journal = journal
+        self._sleep, self._clock, self._on_progress = sleep, clock, on_progress
+        self._requests = list(requests)
+        keys = [r.key for r in self._requests]
+        if len(set(keys)) != len(keys):
+            raise ConfigurationError("batch request keys must be unique")
+        for request in self._requests:
+            if request.model.provider not in BACKENDS:
+                raise ConfigurationError(
+                    f"{request.model.provider} has no Batch API (model {request.model.name!r}); "
+                    f"batch mode serves {', '.join(sorted(BACKENDS))}: use mode='live'")
+        self._groups: list[_Group] = []
+        self.results: dict[str, BatchResult] = {}
+        self._aliases: dict[str, str] = {}  # key -> the key whose identical request is sent
+
+    # -- submission ------------------------------------------------------------------------
+
+    @property
+    def batch_ids(self) -> list[str]:
+        """Ids of every batch this job submitted or re-attached to."""
+        return [g.submitted.batch_id for g in self._groups]
+
+    def submit(self) -> list[Submitted]:
+        """Render and submit every request not yet in a batch; returns the batches.
+        Batches already in the journal for the same requests are re-attached, not paid
+        for twice."""
+        by_model: dict[int, list[tuple[BatchRequest, dict[str, Any]]]] = {}
+        seen: dict[tuple[int, str], str] = {}
+        for request in self._requests:
+            rendered = self._render(request)
+            if rendered is None:
+                continue
+            entry, body = rendered
+            body_key = (id(request.model), body)
+            twin = seen.get(body_key)
+            if twin is not None:
+                self._aliases[request.key] = twin
+                continue
+            seen[body_key] = request.key
+            by_model.setdefault(id(request.model), []).append((request, entry))
+        for pairs in by_model.values():
+            for chunk in self._split(pairs):
+                self._submit_chunk(chunk)
+        return [g.submitted for g in self._groups]
+
+    def _render(self, request: BatchRequest) -> tuple[dict[str, Any], str] | None:
+        """The request's batch entry and its body as text (to spot byte-equal twins)."""
+        model = request.model
+        wire, _ = model._wire_request(request.messages, request.output, request.options)
+        backend = BACKENDS[model.provider]
+        entry = backend.entry(request.key, wire, model.base_url)
+        if _size(entry) > backend.max_bytes:
+            self.results[request.key] = BatchResult(request.key, error=RequestTooLargeError(
+                f"the request is larger than a {model.provider} batch may be "
+                f"({backend.max_bytes} bytes); shorten the input", status=413,
+                provider=model.provider, model=model.name))
+            return None
+        return entry, json.dumps([wire.path, wire.body], sort_keys=True, ensure_ascii=False)
+
+    def _split(self, pairs: list[tuple[BatchRequest, dict[str, Any]]]
+               ) -> Iterable[list[tuple[BatchRequest, dict[str, Any]]]]:
+        backend = BACKENDS[pairs[0][0].model.provider]
+        chunk: list[tuple[BatchRequest, dict[str, Any]]] = []
+        size = 0
+        for pair in pairs:
+            n = _size(pair[1])
+            if chunk and (len(chunk) >= backend.max_requests or size + n > backend.max_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(pair)
+            size += n
+        if chunk:
+            yield chunk
+
+    def _submit_chunk(self, chunk: list[tuple[BatchRequest, dict[str, Any]]]) -> None:
+        model = chunk[0][0].model
+        backend = BACKENDS[model.provider]
+        entries = [entry for _, entry in chunk]
+        keys = [request.key for request, _ in chunk]
+        digest = _digest(model, entries)
+        wire, _ = model._wire_request(chunk[0][0].messages, chunk[0][0].output,
+                                      chunk[0][0].options)
+        http = BatchHttp(model, wire.headers)
+        known = self._journal.find(digest) if self._journal is not None else None
+        if known is not None:
+            logger.info("re-attaching to %s batch %s", model.provider, known.batch_id)
+            submitted = known
+        else:
+            batch_id = backend.create(http, entries, wire)
+            submitted = Submitted(batch_id, model.provider, model.name, digest, tuple(keys))
+            if self._journal is not None:
+                self._journal.add(submitted)
+        specs = {request.key: request.output for request, _ in chunk}
+        self._groups.append(_Group(backend, http, model, keys, specs, submitted))
+
+    # -- waiting and collecting ------------------------------------------------------------
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The latest request counts per provider, summed over its batches."""
+        out: dict[str, dict[str, int]] = {}
+        for group in self._groups:
+            if group.last is None:
+                continue
+            mine = out.setdefault(group.model.provider, {})
+            for name, n in group.last.counts.items():
+                mine[name] = mine.get(name, 0) + n
+        return out
+
+    def poll_once(self) -> bool:
+        """Look at every unfinished batch once, collecting those that ended; True when
+        all have ended."""
+        for group in self._groups:
+            if not group.done:
+                self._poll(group)
+        if self._on_progress is not None:
+            self._on_progress(self.counts())
+        return all(g.done for g in self._groups)
+
+    def wait(self, deadline: float | None = None) -> dict[str, BatchResult]:
+        """Poll until every batch has ended (or ``deadline`` on ``clock`` passes, then
+        the unfinished requests fail with a BatchError saying the batch still runs)."""
+        while not self.poll_once():
+            left = None if deadline is None else deadline - self._clock()
+            if left is not None and left <= 0:
+                self._give_up("the time budget ran out while the batch was still running")
+                break
+            self._sleep(self.poll_interval if left is None else min(self.poll_interval, left))
+        return self._finish()
+
+    def cancel(self) -> None:
+        """Ask the provider to cancel every unfinished batch."""
+        for group in self._groups:
+            if not group.done:
+                group.backend.cancel(group.http, group.submitted.batch_id)
+
+    def _poll(self, group: _Group) -> None:
+        batch_id = group.submitted.batch_id
+        try:
+            group.last = poll = group.backend.poll(group.http, batch_id)
+            if not poll.done:
+                return
+            got = {raw.key: raw for raw in group.backend.results(group.http, batch_id, poll)}
+        except APIError as exc:
+            # Retries already ran inside the call; a still-transient failure waits for the
+            # next poll, anything else (the batch is gone, the key is wrong) ends it.
+            if exc.status in (0, 429) or exc.status >= 500:
+                logger.warning("polling batch %s failed (%s); trying again later", batch_id, exc)
+                return
+            for key in group.keys:
+                self.results[key] = BatchResult(key, error=exc, batch_id=batch_id)
+            group.done = True
+            return
+        for key in group.keys:
+            raw = got.get(key)
+            self.results[key] = self._result(group, key, raw, poll)
+        group.done = True
+
+    def _result(self, group: _Group, key: str, raw: Raw | None, poll: Poll) -> BatchResult:
+        model, batch_id = group.model, group.submitted.batch_id
+        if raw is None:
+            state = poll.state.lower()
+            kind = CANCELED if "cancel" in state else EXPIRED if "expire" in state else ""
+            raw = Raw(key, kind or ERRORED, 0, None)
+            if not kind:
+                error: AichainError = BatchError(
+                    f"batch {batch_id} ended ({poll.state}) without a result for {key}",
+                    batch_id=batch_id, custom_id=key, provider=model.provider,
+                    model=model.name)
+                return BatchResult(key, error=error, batch_id=batch_id)
+        if raw.kind == SUCCEEDED:
+            try:
+                parsed = model._adapter.parse_response(raw.body, group.specs[key])
+            except APIError as exc:
+                exc.provider, exc.model = model.provider, model.name
+                return BatchResult(key, error=exc, batch_id=batch_id)
+            usage = model._priced(parsed.usage, batch=True)
+            return BatchResult(key, parsed.output, usage, batch_id=batch_id)
+        if raw.kind == EXPIRED:
+            return BatchResult(key, error=BatchExpiredError(
+                f"the request expired in batch {batch_id} before the provider ran it",
+                batch_id=batch_id, custom_id=key, provider=model.provider, model=model.name),
+                batch_id=batch_id)
+        if raw.kind == CANCELED:
+            return BatchResult(key, error=BatchCancelledError(
+                f"batch {batch_id} was cancelled before this request ran", batch_id=batch_id),
+                batch_id=batch_id)
+        content = json.dumps(raw.body).encode("utf-8")
+        err = error_for_response(raw.status or 500, {}, content, provider=model.provider,
+                                 model=model.name, error_details=model._adapter.error_details)
+        return BatchResult(key, error=err, batch_id=batch_id)
+
+    def _give_up(self, why: str) -> None:
+        for group in self._groups:
+            if group.done:
+                continue
+            batch_id = group.submitted.batch_id
+            for key in group.keys:
+                self.results[key] = BatchResult(key, error=BatchError(
+                    f"{why}; batch {batch_id} goes on at {group.model.provider}: collect it by "
+                    f"running again with the same checkpoint", batch_id=batch_id, custom_id=key,
+                    provider=group.model.provider, model=group.model.name), batch_id=batch_id)
+
+    def _finish(self) -> dict[str, BatchResult]:
+        for key, twin in self._aliases.items():
+            first = self.results.get(twin)
+            if first is not None:
+                self.results[key] = BatchResult(key, first.output, Usage(), first.error,
+                                                first.batch_id, shared=True)
+        return {r.key: self.results[r.key] for r in self._requests if r.key in self.results}
+
+
+def describe(submitted: Iterable[Submitted]) -> str:
+    """One line per batch: provider, id, request count."""
+    return "\n".join(f"  {s.provider} batch {s.batch_id} ({len(s.keys)} requests)"
+                     for s in submitted)

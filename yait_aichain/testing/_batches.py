@@ -1,0 +1,218 @@
+"""The simulator's Batch APIs: the state of every batch and file, and how each ends.
+
+A batch holds its requests as sent. It stays in progress for ``delay`` seconds after it
+was created, then every request is answered at once, exactly as the live endpoint would
+answer it (the same reply callable, the same default summary, the same usage counts), or
+fails as scripted (:meth:`BatchControl.fail_when`), or the whole batch expires
+(:attr:`BatchControl.expire`). Nothing runs in the background: a batch is finished the
+first time anyone looks at it after its time is up. The HTTP side is in ``_batch_http``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigurationError
+from . import _faults as F
+from . import _wire as W
+
+__all__ = ["Batch", "BatchControl", "BatchStore", "Outcome"]
+
+SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one request of a batch ended: ``kind`` is succeeded, errored, expired or
+    canceled; ``status`` and ``body`` are what the live endpoint would have answered."""
+
+    custom_id: str
+    kind: str
+    status: int = 200
+    body: dict[str, Any] | None = None
+
+
+@dataclass
+class Batch:
+    """One batch as the simulator keeps it."""
+
+    id: str
+    provider: str
+    created: float
+    ready_at: float
+    requests: list[tuple[str, dict[str, Any], str | None]]
+    extra: dict[str, Any] = field(default_factory=dict)
+    outcomes: list[Outcome] | None = None
+    cancel_requested: float | None = None
+    ended: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.outcomes is not None
+
+    def counts(self) -> dict[str, int]:
+        """Requests per outcome kind, plus those still processing."""
+        tally = {SUCCEEDED: 0, ERRORED: 0, EXPIRED: 0, CANCELED: 0}
+        for outcome in self.outcomes or ():
+            tally[outcome.kind] += 1
+        tally["processing"] = 0 if self.done else len(self.requests)
+        return tally
+
+
+@dataclass(frozen=True)
+class _Failure:
+    match: str | Callable[[W.ReplyInfo], bool]
+    status: int
+    message: str | None
+
+
+class BatchControl:
+    """What a test sets about batches: ``sim.batches``.
+
+    Attributes:
+        delay: seconds a new batch stays in progress before its results are ready.
+        expire: when True, batches that come due expire instead (every request expired).
+    """
+
+    def __init__(self, store: BatchStore) -> None:
+        self._store = store
+
+    @property
+    def delay(self) -> float:
+        return self._store.delay
+
+    @delay.setter
+    def delay(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigurationError(f"batch delay must be a number >= 0, got {value!r}")
+        self._store.delay = float(value)
+
+    @property
+    def expire(self) -> bool:
+        return self._store.expire
+
+    @expire.setter
+    def expire(self, value: bool) -> None:
+        self._store.expire = bool(value)
+
+    def fail_when(self, match: str | Callable[[W.ReplyInfo], bool], status: int = 400,
+                  message: str | None = None) -> None:
+        """Requests whose last user text contains ``match`` (or for which
+        ``match(info)`` is true) end errored with this status."""
+        if not (isinstance(match, str) or callable(match)):
+            raise ConfigurationError("fail_when needs a str or a callable(info) -> bool")
+        self._store.failures.append(_Failure(match, int(status), message))
+
+    def finish_all(self) -> None:
+        """Make every batch in progress ready now, whatever its delay."""
+        with self._store.lock:
+            for batch in self._store.batches.values():
+                batch.ready_at = min(batch.ready_at, time.time())
+
+    @property
+    def created(self) -> int:
+        """How many batches were created."""
+        return self._store.created
+
+    def list(self) -> list[Batch]:
+        """Every batch, oldest first."""
+        with self._store.lock:
+            return list(self._store.batches.values())
+
+
+class BatchStore:
+    """Batches and uploaded files of one simulator; thread-safe."""
+
+    def __init__(self, read: Callable[[str, dict[str, Any], str | None, int], W.ReplyInfo]):
+        self.lock = threading.Lock()
+        self.batches: dict[str, Batch] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.delay = 0.0
+        self.expire = False
+        self.failures: list[_Failure] = []
+        self.created = 0
+        self._ids = itertools.count(1)
+        self._read = read
+        self._sequence = itertools.count(1)
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):012d}sim"
+
+    def add_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        file_id = self.new_id("file-")
+        entry = {"id": file_id, "object": "file", "bytes": len(content),
+                 "created_at": int(time.time()), "filename": filename, "purpose": purpose,
+                 "status": "processed", "expires_at": None, "status_details": None,
+                 "content": content}
+        with self.lock:
+            self.files[file_id] = entry
+        return entry
+
+    def create(self, provider: str, requests: Sequence[tuple[str, dict[str, Any], str | None]],
+               prefix: str, **extra: Any) -> Batch:
+        now = time.time()
+        batch = Batch(self.new_id(prefix), provider, now, now + self.delay, list(requests), extra)
+        with self.lock:
+            self.batches[batch.id] = batch
+            self.created += 1
+        return batch
+
+    def get(self, batch_id: str, reply: Callable[[W.ReplyInfo], Any] | None) -> Batch | None:
+        """The batch, finished first if its time has come."""
+        with self.lock:
+            batch = self.batches.get(batch_id)
+        if batch is not None and not batch.done and time.time() >= batch.ready_at:
+            self._finish(batch, reply)
+        return batch
+
+    def all(self, reply: Callable[[W.ReplyInfo], Any] | None) -> list[Batch]:
+        with self.lock:
+            ids = list(self.batches)
+        return [b for b in (self.get(i, reply) for i in ids) if b is not None]
+
+    def cancel(self, batch_id: str) -> Batch | None:
+        with self.lock:
+            batch = self.batches.get(batch_id)
+            if batch is None or batch.done:
+                return batch
+            batch.cancel_requested = time.time()
+            batch.outcomes = [Outcome(cid, CANCELED, 0) for cid, _, _ in batch.requests]
+            batch.ended = batch.cancel_requested
+        return batch
+
+    def delete(self, batch_id: str) -> bool:
+        with self.lock:
+            return self.batches.pop(batch_id, None) is not None
+
+    def _finish(self, batch: Batch, reply: Callable[[W.ReplyInfo], Any] | None) -> None:
+        if self.expire:
+            outcomes = [Outcome(cid, EXPIRED, 0) for cid, _, _ in batch.requests]
+        else:
+            outcomes = [self._answer(batch.provider, cid, body, model, reply)
+                        for cid, body, model in batch.requests]
+        with self.lock:
+            if batch.outcomes is None:  # another thread may have finished it first
+                batch.outcomes = outcomes
+                batch.ended = time.time()
+
+    def _answer(self, provider: str, custom_id: str, body: dict[str, Any],
+                path_model: str | None, reply: Callable[[W.ReplyInfo], Any] | None) -> Outcome:
+        info = self._read(provider, body, path_model, next(self._sequence))
+        for failure in self.failures:
+            hit = (failure.match in info.last_user_text if isinstance(failure.match, str)
+                   else failure.match(info))
+            if hit:
+                return Outcome(custom_id, ERRORED, failure.status,
+                               W.error_body(provider, failure.status, message=failure.message))
+        value = W.default_output(info) if reply is None else reply(info)
+        if isinstance(value, F.Fault):
+            status = W.fault_status(provider, value)
+            return Outcome(custom_id, ERRORED, status,
+                           W.error_body(provider, status, value.category))
+        text, tool_input = W.render(info, "" if value is None else value)
+        return Outcome(custom_id, SUCCEEDED, 200, W.reply_body(info, text, tool_input))
