@@ -20,7 +20,7 @@ from ._retry import RetryPolicy, call_with_retries, cooldown_for
 from ._status import decode_body, error_for_response, request_id, sanitise
 from ._transport import Transport
 from ._prices import Price, coerce_price
-from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, output_spec
+from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, mask_headers, output_spec
 from .providers import ADAPTERS
 from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 
@@ -80,6 +80,9 @@ class Model:
         rate_limit: RateLimit | None = None,
         **generation_options: Any,
     ):
+        # Wrapped before anything else, so that no frame (this one included) holds the key
+        # as a plain str while the checks below may raise.
+        given_key, api_key = _Secret(api_key), None
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError("Model needs a model name, e.g. Model('claude-sonnet-4-6')")
         client = dict(client_options or {})
@@ -101,10 +104,11 @@ class Model:
         self._adapter = ADAPTERS[self._provider]
         self.options = self._check_options({**dict(options or {}), **generation_options})
         self.base_url = self._resolve_base_url(alias, base_url)
-        self._key = _Secret(self._resolve_key(api_key))
+        self._key = self._resolve_key(given_key)
         # A key read from the environment is not pickled: a copy on another process or
         # host (Pool(executor=...)) reads that machine's own environment instead.
-        self._key_from_env = not api_key
+        self._key_from_env = given_key.get() is None
+        self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
         self.timeout = Timeout.coerce(timeout)
         if retry is None:
             retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
@@ -174,15 +178,17 @@ class Model:
             raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
         return url.rstrip("/")
 
-    def _resolve_key(self, api_key: str | None) -> str | None:
-        if api_key:
-            return api_key
+    def _resolve_key(self, given: _Secret) -> _Secret:
+        given._normalise("the api_key argument")
+        if given.get():
+            return given
         for var in self._adapter.key_env:
-            value = os.environ.get(var)
-            if value:
-                return value
+            secret = _Secret(os.environ.get(var))
+            secret._normalise(f"the environment variable {var}")
+            if secret.get():
+                return secret
         if not self._adapter.key_required:
-            return None
+            return _Secret(None)
         names = " or ".join(self._adapter.key_env) or "the provider's key variable"
         raise MissingAPIKeyError(
             f"no API key for {self._provider} model {self.name!r}: pass api_key=... or set {names}",
@@ -210,7 +216,7 @@ class Model:
     def __getstate__(self) -> dict[str, Any]:
         # Locks, sockets and sessions stay behind; the worker builds its own.
         state = self.__dict__.copy()
-        del state["_transport"], state["_cooldown"]
+        del state["_transport"], state["_cooldown"], state["_auth"]
         if state.get("_key_from_env"):
             state["_key"] = _Secret(None)
         return state
@@ -219,7 +225,8 @@ class Model:
         self.__dict__.update(state)
         if state.get("_key_from_env"):
             # As if the Model were built here: a missing required key is MissingAPIKeyError.
-            self._key = _Secret(self._resolve_key(None))
+            self._key = self._resolve_key(_Secret(None))
+        self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
         self._transport = Transport(self.base_url, verify=self._verify)
         self._cooldown = cooldown_for(self._provider, self.base_url, self._key.get())
 
@@ -279,10 +286,13 @@ class Model:
                        cooldown=self._cooldown) as permit:
                 waited += permit.waited
                 connect, read = self._attempt_timeouts(deadline)
-                raw = self._transport.post(
-                    url, headers, body, connect_timeout=connect, read_timeout=read, deadline=deadline
-                )
-                parsed, rid = self._parse(raw, spec)
+                try:
+                    raw = self._transport.post(url, headers, body, connect_timeout=connect,
+                                               read_timeout=read, deadline=deadline)
+                    parsed, rid = self._parse(raw, spec)
+                except APIError as exc:
+                    self._key.scrub_error(exc)
+                    raise
                 permit.used = parsed.usage.total_tokens
             return parsed, rid
 
@@ -321,7 +331,7 @@ class Model:
             "User-Agent": _USER_AGENT,
             **self._extra_headers,
             **wire_headers,
-            **self._adapter.auth_headers(self._key.get()),
+            **self._auth,
         }
 
     def _attempt_timeouts(self, deadline: float | None) -> tuple[float, float]:
@@ -338,6 +348,9 @@ class Model:
         return connect, read
 
     def _parse(self, raw: Any, spec: OutputSpec) -> tuple[Any, str | None]:
+        # A server may echo the key (in an error body, or even in an answer): it is cut out
+        # before anything reads the body, whatever the key's shape.
+        content = self._key.scrub(raw.content)
         rid = request_id(raw.headers)
         if not 200 <= raw.status < 300:
             if 300 <= raw.status < 400:
@@ -348,10 +361,10 @@ class Model:
                     status=raw.status, provider=self._provider, model=self.name, request_id=rid,
                 )
             raise error_for_response(
-                raw.status, raw.headers, raw.content, provider=self._provider, model=self.name,
+                raw.status, raw.headers, content, provider=self._provider, model=self.name,
                 error_details=self._adapter.error_details,
             )
-        data, text = decode_body(raw.content)
+        data, text = decode_body(content)
         if data is None:
             raise InvalidResponseError(
                 f"the {raw.status} response is not JSON: {sanitise(text, 120)!r}",

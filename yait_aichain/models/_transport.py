@@ -45,6 +45,11 @@ class RawResponse:
     headers: Mapping[str, str]
     content: bytes
 
+    def __repr__(self) -> str:
+        # The body may echo the key before the Model scrubs it: frames that hold this
+        # object (tracebacks with locals) show its size only.
+        return f"RawResponse(status={self.status}, {len(self.content)} bytes)"
+
 
 class Transport:
     """Sends JSON POSTs. Thread-safe: one instance serves every flow of a Pool.

@@ -3,9 +3,10 @@ wrapped key, and the output spec a caller may write in several ways."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .._usage import Usage
 from ..errors import ConfigurationError
@@ -69,22 +70,111 @@ class Generation:
     finish_reason: str | None = None
 
 
+# Anything below 0x20, DEL and the C1 controls; also what cannot travel in an HTTP header
+# (non-Latin-1). A key with one of these inside is a paste error, never a real key.
+_KEY_BAD_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\xff]")
+_REDACTED = "<redacted>"
+E = TypeVar("E", bound=BaseException)
+# Shorter "keys" (test placeholders such as "k") are not scrubbed: cutting every "k" out
+# of every answer would destroy the output and protect nothing.
+_MIN_SCRUB_LEN = 8
+
+
+class _Masked(str):
+    """A header value that holds a key: sent as is, but its repr is masked, so a frame
+    that holds it (traceback-with-locals reporters, debuggers, logs of a headers dict)
+    never shows the key."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(_REDACTED)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Masked, (str.__str__(self),))
+
+
 class _Secret:
     """Holds an API key; its repr never shows it (tracebacks with locals, debuggers)."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "_forms")
 
     def __init__(self, value: str | None):
         self._value = value
+        self._forms: tuple[bytes, ...] = ()
+
+    @classmethod
+    def checked(cls, value: Any, source: str) -> _Secret:
+        """Wrap ``value`` at once (so no frame below holds it plain), strip surrounding
+        whitespace (a key read from a file or a CRLF ``.env``) and refuse any other
+        control character. ``source`` names where the key came from, for the error."""
+        secret = cls(value)
+        del value
+        secret._normalise(source)
+        return secret
+
+    def _normalise(self, source: str) -> None:
+        if self._value is None:
+            return
+        if not isinstance(self._value, str):
+            raise ConfigurationError(
+                f"the API key from {source} must be a str, got {type(self._value).__name__}"
+            )
+        self._value = self._value.strip() or None
+        if self._value is not None and _KEY_BAD_CHAR.search(self._value):
+            self._value = None  # never kept, not even in this object
+            raise ConfigurationError(
+                f"the API key from {source} contains a control or non-Latin-1 character "
+                f"inside it (a paste or encoding error?); copy the key again"
+            )
 
     def get(self) -> str | None:
         return self._value
+
+    def scrub(self, data: bytes) -> bytes:
+        """``data`` with every occurrence of the key (raw, JSON-escaped or
+        percent-encoded) replaced by ``***``: whatever shape the key has, a server that
+        echoes it back cannot put it into an error, a record or a log."""
+        if not self._value or len(self._value) < _MIN_SCRUB_LEN:
+            return data
+        if not self._forms:
+            import json
+            from urllib.parse import quote
+
+            value = self._value
+            forms = {value.encode("latin-1"), json.dumps(value)[1:-1].encode("ascii"),
+                     quote(value, safe="").encode("ascii")}
+            self._forms = tuple(sorted(forms, key=len, reverse=True))
+        for form in self._forms:
+            if form in data:
+                data = data.replace(form, b"***")
+        return data
+
+    def scrub_text(self, text: str) -> str:
+        if not self._value or len(self._value) < _MIN_SCRUB_LEN or self._value not in text:
+            return text
+        return text.replace(self._value, "***")
+
+    def scrub_error(self, exc: E) -> E:
+        """``exc`` with the key cut out of its message, body and args."""
+        if self._value:
+            for name in ("message", "body"):
+                value = getattr(exc, name, None)
+                if isinstance(value, str):
+                    setattr(exc, name, self.scrub_text(value))
+            exc.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in exc.args)
+        return exc
 
     def __repr__(self) -> str:
         return "<secret>" if self._value else "<none>"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Secret, (self._value,))
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The auth headers with each value wrapped so that no repr shows it."""
+    return {name: _Masked(value) for name, value in headers.items()}
 
 
 def is_model_class(output: Any) -> bool:
