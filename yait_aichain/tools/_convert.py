@@ -23,7 +23,7 @@ from ._fetch import (
 )
 from ._html import decode_body, looks_like_html
 from ._localfile import LocalFiles
-from ._markdown import html_to_markdown, tidy
+from ._markdown import escape_text, html_to_markdown, tidy
 from ._netguard import short
 from ._tool import Tool
 
@@ -33,7 +33,7 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _HTML_MARKERS = ("<html", "<body", "<!doctype", "<head")
 _EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "xhtml", ".xht": "xhtml", ".xml": "xhtml",
-    ".md": "text", ".markdown": "text", ".txt": "text", ".text": "text",
+    ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
 }
 
 
@@ -185,8 +185,10 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         if not kind:
             kind = "html" if looks_like_html(text) else "text"
         try:
-            if kind == "text":
+            if kind == "markdown":  # already Markdown: the author's, kept as written
                 return tidy(text)
+            if kind == "text":  # plain text must not turn into HTML or links
+                return tidy(escape_text(text))
             return html_to_markdown(text, page_url=page_url, xml=kind == "xhtml")
         except ToolError:
             raise

@@ -69,15 +69,16 @@ _KINDS = {
     "text/html": "html",
     "application/xhtml+xml": "xhtml",
     "text/plain": "text",
-    "text/markdown": "text",
-    "text/x-markdown": "text",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
 }
 _ACCEPT = "text/html,application/xhtml+xml,text/markdown;q=0.9,text/plain;q=0.8"
 
 
 @dataclass(frozen=True)
 class Page:
-    """A fetched body: ``kind`` is "html", "xhtml", "text" or "" (no Content-Type)."""
+    """A fetched body: ``kind`` is "html", "xhtml", "text", "markdown" or "" (no
+    Content-Type)."""
 
     url: str
     kind: str

@@ -45,23 +45,27 @@ _KEEP_ATTRS = {
 _HIDDEN_STYLE = re.compile(
     r"(?:^|;)(?:display:none|visibility:(?:hidden|collapse))(?:!important)?(?:;|$)"
 )
-_CSS_NOISE = re.compile(r"/\*.*?\*/|\s+", re.DOTALL)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# Every pattern below runs on untrusted text and must stay linear: a repeated part never
+# overlaps what follows it, and a tag-like pattern stops at the next "<", so no start
+# position rescans the text after it (tests/test_hostile_pages.py times them).
 _META_CHARSET = re.compile(
-    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE
+    rb"""<meta[^<>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE
 )
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:\-]+)""")
 _HTML_HINT = re.compile(
     r"<\s*(?:!doctype|html|head|body|title|div|p|main|article|table|span|a)\b", re.IGNORECASE
 )
 _CONTAINERS = re.compile(
-    r"</?(?:div|span|section|font|center|li|ul|ol|blockquote|b|i|em|strong)\b[^>]*>",
+    r"</?(?:div|span|section|font|center|li|ul|ol|blockquote|b|i|em|strong)\b[^<>]*>",
     re.IGNORECASE,
 )
-_TAGS = re.compile(r"<[^>]*>")
-_SCRIPTISH = re.compile(
-    r"<(script|style|noscript|template)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL
-)
+_TAGS = re.compile(r"<[^<>]*>")
+_SCRIPTISH_OPEN = re.compile(r"<(script|style|noscript|template)\b", re.IGNORECASE)
+_SCRIPTISH_CLOSE = {
+    name: re.compile(rf"</{name}\s*>", re.IGNORECASE)
+    for name in ("script", "style", "noscript", "template")
+}
 
 _local = threading.local()
 
@@ -116,9 +120,47 @@ def looks_like_html(text: str) -> bool:
     return stripped.startswith("<") or _HTML_HINT.search(text[:4096]) is not None
 
 
+def _without_scripts(text: str) -> str:
+    """``text`` without script/style/noscript/template elements; one unclosed runs to the
+    end, as in a browser. One forward scan (a lazy ``.*?`` up to the closing tag would
+    rescan the rest of the page from every unclosed opening)."""
+    parts = []
+    pos = 0
+    while True:
+        m = _SCRIPTISH_OPEN.search(text, pos)
+        if m is None:
+            parts.append(text[pos:])
+            break
+        parts.append(text[pos:m.start()])
+        end = _SCRIPTISH_CLOSE[m.group(1).lower()].search(text, m.end())
+        if end is None:
+            break
+        parts.append(" ")
+        pos = end.end()
+    return "".join(parts)
+
+
 def text_of(text: str) -> str:
     """Plain text of an HTML string, without a parser (the last-resort fallback)."""
-    return html.unescape(_TAGS.sub(" ", _SCRIPTISH.sub(" ", text)))
+    return html.unescape(_TAGS.sub(" ", _without_scripts(text)))
+
+
+def _css_compact(style: str) -> str:
+    """A style attribute without comments (an unclosed one runs to the end) or
+    whitespace, in one forward scan."""
+    parts = []
+    pos = 0
+    while True:
+        start = style.find("/*", pos)
+        if start < 0:
+            parts.append(style[pos:])
+            break
+        parts.append(style[pos:start])
+        end = style.find("*/", start + 2)
+        if end < 0:
+            break
+        pos = end + 2
+    return "".join("".join(parts).split())
 
 
 @dataclass
@@ -203,7 +245,7 @@ def _hidden(el: Any) -> bool:
     if el.tag == "dialog" and el.get("open") is None:
         return True
     style = el.get("style")
-    return bool(style) and _HIDDEN_STYLE.search(_CSS_NOISE.sub("", style.lower())) is not None
+    return bool(style) and _HIDDEN_STYLE.search(_css_compact(style.lower())) is not None
 
 
 def _in_content(el: Any) -> bool:

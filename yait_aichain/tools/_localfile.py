@@ -18,8 +18,9 @@ from ._netguard import short
 
 __all__ = ["LocalFiles"]
 
-# "www.x.org" or "x.org/path": probably a URL without its scheme (for the error hint)
-_BARE_HOST = re.compile(r"^(?:www\.[^\s/]+\S*|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+/\S*)$")
+# "www.x.org" or "x.org/path": probably a URL without its scheme (for the error hint).
+# Linear: no two quantifiers here can match the same characters.
+_BARE_HOST = re.compile(r"^(?:www\.[^\s/]\S*|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+/\S*)$")
 _PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
                | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))

@@ -20,15 +20,35 @@ from markdownify import MarkdownConverter
 
 from ._html import Document, flatten_deep, parse_document, text_of
 
-__all__ = ["html_to_markdown", "safe_link", "tidy"]
+__all__ = ["escape_text", "html_to_markdown", "prepare_text", "safe_link", "tidy"]
 
 _LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
 _IGNORED = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _BREAKERS = {c: f"%{ord(c):02X}" for c in " ()<>\"'\\`[]{}|^"}
 _LANGUAGE = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
+# Page text must stay text: characters that would start live Markdown or HTML (raw HTML
+# and autolinks "<", entity references "&", links and link definitions "[", and "\\",
+# which could cancel one of these escapes) are backslash-escaped outside code, where
+# CommonMark renders "\\<" as "<". Inside code spans and blocks they are literal already.
+# While markdownify runs they travel as private-use placeholders: that also spares its
+# HTML parser one entity callback per "<" or "&" (a page of them took 40x a plain page).
+_TEXT_CHARS = {"\\": "\ue000", "<": "\ue001", "&": "\ue002", "[": "\ue003", ">": "\ue004"}
+_CODE_CHARS = {"<": "\ue005", "&": "\ue006", ">": "\ue007"}
+_PLACEHOLDERS = {chr(c): "\ufffd" for c in range(0xE000, 0xE009)}  # a page's own ones
+_TO_TEXT = str.maketrans({**_PLACEHOLDERS, **_TEXT_CHARS})
+# An image's alt text sits inside "![...]": a "]" there would end it early.
+_TO_ALT = str.maketrans({**_PLACEHOLDERS, **_TEXT_CHARS, "]": "\ue008"})
+_TO_CODE = str.maketrans({**_PLACEHOLDERS, **_CODE_CHARS})
+_RESTORE = str.maketrans({
+    "\ue000": "\\\\", "\ue001": "\\<", "\ue002": "\\&", "\ue003": "\\[", "\ue004": ">",
+    "\ue005": "<", "\ue006": "&", "\ue007": ">", "\ue008": "\\]",
+})
+_PLAIN_ESCAPES = str.maketrans({"\\": "\\\\", "<": "\\<", "&": "\\&", "[": "\\["})
+_CODE_TAGS = frozenset({"pre", "code", "kbd", "samp"})  # markdownify's "no format" tags
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_TRAILING = re.compile(r"[ \t]+\n")
+# A run of HTML whitespace; as HTML renders it: one newline if it holds one, else a space.
+_WHITESPACE_RUN = re.compile(r"[\t \r\n\f]+")
 
 
 def safe_link(href: str | None, base: str | None) -> str | None:
@@ -131,8 +151,48 @@ _OPTIONS = {
 def tidy(markdown: str) -> str:
     """Unify newlines, drop trailing spaces, collapse blank runs, strip."""
     markdown = markdown.replace("\r\n", "\n").replace("\r", "\n")
-    markdown = _TRAILING.sub("\n", markdown + "\n")
+    # Line by line: a regex for "spaces before a newline" retries from every space of a
+    # long run that ends in something else, which is quadratic in the run.
+    markdown = "\n".join(line.rstrip(" \t") for line in markdown.split("\n"))
     return _BLANK_RUNS.sub("\n\n", markdown).strip()
+
+
+def escape_text(text: str) -> str:
+    """Plain text made safe to read as Markdown: nothing in it turns into HTML or a link."""
+    return text.translate(_PLAIN_ESCAPES)
+
+
+def _whitespace(m: re.Match[str]) -> str:
+    return "\n" if "\n" in m.group() or "\r" in m.group() else " "
+
+
+def _prepared(text: str | None, in_pre: bool, in_code: bool) -> str | None:
+    if not text:
+        return text
+    if not in_pre:
+        text = _WHITESPACE_RUN.sub(_whitespace, text)
+    return text.translate(_TO_CODE if in_code else _TO_TEXT)
+
+
+def prepare_text(root: Any) -> None:
+    """Collapse whitespace runs outside ``<pre>`` as a browser renders them, and swap the
+    characters that need escaping for placeholders (see ``_TEXT_CHARS``).
+
+    markdownify's own whitespace pattern backtracks over every start position of a long
+    run of spaces (seconds for 20 KB, quadratic beyond); after this it only ever sees
+    runs of one character.
+    """
+    stack = [(root, False, False)]
+    while stack:
+        el, in_pre, in_code = stack.pop()
+        in_pre = in_pre or el.tag == "pre"
+        in_code = in_code or el.tag in _CODE_TAGS
+        el.text = _prepared(el.text, in_pre, in_code)
+        if el.tag == "img" and el.get("alt"):
+            el.set("alt", el.get("alt").translate(_TO_ALT))
+        for child in el:
+            child.tail = _prepared(child.tail, in_pre, in_code)
+            stack.append((child, in_pre, in_code))
 
 
 def _render(doc: Document, page_url: str | None) -> str:
@@ -140,12 +200,14 @@ def _render(doc: Document, page_url: str | None) -> str:
         return ""
     _fix_links(doc.content, _base_url(page_url, doc.base))
     flatten_deep(doc.content)
+    prepare_text(doc.content)
     fragment = lxml.html.tostring(doc.content, encoding="unicode", method="html", with_tail=False)
     try:
-        return _Converter(**_OPTIONS).convert(fragment)
+        markdown = _Converter(**_OPTIONS).convert(fragment)
     except RecursionError:
         # Should not happen after flatten_deep; a worker must still never die of it.
-        return "\n\n".join(t.strip() for t in doc.content.itertext() if t.strip())
+        markdown = "\n\n".join(t.strip() for t in doc.content.itertext() if t.strip())
+    return markdown.translate(_RESTORE)
 
 
 def html_to_markdown(text: str, *, page_url: str | None = None, xml: bool = False) -> str:
@@ -157,10 +219,10 @@ def html_to_markdown(text: str, *, page_url: str | None = None, xml: bool = Fals
     try:
         doc = parse_document(text, xml=xml)
     except RecursionError:
-        return tidy(" ".join(text_of(text).split()))
+        return tidy(escape_text(" ".join(text_of(text).split())))
     body = tidy(_render(doc, page_url))
     if doc.title:
-        heading = "# " + doc.title
+        heading = "# " + escape_text(doc.title).replace("*", "\\*")
         if body.split("\n", 1)[0].strip() != heading:
             body = f"{heading}\n\n{body}" if body else heading
     return tidy(body)
