@@ -31,13 +31,13 @@ from ._files import (
     Previous,
     ResultWriter,
     check_columns,
+    check_distinct,
     cut_torn_tail,
     id_key,
     input_format,
     read_items,
     read_previous,
     result_line,
-    same_file,
 )
 
 DRY_RUN_SHOWN = 3
@@ -120,8 +120,8 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise CliError("--resume keeps the output and --overwrite replaces it; pick one")
     if args.output == "-" and args.resume:
         raise CliError("--resume needs an output file to read back; use --output FILE")
-    if same_file(args.input, args.output):
-        raise CliError("--output is the --input file; write the results somewhere else")
+    check_distinct({"--input": args.input, "--output": args.output,
+                    "--report": getattr(args, "report", None)})
     exists = args.output != "-" and os.path.exists(args.output)
     if exists and not (args.resume or args.overwrite or args.dry_run):
         raise CliError(f"{args.output} already exists; add --resume to skip the items it has "

@@ -250,7 +250,33 @@ class ResultWriter:
 
 
 def same_file(a: str, b: str) -> bool:
-    try:
-        return a != "-" and b != "-" and os.path.samefile(a, b)
-    except OSError:
+    """Whether two paths name one file: the same inode (hard links, symlinks), or, when
+    either does not exist yet, the same resolved path (a symlink to a file not yet
+    written, ``./x`` and ``x``). ``-`` (stdin/stdout) is never a file here."""
+    if a == "-" or b == "-":
         return False
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_distinct(paths: dict[str, str | None]) -> None:
+    """Refuse, before anything is read or sent, two of ``{flag: path}`` that are one file:
+    writing the report or the results over the input (or each other) destroys data.
+
+    Raises:
+        CliError: names both flags and both paths.
+    """
+    given = [(flag, path) for flag, path in paths.items() if path]
+    for i, (flag_a, a) in enumerate(given):
+        for flag_b, b in given[i + 1:]:
+            if same_file(a, b):
+                raise CliError(
+                    f"{flag_a} {a} and {flag_b} {b} are the same file (or links to one); "
+                    f"writing one would overwrite the other, so give them different files"
+                )
