@@ -137,7 +137,7 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
     if not needed:
         return
     missing: dict[str, list[int]] = {}
-    for number, row in zip(items.lines, items.rows):
+    for number, row in zip(items.lines, items.rows, strict=True):
         for name in needed - row.keys():
             missing.setdefault(name, []).append(number)
     if not missing:
@@ -146,7 +146,7 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
     numbers = missing[name]
     where = "row" if fmt == "csv" else "line"
     more = f" (and {len(numbers) - 1:,} more)" if len(numbers) > 1 else ""
-    have = next(iter(row for n, row in zip(items.lines, items.rows) if n == numbers[0]))
+    have = next(iter(row for n, row in zip(items.lines, items.rows, strict=True) if n == numbers[0]))
     others = f" (also missing: {', '.join(sorted(missing)[1:])})" if len(missing) > 1 else ""
     raise CliError(
         f"the prompt uses {{{name}}} but {path} {where} {numbers[0]}{more} has no {name!r} "
