@@ -102,5 +102,5 @@ def test_escaped_text_stays_readable():
 
 def test_plain_text_is_escaped_but_markdown_is_kept(tmp_path):
     (tmp_path / "a.txt").write_text("a <script>x</script> [l](javascript:x) *kept*")
-    html = _render(convertToMD().run(str(tmp_path / "a.txt")))
+    html = _render(convertToMD(root=tmp_path).run(str(tmp_path / "a.txt")))
     assert "<script>" not in html and 'href="javascript' not in html and "<em>kept</em>" in html
