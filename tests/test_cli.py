@@ -287,3 +287,106 @@ def test_the_console_script_and_module_entry_points(tmp_path):
     proc = subprocess.run([script, "run", "--help"], check=False, capture_output=True,
                           text=True, timeout=30)
     assert proc.returncode == 0 and "--resume" in proc.stdout
+
+
+# -- typed answers: --schema and CSV output ----------------------------------------------
+
+INVOICE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "number": {"type": "string"},
+        "status": {"type": "string", "enum": ["paid", "open"]},
+        "customer": {"type": "object", "properties": {"name": {"type": "string"}},
+                     "required": ["name"]},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {
+            "item": {"type": "string"}, "quantity": {"type": "integer"}},
+            "required": ["item", "quantity"]}},
+    },
+    "required": ["number", "status", "customer", "lines"],
+}
+
+
+def _schema_file(tmp_path: Path, schema=INVOICE_SCHEMA) -> str:
+    path = tmp_path / "invoice.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    return str(path)
+
+
+def test_schema_writes_the_parsed_object_per_line(sim_env, tmp_path):
+    code, out = _run(tmp_path, "--schema", _schema_file(tmp_path), n=4)
+    assert code == 0
+    lines = sorted(_lines(out), key=lambda line: line["id"])
+    assert [line["status"] for line in lines] == ["DONE"] * 4
+    first = lines[0]["output"]
+    assert first["number"] == "Summary: Summarise: doc 0" and first["status"] == "paid"
+    assert first["customer"] == {"name": "Summary: Summarise: doc 0"}
+    assert lines[0]["reasks"] == 0
+    body = sim_env.requests_log[0].body["response_format"]["json_schema"]
+    assert body["name"] == "invoice" and body["schema"]["additionalProperties"] is False
+
+
+def test_schema_answers_are_re_asked_and_failures_keep_their_errors(sim_env, tmp_path):
+    sim_env.invalid_answers(first=1)
+    code, out = _run(tmp_path, "--schema", _schema_file(tmp_path), n=3)
+    assert code == 0 and [line["reasks"] for line in _lines(out)] == [1, 1, 1]
+    sim_env.invalid_answers(first=None)
+    code, out = _run(tmp_path, "--schema", _schema_file(tmp_path), "--max-reasks", "0",
+                     "--overwrite", n=3)
+    assert code == 1
+    lines = _lines(out)
+    assert {line["status"] for line in lines} == {"FAILED"}
+    assert lines[0]["error"]["type"] == "OutputValidationError"
+    assert "'number' is a required property" in lines[0]["error"]["message"]
+
+
+def test_csv_output_has_one_column_per_field_in_input_order(sim_env, tmp_path):
+    sim_env.fail_when("doc 2", Fault.unauthorized())
+    code, out = _run(tmp_path, "--schema", _schema_file(tmp_path), n=4, output="out.csv")
+    assert code == 1
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["id"] for row in rows] == ["1", "2", "3", "4"]
+    assert rows[0]["number"] == "Summary: Summarise: doc 0"
+    assert rows[0]["output.status"] == "paid" and rows[0]["status"] == "DONE"
+    assert rows[0]["customer.name"] == "Summary: Summarise: doc 0"
+    assert json.loads(rows[0]["lines"]) == [{"item": "Summary: Summarise: doc 0",
+                                             "quantity": 0}]
+    assert rows[2]["status"] == "FAILED" and rows[2]["error_type"] == "AuthenticationError"
+    assert rows[2]["number"] == ""
+    assert int(rows[0]["input_tokens"]) > 0 and rows[0]["reasks"] == "0"
+
+
+def test_csv_output_of_text_answers_is_one_output_column(sim_env, tmp_path):
+    code, out = _run(tmp_path, n=2, output="out.csv")
+    assert code == 0
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["output"] for row in rows] == ["Summary: Summarise: doc 0",
+                                               "Summary: Summarise: doc 1"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "is not JSON"),
+    ("[1, 2]", "must hold a JSON Schema object"),
+    (json.dumps({"type": "object", "properties": {"a": {"type": "strnig"}}}),
+     "not a valid JSON Schema"),
+    (json.dumps({"type": "object", "properties": {
+        "m": {"type": "object", "additionalProperties": {"type": "integer"}}}}),
+     "free-form keys"),
+])
+def test_a_bad_schema_file_is_a_usage_error_before_any_request(sim_env, tmp_path, capsys,
+                                                               content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    code, _ = _run(tmp_path, "--schema", str(path))
+    assert code == 2 and sim_env.stats.requests == 0
+    err = capsys.readouterr().err
+    assert "--schema" in err and message in err
+
+
+def test_missing_schema_file_and_csv_resume_are_usage_errors(sim_env, tmp_path, capsys):
+    code, _ = _run(tmp_path, "--schema", str(tmp_path / "nope.json"))
+    assert code == 2 and "cannot read --schema" in capsys.readouterr().err
+    code, _ = _run(tmp_path, "--resume", output="out.csv")
+    assert code == 2 and "--resume" in capsys.readouterr().err
+    assert sim_env.stats.requests == 0

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from .._usage import Usage
-from ..errors import AichainError, ConfigurationError
+from ..errors import AichainError, ConfigurationError, UnsupportedSchemaError
 from ..pool import CANCELLED, DEFAULT_MAX_FLOWS, DONE, FAILED
 from ..pool._status import empty_counts
 from ._common import (
@@ -26,6 +26,7 @@ from ._common import (
     say,
     usage_text,
 )
+from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
 from ._files import (
     Items,
     Previous,
@@ -79,7 +80,9 @@ def add_parser(sub: Any) -> None:
                    help="items: .jsonl (a JSON object per line) or .csv/.tsv with a header "
                         "row; - reads stdin")
     p.add_argument("--output", "-o", required=True, metavar="FILE",
-                   help="results, one JSON line per item; - writes to stdout")
+                   help="results, one JSON line per item; - writes to stdout; a .csv (or "
+                        ".tsv) name writes one table row per item instead, one column per "
+                        "field of the answer, in input order")
     p.add_argument("--format", choices=("jsonl", "csv"), help="input format, when the file "
                    "name does not tell (default: by extension, else jsonl)")
     p.add_argument("--id", dest="id_column", metavar="COLUMN",
@@ -99,6 +102,7 @@ def add_parser(sub: Any) -> None:
                    help="check the input and render the first prompts; send nothing")
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N items")
     p.add_argument("--report", metavar="HTML", help="also write an HTML timeline of the run")
+    add_typed_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a live progress line on stderr (default: when stderr is a terminal)")
@@ -120,6 +124,9 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise CliError("--resume keeps the output and --overwrite replaces it; pick one")
     if args.output == "-" and args.resume:
         raise CliError("--resume needs an output file to read back; use --output FILE")
+    if args.resume and is_csv(args.output):
+        raise CliError("--resume reads back JSON lines, and a .csv --output is written whole "
+                       "at the end; use --output FILE.jsonl to resume")
     check_distinct({"--input": args.input, "--output": args.output,
                     "--report": getattr(args, "report", None)})
     exists = args.output != "-" and os.path.exists(args.output)
@@ -136,10 +143,13 @@ def run_command(args: argparse.Namespace) -> int:
     model, key_note = build_model(args, placeholder_key="dry-run" if args.dry_run else None)
     from ..skills import Skill
 
+    typed = output_arguments(args)
     try:
-        skill = Skill(model=model, prompt=prompt, system=system)
+        skill = Skill(model=model, prompt=prompt, system=system, **typed)
     except ConfigurationError as exc:
-        raise CliError(f"--prompt/--system: {exc}") from None
+        schema_problem = isinstance(exc, UnsupportedSchemaError) or "schema" in str(exc)
+        flag = "--schema" if args.schema and schema_problem else "--prompt/--system"
+        raise CliError(f"{flag}: {exc}") from None
     rate = rate_limit_options(args)
     fmt = input_format(args.input, args.format)
     items = read_items(args.input, fmt, args.id_column, args.limit)
@@ -203,7 +213,8 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     if previous.torn:
         cut_torn_tail(args.output)
         say(sys.stderr, f"note: dropped an incomplete last line from {args.output}")
-    writer = ResultWriter(args.output, append=args.resume)
+    writer: Any = (CsvResults(args.output, ids) if is_csv(args.output)
+                   else ResultWriter(args.output, append=args.resume))
 
     def write(rec: Any) -> None:
         writer.write(result_line(ids[rec.index], rec))

@@ -212,6 +212,7 @@ def result_line(item_id: Any, rec: Any) -> dict[str, Any]:
         "error": error,
         "usage": rec.usage.as_dict(),
         "attempts": rec.attempts,
+        "reasks": rec.reasks,
         "duration": None if rec.duration is None else round(rec.duration, 3),
     }
 

@@ -80,9 +80,10 @@ def rows_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def write_csv(rows: list[dict[str, Any]], stream: IO[str]) -> None:
+def write_csv(rows: list[dict[str, Any]], stream: IO[str], delimiter: str = ",") -> None:
     """Rows as CSV with a header: one column per field; lists and objects as JSON."""
-    writer = csv.DictWriter(stream, fieldnames=rows_columns(rows), restval="")
+    writer = csv.DictWriter(stream, fieldnames=rows_columns(rows), restval="",
+                            delimiter=delimiter)
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})

@@ -1,0 +1,99 @@
+"""``run --schema FILE`` (typed answers) and ``--output FILE.csv`` (a table, one column per
+field) for the batch command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from ..pool._rows import FACT_COLUMNS, flat_fields, write_csv
+from ..skills._typed import DEFAULT_MAX_REASKS
+from ._common import EXIT_FAILED, CliError
+
+__all__ = ["CsvResults", "add_typed_arguments", "is_csv", "output_arguments"]
+
+
+def add_typed_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schema", metavar="FILE",
+                   help="a JSON Schema file: each answer is JSON matching it (validated, and "
+                        "re-asked with the errors when it does not); the result line's "
+                        "\"output\" is the parsed object")
+    p.add_argument("--max-reasks", type=_non_negative_int, default=DEFAULT_MAX_REASKS,
+                   metavar="N", help="times an answer that fails --schema is sent back "
+                                     "(default: %(default)s); then the item FAILS")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def output_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The Skill keywords for ``--schema``/``--max-reasks``."""
+    if not args.schema:
+        return {"max_reasks": args.max_reasks}
+    try:
+        with open(args.schema, encoding="utf-8") as stream:
+            schema = json.load(stream)
+    except OSError as exc:
+        raise CliError(f"cannot read --schema {args.schema}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"--schema {args.schema} is not JSON: {exc}") from None
+    if not isinstance(schema, dict):
+        raise CliError(f"--schema {args.schema} must hold a JSON Schema object, got "
+                       f"{type(schema).__name__}")
+    name = os.path.splitext(os.path.basename(args.schema))[0] or "response"
+    return {"output": {"format": {"type": "json_schema", "schema": schema, "name": name}},
+            "max_reasks": args.max_reasks}
+
+
+def is_csv(path: str) -> bool:
+    """Whether results go to a CSV table (by the file name) rather than JSON lines."""
+    return path != "-" and path.lower().endswith((".csv", ".tsv"))
+
+
+class CsvResults:
+    """Collects result lines and writes them as one table at the end, in input order:
+    ``id``, ``status``, the output's fields (dotted names for nested objects, lists and
+    objects as JSON), then the error, attempts, re-asks, usage and duration."""
+
+    def __init__(self, path: str, ids: list[Any]):
+        self.path = path
+        self.count = 0
+        self._order = {json.dumps(i, default=str): n for n, i in enumerate(ids)}
+        self._rows: list[tuple[int, dict[str, Any]]] = []
+        self._delimiter = "\t" if path.lower().endswith(".tsv") else ","
+
+    def write(self, line: dict[str, Any]) -> None:
+        usage = line.get("usage") or {}
+        error = line.get("error") or {}
+        row: dict[str, Any] = {"id": line["id"], "status": line["status"]}
+        for name, value in flat_fields(line.get("output")).items():
+            row[f"output.{name}" if name in ("id", *FACT_COLUMNS) else name] = value
+        row.update({
+            "error_type": error.get("type"), "error": error.get("message"),
+            "attempts": line.get("attempts"), "reasks": line.get("reasks", 0),
+            "input_tokens": usage.get("input_tokens"),
+            "output_tokens": usage.get("output_tokens"),
+            "total_tokens": usage.get("total_tokens"), "cost": usage.get("cost"),
+            "duration": line.get("duration"),
+        })
+        position = self._order.get(json.dumps(line["id"], default=str), len(self._order))
+        self._rows.append((position, row))
+        self.count += 1
+
+    def close(self) -> None:
+        rows = [row for _, row in sorted(self._rows, key=lambda pair: pair[0])]
+        try:
+            with open(self.path, "w", encoding="utf-8", newline="") as stream:
+                write_csv(rows, stream, delimiter=self._delimiter)
+        except OSError as exc:
+            raise CliError(f"cannot write --output {self.path}: {exc.strerror or exc}",
+                           EXIT_FAILED) from None
