@@ -250,3 +250,41 @@ def test_rows_write_as_csv_with_one_column_per_field(sim_env):
     assert read[1]["status"] == "DONE" and read[1]["customer.name"].endswith("doc 2")
     assert json.loads(read[1]["lines"])[0]["quantity"] == 0
 
+
+
+def test_typed_results_resume_from_a_checkpoint_as_instances(sim_env, tmp_path):
+    path = tmp_path / "run.jsonl"
+    docs = [{"doc": f"doc {i}"} for i in range(4)]
+    first = Pool(invoice_skill("gpt-4o-mini"), items=docs, checkpoint=path)
+    expected = first.run()
+    stored = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(isinstance(e["output"], dict) and e["output"]["status"] == "paid" for e in stored)
+    sim_env.reset()
+    again = Pool(invoice_skill("gpt-4o-mini"), items=docs, checkpoint=path)
+    assert again.run() == expected and all(type(r) is Invoice for r in again.results)
+    assert sim_env.stats.requests == 0
+    assert all(rec.from_checkpoint for rec in again.records)
+
+
+def test_re_asks_are_counted_when_items_run_on_an_executor(sim_env):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sim_env.invalid_answers(first=1)
+    with ThreadPoolExecutor(2) as executor:
+        pool = Pool(invoice_skill("gemini-2.5-flash"), items=[{"doc": "a"}, {"doc": "b"}],
+                    executor=executor)
+        assert all(type(r) is Invoice for r in pool.run())
+    assert [(rec.attempts, rec.reasks) for rec in pool.records] == [(2, 1), (2, 1)]
+
+
+def test_a_chain_hands_a_typed_answer_to_the_next_step_as_json(sim_env):
+    from yait_aichain import Chain
+
+    chain = Chain([
+        (invoice_skill("gpt-4o-mini"), "invoice"),
+        (Skill(model=Model("gpt-4o-mini"), prompt="Check {invoice}"), "check"),
+    ])
+    out = chain.run({"doc": "d"})
+    sent = sim_env.requests_log[-1].body["messages"][-1]["content"]
+    assert sent.startswith("Check {") and json.loads(sent[len("Check "):])["status"] == "paid"
+    assert out.startswith("Summary: Check {")

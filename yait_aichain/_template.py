@@ -29,6 +29,20 @@ def placeholders(template: str) -> set[str]:
     return {m.group(1) for m in _TOKEN.finditer(template) if m.group(1)}
 
 
+def json_data(value: Any) -> Any:
+    """``value`` as data JSON can hold: a pydantic instance (a typed Skill's answer) is
+    dumped, enums as values and dates as ISO text; anything else is returned as it is."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        return dump(mode="json")
+    return value
+
+
+def _default(value: Any) -> Any:
+    data = json_data(value)
+    return str(value) if data is value else data
+
+
 def render_value(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -37,7 +51,7 @@ def render_value(value: Any) -> str:
             "a template variable holds bytes; decode it to str first (e.g. value.decode('utf-8'))"
         )
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return json.dumps(value, ensure_ascii=False, default=_default)
     except (TypeError, ValueError):  # e.g. circular structures
         return str(value)
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._identity import canonical_json, runner_identity
+from ._rows import plain
 from ._record import ItemRecord, RecordBook
 from ._status import DONE, FAILED
 
@@ -104,6 +105,8 @@ class Journal:
         self._interval = checkpoint.fsync_interval
         self._path = checkpoint.path
         self._runner = hashlib.sha256(canonical_json(runner_identity(runner)).encode()).hexdigest()
+        # A typed Skill's results are stored as JSON data and turned back into instances.
+        self._revive = getattr(runner, "_revive_output", None)
         self._done, tail, self._bad = _load(self._path)
         self._pending: dict[int, str] = {}  # index -> key, for items handed to a flow
         self._warned = False
@@ -157,7 +160,14 @@ class Journal:
         if entry is None:
             self._pending[rec.index] = key
             return False
-        book.restore(rec, entry["output"])
+        output = entry["output"]
+        if callable(self._revive):
+            try:
+                output = self._revive(output)
+            except Exception:  # noqa: BLE001 - a stored result that no longer validates
+                self._pending[rec.index] = key
+                return False
+        book.restore(rec, output)
         return True
 
     def record(self, rec: ItemRecord) -> None:
@@ -170,7 +180,7 @@ class Journal:
             "status": "DONE" if rec.status == DONE else "FAILED",
         }
         if rec.status == DONE:
-            entry["output"] = rec.output
+            entry["output"] = plain(rec.output)
         else:
             entry["error_type"] = rec.error_type
             entry["error"] = (rec.error_message or "")[:_MAX_ERROR_CHARS]

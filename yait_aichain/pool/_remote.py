@@ -69,6 +69,7 @@ class Outcome:
     start: float
     end: float
     duration: float
+    reasks: int = 0
 
 
 def check_executor(value: Any) -> Any:
@@ -172,7 +173,7 @@ def run_item(runner: Any, variables: dict[str, Any], timeout: float | None) -> O
     if error is not None:
         output, error = None, portable_error(error, tb)
     return Outcome(output, error, tb, tally.usage, tally.requests, tally.wait_seconds,
-                   start, end, duration)
+                   start, end, duration, tally.reasks)
 
 
 class RemoteFlows:
@@ -270,7 +271,8 @@ class RemoteFlows:
         if outcome is None:
             return book.finish(rec, job.ticket, None, error, tb, _context.Tally())
         tally = _context.Tally(usage=outcome.usage, requests=outcome.attempts, calls=1,
-                               wait_seconds=outcome.wait_seconds)
+                               wait_seconds=outcome.wait_seconds,
+                               reasks=getattr(outcome, "reasks", 0))
         recorded = book.finish(rec, job.ticket, outcome.output, outcome.error,
                                outcome.traceback, tally)
         if recorded:

@@ -15,20 +15,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-__all__ = ["FACT_COLUMNS", "flat_fields", "item_row", "rows_columns", "write_csv"]
+from .._template import json_data as plain
+
+__all__ = ["FACT_COLUMNS", "flat_fields", "item_row", "plain", "rows_columns", "write_csv"]
 
 FACT_COLUMNS = ("index", "status", "error_type", "error", "attempts", "reasks",
                 "input_tokens", "output_tokens", "total_tokens", "cost", "duration")
 _MAX_DEPTH = 32
-
-
-def plain(output: Any) -> Any:
-    """``output`` as JSON-like data: a pydantic instance is dumped (enums as values,
-    dates as ISO text), anything else is returned as it is."""
-    dump = getattr(output, "model_dump", None)
-    if callable(dump) and not isinstance(output, type):
-        return dump(mode="json")
-    return output
 
 
 def flat_fields(output: Any) -> dict[str, Any]:

@@ -86,6 +86,11 @@ class Skill(ThreadLocalViews):
         self._local = threading.local()
         self._check_output()
 
+    def _revive_output(self, value: Any) -> Any:
+        """A result read back from a checkpoint, as :meth:`run` would have returned it."""
+        cls = self._typed.model_class
+        return value if cls is None else cls.model_validate(value)
+
     def _check_output(self) -> None:
         # The request this Skill will send, built once without sending it: a schema the
         # provider cannot express fails here, before any item runs.
