@@ -1,0 +1,206 @@
+"""How many items a ``max_flows="auto"`` Pool keeps in flight: a gradient controller.
+
+Pure state driven by what the requests report (their time at the server, whether the
+server pushed back, whether they waited for a rate-limit budget); it never sleeps or
+reads a clock except the one it is given.
+
+Per window of completed requests (as many as the current limit, so about once per round
+trip; their mean round trip, since by Little's law that is what grows with a queue) it
+does one of four things:
+
+- **overload** (any 429, 503 or 529 in the window): multiply the limit by
+  ``BACKOFF``; slow start ends. The 429's own hint pauses the account elsewhere.
+- **budget-bound** (most requests waited for a rate-limit budget): the provider's
+  limit, not concurrency, sets the pace, so shrink toward what Little's law says the
+  pace needs (``rate x round trip x HEADROOM + 2``) and never grow: more flows would only
+  sit waiting.
+- **slow start** (from ``AutoFlows.initial``): double while the round trip stays within
+  ``SLOW_START_TOLERANCE`` of the best seen, as TCP does, so a server that takes hundreds
+  of flows gets them in a few round trips.
+- **gradient** (after that, as Netflix's concurrency-limits "gradient" limiter):
+  ``new = limit x min(1, TOLERANCE x best / now) + sqrt(limit)``, smoothed. While the
+  round trip is flat the limit grows by ``sqrt(limit)`` a window up to the upper bound;
+  once the server queues, the round trip grows with the load and the limit settles where
+  the two terms balance: a fixed point, not a sawtooth (AIMD's halving would oscillate).
+
+A request sent before the last change of the limit is no evidence about the new one
+(its round trip was set by the load it met), so it is left out of the window.
+
+The limit only grows when the Pool actually used it (``saw_in_flight``): a Pool that has
+few items left, or a Chain that spends its time elsewhere, gives no evidence that more
+would be fine.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+
+__all__ = ["AutoFlows", "FlowController", "OVERLOAD_STATUSES", "check_auto"]
+
+#: Statuses that say "too much, slow down": rate limited, unavailable, overloaded.
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+DEFAULT_INITIAL_FLOWS = 4
+DEFAULT_AUTO_MAX_FLOWS = 256
+TOLERANCE = 1.25  # a round trip up to 25% over the best seen counts as flat
+SLOW_START_TOLERANCE = 1.1
+BACKOFF = 0.75
+SMOOTHING = 0.3
+HEADROOM = 1.5
+MIN_WINDOW = 4  # requests per window, at least
+BASELINE_WINDOWS = 200  # the best round trip is the best of this many windows
+
+
+@dataclass(frozen=True)
+class AutoFlows:
+    """``Pool(max_flows=AutoFlows(max=500))``: adapt the number of flows between 1 and
+    ``max``, starting from ``initial``. ``max_flows="auto"`` is ``AutoFlows()``.
+
+    Args:
+        max: the most items in flight, ever (each is a thread).
+        initial: flows before anything was measured.
+
+    Raises:
+        ConfigurationError: a bound that is not an int from 1 to ``MAX_FLOWS_LIMIT``, or
+            ``initial`` above ``max``.
+    """
+
+    max: int = DEFAULT_AUTO_MAX_FLOWS
+    initial: int = DEFAULT_INITIAL_FLOWS
+
+    def __post_init__(self) -> None:
+        from ..pool._config import MAX_FLOWS_LIMIT
+
+        for name in ("max", "initial"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not 1 <= value <= MAX_FLOWS_LIMIT:
+                raise ConfigurationError(
+                    f"AutoFlows({name}=...) must be an int from 1 to {MAX_FLOWS_LIMIT}; "
+                    f"got {value!r}"
+                )
+        if self.initial > self.max:
+            raise ConfigurationError(
+                f"AutoFlows(initial={self.initial}) is above max={self.max}; lower initial "
+                f"or raise max"
+            )
+
+
+def check_auto(value: Any) -> AutoFlows | None:
+    """``value`` as an :class:`AutoFlows` when it asks for adaptive flows, else None."""
+    if isinstance(value, AutoFlows):
+        return value
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return AutoFlows()
+    return None
+
+
+class FlowController:
+    """The adaptive flow limit of one Pool run. Thread-safe: requests report from the
+    Pool's worker threads, the Pool reads :attr:`limit` from its own.
+
+    Args:
+        config: the bounds.
+        clock: a monotonic clock (tests inject a fake one).
+    """
+
+    def __init__(self, config: AutoFlows, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._limit = float(config.initial)
+        self._slow_start = True
+        self._best: deque[float] = deque(maxlen=BASELINE_WINDOWS)
+        self._rtts: list[float] = []
+        self._overloads = 0
+        self._waited = 0
+        self._peak = 0
+        self._opened = self._changed = clock()
+        self.last_rtt: float | None = None
+        self.decisions = 0  # windows closed so far
+
+    @property
+    def limit(self) -> int:
+        """How many items may be in flight now."""
+        return max(1, min(self.config.max, int(self._limit)))
+
+    @property
+    def phase(self) -> str:
+        return "slow start" if self._slow_start else "steady"
+
+    def saw_in_flight(self, count: int) -> None:
+        """The Pool had ``count`` items in flight (evidence that the limit was used)."""
+        if count > self._peak:
+            self._peak = count
+
+    def observe(self, seconds: float, *, status: int = 200, waited: float = 0.0) -> None:
+        """One request ended after ``seconds`` at the server (not counting any wait for
+        a budget), with HTTP ``status`` (0: none, a network failure), having waited
+        ``waited`` seconds for a rate-limit budget first."""
+        with self._lock:
+            if status in OVERLOAD_STATUSES:
+                self._overloads += 1
+            elif 200 <= status < 300:
+                if self._clock() - seconds < self._changed:
+                    return  # sent under the previous limit: says nothing about this one
+                self._rtts.append(max(0.0, seconds))
+            if waited > 0:
+                self._waited += 1
+            count = len(self._rtts) + self._overloads
+            if count >= max(MIN_WINDOW, self.limit):
+                self._close_window(count)
+
+    # -- one decision per window -------------------------------------------------------
+
+    def _close_window(self, count: int) -> None:
+        now = self._clock()
+        rtt = statistics.fmean(self._rtts) if self._rtts else None
+        self.last_rtt = rtt if rtt is not None else self.last_rtt
+        if self._overloads:
+            self._slow_start = False
+            self._set(self._limit * BACKOFF)
+        elif rtt is not None and self._waited * 2 >= count:
+            self._budget_bound(rtt, count / max(now - self._opened, 1e-6))
+        elif rtt is not None:
+            self._best.append(rtt)
+            self._adjust(rtt, min(self._best))
+        self.decisions += 1
+        self._rtts, self._overloads, self._waited, self._peak = [], 0, 0, 0
+        self._opened = now
+
+    def _budget_bound(self, rtt: float, rate: float) -> None:
+        self._slow_start = False
+        target = rate * rtt * HEADROOM + 2
+        if target < self._limit:
+            self._set((self._limit + target) / 2)
+
+    def _adjust(self, rtt: float, best: float) -> None:
+        used = self._peak >= 0.8 * self.limit
+        if self._slow_start:
+            if rtt <= best * SLOW_START_TOLERANCE:
+                if used:
+                    self._set(self._limit * 2)
+                return
+            self._slow_start = False
+        gradient = min(1.0, TOLERANCE * best / rtt) if rtt > 0 else 1.0
+        new = self._limit * gradient + math.sqrt(self._limit)
+        if not used:
+            new = min(new, self._limit)
+        self._set((1 - SMOOTHING) * self._limit + SMOOTHING * new)
+
+    def _set(self, value: float) -> None:
+        before = self.limit
+        self._limit = max(1.0, min(float(self.config.max), value))
+        if self.limit != before:
+            self._changed = self._clock()
+
+    def __repr__(self) -> str:
+        return f"FlowController(limit={self.limit}, {self.phase}, max={self.config.max})"
