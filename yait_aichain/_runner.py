@@ -48,6 +48,25 @@ def runner_name(runner: Any, default: str = "runner") -> str:
     return default
 
 
+def describe_runner(runner: Any) -> str:
+    """A short label a user recognises: the runner's own name when it has one, else what
+    it is (``Skill(claude-sonnet-4-6)``, ``Chain(3 steps)``, ``convertToMD``, a function's
+    name). Never a value that could hold a secret."""
+    name = runner_name(runner, default="")
+    if name:
+        return name
+    model = getattr(runner, "model", None)
+    model_name = getattr(model, "name", None)
+    if isinstance(model_name, str) and model_name:
+        return f"{type(runner).__name__}({model_name})"
+    steps = getattr(runner, "steps", None)
+    if isinstance(steps, (tuple, list)):
+        return f"{type(runner).__name__}({len(steps)} step{'s' if len(steps) != 1 else ''})"
+    if getattr(runner, "__name__", None) == "<lambda>":
+        return "lambda"
+    return type(runner).__name__
+
+
 def tool_arguments(
     runner: Any, variables: Mapping[str, Any], input_map: Mapping[str, str] | None = None
 ) -> dict[str, Any]:

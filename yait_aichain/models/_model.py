@@ -101,6 +101,7 @@ class Model:
         alias, wire_name = self._resolve_provider(name.strip(), provider)
         self._provider = registry.normalise_provider(alias)
         self.name = wire_name
+        registry.warn_near_miss(wire_name)
         self._adapter = ADAPTERS[self._provider]
         self.options = self._check_options({**dict(options or {}), **generation_options})
         self.base_url = self._resolve_base_url(alias, base_url)

@@ -9,12 +9,22 @@ maintained ``genai-prices`` data (see ``_prices.py``); a model it does not know 
 from __future__ import annotations
 
 import re
+import warnings
 
 from ..errors import ConfigurationError
 from ._prices import Price, lookup_price
 from .providers import ADAPTERS, ALIASES, DEFAULT_LOCAL_BASE_URLS, provider_key
 
-__all__ = ["PROVIDERS", "infer_provider", "normalise_provider", "price_for", "split_name"]
+__all__ = [
+    "KNOWN_MODELS",
+    "PROVIDERS",
+    "infer_provider",
+    "normalise_provider",
+    "price_for",
+    "split_name",
+    "suggest_model",
+    "warn_near_miss",
+]
 
 #: The wire formats we speak; other names that select them are in ``providers.ALIASES``.
 PROVIDERS = tuple(ADAPTERS)
@@ -27,6 +37,54 @@ _PATTERNS = (
     (re.compile(r"^gemini-"), "gemini"),
     (re.compile(r"^(gpt-|chatgpt-|o\d)"), "openai"),
 )
+
+#: Model names the providers publish (November 2026), for "did you mean" on a typo. Not a
+#: gatekeeper: any other name is still sent as given.
+KNOWN_MODELS = (
+    "claude-opus-4-5", "claude-opus-4-1", "claude-opus-4-0", "claude-sonnet-4-6",
+    "claude-sonnet-4-5", "claude-sonnet-4-0", "claude-sonnet-4", "claude-opus-4",
+    "claude-haiku-4-5", "claude-3-7-sonnet-latest", "claude-3-5-haiku-latest",
+    "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5", "gpt-5-mini",
+    "gpt-5-nano", "o1", "o3", "o3-mini", "o4-mini", "chatgpt-4o-latest",
+    "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash",
+)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One insertion, deletion, substitution or swap of neighbours, but not a changed
+    digit: ``gpt-4.2`` or ``claude-sonnet-4-7`` may be a newer model, not a typo."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return not (a[diff[0]].isdigit() and b[diff[0]].isdigit())
+        return (len(diff) == 2 and diff[1] == diff[0] + 1
+                and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
+    return short[i:] == long[i + 1:] and not long[i].isdigit()
+
+
+def suggest_model(name: str) -> str | None:
+    """The known model name one edit away from ``name`` (``claude-sonet-4`` ->
+    ``claude-sonnet-4``), or None when ``name`` is known or near none."""
+    lowered = name.lower()
+    if lowered in KNOWN_MODELS:
+        return None
+    return next((known for known in KNOWN_MODELS if _one_edit_apart(lowered, known)), None)
+
+
+def warn_near_miss(name: str, stacklevel: int = 3) -> None:
+    """Warn, before any request, when ``name`` looks like a typo of a known model: every
+    call with it would fail as "model not found"."""
+    known = suggest_model(name)
+    if known is not None:
+        warnings.warn(
+            f"model {name!r} is not a model name we know; did you mean {known!r}? (a model "
+            "the provider does not serve fails every call)", UserWarning, stacklevel=stacklevel,
+        )
+
 
 def normalise_provider(name: str) -> str:
     """The wire format a provider name or alias selects.

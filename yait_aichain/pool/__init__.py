@@ -4,14 +4,15 @@
 
     pool = Pool(skill, items=[{"text": t} for t in texts], max_flows=20, timeout=120)
     results = pool.run()                 # blocking; None where an item failed
-    pool.status                          # {0: 0, 1: 0, 2: 98, 3: 2, 4: 0}
+    pool.status                          # {PENDING: 0, RUNNING: 0, DONE: 98, FAILED: 2, CANCELLED: 0}
     pool.failures[0].error               # the exception object itself
     pool.retry_failed()                  # only the failed ones, records updated in place
 
-Status codes are plain ints, as in the public project: PENDING=0, RUNNING=1, DONE=2,
-FAILED=3, plus CANCELLED=4 for items stopped before they ended (Ctrl-C, on_error "stop" or
-"raise", a spent deadline or budget). ``max_flows`` is capped at MAX_FLOWS_LIMIT (1024)
-threads.
+Status codes are the IntEnum :class:`Status` with the public project's values, so they
+compare equal to plain ints (PENDING=0, RUNNING=1, DONE=2, FAILED=3, plus CANCELLED=4)
+and print by name. CANCELLED is for items stopped before they ended (Ctrl-C, on_error
+"stop" or "raise", a spent deadline or budget). ``max_flows`` is capped at
+MAX_FLOWS_LIMIT (1024) threads.
 
 Known limit: Python threads cannot be killed. An item past its timeout is recorded as
 FAILED and the run goes on, but its thread lives until the runner returns; the Model
@@ -27,7 +28,7 @@ from ._config import DEFAULT_MAX_FLOWS, MAX_FLOWS_LIMIT
 from ._pool import Pool
 from ._record import ItemRecord
 from ._remote import RemoteError
-from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING
+from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING, Status
 
 __all__ = [
     "CANCELLED",
@@ -40,4 +41,5 @@ __all__ = [
     "Pool",
     "RUNNING",
     "RemoteError",
+    "Status",
 ]

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .._runner import check_runner, reserve_connections, runner_name
+from .._runner import check_runner, describe_runner, reserve_connections, runner_name
 from .._usage import Usage
 from ..ratelimit._admit import with_rate_limits
 from ..ratelimit._limiter import check_rate_limit
@@ -25,7 +25,7 @@ from ._items import ItemSource, SharedVariables
 from ._record import ItemRecord, RecordBook
 from ._remote import check_executor, check_worker_context
 from ._run import Run
-from ._status import CANCELLED, FAILED, PENDING
+from ._status import CANCELLED, FAILED, PENDING, Status
 
 
 class Pool:
@@ -249,9 +249,11 @@ class Pool:
         return self._book.outputs()
 
     @property
-    def status(self) -> dict[int, int]:
+    def status(self) -> dict[Status, int]:
         """``{PENDING: n, RUNNING: n, DONE: n, FAILED: n, CANCELLED: n}``: always every key,
-        summing to the item count (for a lazy iterable: the items pulled so far)."""
+        summing to the item count (for a lazy iterable: the items pulled so far). The keys
+        are :class:`~yait_aichain.pool.Status` members: equal to the ints 0..4, printed
+        by name."""
         return self._book.counts()
 
     @property
@@ -261,8 +263,8 @@ class Pool:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """The records as dicts: index, variables, status, output, error (str), duration,
-        plus error_type, traceback, attempts, start, end, usage and wait_seconds."""
+        """The records as dicts: index, variables, status (a Status, shown by name),
+        status_name (its name as a str), output, error (str), duration, plus error_type, traceback, attempts, start, end, usage and wait_seconds."""
         return [rec.as_dict() for rec in self._book.snapshots()]
 
     @property
@@ -301,7 +303,7 @@ class Pool:
         count = self._source.count
         items = "'iterable'" if count is None else count
         return (
-            f"Pool(runner={runner_name(self.runner)!r}, items={items}, max_flows={self.max_flows}, "
+            f"Pool(runner={describe_runner(self.runner)!r}, items={items}, max_flows={self.max_flows}, "
             f"on_error={self.on_error!r})"
         )
 

@@ -18,7 +18,17 @@ from typing import Any
 
 from .._context import Tally
 from .._usage import Usage
-from ._status import CANCELLED, DONE, FAILED, FINAL, PENDING, RUNNING, STATUS_NAMES, empty_counts
+from ._status import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINAL,
+    PENDING,
+    RUNNING,
+    STATUS_NAMES,
+    Status,
+    empty_counts,
+)
 
 # Tickets are unique across runs and pools, so no stale worker can ever match.
 _tickets = itertools.count(1)
@@ -47,7 +57,7 @@ class ItemRecord:
 
     index: int
     variables: dict[str, Any]
-    status: int = PENDING
+    status: Status = PENDING
     output: Any = None
     error: BaseException | None = None
     traceback: str | None = None
@@ -81,7 +91,8 @@ class ItemRecord:
         return {
             "index": self.index,
             "variables": self.variables,
-            "status": self.status,
+            "status": self.status,  # a Status: equals its int, prints its name
+            "status_name": self.status_name,
             "output": self.output,
             "error": self.error_message,
             "duration": None if self.duration is None else round(self.duration, 3),
@@ -121,7 +132,7 @@ class RecordBook:
     def __len__(self) -> int:
         return len(self._records)
 
-    def counts(self) -> dict[int, int]:
+    def counts(self) -> dict[Status, int]:
         with self.lock:
             return dict(self._counts)
 
@@ -189,7 +200,7 @@ class RecordBook:
 
     # -- transitions ----------------------------------------------------------------
 
-    def _move(self, rec: ItemRecord, status: int) -> None:
+    def _move(self, rec: ItemRecord, status: Status) -> None:
         self._counts[rec.status] -= 1
         self._counts[status] += 1
         rec.status = status
