@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import _context
 from .._runner import ThreadLocalViews, reserve_connections
 from .._usage import Usage
 from ..errors import CancelledError, ChainStepError, ConfigurationError, TemplateError
+from ._check import check_steps
 from ._records import ChainRun, StepRecord, frozen_copy
 from ._steps import (
     DEFAULT_ON_STEP_ERROR,
@@ -118,6 +119,7 @@ class Chain(ThreadLocalViews):
             self._local.run = result
             return result
 
+        self._check_first(policy, accumulated, finish)
         for step in self._steps:
             # A cancelled Pool item must not start its next (possibly expensive) step.
             try:
@@ -147,6 +149,20 @@ class Chain(ThreadLocalViews):
             warnings.warn(f"{self._label()}{problem}; skipped", RuntimeWarning, stacklevel=3)
         return finish()
 
+    def _check_first(
+        self, policy: str, accumulated: Mapping[str, Any], finish: Callable[[], ChainRun]
+    ) -> None:
+        # Under "raise" a step that cannot run fails the run anyway; finding it before
+        # the first step saves what the earlier steps would cost. "stop" and "skip" keep
+        # their meaning: the steps before it run.
+        if policy != "raise":
+            return
+        try:
+            check_steps(self._steps, accumulated)
+        except ChainStepError:
+            finish()
+            raise
+
     # -- thread-local views of the calling thread's last run -------------------------
 
     @property
@@ -170,6 +186,23 @@ class Chain(ThreadLocalViews):
     def steps(self) -> tuple[tuple[Any, str, dict[str, str]], ...]:
         """The normalised steps as ``(runner, output_key, input_map)`` tuples."""
         return tuple((s.runner, s.output_key, dict(s.input_map)) for s in self._steps)
+
+    def check_variables(self, variables: Iterable[str] | Mapping[str, Any] = ()) -> None:
+        """Walk the steps without running any: raise if a step needs a variable that
+        neither ``variables`` (names, or a dict whose keys count), the Chain's defaults,
+        nor an earlier step's known output provides.
+
+        A step's output is known for a text Skill, a JSON-schema Skill with a closed
+        object schema, a runner with an ``output_keys`` attribute, and a callable whose
+        return annotation is a scalar type (``-> str``); after any other step the rest is
+        trusted. ``run()`` does this before its first step, and a Pool before its first
+        item, so a misspelt ``{sumary}`` in step 2 costs nothing.
+
+        Raises:
+            ChainStepError: names the step and the variable (``__cause__`` is a
+                TemplateError with ``missing``).
+        """
+        check_steps(self._steps, {*self.variables, *variables})
 
     @property
     def required_variables(self) -> frozenset[str]:

@@ -18,6 +18,38 @@ def item_type_error(index: int, item: Any) -> TypeError:
     )
 
 
+def check_chain_items(
+    runner: Any, items: list[Any] | None, shared: Mapping[str, Any] | None
+) -> None:
+    """For a Chain runner, walk its steps against each distinct set of item keys (plus
+    the shared variables) before any item starts, so a step reading a variable nothing
+    provides fails the run at once instead of after every item paid for the steps before
+    it. A lazy iterable (``items`` None) is checked item by item by the Chain itself, still
+    before any request.
+
+    Raises:
+        ChainStepError: from ``Chain.check_variables``, prefixed with the first item
+            index whose keys lack the variable.
+    """
+    from ..chain import Chain
+    from ..errors import ChainStepError
+
+    if not isinstance(runner, Chain) or runner.on_step_error != "raise" or items is None:
+        return
+    base = set(shared or {})
+    seen: set[frozenset[str]] = set()
+    for index, item in enumerate(items):
+        keys = frozenset(item)
+        if keys in seen:
+            continue
+        seen.add(keys)
+        try:
+            runner.check_variables(base | keys)
+        except ChainStepError as exc:
+            err = ChainStepError(f"Pool item {index}: {exc}", step=exc.step, name=exc.name)
+            raise err from exc.__cause__
+
+
 class ItemSource:
     """The items of a Pool: a checked list, or a lazy iterable pulled on demand.
 

@@ -21,7 +21,7 @@ from ._config import (
     check_positive,
     resolve_progress,
 )
-from ._items import ItemSource, SharedVariables
+from ._items import ItemSource, SharedVariables, check_chain_items
 from ._record import ItemRecord, RecordBook
 from ._remote import check_executor, check_worker_context
 from ._run import Run
@@ -200,6 +200,8 @@ class Pool:
             variables = self._variables
         shared = SharedVariables(variables)
         settings = self._settings()
+        check_chain_items(self.runner, None if self._source.lazy else self._source.seen,
+                          shared.source)
         if not self._busy.acquire(blocking=False):
             raise RuntimeError(
                 "this Pool is already running; wait for run() to return, or use another "
