@@ -20,12 +20,15 @@ from ._common import (
     CliError,
     add_model_arguments,
     build_model,
+    non_negative_float,
     positive_float,
     positive_int,
+    price_pair,
     rate_limit_options,
     say,
     usage_text,
 )
+from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
 from ._files import (
     Items,
@@ -62,7 +65,13 @@ what finished: run the same command with --resume to finish.
 
 --resume skips the ids whose latest line in the output is DONE and appends the rest;
 an id that FAILED before is run again and its new line supersedes the old one (the
-last line for an id wins)."""
+last line for an id wins). Each line records the run's settings ("run", and
+"run_identity" on the first line of each invocation): --resume refuses when DONE lines
+came from another model, prompt, system text, options or output format, and says what
+changed; --resume --force runs those items again with the new settings.
+
+--prompt and --system read \\n as a newline, \\t as a tab and \\\\ as a backslash
+(as printf does); @FILE and --system-file read a file exactly as written."""
 
 
 def add_parser(sub: Any) -> None:
@@ -74,8 +83,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--prompt", "-p", required=True, metavar="TEMPLATE",
                    help="the user message; {column} takes the item's value, {{ and }} are "
                         "literal braces; @FILE reads the template from FILE")
-    p.add_argument("--system", "-s", metavar="TEXT", help="a system message (also a template; "
-                   "@FILE reads it from FILE)")
+    system = p.add_mutually_exclusive_group()
+    system.add_argument("--system", "-s", metavar="TEXT", help="a system message (also a "
+                        "template; @FILE reads it from FILE)")
+    system.add_argument("--system-file", metavar="FILE", help="read the system message from "
+                        "FILE, exactly as written")
     p.add_argument("--input", "-i", required=True, metavar="FILE",
                    help="items: .jsonl (a JSON object per line) or .csv/.tsv with a header "
                         "row; - reads stdin")
@@ -92,10 +104,28 @@ def add_parser(sub: Any) -> None:
                    help="items in flight at once (default: %(default)s)")
     p.add_argument("--timeout", type=positive_float, metavar="S",
                    help="seconds each item may take, retries included; then it FAILS")
+    p.add_argument("--temperature", type=non_negative_float, metavar="T",
+                   help="sampling temperature (the provider's default when not given)")
+    p.add_argument("--max-tokens", type=positive_int, metavar="N",
+                   help="the most output tokens each answer may use")
+    p.add_argument("--price", type=price_pair, metavar="IN,OUT",
+                   help="USD per million input and output tokens, for a model whose price "
+                        "is not known (needed by --max-cost)")
+    p.add_argument("--on-error", choices=("collect", "stop", "raise"), default="collect",
+                   help="collect (default): a failed item gets its line and the run goes on; "
+                        "stop: nothing new starts after the first failure; raise: stop at "
+                        "once, cancelling what runs")
+    p.add_argument("--max-cost", type=positive_float, metavar="USD",
+                   help="a budget for this invocation; nothing new starts once it is spent")
+    p.add_argument("--max-tokens-total", type=positive_int, metavar="N",
+                   help="the same budget counted in tokens (input + output, all items)")
     p.add_argument("--rpm", type=positive_float, metavar="N", help="requests per minute cap")
     p.add_argument("--tpm", type=positive_int, metavar="N", help="tokens per minute cap")
     p.add_argument("--resume", action="store_true",
                    help="skip ids already DONE in --output and append the rest")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: run again the items DONE under other settings "
+                        "instead of refusing")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --output instead of refusing")
     p.add_argument("--dry-run", action="store_true",
@@ -109,17 +139,44 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run_command)
 
 
-def _template(value: str | None, flag: str) -> str | None:
-    if value is None or not value.startswith("@") or len(value) < 2:
-        return value
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def _unescape(text: str) -> str:
+    """``\\n`` -> newline, ``\\t`` -> tab, ``\\\\`` -> backslash; any other backslash
+    stays as typed (``\\d`` in a regex example is not mangled)."""
+    out, i = [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[text[i + 1]])
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _read_file(path: str, flag: str) -> str:
     try:
-        with open(value[1:], encoding="utf-8") as stream:
+        with open(path, encoding="utf-8") as stream:
             return stream.read()
     except OSError as exc:
-        raise CliError(f"cannot read the {flag} file {value[1:]}: {exc.strerror or exc}") from None
+        raise CliError(f"cannot read the {flag} file {path}: {exc.strerror or exc}") from None
+
+
+def _template(value: str | None, flag: str) -> str | None:
+    if value is None:
+        return None
+    if value.startswith("@") and len(value) > 1:
+        return _read_file(value[1:], flag)
+    return _unescape(value)
 
 
 def _check_paths(args: argparse.Namespace) -> None:
+    if args.force and not args.resume:
+        raise CliError("--force only applies with --resume (it re-runs items DONE under other "
+                       "settings)")
     if args.resume and args.overwrite:
         raise CliError("--resume keeps the output and --overwrite replaces it; pick one")
     if args.output == "-" and args.resume:
@@ -135,12 +192,44 @@ def _check_paths(args: argparse.Namespace) -> None:
                        "DONE and append the rest, or --overwrite to start over")
 
 
+def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.temperature is not None:
+        options["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        options["max_tokens"] = args.max_tokens
+    if args.price is not None:
+        options["price"] = args.price
+    return options
+
+
+def _check_identity(args: argparse.Namespace, previous: Previous, identity: dict[str, Any],
+                    run: str) -> None:
+    """Refuse to reuse DONE lines written under other settings, unless --force."""
+    elsewhere = previous.done_elsewhere(run)
+    if not elsewhere or args.force:
+        if elsewhere:
+            count = sum(elsewhere.values())
+            say(sys.stderr, f"note: --force: {count:,} items DONE under other settings run again")
+        return
+    old_run, count = max(elsewhere.items(), key=lambda kv: kv[1])
+    total = sum(elsewhere.values())
+    change = describe_change(previous.identities.get(old_run or ""), identity)
+    raise CliError(
+        f"--resume: {total:,} items in {args.output} are DONE under other settings, so their "
+        f"answers are not this command's: {change}. Add --force to run them again with these "
+        "settings, or write to another --output"
+    )
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Check everything, then run (or dry-run) and report; returns the exit code."""
     _check_paths(args)
     prompt = _template(args.prompt, "--prompt")
-    system = _template(args.system, "--system")
-    model, key_note = build_model(args, placeholder_key="dry-run" if args.dry_run else None)
+    system = (_read_file(args.system_file, "--system-file") if args.system_file
+              else _template(args.system, "--system"))
+    model, key_note = build_model(args, placeholder_key="dry-run" if args.dry_run else None,
+                                  options=_generation_options(args))
     from ..skills import Skill
 
     typed = output_arguments(args)
@@ -157,11 +246,16 @@ def run_command(args: argparse.Namespace) -> int:
     if not skill.required_variables:
         say(sys.stderr, "warning: the prompt has no {column} placeholder, so every item sends "
                         "the same text")
+    identity = run_identity(skill)
+    run = fingerprint(identity)
     previous = read_previous(args.output) if args.resume else Previous()
-    todo = [i for i, item_id in enumerate(items.ids) if id_key(item_id) not in previous.done]
+    _check_identity(args, previous, identity, run)
+    done = {key for key, was in previous.done_runs.items() if was is None or was == run}
+    todo = [i for i, item_id in enumerate(items.ids) if id_key(item_id) not in done]
     if args.dry_run:
         return _dry_run(args, skill, items, todo, previous, key_note)
-    return _run(args, skill, items, todo, previous, rate)
+    writer = _Output(args, previous, run, identity)
+    return _run(args, skill, items, todo, writer, rate)
 
 
 def _dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
@@ -197,24 +291,31 @@ def _dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int]
     return EXIT_OK
 
 
+class _Output:
+    """Opens the output file only when there is something to write."""
+
+    def __init__(self, args: argparse.Namespace, previous: Previous, run: str,
+                 identity: dict[str, Any]):
+        self.args, self.previous, self.run, self.identity = args, previous, run, identity
+
+    def open(self, ids: list[Any]) -> Any:
+        if self.previous.torn:
+            cut_torn_tail(self.args.output)
+            say(sys.stderr, f"note: dropped an incomplete last line from {self.args.output}")
+        if is_csv(self.args.output):
+            return CsvResults(self.args.output, ids)
+        return ResultWriter(self.args.output, append=self.args.resume, run=self.run,
+                            identity=self.identity)
+
+
 def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
-         previous: Previous, rate: dict[str, Any]) -> int:
+         output: _Output, rate: dict[str, Any]) -> int:
     from ..pool import Pool
 
     if not todo:
-        if args.json:
-            _summary(args, items, todo, 0, empty_counts(), Usage(), 0.0, None, EXIT_OK, None)
-        else:
-            what = (f"all {len(items.rows):,} items are already DONE in {args.output}"
-                    if items.rows else f"{args.input} has no items")
-            say(sys.stderr if args.output == "-" else sys.stdout, f"nothing to do: {what}")
-        return EXIT_OK
+        return _nothing_to_do(args, items, todo)
     ids = [items.ids[i] for i in todo]
-    if previous.torn:
-        cut_torn_tail(args.output)
-        say(sys.stderr, f"note: dropped an incomplete last line from {args.output}")
-    writer: Any = (CsvResults(args.output, ids) if is_csv(args.output)
-                   else ResultWriter(args.output, append=args.resume))
+    writer = output.open(ids)
 
     def write(rec: Any) -> None:
         writer.write(result_line(ids[rec.index], rec))
@@ -222,7 +323,8 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     try:
         pool = Pool(skill, items=[items.rows[i] for i in todo], max_flows=args.max_flows,
                     timeout=args.timeout, progress=args.progress, on_item_done=write,
-                    name="run", **rate)
+                    name="run", on_error=args.on_error, max_cost=args.max_cost,
+                    max_tokens=args.max_tokens_total, **rate)
     except (ConfigurationError, TypeError) as exc:
         writer.close()
         raise CliError(str(exc)) from None
@@ -234,7 +336,9 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
         interrupted = True
     except OSError as exc:  # the output file could not be written (disk full, ...)
         problem = f"cannot write {args.output}: {exc.strerror or exc}"
-    except AichainError as exc:  # a setting only checked when the run starts
+    except ConfigurationError as exc:  # a setting only checked when the run starts
+        raise CliError(str(exc)) from None
+    except AichainError as exc:  # --on-error raise
         problem = f"{type(exc).__name__}: {exc}"
     finally:
         writer.close()
@@ -248,6 +352,16 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
         code = EXIT_FAILED
     _summary(args, items, todo, writer.count, counts, pool.usage, wall, report, code, problem)
     return code
+
+
+def _nothing_to_do(args: argparse.Namespace, items: Items, todo: list[int]) -> int:
+    if args.json:
+        _summary(args, items, todo, 0, empty_counts(), Usage(), 0.0, None, EXIT_OK, None)
+    else:
+        what = (f"all {len(items.rows):,} items are already DONE in {args.output}"
+                if items.rows else f"{args.input} has no items")
+        say(sys.stderr if args.output == "-" else sys.stdout, f"nothing to do: {what}")
+    return EXIT_OK
 
 
 def _write_report(args: argparse.Namespace, pool: Any, ids: list[Any]) -> str | None:

@@ -53,6 +53,19 @@ def non_negative_float(text: str) -> float:
     return positive_float(text)
 
 
+def price_pair(text: str) -> tuple[float, float]:
+    """argparse type: ``IN,OUT`` USD per million tokens, e.g. ``0.15,0.60``."""
+    parts = text.replace("/", ",").split(",")
+    try:
+        pair = tuple(float(p) for p in parts)
+    except ValueError:
+        pair = ()
+    if len(pair) != 2 or not all(0 <= v < float("inf") for v in pair):
+        raise argparse.ArgumentTypeError(
+            f"expected IN,OUT USD per million tokens, e.g. 0.15,0.60; got {text!r}")
+    return pair[0], pair[1]
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     """--model, --provider, --base-url: the same meaning in every command."""
     parser.add_argument("--model", "-m", required=required, metavar="NAME",
@@ -68,27 +81,30 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool) -> None
 
 
 def build_model(
-    args: argparse.Namespace, *, placeholder_key: str | None = None
+    args: argparse.Namespace, *, placeholder_key: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[Any, str | None]:
     """The Model the arguments describe, and a note when it has no real key.
 
     Args:
         placeholder_key: used when no key is found (a dry run sends nothing); the note
             then names the variable a real run needs.
+        options: more Model keywords (temperature, max_tokens, price).
 
     Raises:
         CliError: unknown provider or model, a bad base URL, or no key (names the variable).
     """
     from ..models import Model
 
+    extra = dict(options or {})
     try:
-        return Model(args.model, provider=args.provider, base_url=args.base_url), None
+        return Model(args.model, provider=args.provider, base_url=args.base_url, **extra), None
     except MissingAPIKeyError as exc:
         if placeholder_key is None:
             raise CliError(f"{exc}; or try --dry-run, which needs no key") from None
         note = f"no API key found: a real run needs {exc.env_var or 'a key'}"
         model = Model(args.model, provider=args.provider, base_url=args.base_url,
-                      api_key=placeholder_key)
+                      api_key=placeholder_key, **extra)
         return model, note
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None

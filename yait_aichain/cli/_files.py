@@ -163,6 +163,18 @@ class Previous:
     lines: int = 0
     unreadable: int = 0
     torn: bool = False
+    # The "run" fingerprint of each DONE id's latest line (None: a line without one).
+    done_runs: dict[str, str | None] = field(default_factory=dict)
+    identities: dict[str, Any] = field(default_factory=dict)  # fingerprint -> settings
+
+    def done_elsewhere(self, current: str) -> dict[str | None, int]:
+        """How many DONE ids came from another run's settings, by that run's fingerprint
+        (lines written before runs were recorded have none and are not counted)."""
+        counts: dict[str | None, int] = {}
+        for run in self.done_runs.values():
+            if run is not None and run != current:
+                counts[run] = counts.get(run, 0) + 1
+        return counts
 
 
 def read_previous(path: str) -> Previous:
@@ -177,7 +189,7 @@ def read_previous(path: str) -> Previous:
         raise CliError(f"cannot read --output {path} to resume: {exc.strerror or exc}") from None
     body, _, tail = data.rpartition(b"\n")
     prev.torn = bool(tail.strip())
-    latest: dict[str, str] = {}
+    latest: dict[str, tuple[str, str | None]] = {}
     for raw in body.split(b"\n") if body else []:
         if not raw.strip():
             continue
@@ -188,8 +200,12 @@ def read_previous(path: str) -> Previous:
             prev.unreadable += 1
             continue
         prev.lines += 1
-        latest[key] = status
-    prev.done = {key for key, status in latest.items() if status == "DONE"}
+        run = line.get("run") if isinstance(line.get("run"), str) else None
+        if run is not None and isinstance(line.get("run_identity"), dict):
+            prev.identities[run] = line["run_identity"]
+        latest[key] = (status, run)
+    prev.done_runs = {key: run for key, (status, run) in latest.items() if status == "DONE"}
+    prev.done = set(prev.done_runs)
     return prev
 
 
@@ -218,11 +234,16 @@ def result_line(item_id: Any, rec: Any) -> dict[str, Any]:
 
 
 class ResultWriter:
-    """Appends one JSON line per call, each with one unbuffered write."""
+    """Appends one JSON line per call, each with one unbuffered write.
 
-    def __init__(self, path: str, *, append: bool):
+    ``run`` (a fingerprint) goes into every line and ``identity`` into the first one this
+    writer writes, so the file itself says which settings produced each answer."""
+
+    def __init__(self, path: str, *, append: bool, run: str | None = None,
+                 identity: dict[str, Any] | None = None):
         self.path = path
         self.count = 0
+        self._run, self._identity = run, identity
         if path == "-":
             self._stream: BinaryIO = sys.stdout.buffer
             self._owned = False
@@ -234,6 +255,10 @@ class ResultWriter:
         self._owned = True
 
     def write(self, obj: dict[str, Any]) -> None:
+        if self._run is not None:
+            obj = {**obj, "run": self._run}
+            if self.count == 0 and self._identity is not None:
+                obj["run_identity"] = self._identity
         data = (json.dumps(obj, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         view = memoryview(data)
         while view:  # a regular file takes it all at once; a pipe may take it in parts

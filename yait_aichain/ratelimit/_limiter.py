@@ -67,7 +67,7 @@ class RateLimit:
         requests_per_minute: the request budget, or None for no request limit.
         tokens_per_minute: the token budget (input plus output), or None.
         redis_url: e.g. ``"redis://127.0.0.1:6379/0"`` to share the limit across
-            processes; needs ``pip install "yait-aichain[redis]"``.
+            processes; needs the redis package (``pip install -e ".[redis]"`` in a checkout).
         key: the name of the shared budget in Redis (required with ``redis_url``);
             only a label otherwise.
         output_tokens: output tokens charged up front when a call sets no ``max_tokens``.

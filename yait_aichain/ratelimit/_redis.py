@@ -20,7 +20,8 @@ from ._bucket import BucketSpec, TooLong
 
 __all__ = ["RedisBackend", "sanitise_url"]
 
-_INSTALL_HINT = 'the redis package is needed for RateLimit(redis_url=...): pip install "yait-aichain[redis]"'
+_INSTALL_HINT = ('the redis package is needed for RateLimit(redis_url=...): pip install redis '
+                 '(or this project with its extra: pip install -e ".[redis]" in a checkout)')
 _SOCKET_TIMEOUT = 5.0
 _US = 1_000_000
 
