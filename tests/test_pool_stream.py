@@ -62,8 +62,15 @@ def test_leaving_iter_run_early_cancels_the_rest():
     assert pool.retry_failed() == [i * 10 for i in range(50)]  # and the pool is free again
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (the line then redraws in place)."""
+
+    def isatty(self):
+        return True
+
+
 def test_progress_draws_a_throttled_line_and_a_final_one():
-    out = io.StringIO()
+    out = Terminal()
     pool = Pool(FakeRunner(delay=0.01, usage=Usage(1, 1, 2, 0.001), fail={3: ValueError("x")}),
                 items(40), max_flows=2, progress=out, name="demo")
     start = time.monotonic()

@@ -262,6 +262,7 @@ def test_pool_and_model_limits_both_apply_and_waits_show_in_records(sim):
     tight = RateLimit(requests_per_minute=1200)  # 20/s
     skill = Skill(model=openai_model(sim, rate_limit=loose), prompt="{text}")
     progress = io.StringIO()
+    progress.isatty = lambda: True  # a terminal: the line redraws at ~10 a second
     pool = Pool(skill, [{"text": f"t{i}"} for i in range(40)], max_flows=10,
                 rate_limit=tight, progress=progress)
     started = time.monotonic()

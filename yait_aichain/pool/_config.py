@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
+from ._progress import is_tqdm
 
 DEFAULT_MAX_FLOWS = 10
 # Each flow is an OS thread. Above this, "can't start new thread" and file-descriptor
@@ -27,7 +28,7 @@ class Settings:
     on_error: str
     timeout: float | None
     deadline: float | None
-    progress: Any  # None (off) or a writable stream
+    progress: Any  # None (off), a writable stream, or a tqdm class or instance
     on_item_done: Callable[[Any], Any] | None
     max_cost: float | None
     max_tokens: int | None
@@ -88,10 +89,11 @@ def resolve_progress(value: Any) -> Any:
             return None
     if value is True:
         return sys.stderr
-    if callable(getattr(value, "write", None)):
+    if is_tqdm(value) or callable(getattr(value, "write", None)):
         return value
     raise ConfigurationError(
-        f"progress must be True, False, None or a file-like object; got {type(value).__name__}"
+        "progress must be True, False, None, a file-like object or a tqdm class or "
+        f"instance; got {type(value).__name__}"
     )
 
 

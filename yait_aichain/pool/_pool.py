@@ -57,7 +57,10 @@ class Pool:
         deadline: seconds for the whole run; when spent, nothing new starts, running items
             end FAILED (ItemTimeoutError), the rest CANCELLED, and the run returns.
         progress: True draws a live line on stderr, a file-like object draws it there,
-            False never; None (default) draws it only when stderr is a terminal.
+            False never; None (default) draws it only when stderr is a terminal. On a
+            terminal the line redraws in place, cut to its width; elsewhere (a log, CI)
+            a plain line is written every 10 s. A tqdm class or instance is advanced
+            instead.
         on_item_done: called with a snapshot of each ended record, in the calling thread.
             An exception it raises stops the run like the caller's own (see ``run``).
         max_cost: a USD budget per run; once spent nothing new starts and the rest end

@@ -1,11 +1,19 @@
-"""A live one-line progress display, without dependencies.
+"""A live one-line progress display, without dependencies (or through your tqdm).
 
-Drawn by the calling thread only, at most ~10 times a second, with a carriage return so
-the line rewrites itself on a terminal; a final line ends with a newline.
+Drawn by the calling thread only. On a terminal the line rewrites itself with a carriage
+return at most ~10 times a second and is cut to the terminal's width, so a narrow window
+never scrolls; anywhere else (a log file, a pipe, CI) a whole line is written at most
+every ``PLAIN_INTERVAL`` seconds, since ``\\r`` there only glues lines together. The final
+line ends with a newline and tells the truth about an interrupted run: "stopped: 20 done,
+80 cancelled", never "100/100".
+
+A tqdm class or instance may stand in for the stream: the Pool then advances that bar.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +21,8 @@ from typing import Any
 from .._usage import Usage
 from ._status import CANCELLED, DONE, FAILED, RUNNING
 
-MIN_INTERVAL = 0.1
+MIN_INTERVAL = 0.1  # on a terminal
+PLAIN_INTERVAL = 10.0  # anywhere else: a log line per 10 s is plenty
 
 
 def _clock(seconds: float) -> str:
@@ -23,20 +32,38 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _finished(counts: dict[int, int]) -> int:
+def _finished(counts: dict[Any, int]) -> int:
     return counts[DONE] + counts[FAILED] + counts[CANCELLED]
 
 
+def _money(usage: Usage) -> list[str]:
+    parts = []
+    if usage.total_tokens:
+        parts.append(f"{usage.total_tokens:,} tokens")
+    if usage.cost is not None:
+        parts.append(f"${usage.cost:.4f}")
+    return parts
+
+
 def format_line(
-    label: str, counts: dict[int, int], total: int | None, elapsed: float, usage: Usage,
+    label: str, counts: dict[Any, int], total: int | None, elapsed: float, usage: Usage,
     final: bool = False, already: int = 0, waiting: int = 0,
 ) -> str:
     """The progress text: done/total, failures, in flight, rate, ETA, tokens and cost.
 
     ``already`` is how many items had ended before this run (a retry), left out of the rate;
-    ``waiting`` how many running items wait for a rate limit now.
+    ``waiting`` how many running items wait for a rate limit now. A final line with
+    cancelled items reads ``stopped: N done, M cancelled``: they did not finish.
     """
     finished = _finished(counts)
+    rate = max(0, finished - counts[CANCELLED] - already) / elapsed if elapsed > 0 else 0.0
+    if final and counts[CANCELLED]:
+        ended = [f"{counts[DONE]:,} done"]
+        if counts[FAILED]:
+            ended.append(f"{counts[FAILED]:,} failed")
+        ended.append(f"{counts[CANCELLED]:,} cancelled")
+        head = f"{label}: stopped: {', '.join(ended)}"
+        return " | ".join([head, f"{rate:.1f} items/s", f"in {_clock(elapsed)}", *_money(usage)])
     parts = [f"{label}: {finished}/{total if total is not None else '?'}"]
     if counts[FAILED]:
         parts.append(f"{counts[FAILED]} failed")
@@ -46,48 +73,75 @@ def format_line(
         parts.append(f"{counts[RUNNING]} running")
         if waiting:
             parts.append(f"{waiting} rate-limited")
-    rate = max(0, finished - already) / elapsed if elapsed > 0 else 0.0
     parts.append(f"{rate:.1f} items/s")
     if final:
         parts.append(f"in {_clock(elapsed)}")
     elif total is not None and rate > 0:
         parts.append(f"ETA {_clock((total - finished) / rate)}")
-    if usage.total_tokens:
-        parts.append(f"{usage.total_tokens:,} tokens")
-    if usage.cost is not None:
-        parts.append(f"${usage.cost:.4f}")
-    return " | ".join(parts)
+    return " | ".join(parts + _money(usage))
+
+
+def is_tqdm(value: Any) -> bool:
+    """A tqdm class or instance (or anything shaped like one)."""
+    return callable(getattr(value, "update", None)) and hasattr(value, "set_postfix_str")
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(callable(isatty) and isatty())
+    except (OSError, ValueError):
+        return False
+
+
+def _width(stream: Any) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError, TypeError):
+        return shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
 
 class ProgressLine:
-    """Writes :func:`format_line` to ``stream``, throttled."""
+    """Writes :func:`format_line` to ``stream`` (throttled), or drives a tqdm bar."""
 
     def __init__(
         self, stream: Any, label: str, already: int = 0, clock: Callable[[], float] = time.monotonic
     ):
+        self._bar: _TqdmBar | None = None
+        if is_tqdm(stream):
+            self._bar = _TqdmBar(stream, label, already)
+            stream = None
         self._stream = stream
+        self._tty = _is_terminal(stream)
+        self._interval = MIN_INTERVAL if self._tty else PLAIN_INTERVAL
         self._label = label
         self._clock = clock
         self._started = clock()
-        self._last = float("-inf")
+        self._last = self._started if not self._tty else float("-inf")
         self._width = 0
         self._already = already
 
     def update(
-        self, counts: dict[int, int], total: int | None, usage: Usage, force: bool = False,
+        self, counts: dict[Any, int], total: int | None, usage: Usage, force: bool = False,
         waiting: int = 0,
     ) -> None:
+        if self._bar is not None:
+            self._bar.update(counts, total, usage, waiting)
+            return
         now = self._clock()
-        if not force and now - self._last < MIN_INTERVAL:
+        if not force and now - self._last < self._interval:
             return
         self._last = now
         elapsed = now - self._started
         line = format_line(
             self._label, counts, total, elapsed, usage, already=self._already, waiting=waiting
         )
-        self._write(line, end="")
+        self._write(line, end="" if self._tty else "\n")
 
-    def close(self, counts: dict[int, int], total: int | None, usage: Usage) -> None:
+    def close(self, counts: dict[Any, int], total: int | None, usage: Usage) -> None:
+        if self._bar is not None:
+            self._bar.close(counts, total, usage)
+            return
         elapsed = self._clock() - self._started
         line = format_line(
             self._label, counts, total, elapsed, usage, final=True, already=self._already
@@ -97,9 +151,14 @@ class ProgressLine:
     def _write(self, line: str, end: str) -> None:
         if self._stream is None:
             return
-        # Pad with spaces to wipe what a longer previous line left behind.
-        text = "\r" + line.ljust(self._width) + end
-        self._width = 0 if end else len(line)
+        if self._tty:
+            # Cut to the width (a wrapped line scrolls on every redraw) and pad with spaces
+            # to wipe what a longer previous line left behind.
+            line = line[: max(10, _width(self._stream) - 1)]
+            text = "\r" + line.ljust(self._width) + end
+            self._width = 0 if end else len(line)
+        else:
+            text = line + end
         try:
             self._stream.write(text)
             flush = getattr(self._stream, "flush", None)
@@ -108,3 +167,38 @@ class ProgressLine:
         except (OSError, ValueError):
             # A closed or broken stream must not fail the run; stop drawing instead.
             self._stream = None
+
+
+class _TqdmBar:
+    """Advances a user's tqdm bar: ``n`` is the items ended, the postfix the rest."""
+
+    def __init__(self, bar: Any, label: str, already: int):
+        self._own = isinstance(bar, type)
+        self._bar = bar(desc=label, unit="item") if self._own else bar
+        self._seen = already
+        if getattr(self._bar, "n", 0) < already:
+            self._bar.update(already - getattr(self._bar, "n", 0))
+
+    def update(self, counts: dict[Any, int], total: int | None, usage: Usage,
+               waiting: int = 0) -> None:
+        if total is not None and getattr(self._bar, "total", None) != total:
+            self._bar.total = total
+        finished = _finished(counts)
+        if finished > self._seen:
+            self._bar.update(finished - self._seen)
+            self._seen = finished
+        facts = []
+        if counts[FAILED]:
+            facts.append(f"{counts[FAILED]} failed")
+        if counts[CANCELLED]:
+            facts.append(f"{counts[CANCELLED]} cancelled")
+        if waiting:
+            facts.append(f"{waiting} rate-limited")
+        self._bar.set_postfix_str(", ".join(facts + _money(usage)), refresh=False)
+
+    def close(self, counts: dict[Any, int], total: int | None, usage: Usage) -> None:
+        self.update(counts, total, usage)
+        if self._own:
+            self._bar.close()
+        else:
+            self._bar.refresh()
