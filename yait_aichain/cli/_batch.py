@@ -39,6 +39,7 @@ from ._files import (
     cut_torn_tail,
     id_key,
     input_format,
+    job_records,
     read_items,
     read_previous,
     result_line,
@@ -343,7 +344,7 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     finally:
         writer.close()
     wall = time.monotonic() - started
-    report = _write_report(args, pool, ids)
+    report = _write_report(args, pool, items, todo, output.previous)
     counts = pool.status
     code = EXIT_OK
     if interrupted:
@@ -364,13 +365,17 @@ def _nothing_to_do(args: argparse.Namespace, items: Items, todo: list[int]) -> i
     return EXIT_OK
 
 
-def _write_report(args: argparse.Namespace, pool: Any, ids: list[Any]) -> str | None:
+def _write_report(args: argparse.Namespace, pool: Any, items: Items, todo: list[int],
+                  previous: Previous) -> str | None:
+    """The report of the whole job: this invocation's items as they ran, and the items an
+    earlier run had already DONE (read from the output file, marked reused, not timed)."""
     if not args.report:
         return None
     from ..report import write_report
 
+    records = job_records(pool.records, items, todo, previous)
     try:
-        write_report(args.report, pool.records, max_flows=pool.max_flows, labels=ids,
+        write_report(args.report, records, max_flows=pool.max_flows, labels=items.ids,
                      title=f"yait-aichain run: {os.path.basename(args.input)}", usage=pool.usage)
     except OSError as exc:
         say(sys.stderr, f"warning: cannot write --report {args.report}: {exc.strerror or exc}")

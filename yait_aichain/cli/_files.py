@@ -166,6 +166,7 @@ class Previous:
     # The "run" fingerprint of each DONE id's latest line (None: a line without one).
     done_runs: dict[str, str | None] = field(default_factory=dict)
     identities: dict[str, Any] = field(default_factory=dict)  # fingerprint -> settings
+    done_lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # id key -> its line
 
     def done_elsewhere(self, current: str) -> dict[str | None, int]:
         """How many DONE ids came from another run's settings, by that run's fingerprint
@@ -190,6 +191,7 @@ def read_previous(path: str) -> Previous:
     body, _, tail = data.rpartition(b"\n")
     prev.torn = bool(tail.strip())
     latest: dict[str, tuple[str, str | None]] = {}
+    lines: dict[str, dict[str, Any]] = {}
     for raw in body.split(b"\n") if body else []:
         if not raw.strip():
             continue
@@ -204,9 +206,33 @@ def read_previous(path: str) -> Previous:
         if run is not None and isinstance(line.get("run_identity"), dict):
             prev.identities[run] = line["run_identity"]
         latest[key] = (status, run)
+        lines[key] = line
     prev.done_runs = {key: run for key, (status, run) in latest.items() if status == "DONE"}
+    prev.done_lines = {key: lines[key] for key in prev.done_runs}
     prev.done = set(prev.done_runs)
     return prev
+
+
+def job_records(ran: list[Any], items: Items, todo: list[int], previous: Previous) -> list[Any]:
+    """One record per input item, in input order: those of this run (``ran``, parallel to
+    ``todo``) and, for the others, a reused record rebuilt from the output file's DONE line
+    (``from_checkpoint=True``: not run now, so left out of the timings)."""
+    from dataclasses import replace
+
+    from .._usage import Usage
+    from ..pool import ItemRecord
+
+    by_position = dict(zip(todo, ran, strict=True))
+    records = []
+    for position, item_id in enumerate(items.ids):
+        rec = by_position.get(position)
+        if rec is not None:
+            records.append(replace(rec, index=position))
+            continue
+        line = previous.done_lines.get(id_key(item_id), {})
+        records.append(ItemRecord(position, {}, status=DONE, output=line.get("output"),
+                                  usage=Usage(), from_checkpoint=True, duration=0.0))
+    return records
 
 
 def cut_torn_tail(path: str) -> None:

@@ -269,7 +269,8 @@ class Pool:
     @property
     def history(self) -> list[dict[str, Any]]:
         """The records as dicts: index, variables, status (a Status, shown by name),
-        status_name (its name as a str), output, error (str), duration, plus error_type, traceback, attempts, start, end, usage and wait_seconds."""
+        status_name (its name as a str), output, error (str), duration, plus error_type,
+        traceback, attempts, start, end, usage and wait_seconds."""
         return [rec.as_dict() for rec in self._book.snapshots()]
 
     @property
@@ -296,19 +297,25 @@ class Pool:
 
     def report(self, path: Any) -> Any:
         """Write an HTML picture of the last run (a timeline bar per item, the summary
-        numbers on top) to ``path``; returns it as a ``pathlib.Path``. See
+        numbers on top) to ``path``; returns it as a ``pathlib.Path``. Rows are labelled
+        by each item's ``"id"`` where it has one. See
         :mod:`yait_aichain.report`."""
         from ..report import write_report  # only runs that draw a report pay for it
 
         title = f"{check_name(self.name) or runner_name(self.runner, 'pool')}: run report"
-        return write_report(path, self.records, max_flows=self.max_flows, title=title,
-                            usage=self.usage)
+        records = self.records
+        # Rows are named by the item's own "id" where it has one, else by position.
+        ids = [rec.variables.get("id") if isinstance(rec.variables, dict) else None
+               for rec in records]
+        labels = ids if any(i is not None for i in ids) else None
+        return write_report(path, records, max_flows=self.max_flows, title=title,
+                            usage=self.usage, labels=labels)
 
     def __repr__(self) -> str:
         count = self._source.count
         items = "'iterable'" if count is None else count
         return (
-            f"Pool(runner={describe_runner(self.runner)!r}, items={items}, max_flows={self.max_flows}, "
-            f"on_error={self.on_error!r})"
+            f"Pool(runner={describe_runner(self.runner)!r}, items={items}, "
+            f"max_flows={self.max_flows}, on_error={self.on_error!r})"
         )
 

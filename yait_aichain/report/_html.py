@@ -65,7 +65,9 @@ def _cards(s: RunSummary) -> str:
         _card(status, "status"),
     ]
     if s.reused:
-        cards.append(_card(f"{s.reused:,}", "from the checkpoint (not run, not timed)"))
+        cards.append(_card(f"{s.reused:,}", "reused from an earlier run (not run, not timed)"))
+    if s.stopped:
+        cards.append(_card(f"{s.stopped:,}", "stopped while running (not timed)"))
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 

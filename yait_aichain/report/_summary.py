@@ -20,14 +20,18 @@ class RunSummary:
         items: how many records.
         counts: items per status name (``{"DONE": 48, "FAILED": 2, ...}``, every name).
         max_flows: the concurrency cap the run had.
-        wall: seconds from the first start to the last end (0.0 if nothing started).
-        loop: the sum of per-item durations: what a plain for-loop would have taken.
+        wall: seconds from the first start to the last end of the items that ran to an
+            end, DONE or FAILED (0.0 if none did).
+        loop: the sum of their durations: what a plain for-loop would have taken.
         median: the median item duration.
         ideal: ``ceil(n / max_flows) x median``: the wall time of perfect waves.
         usage: tokens and cost of the run.
         attempts: requests sent in total; retries: those beyond each item's first.
         wait: seconds spent in retry and rate-limit waits, summed over items.
         reused: items taken from a checkpoint (not run, so left out of the timings).
+        stopped: items CANCELLED after they had started (an interrupt, a deadline); like
+            the reused ones they are left out of the timings, so an interrupted run never
+            claims a speed-up for work it did not finish.
     """
 
     items: int
@@ -42,6 +46,7 @@ class RunSummary:
     retries: int
     wait: float
     reused: int = 0
+    stopped: int = 0
     t0: float | None = field(default=None, repr=False)  # epoch time of the first start
 
     @property
@@ -53,6 +58,10 @@ class RunSummary:
     def efficiency(self) -> float | None:
         """``ideal / wall``: 1.0 means every flow was busy the whole time."""
         return self.ideal / self.wall if self.wall > 0 and self.ideal > 0 else None
+
+
+# Items that ran to an end: the only ones the timings are computed over.
+_RAN = ("DONE", "FAILED")
 
 
 def was_reused(rec: Any) -> bool:
@@ -82,13 +91,20 @@ def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None
     durations: list[float] = []
     starts: list[float] = []
     ends: list[float] = []
-    attempts = retries = reused = 0
+    attempts = retries = reused = stopped = 0
     wait = 0.0
+    first: float | None = None  # the first start of any item, for the timeline's axis
     for rec in records:
         name = STATUS_NAMES.get(rec.status, str(rec.status))
         counts[name] = counts.get(name, 0) + 1
         if was_reused(rec):
             reused += 1
+            continue
+        attempts += rec.attempts or 0
+        if rec.start is not None:
+            first = rec.start if first is None else min(first, rec.start)
+        if name not in _RAN:
+            stopped += rec.start is not None
             continue
         d = duration_of(rec)
         if d is not None:
@@ -96,7 +112,6 @@ def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None
         if rec.start is not None:
             starts.append(rec.start)
             ends.append(rec.end if rec.end is not None else rec.start + (d or 0.0))
-        attempts += rec.attempts or 0
         retries += max(0, (rec.attempts or 0) - 1)
         wait += rec.wait_seconds or 0.0
     if usage is None:
@@ -104,12 +119,12 @@ def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None
     median = statistics.median(durations) if durations else 0.0
     flows = max(1, int(max_flows))
     ideal = math.ceil(len(durations) / flows) * median if durations else 0.0
-    t0 = min(starts) if starts else None
+    t0 = first
     return RunSummary(
         items=len(records),
         counts=counts,
         max_flows=flows,
-        wall=max(ends) - t0 if starts else 0.0,
+        wall=max(ends) - min(starts) if starts else 0.0,
         loop=sum(durations),
         median=median,
         ideal=ideal,
@@ -118,6 +133,7 @@ def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None
         retries=retries,
         wait=wait,
         reused=reused,
+        stopped=stopped,
         t0=t0,
     )
 

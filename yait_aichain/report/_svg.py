@@ -48,6 +48,7 @@ class Bar:
     ticks: tuple[float, ...]
     title: str
     started: bool
+    label: str = ""  # the item's id, when the caller gave labels: the row is named by it
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def layout(records: Sequence[Any], summary: RunSummary,
             # Never started (cancelled first, or reused from a checkpoint): a stub at the
             # right edge, where the run stopped.
             bars.append(Bar(rec.index, status, LEFT + PLOT_WIDTH - 3, y, 3.0, height, (), (),
-                            _title(rec, label, None), False))
+                            _title(rec, label, None), False, _row_name(label)))
             continue
         begin = rec.start - t0
         x = LEFT + begin * scale
@@ -146,7 +147,7 @@ def layout(records: Sequence[Any], summary: RunSummary,
         waits, ticks = _retries(x, width, d or 0.0, rec.attempts or 0, rec.wait_seconds or 0.0,
                                 scale)
         bars.append(Bar(rec.index, status, x, y, width, height, waits, ticks,
-                        _title(rec, label, d), True))
+                        _title(rec, label, d), True, _row_name(label)))
         events.append((begin, 1))
         events.append((begin + (d or 0.0), -1))
     load, level = [], 0
@@ -213,6 +214,13 @@ def _load_strip(lay: Layout, max_flows: int) -> list[str]:
     ]
 
 
+ROW_LABEL_CHARS = 9  # what fits left of the plot
+
+
+def _row_name(label: Any) -> str:
+    return "" if label is None else _clip(str(label), ROW_LABEL_CHARS)
+
+
 def _row_labels(lay: Layout) -> list[str]:
     every = 1
     for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
@@ -220,7 +228,8 @@ def _row_labels(lay: Layout) -> list[str]:
         if step * lay.pitch >= 12:
             break
     return [
-        f'<text x="{LEFT - 6}" y="{_f(bar.y + bar.height)}" text-anchor="end">{bar.index}</text>'
+        f'<text class="row" x="{LEFT - 6}" y="{_f(bar.y + bar.height)}" text-anchor="end">'
+        f"{escape(bar.label) if bar.label else bar.index}</text>"
         for row, bar in enumerate(lay.bars) if row % every == 0
     ]
 
