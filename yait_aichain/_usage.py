@@ -33,7 +33,8 @@ class Usage:
         if self.cost is None and other.cost is None:
             cost = None
         else:
-            cost = (self.cost or 0.0) + (other.cost or 0.0)
+            # Rounded like each call's cost: float sums otherwise print 0.024594000000000008.
+            cost = round((self.cost or 0.0) + (other.cost or 0.0), 10)
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,

@@ -269,4 +269,9 @@ def _describe(exc: BaseException) -> str:
         reason = inner
     text = str(reason) or type(reason).__name__
     text = re.sub(r"<urllib3\.[^>]*>:\s*", "", text)
+    # urllib3 prints the computed budget in full ("read timeout=1.9998692529998152").
+    text = _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.2f}", text)
     return redact(text)[:300]
+
+
+_LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{4,}(?![\w.])")
