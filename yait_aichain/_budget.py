@@ -1,0 +1,147 @@
+"""Budgets that hold: each model call reserves its worst case before it is sent.
+
+A Pool with ``max_cost`` or ``max_tokens`` puts one :class:`Budget` into every item's
+scope. Before a Model sends a call it reserves the call's worst case, the input estimate
+plus the most output the call may produce (its ``max_tokens``) at the model's price, and
+after the call it settles the reservation with the usage the provider reported. A call
+whose worst case does not fit in what is left is not sent (``CancelledError(reason=
+"budget")``), so with 20 flows in flight a run still cannot pass its budget by whatever
+was in flight: only by how far the provider's count exceeds the input estimate, which is
+deliberately generous (``INPUT_CHARS_PER_TOKEN``).
+
+A budget lives in one process; items on another process (``Pool(executor=...)``) are
+checked after they end, as before.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._usage import Usage
+from .errors import CancelledError, ConfigurationError
+
+__all__ = ["Budget", "Hold", "worst_case"]
+
+#: Output tokens reserved for a call that sets no ``max_tokens`` (its real bound is the
+#: model's own limit, which we do not know): set ``max_tokens`` for an exact guarantee.
+DEFAULT_RESERVED_OUTPUT = 4096
+#: Characters per input token for the reservation. Real tokenizers give 3-4 characters
+#: per token of English; 2 keeps code, numbers and other scripts inside the estimate too.
+INPUT_CHARS_PER_TOKEN = 2
+_MEDIA_TOKENS = 1500
+_PER_MESSAGE_TOKENS = 8
+
+
+def worst_case(price: Any, messages: Sequence[dict[str, Any]], max_tokens: int | None) -> Usage:
+    """The most a call can use: a generous input estimate plus its ``max_tokens``, priced
+    with ``price`` (a Price with ``cost(usage)``, or None: cost unknown)."""
+    chars = media = 0
+    for message in messages:
+        for part in message.get("parts", ()):
+            if part.get("type") == "text":
+                chars += len(part.get("text", ""))
+            else:
+                media += 1
+    prompt = (math.ceil(chars / INPUT_CHARS_PER_TOKEN) + media * _MEDIA_TOKENS
+              + _PER_MESSAGE_TOKENS * len(messages))
+    output = DEFAULT_RESERVED_OUTPUT if max_tokens is None else int(max_tokens)
+    usage = Usage(prompt, output, prompt + output)
+    cost = None if price is None else price.cost(usage)
+    return Usage(prompt, output, prompt + output, cost)
+
+
+@dataclass
+class Hold:
+    """One call's reservation."""
+
+    budget: Budget
+    cost: float
+    tokens: int
+    settled: bool = False
+
+    def settle(self, usage: Usage | None) -> None:
+        """Replace the reservation with what the call really used (None: nothing)."""
+        self.budget._settle(self, usage or Usage())
+
+
+class Budget:
+    """The money and tokens one run may spend, reserved call by call. Thread-safe.
+
+    Args:
+        max_cost: USD, or None.
+        max_tokens: total tokens, or None.
+    """
+
+    def __init__(self, max_cost: float | None = None, max_tokens: int | None = None):
+        self.max_cost, self.max_tokens = max_cost, max_tokens
+        self._lock = threading.Lock()
+        self._cost = 0.0  # settled spend plus open reservations
+        self._tokens = 0
+        self.refused: CancelledError | None = None  # set once a call did not fit
+
+    def __repr__(self) -> str:
+        return f"Budget(max_cost={self.max_cost!r}, max_tokens={self.max_tokens!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # On another process the budget cannot be shared: the copy reserves nothing there
+        # and the Pool checks those items after they end.
+        return (_unshared, ())
+
+    def charge_outside(self, usage: Usage) -> None:
+        """Spend that did not go through a reservation (a runner that reports usage
+        itself, an item on another process)."""
+        with self._lock:
+            self._cost += usage.cost or 0.0
+            self._tokens += usage.total_tokens
+
+    def reserve(self, worst: Usage, model: str = "the model") -> Hold:
+        """Reserve a call's worst case.
+
+        Raises:
+            ConfigurationError: ``max_cost`` is set but the model's price is unknown.
+            CancelledError: the worst case does not fit in what is left (reason "budget").
+        """
+        if self.max_cost is not None and worst.cost is None:
+            raise ConfigurationError(
+                f"max_cost cannot be enforced: the price of {model} is not known; pass "
+                "Model(..., price=(input_usd, output_usd)) per million tokens, or budget in "
+                "tokens with max_tokens="
+            )
+        cost = worst.cost or 0.0
+        with self._lock:
+            problem = self._does_not_fit(cost, worst.total_tokens)
+            if problem is None:
+                self._cost += cost
+                self._tokens += worst.total_tokens
+                return Hold(self, cost, worst.total_tokens)
+            err = CancelledError(f"not sent: {problem}", reason="budget")
+            if self.refused is None:
+                self.refused = err
+        raise err
+
+    def _does_not_fit(self, cost: float, tokens: int) -> str | None:
+        if self.max_cost is not None and self._cost + cost > self.max_cost:
+            left = max(0.0, self.max_cost - self._cost)
+            return (f"its worst case (${cost:.4f}) does not fit in what is left of "
+                    f"max_cost=${self.max_cost:g} (${left:.4f})")
+        if self.max_tokens is not None and self._tokens + tokens > self.max_tokens:
+            left = max(0, self.max_tokens - self._tokens)
+            return (f"its worst case ({tokens:,} tokens) does not fit in what is left of "
+                    f"max_tokens={self.max_tokens:,} ({left:,})")
+        return None
+
+    def _settle(self, hold: Hold, usage: Usage) -> None:
+        with self._lock:
+            if hold.settled:
+                return
+            hold.settled = True
+            self._cost += (usage.cost or 0.0) - hold.cost
+            self._tokens += usage.total_tokens - hold.tokens
+
+
+def _unshared() -> None:
+    return None

@@ -1,0 +1,173 @@
+"""The circuit breaker: a run stops starting items once they all fail the same way.
+
+Some failures cannot fix themselves within a run: the provider refused the key (401/403),
+the account is out of credit (402), the model or endpoint does not exist (404), or nothing
+listens at the base URL. Sending the other 9,990 items only repeats them (and, for a dead
+local server, costs seconds of retries per item). So the Pool watches the items as they
+end:
+
+- after ``systemic`` items in a row end with one such error (default 3; a DONE item in
+  between resets the count) nothing new starts. While such a failure is unconfirmed, new
+  starts wait for the items in flight to report, so a revoked key costs at most
+  ``max_flows`` requests;
+- after ``same_error`` items in a row end with the same error the provider will not
+  accept on a retry either (a 400 with the same message, default 5), likewise.
+
+The items not started end CANCELLED with ``CancelledError(reason="systemic")`` whose
+``cause`` is the error and whose message says what to fix. ``Pool(breaker=False)`` turns
+it off; ``CircuitBreaker(systemic=..., same_error=...)`` tunes it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InsufficientCreditsError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = ["CircuitBreaker", "check_breaker"]
+
+DEFAULT_SYSTEMIC = 3
+DEFAULT_SAME_ERROR = 5
+_DIGITS = re.compile(r"\d+")
+_LOCAL_HINTS = {"11434": "try `ollama serve`", "1234": "start LM Studio's server",
+                "8080": "start the llama.cpp server", "8000": "start the vLLM server"}
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    """When a Pool stops starting items that all fail the same way.
+
+    Args:
+        systemic: items in a row failing with an error that cannot fix itself within
+            the run (authentication, permission, billing, unknown model or endpoint,
+            connection refused) before nothing new starts.
+        same_error: items in a row failing with the same error that a retry would not fix
+            (the same 4xx message) before nothing new starts.
+
+    Raises:
+        ConfigurationError: a count that is not an int >= 1.
+    """
+
+    systemic: int = DEFAULT_SYSTEMIC
+    same_error: int = DEFAULT_SAME_ERROR
+
+    def __post_init__(self) -> None:
+        for name in ("systemic", "same_error"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(
+                    f"CircuitBreaker {name} must be an int >= 1; got {value!r}")
+
+
+def check_breaker(value: Any) -> CircuitBreaker | None:
+    """``True`` (the default) -> the default breaker; ``False``/None -> off."""
+    if value is True:
+        return CircuitBreaker()
+    if value is False or value is None:
+        return None
+    if isinstance(value, CircuitBreaker):
+        return value
+    raise ConfigurationError(
+        f"breaker must be True, False or a CircuitBreaker(...); got {type(value).__name__}"
+    )
+
+
+def root_error(error: BaseException | None) -> BaseException | None:
+    """The provider error behind a wrapper (a Chain's ChainStepError, a tool's error)."""
+    seen = 0
+    while error is not None and not isinstance(error, APIError) and seen < 10:
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return error
+
+
+def is_refused(error: BaseException) -> bool:
+    return isinstance(error, NetworkError) and bool(getattr(error, "refused", False))
+
+
+def is_systemic(error: BaseException) -> bool:
+    """An error every other item would meet too: nothing in this run can fix it."""
+    return isinstance(error, (AuthenticationError, InsufficientCreditsError, NotFoundError)) \
+        or is_refused(error)
+
+
+def _signature(error: BaseException) -> tuple[str, int, str] | None:
+    """What "the same error" means: class, status and message with numbers blurred. None
+    for errors a retry or a later item may well not meet (rate limits, 5xx, timeouts)."""
+    if not isinstance(error, APIError) or isinstance(error, (RateLimitError, ServerError)):
+        return None
+    if isinstance(error, NetworkError) and not is_refused(error):
+        return None
+    return type(error).__name__, error.status or 0, _DIGITS.sub("#", str(error))[:200]
+
+
+def advice(error: BaseException) -> str:
+    """What to fix, in one sentence."""
+    provider = getattr(error, "provider", None) or "the provider"
+    model = getattr(error, "model", None)
+    if is_refused(error):
+        url = getattr(error, "base_url", None) or "the base URL"
+        port = url.rsplit(":", 1)[-1].split("/", 1)[0] if ":" in url else ""
+        hint = _LOCAL_HINTS.get(port, "start it, or check base_url=")
+        return f"is the server running at {url}? {hint}"
+    if isinstance(error, AuthenticationError):
+        return (f"{provider} refused the API key (HTTP {error.status}): set a valid key "
+                "(the provider's *_API_KEY variable or api_key=) with access to this model")
+    if isinstance(error, InsufficientCreditsError):
+        return f"the {provider} account is out of credit: add credit or raise its spending limit"
+    if isinstance(error, NotFoundError):
+        what = f"the model {model!r}" if model else "the model"
+        return (f"{provider} does not know {what} or this endpoint (HTTP 404): check the "
+                "model name and the base URL")
+    return "every item fails the same way: fix the request (see the error) and run again"
+
+
+class BreakerState:
+    """One run's view of the breaker: fed each ended item, says when to stop."""
+
+    def __init__(self, config: CircuitBreaker | None):
+        self.config = config
+        self.tripped: BaseException | None = None  # the error that stopped the run
+        self._systemic: tuple[Any, int] = (None, 0)
+        self._same: tuple[Any, int] = (None, 0)
+
+    @property
+    def doubtful(self) -> bool:
+        """A systemic failure is unconfirmed: hold new starts until the items in flight
+        have reported, so a revoked key costs at most one wave of requests."""
+        return self.config is not None and self.tripped is None and self._systemic[1] > 0
+
+    def observe(self, done: bool, error: BaseException | None) -> BaseException | None:
+        """Feed one ended item (DONE, or FAILED with ``error``); returns the error that
+        trips the breaker, once."""
+        cfg = self.config
+        if cfg is None or self.tripped is not None:
+            return None
+        if done:
+            self._systemic = self._same = (None, 0)
+            return None
+        root = root_error(error)
+        if root is None:
+            return None
+        sig = _signature(root)
+        if sig is not None:
+            self._same = (sig, self._same[1] + 1 if self._same[0] == sig else 1)
+        if is_systemic(root):
+            key = (type(root).__name__, getattr(root, "status", 0))
+            self._systemic = (key, self._systemic[1] + 1 if self._systemic[0] == key else 1)
+        same = sig is not None and self._same[1] >= cfg.same_error
+        if self._systemic[1] >= cfg.systemic or same:
+            self.tripped = root
+            return root
+        return None
