@@ -12,9 +12,11 @@ the call put together, and an API client needs neither.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,7 @@ class Transport:
 
     def __init__(self, base_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, verify: bool | str = True):
         self._lock = threading.Lock()
+        self._base_url = base_url
         self._in_flight = 0
         self._pool_size = 0
         self._verify: bool | str = verify
@@ -168,6 +171,10 @@ class Transport:
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema) as exc:
             raise ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _refused(exc):
+                raise self._refused_error(exc) from None
+            raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
         except requests.exceptions.RequestException as exc:
             raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
         # Reading the body goes through urllib3 directly, so its errors arrive untranslated.
@@ -179,6 +186,19 @@ class Transport:
 
     def close(self) -> None:
         self._adapter.close()
+
+    def _refused_error(self, exc: BaseException) -> NetworkError:
+        """Nothing listens at the base URL. On this machine (a local server that is not
+        running) that will not change within a retry's backoff, so it is not retried; a
+        remote host may be restarting behind a load balancer, so there it is."""
+        base = redact(self._base_url)
+        err = NetworkError(f"connection refused by {base}: nothing listens there "
+                           f"({_describe(exc)})", status=0)
+        err.refused = True  # type: ignore[attr-defined]
+        err.base_url = base  # type: ignore[attr-defined]
+        if _is_loopback(self._base_url):
+            err._transient = False  # type: ignore[attr-defined]
+        return err
 
 
 class _ApiAdapter(requests.adapters.HTTPAdapter):
@@ -251,6 +271,34 @@ def _read_body(response: requests.Response, deadline: float | None) -> bytes:
         if identity and raw.closed:
             break
     return b"".join(chunks)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error is "connection refused" (ECONNREFUSED) at its root."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ConnectionRefusedError):
+            return True
+        stack.extend(a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
+        for inner in (getattr(err, "reason", None), err.__cause__, err.__context__):
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+    return False
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _describe(exc: BaseException) -> str:
