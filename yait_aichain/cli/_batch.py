@@ -241,6 +241,10 @@ def run_command(args: argparse.Namespace) -> int:
         flag = "--schema" if args.schema and schema_problem else "--prompt/--system"
         raise CliError(f"{flag}: {exc}") from None
     rate = rate_limit_options(args)
+    if args.max_cost is not None and model.price is None and args.max_tokens_total is None:
+        raise CliError(f"--max-cost cannot be enforced: the price of {model.name!r} is not "
+                       "known; pass --price IN,OUT (USD per million tokens), or budget in "
+                       "tokens with --max-tokens-total")
     fmt = input_format(args.input, args.format)
     items = read_items(args.input, fmt, args.id_column, args.limit)
     check_columns(items, skill.required_variables, args.input, fmt)

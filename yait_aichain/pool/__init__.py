@@ -24,6 +24,7 @@ Pool's threads; the runner is pickled once per run, and an error that cannot be 
 back arrives as :class:`RemoteError`. ``worker_context=`` wraps each item where it runs.
 """
 
+from ._breaker import CircuitBreaker
 from ._config import DEFAULT_MAX_FLOWS, MAX_FLOWS_LIMIT
 from ._pool import Pool
 from ._record import ItemRecord
@@ -32,6 +33,7 @@ from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING, Status
 
 __all__ = [
     "CANCELLED",
+    "CircuitBreaker",
     "DEFAULT_MAX_FLOWS",
     "DONE",
     "FAILED",
