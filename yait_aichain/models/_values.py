@@ -199,7 +199,7 @@ def output_spec(output: Any) -> OutputSpec:
     if isinstance(output, type) and hasattr(output, "schema") and hasattr(output, "parse_obj"):
         raise ConfigurationError(
             f"output={output.__name__} is a pydantic v1 model; typed answers need pydantic v2 "
-            "(pip install 'yait-aichain[pydantic]')"
+            "(pip install 'pydantic>=2')"
         )
     if isinstance(output, str):
         return OutputSpec(type=output)

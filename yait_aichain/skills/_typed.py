@@ -79,7 +79,7 @@ def _schema_validator(schema: dict[str, Any]) -> Any:
     except ImportError:
         raise ConfigurationError(
             "a JSON-schema output is validated with jsonschema, which is not installed; "
-            "pip install 'yait-aichain[jsonschema]' (or pass a pydantic model class)"
+            "pip install jsonschema (or pass a pydantic model class)"
         ) from None
     validator_class = jsonschema.validators.validator_for(schema)
     try:
