@@ -105,3 +105,22 @@ def test_breaker_settings_are_checked():
     with pytest.raises(ConfigurationError, match="breaker"):
         check_breaker("yes")
     assert BreakerState(None).observe(False, _auth()) is None
+
+
+def test_models_are_found_through_skills_chains_and_closures():
+    from yait_aichain import Chain, Model, Skill
+    from yait_aichain._budget import check_prices, models_in
+
+    priced = Model("gpt-4o-mini", api_key="sk-x")
+    local = Model("llama3.1", provider="ollama", base_url="http://127.0.0.1:9/v1")
+    skill = Skill(model=local, prompt="{text}")
+    chain = Chain([(Skill(model=priced, prompt="{text}"), "a"), (skill, "b")])
+
+    def wrapper(v):
+        return skill.run(v)
+
+    assert models_in(chain) == [priced, local] and models_in(wrapper) == [local]
+    with pytest.raises(ConfigurationError, match="'llama3.1'"):
+        check_prices(chain, 1.0, None)
+    check_prices(chain, 1.0, 1000)  # a token budget needs no price
+    check_prices(Skill(model=priced, prompt="{text}"), 1.0, None)

@@ -145,3 +145,97 @@ class Budget:
 
 def _unshared() -> None:
     return None
+
+
+def models_in(runner: Any, _depth: int = 0) -> list[Any]:
+    """The Models a runner calls, as far as can be seen without running it: a Model, a
+    Skill's model, a Chain's steps, a Pool's or wrapper's runner, a partial's function, and
+    the runners a plain function reaches through its closure or globals."""
+    from .models import Model
+
+    if _depth > 20:
+        return []
+    if isinstance(runner, Model):
+        return [runner]
+    d = _depth + 1
+    found: list[Any] = []
+    model = getattr(runner, "model", None)
+    if isinstance(model, Model):
+        found.append(model)
+    steps = getattr(runner, "steps", None)
+    if isinstance(steps, tuple):
+        for step in steps:
+            found += models_in(step[0] if isinstance(step, tuple) else step, d)
+    for attr in ("runner", "func"):  # Pool, a rate-limit wrapper, functools.partial
+        inner = getattr(runner, attr, None)
+        if inner is not None and inner is not runner:
+            found += models_in(inner, d)
+    for value in _referenced(runner):
+        found += models_in(value, d)
+    return found
+
+
+def _referenced(fn: Any) -> list[Any]:
+    code = getattr(fn, "__code__", None)
+    if code is None or not hasattr(fn, "__globals__"):
+        return []
+    names = set(code.co_names)
+    values = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            continue
+    values += [fn.__globals__[n] for n in sorted(names) if n in fn.__globals__]
+    from .chain import Chain
+    from .models import Model
+    from .pool import Pool
+    from .skills import Skill
+
+    return [v for v in values if isinstance(v, (Chain, Model, Pool, Skill))]
+
+
+def check_prices(runner: Any, max_cost: float | None, max_tokens: int | None) -> None:
+    """Before any request: ``max_cost`` over a model whose price is unknown cannot hold.
+
+    Raises:
+        ConfigurationError: names the model and the two ways out.
+    """
+    if max_cost is None or max_tokens is not None:
+        return
+    for model in models_in(runner):
+        if getattr(model, "price", None) is None:
+            raise ConfigurationError(
+                f"max_cost={max_cost:g} cannot be enforced: the price of model "
+                f"{model.name!r} ({model.provider}) is not known. Pass "
+                "Model(..., price=(input_usd, output_usd)) per million tokens, or budget in "
+                "tokens with max_tokens="
+            )
+
+
+def reserve_call(scope: Any, price: Any, messages: Sequence[dict[str, Any]],
+                 max_tokens: int | None, model: str) -> list[Hold]:
+    """Reserve one call's worst case in every budget of the Pools around it (found on the
+    scope's tallies); returns the holds to settle with the call's usage.
+
+    Raises:
+        ConfigurationError, CancelledError: as :meth:`Budget.reserve` (nothing is sent).
+    """
+    budgets = [b for b in (getattr(t, "budget", None) for t in scope.tallies) if b is not None]
+    if not budgets:
+        return []
+    worst = worst_case(price, messages, max_tokens)
+    holds: list[Hold] = []
+    try:
+        for budget in dict.fromkeys(budgets):  # each once, in order
+            holds.append(budget.reserve(worst, f"model {model!r}"))
+    except BaseException:
+        for hold in holds:
+            hold.settle(None)
+        raise
+    return holds
+
+
+def settle_all(holds: list[Hold], usage: Usage | None) -> None:
+    for hold in holds:
+        hold.settle(usage)
