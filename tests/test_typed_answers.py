@@ -288,3 +288,38 @@ def test_a_chain_hands_a_typed_answer_to_the_next_step_as_json(sim_env):
     sent = sim_env.requests_log[-1].body["messages"][-1]["content"]
     assert sent.startswith("Check {") and json.loads(sent[len("Check "):])["status"] == "paid"
     assert out.startswith("Summary: Check {")
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4-6"])
+def test_a_reply_that_is_not_json_is_re_asked_too(sim_env, model):
+    good = {"title": "t", "tags": ["a"], "score": 2}
+    sim_env.reply = lambda info: "Sorry, here it is: title t" if info.sequence == 1 else good
+    skill = Skill(model=Model(model), prompt="Tag: {text}", output=SCHEMA_OUTPUT)
+    assert skill.run({"text": "x"}) == good
+    assert sim_env.stats.requests == 2 and skill.history == [None, good]
+    retry = sim_env.requests_log[1].body
+    assert "not valid JSON" in json.dumps(retry)
+
+
+def test_a_reply_that_is_never_json_raises_the_provider_error(sim_env):
+    from yait_aichain.errors import InvalidResponseError
+
+    sim_env.reply = lambda info: "no JSON here"
+    skill = Skill(model=Model("gpt-4o-mini"), prompt="Tag: {text}", output=SCHEMA_OUTPUT)
+    with pytest.raises(InvalidResponseError) as info:
+        skill.run({"text": "x"})
+    assert info.value.reason == "invalid_json" and sim_env.stats.requests == 2
+
+
+def test_fake_model_answers_are_validated_and_re_asked():
+    from yait_aichain.testing import FakeModel
+
+    good = {"number": "7", "status": "open", "customer": {"name": "Ada"}, "lines": [],
+            "issued": "2024-02-03"}
+    fake = FakeModel().enqueue({"number": 7}, good)
+    skill = Skill(model=fake, prompt="{doc}", output=Invoice)
+    invoice = skill.run({"doc": "x"})
+    assert invoice == Invoice.model_validate(good) and invoice.status is Status.open
+    assert len(fake.calls) == 2
+    follow_up = fake.calls[1][0][-1]["parts"][0]["text"]
+    assert "$.number: Input should be a valid string" in follow_up

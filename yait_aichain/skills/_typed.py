@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import _context
 from .._usage import Usage
-from ..errors import ConfigurationError, OutputValidationError
+from ..errors import ConfigurationError, InvalidResponseError, OutputValidationError
 from ..models._values import Generation, is_model_class, output_spec
 from ..models.providers import OutputSpec
 
@@ -27,6 +27,10 @@ DEFAULT_MAX_REASKS = 1
 # The model gets the first few errors; a long list adds tokens, not help.
 _ERRORS_SHOWN = 10
 _ERRORS_KEPT = 50
+# Replies that came back but hold no usable JSON: the model slipped, so asking again can
+# fix it (a cut-off reply cannot be fixed by asking again: it is not in this list).
+_REASKABLE = frozenset({"invalid_json", "no_tool_output"})
+_NO_ANSWER = object()
 
 
 @dataclass(frozen=True)
@@ -133,39 +137,63 @@ def run_typed(
     """Call, validate, and re-ask up to ``max_reasks`` times; fills ``answer`` as it goes
     (so the caller keeps the usage of a run that fails).
 
+    A reply that holds no JSON at all (``invalid_json``, or no forced-tool call) is
+    re-asked too, without an answer to quote.
+
     Raises:
         OutputValidationError: no answer validated.
+        InvalidResponseError: the last reply held no usable JSON.
     """
+    raw: Any = None
+    errors: list[str] = []
     for attempt in range(max_reasks + 1):
         if attempt:
             answer.reasks += 1
             _context.current().record_reask()
-        result = call(messages)
-        answer.usage = answer.usage + result.usage
-        answer.history.append(result.output)
-        value, errors = typed.check(result.output)
+        raw = _ask(call, messages, answer, last=attempt == max_reasks)
+        if raw is _NO_ANSWER:
+            raw, errors = None, ["$: the reply was not valid JSON"]
+            messages = messages + _follow_up(_NO_ANSWER, errors)
+            continue
+        value, errors = typed.check(raw)
         if not errors:
             answer.value = value
             return value
-        messages = messages + _follow_up(result.output, errors)
+        messages = messages + _follow_up(raw, errors)
     raise OutputValidationError(
         f"the answer does not match {typed.name} after {max_reasks} re-ask"
         f"{'' if max_reasks == 1 else 's'}: " + "; ".join(errors[:3])
         + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""),
-        raw=result.output, errors=errors, attempts=max_reasks + 1, schema_name=typed.name,
+        raw=raw, errors=errors, attempts=max_reasks + 1, schema_name=typed.name,
     )
 
 
+def _ask(call: Callable[[list[dict[str, Any]]], Generation], messages: list[dict[str, Any]],
+         answer: Answer, last: bool) -> Any:
+    """One call: its parsed output, or _NO_ANSWER for a reply without usable JSON (raised
+    as it is on the last attempt, where there is no re-ask left to fix it)."""
+    try:
+        result = call(messages)
+    except InvalidResponseError as exc:
+        if last or exc.reason not in _REASKABLE:
+            raise
+        answer.history.append(None)
+        return _NO_ANSWER
+    answer.usage = answer.usage + result.usage
+    answer.history.append(result.output)
+    return result.output
+
+
 def _follow_up(raw: Any, errors: list[str]) -> list[dict[str, Any]]:
-    """The model's own answer, then what is wrong with it."""
+    """The model's own answer (when there was one to show), then what is wrong with it."""
     shown = "\n".join(f"- {e}" for e in errors[:_ERRORS_SHOWN])
     if len(errors) > _ERRORS_SHOWN:
         shown += f"\n- ... and {len(errors) - _ERRORS_SHOWN} more"
+    ask = {"role": "user", "parts": [{"type": "text", "text": (
+        "That answer does not match the required schema:\n" + shown
+        + "\nReply again with the whole corrected answer as JSON, and nothing else."
+    )}]}
+    if raw is _NO_ANSWER:
+        return [ask]
     said = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
-    return [
-        {"role": "assistant", "parts": [{"type": "text", "text": said}]},
-        {"role": "user", "parts": [{"type": "text", "text": (
-            "That answer does not match the required schema:\n" + shown
-            + "\nReply again with the whole corrected answer as JSON, and nothing else."
-        )}]},
-    ]
+    return [{"role": "assistant", "parts": [{"type": "text", "text": said}]}, ask]
