@@ -273,3 +273,17 @@ def test_skill_refuses_an_inexpressible_schema_before_any_request(sim_env, model
               output={"format": {"type": "json_schema", "schema": schema}})
     assert info.value.path == "$.scores"
     assert sim_env.stats.requests == 0
+
+
+@pytest.mark.parametrize("convert", ALL, ids=lambda f: f.__name__)
+def test_shared_definitions_are_checked_once_not_exponentially(convert):
+    # D0 -> D1 twice -> D2 twice ...: 2**24 paths, one walk per definition.
+    defs = {"D24": obj(leaf={"type": "string"})}
+    for i in range(23, -1, -1):
+        defs[f"D{i}"] = obj(a={"$ref": f"#/$defs/D{i + 1}"}, b={"$ref": f"#/$defs/D{i + 1}"})
+    schema = {**obj(root={"$ref": "#/$defs/D0"}), "$defs": defs}
+    if convert is gemini_schema:
+        with pytest.raises(UnsupportedSchemaError, match="too deep"):
+            convert(schema)  # inlining 24 levels of references is beyond Gemini's depth
+    else:
+        assert convert(schema)["properties"]["root"] == {"$ref": "#/$defs/D0"}

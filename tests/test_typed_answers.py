@@ -323,3 +323,52 @@ def test_fake_model_answers_are_validated_and_re_asked():
     assert len(fake.calls) == 2
     follow_up = fake.calls[1][0][-1]["parts"][0]["text"]
     assert "$.number: Input should be a valid string" in follow_up
+
+
+# -- the simulator's structured answers -------------------------------------------------
+
+CONSTRAINED = {"type": "object", "properties": {
+    "code": {"type": "string", "maxLength": 4},
+    "long": {"type": "string", "minLength": 50},
+    "when": {"type": "string", "format": "date"},
+    "mail": {"type": "string", "format": "email"},
+    "level": {"type": "integer", "enum": [3, 5]},
+    "count": {"type": "integer", "minimum": 7, "maximum": 9},
+    "ratio": {"type": "number", "exclusiveMinimum": 0.5},
+    "items": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+    "maybe": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
+}, "required": ["code", "long", "when", "mail", "level", "count", "ratio", "items", "maybe"]}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_simulated_answers_honour_constraints_the_dialect_only_restates(sim_env, model):
+    import jsonschema
+
+    skill = Skill(model=Model(model), prompt="Fill: {x}", max_reasks=0,
+                  output={"format": {"type": "json_schema", "schema": CONSTRAINED}})
+    value = skill.run({"x": "it"})
+    jsonschema.validate(value, CONSTRAINED, format_checker=jsonschema.FormatChecker())
+    assert sim_env.stats.requests == 1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_scripted_invalid_answers_break_the_schema_on_every_wire_format(sim_env, model):
+    sim_env.invalid_answers(first=None)
+    skill = Skill(model=Model(model), prompt="Fill: {x}", max_reasks=0,
+                  output={"format": {"type": "json_schema", "schema": CONSTRAINED}})
+    with pytest.raises(OutputValidationError) as info:
+        skill.run({"x": "it"})
+    assert info.value.errors == ["$: 'code' is a required property"]
+
+
+def test_invalid_answers_leave_text_requests_alone_and_reject_bad_settings(sim):
+    from yait_aichain.errors import ConfigurationError as Bad
+
+    sim.invalid_answers(first=None)
+    model = Model("gpt-4o-mini", api_key="k", base_url=sim.openai_base_url)
+    assert Skill(model=model, prompt="{t}").run({"t": "hi"}) == "Summary: hi"
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(Bad, match="first"):
+            sim.invalid_answers(first=bad)
+    sim.invalid_answers(0)
+    assert Skill(model=model, prompt="{t}", output=Invoice).run({"t": "x"}).status is Status.paid

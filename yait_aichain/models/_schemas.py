@@ -379,28 +379,39 @@ def _resolve(root: dict[str, Any], ref: str) -> Any:
 
 
 def _walk_refs(node: Any, root: dict[str, Any], provider: str, path: str,
-               stack: tuple[str, ...]) -> bool:
-    """Check every reference is local and resolves; True when one is recursive."""
+               stack: tuple[str, ...], seen: dict[str, bool] | None = None) -> bool:
+    """Check every reference is local and resolves; True when one is recursive.
+
+    ``seen`` remembers each reference already followed, so a definition used in many
+    places is walked once (shared definitions would otherwise cost exponential time)."""
+    seen = {} if seen is None else seen
     if isinstance(node, list):
-        return any([_walk_refs(v, root, provider, f"{path}[{i}]", stack)
+        return any([_walk_refs(v, root, provider, f"{path}[{i}]", stack, seen)
                     for i, v in enumerate(node)])
     if not isinstance(node, dict):
         return False
-    ref = node.get("$ref")
     recursive = False
+    ref = node.get("$ref")
     if isinstance(ref, str):
-        if not ref.startswith("#"):
-            raise _error(provider, path, f"the external reference {ref!r}",
-                         "inline the referenced schema, or put it under $defs")
-        target = _resolve(root, ref)
-        if target is None:
-            raise _error(provider, path, f"the reference {ref!r}, which does not resolve",
-                         "point it at an entry of $defs")
-        if ref in stack:
-            return True
-        recursive = _walk_refs(target, root, provider, path, stack + (ref,))
-    return any([recursive] + [_walk_refs(v, root, provider, f"{path}.{k}", stack)
+        recursive = _follow(ref, root, provider, path, stack, seen)
+    return any([recursive] + [_walk_refs(v, root, provider, f"{path}.{k}", stack, seen)
                               for k, v in node.items() if k != "$ref"])
+
+
+def _follow(ref: str, root: dict[str, Any], provider: str, path: str,
+            stack: tuple[str, ...], seen: dict[str, bool]) -> bool:
+    if not ref.startswith("#"):
+        raise _error(provider, path, f"the external reference {ref!r}",
+                     "inline the referenced schema, or put it under $defs")
+    target = _resolve(root, ref)
+    if target is None:
+        raise _error(provider, path, f"the reference {ref!r}, which does not resolve",
+                     "point it at an entry of $defs")
+    if ref in stack:
+        return True
+    if ref not in seen:
+        seen[ref] = _walk_refs(target, root, provider, path, stack + (ref,), seen)
+    return seen[ref]
 
 
 # -- Gemini -----------------------------------------------------------------------------

@@ -140,7 +140,9 @@ def _with_notes(node: Any, depth: int) -> Any:
     if isinstance(description, str) and description.rstrip().endswith(")"):
         note = description[description.rfind("(") + 1:]
         for word, raw in _NOTE.findall(note):
-            if word in _NOTED and word not in out:
+            # The note is the caller's own bound: it wins over a looser one that was sent
+            # (Claude takes minItems 1 where the caller said 3).
+            if word in _NOTED:
                 try:
                     out[word] = json.loads(raw)
                 except ValueError:
