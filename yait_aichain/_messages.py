@@ -65,6 +65,9 @@ def _normalise_part(part: Any, i: int, j: int) -> dict[str, Any]:
         text = part.get("text")
         if not isinstance(text, str):
             raise ConfigurationError(f"{where} is a text part without a str 'text'")
+        if part.get("cache") is True:
+            # The static prefix ends here (prompt caching; see Skill(cache=)).
+            return {"type": "text", "text": text, "cache": True}
         return {"type": "text", "text": text}
     if kind == "image":
         source = part.get("source")

@@ -43,6 +43,14 @@ def _default(value: Any) -> Any:
     return str(value) if data is value else data
 
 
+def first_placeholder(template: str) -> int | None:
+    """Where the template's first placeholder starts, or None when it has none."""
+    for match in _TOKEN.finditer(template):
+        if match.group(1):
+            return match.start()
+    return None
+
+
 def render_value(value: Any) -> str:
     if isinstance(value, str):
         return value

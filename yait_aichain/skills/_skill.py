@@ -10,6 +10,7 @@ from typing import Any
 from .._messages import normalise_messages, text_parts
 from .._runner import ThreadLocalViews
 from .._template import missing_error, placeholders, render
+from ._cache import cache_point, mark_and_render
 from .._usage import Usage
 from ..errors import ConfigurationError
 from ..models._model import Model
@@ -35,6 +36,11 @@ class Skill(ThreadLocalViews):
         variables: default values for placeholders; run-time variables win.
         options: generation settings for this Skill (override the model's).
         prompt, system: shorthands for a one-user-message (and system) template.
+        cache: ``"auto"`` (default) marks the template's static prefix (the messages up
+            to the first ``{variable}``) for the provider's prompt cache when it reaches
+            the model's minimum cacheable length: Anthropic ``cache_control``, OpenAI
+            ``prompt_cache_key``; a Pool then runs one item first so the others read the
+            cache it wrote. ``False`` sends the prompt unmarked.
 
     Raises:
         ConfigurationError: the messages, output or options are not usable;
@@ -58,6 +64,7 @@ class Skill(ThreadLocalViews):
         prompt: str | None = None,
         system: str | None = None,
         max_reasks: int = DEFAULT_MAX_REASKS,
+        cache: Any = "auto",
     ):
         if not callable(getattr(model, "generate", None)):
             raise ConfigurationError(f"Skill needs a Model, got {type(model).__name__}")
@@ -84,6 +91,10 @@ class Skill(ThreadLocalViews):
             name for part in text_parts(self._messages) for name in placeholders(part["text"])
         )
         self._local = threading.local()
+        if cache not in ("auto", False, True, None):
+            raise ConfigurationError(f"cache must be 'auto' or False, got {cache!r}")
+        self.cache = "auto" if cache in ("auto", True) else False
+        self._cache_at = cache_point(self._messages, model) if self.cache else None
         self._check_output()
 
     def _revive_output(self, value: Any) -> Any:
@@ -102,6 +113,12 @@ class Skill(ThreadLocalViews):
     def messages(self) -> list[dict[str, Any]]:
         """A copy of the normalised message template."""
         return copy.deepcopy(self._messages)
+
+    @property
+    def caches_prefix(self) -> bool:
+        """True when runs mark a static prefix for the prompt cache (a Pool then lets
+        one item write the cache before the others start)."""
+        return self._cache_at is not None
 
     @property
     def required_variables(self) -> frozenset[str]:
@@ -138,6 +155,8 @@ class Skill(ThreadLocalViews):
         missing = self._placeholders - merged.keys()
         if missing:
             raise missing_error(missing)
+        if self._cache_at is not None:
+            return mark_and_render(self._messages, self._cache_at, merged)
         if not self._placeholders:
             return copy.deepcopy(self._messages)
         return [

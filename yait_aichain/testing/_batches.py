@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from . import _faults as F
 from . import _wire as W
+from ._prompt_cache import PromptCache
 
 __all__ = ["Batch", "BatchControl", "BatchStore", "Outcome"]
 
@@ -128,7 +129,8 @@ class BatchControl:
 class BatchStore:
     """Batches and uploaded files of one simulator; thread-safe."""
 
-    def __init__(self, read: Callable[[str, dict[str, Any], str | None, int], W.ReplyInfo]):
+    def __init__(self, read: Callable[[str, dict[str, Any], str | None, int], W.ReplyInfo],
+                 cache: PromptCache | None = None):
         self.lock = threading.Lock()
         self.batches: dict[str, Batch] = {}
         self.files: dict[str, dict[str, Any]] = {}
@@ -138,6 +140,7 @@ class BatchStore:
         self.created = 0
         self._ids = itertools.count(1)
         self._read = read
+        self._cache = cache
         self._sequence = itertools.count(1)
 
     def new_id(self, prefix: str) -> str:
@@ -215,4 +218,7 @@ class BatchStore:
             return Outcome(custom_id, ERRORED, status,
                            W.error_body(provider, status, value.category))
         text, tool_input = W.render(info, "" if value is None else value)
-        return Outcome(custom_id, SUCCEEDED, 200, W.reply_body(info, text, tool_input))
+        body = W.reply_body(info, text, tool_input)
+        if self._cache is not None:  # batch requests use the prompt cache too, in turn
+            self._cache.finish(self._cache.begin(info), body)
+        return Outcome(custom_id, SUCCEEDED, 200, body)

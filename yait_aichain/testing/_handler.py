@@ -18,6 +18,7 @@ from . import _faults as F
 from . import _instances
 from . import _wire as W
 from ._batches import BatchStore
+from ._prompt_cache import PromptCache
 from ._http import LeanRequestHandler
 from ._script import FaultScript
 from ._stats import Counters, RequestRecord
@@ -58,7 +59,8 @@ class Core:
         # than this (None: always); see Simulator.invalid_answers().
         self.invalid_first: int | None = 0
         # Batch APIs (their own module): batches answer with the live reply logic.
-        self.batches = BatchStore(W.read_request)
+        self.prompt_cache = PromptCache()
+        self.batches = BatchStore(W.read_request, self.prompt_cache)
 
 
 class Handler(LeanRequestHandler):
@@ -184,6 +186,8 @@ class Handler(LeanRequestHandler):
                 return  # the reply callable failed; a 500 went out
         if fault is not None and fault.action in (F.STATUS, F.HANG, F.DROP):
             return self._serve_fault(info, fault)
+        # The prompt cache is looked up on arrival and written when the reply goes out.
+        ticket = core.prompt_cache.begin(info) if fault is None else None
         if not self._wait(core.script.delay(core.latency, core.jitter)):
             return self._abort()
         if fault is not None:
@@ -193,7 +197,9 @@ class Handler(LeanRequestHandler):
         except (TypeError, ValueError) as exc:
             return self._error(provider, 500, message=f"reply callable returned an unusable "
                                f"value: {exc}")
-        self._send(200, _dumps(W.reply_body(info, text, tool_input)))
+        reply = W.reply_body(info, text, tool_input)
+        core.prompt_cache.finish(ticket, reply)
+        self._send(200, _dumps(reply))
 
     def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
         reply = self._core.reply

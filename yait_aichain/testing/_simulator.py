@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ._batches import BatchControl
 from ._faults import Fault
+from ._prompt_cache import PromptCache
 from ._handler import Core
 from ._script import Match
 from ._server import Server
@@ -297,6 +298,11 @@ class Simulator:
         """The Batch APIs' settings and state: ``delay``, ``expire``, ``fail_when()``,
         ``finish_all()``, ``created`` and ``list()``."""
         return BatchControl(self._core.batches)
+
+    @property
+    def prompt_cache(self) -> PromptCache:
+        """The simulated prompt cache: ``ttl``, ``writes``, ``reads``, ``clear()``."""
+        return self._core.prompt_cache
 
     # ------------------------------------------------------------------ counters
 

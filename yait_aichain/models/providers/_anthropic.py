@@ -10,6 +10,7 @@ from .._schemas import anthropic_native, anthropic_tool, claude_has_native_outpu
 from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import (
     JSON_HINT,
+    CacheMark,
     Image,
     count,
     fail,
@@ -62,7 +63,11 @@ class AnthropicAdapter(Adapter):
         options: dict[str, Any],
     ) -> WireRequest:
         """The Messages request for one generation."""
-        system, turns = split_system(normalise(messages, self.name), self.name)
+        normalised = normalise(messages, self.name)
+        # A static prefix that ends in the system text caches the whole system block.
+        cache_system = any(isinstance(p, CacheMark) for role, parts in normalised
+                           if role == "system" for p in parts)
+        system, turns = split_system(normalised, self.name)
         if output.type == "json" and not mentions_json(turns) and JSON_HINT not in system:
             system = f"{system}\n\n{JSON_HINT}" if system else JSON_HINT
         max_tokens = options.get("max_tokens")
@@ -74,7 +79,9 @@ class AnthropicAdapter(Adapter):
             ],
         }
         if system:
-            body["system"] = system
+            body["system"] = ([{"type": "text", "text": system,
+                                "cache_control": dict(_EPHEMERAL)}]
+                              if cache_system else system)
         allowed = sampling_options(self.name, model, options)
         for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"),
                              ("top_k", "top_k"), ("stop", "stop_sequences")):
@@ -130,7 +137,12 @@ class AnthropicAdapter(Adapter):
 _MISSING = object()
 
 
+_EPHEMERAL = {"type": "ephemeral"}
+
+
 def _block(part: str | Image) -> dict[str, Any]:
+    if isinstance(part, CacheMark):
+        return {"type": "text", "text": str(part), "cache_control": dict(_EPHEMERAL)}
     if isinstance(part, str):
         return {"type": "text", "text": part}
     if part.kind == "url":

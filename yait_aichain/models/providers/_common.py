@@ -72,6 +72,25 @@ def normalise(messages: Any, provider: str) -> list[tuple[str, list[str | Image]
     return out
 
 
+class CacheMark(str):
+    """Text that ends the prompt's static prefix: adapters mark the cache there
+    (Anthropic ``cache_control``) or derive a cache key from the text up to it (OpenAI)."""
+
+    __slots__ = ()
+
+
+def cache_prefix(turns: list[tuple[str, list[str | Image]]]) -> str | None:
+    """The text of every part up to and including the CacheMark, or None without one."""
+    seen: list[str] = []
+    for _, parts in turns:
+        for part in parts:
+            if isinstance(part, str):
+                seen.append(part)
+                if isinstance(part, CacheMark):
+                    return "\x00".join(seen)
+    return None
+
+
 def _part(part: Any, index: int, provider: str) -> str | Image:
     if isinstance(part, str):
         return part
@@ -84,7 +103,7 @@ def _part(part: Any, index: int, provider: str) -> str | Image:
         text = part.get("text")
         if not isinstance(text, str):
             raise ConfigurationError(f"message {index}: a text part needs a str 'text'")
-        return text
+        return CacheMark(text) if part.get("cache") is True else text
     if kind == "image":
         return _image(part.get("source"), index)
     raise ConfigurationError(

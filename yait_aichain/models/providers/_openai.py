@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar
 
 from ..._usage import Usage
@@ -11,6 +12,7 @@ from ._base import Adapter, OutputSpec, Parsed, WireRequest
 from ._common import (
     JSON_HINT,
     Image,
+    cache_prefix,
     count,
     fail,
     finish_text,
@@ -40,6 +42,9 @@ class OpenAIAdapter(Adapter):
 
     #: body field that carries max_tokens
     token_limit_field: ClassVar[str] = "max_completion_tokens"
+    #: whether a static prompt prefix sends a prompt_cache_key hint
+    sends_cache_key: ClassVar[bool] = True
+
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """A Bearer token, or nothing when there is no key."""
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -58,6 +63,12 @@ class OpenAIAdapter(Adapter):
             chat.insert(0, {"role": "system", "content": JSON_HINT})
         body: dict[str, Any] = {"model": model, "messages": chat}
         body.update(self._settings(model, options))
+        prefix = cache_prefix(turns) if self.sends_cache_key else None
+        if prefix is not None:
+            # Requests sharing a static prefix share a key, so OpenAI routes them to the
+            # same cache (it caches prefixes of 1,024+ tokens by itself).
+            digest = hashlib.sha256(f"{model}\x00{prefix}".encode()).hexdigest()[:32]
+            body["prompt_cache_key"] = f"yait-{digest}"
         if output.type == "json":
             body["response_format"] = {"type": "json_object"}
         elif output.type == "json_schema":
@@ -122,6 +133,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
     default_base_url = ""
     key_required = False
     token_limit_field = "max_tokens"
+    sends_cache_key = False
 
     def build_request(
         self,

@@ -1,0 +1,145 @@
+"""The simulator's prompt cache: prefixes written by one request, read by later ones.
+
+As at the providers, a cached prefix is decided when a request arrives but becomes
+readable only once the request that wrote it has answered, so requests that all arrive
+together all miss (the reason a Pool lets one item go first). Entries live ``ttl``
+seconds from their last use. Tokens are the simulator's usual word counts.
+
+- Anthropic: the prefix ends at the last block carrying ``cache_control``; usage reports
+  ``cache_creation_input_tokens`` / ``cache_read_input_tokens`` and ``input_tokens`` for
+  the rest, as the real API does.
+- OpenAI: the leading system/developer messages (keyed by ``prompt_cache_key`` when
+  given), reported as ``prompt_tokens_details.cached_tokens``.
+- Gemini: the ``systemInstruction``, reported as ``cachedContentTokenCount``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..models._caching import min_cacheable_tokens
+from . import _wire as W
+
+__all__ = ["PromptCache", "Ticket"]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What one request found in the cache: its prefix ``key``, size and whether it hit."""
+
+    key: str
+    tokens: int
+    hit: bool
+    provider: str
+
+
+def _words(text: Any) -> int:
+    return len(text.split()) if isinstance(text, str) else 0
+
+
+def _blocks(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [{"type": "text", "text": value}]
+    return [b for b in value if isinstance(b, dict)] if isinstance(value, list) else []
+
+
+def _anthropic_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
+    digest, words, found = hashlib.sha256(), 0, None
+    blocks = _blocks(body.get("system"))
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            blocks += _blocks(message.get("content"))
+    for block in blocks:
+        text = block.get("text") if isinstance(block.get("text"), str) else ""
+        digest.update(text.encode("utf-8") + b"\x00")
+        words += _words(text)
+        if isinstance(block.get("cache_control"), dict):
+            found = (digest.hexdigest(), words)
+    return found
+
+
+def _openai_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
+    texts = []
+    for message in body.get("messages") or []:
+        if not (isinstance(message, dict) and message.get("role") in ("system", "developer")):
+            break
+        texts += [b.get("text", "") for b in _blocks(message.get("content"))]
+    if not texts:
+        return None
+    hint = body.get("prompt_cache_key")
+    seed = hint if isinstance(hint, str) and hint else "\x00".join(map(str, texts))
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(map(_words, texts))
+
+
+def _gemini_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
+    instruction = body.get("systemInstruction", body.get("system_instruction"))
+    parts = instruction.get("parts") if isinstance(instruction, dict) else None
+    texts = [p.get("text", "") for p in parts or [] if isinstance(p, dict)]
+    if not texts:
+        return None
+    digest = hashlib.sha256("\x00".join(map(str, texts)).encode()).hexdigest()
+    return digest, sum(map(_words, texts))
+
+
+_PREFIX = {W.ANTHROPIC: _anthropic_prefix, W.OPENAI: _openai_prefix, W.GEMINI: _gemini_prefix}
+
+
+class PromptCache:
+    """Cached prefixes of one simulator (``sim.prompt_cache``); thread-safe.
+
+    Attributes:
+        ttl: seconds an entry lives after its last use (Anthropic's default is 5 minutes).
+        writes, reads: how many requests wrote or read a cached prefix.
+    """
+
+    def __init__(self, ttl: float = 300.0) -> None:
+        self.ttl = ttl
+        self.writes = 0
+        self.reads = 0
+        self._lock = threading.Lock()
+        self._entries: dict[str, float] = {}
+
+    def clear(self) -> None:
+        """Forget every cached prefix and zero the counters."""
+        with self._lock:
+            self._entries.clear()
+            self.writes = self.reads = 0
+
+    def begin(self, info: W.ReplyInfo) -> Ticket | None:
+        """What an arriving request finds; None when it has no cacheable prefix."""
+        found = _PREFIX[info.provider](info.body)
+        if found is None or found[1] < min_cacheable_tokens(info.provider, info.model):
+            return None
+        key = f"{info.provider}:{info.model}:{found[0]}"
+        now = time.time()
+        with self._lock:
+            expires = self._entries.get(key)
+            hit = expires is not None and expires > now
+            if hit:
+                self._entries[key] = now + self.ttl
+                self.reads += 1
+        return Ticket(key, found[1], hit, info.provider)
+
+    def finish(self, ticket: Ticket | None, body: dict[str, Any]) -> None:
+        """Report the cache in the reply's usage; a miss writes the prefix, readable
+        from now on."""
+        if ticket is None:
+            return
+        if not ticket.hit:
+            with self._lock:
+                self._entries[ticket.key] = time.time() + self.ttl
+                self.writes += 1
+        if ticket.provider == W.ANTHROPIC:
+            usage = body.setdefault("usage", {})
+            usage["input_tokens"] = max(int(usage.get("input_tokens", 0)) - ticket.tokens, 0)
+            usage["cache_creation_input_tokens"] = 0 if ticket.hit else ticket.tokens
+            usage["cache_read_input_tokens"] = ticket.tokens if ticket.hit else 0
+        elif ticket.provider == W.OPENAI:
+            usage = body.setdefault("usage", {})
+            usage["prompt_tokens_details"] = {"cached_tokens": ticket.tokens if ticket.hit else 0}
+        elif ticket.hit:
+            body.setdefault("usageMetadata", {})["cachedContentTokenCount"] = ticket.tokens
