@@ -287,3 +287,12 @@ def test_shared_definitions_are_checked_once_not_exponentially(convert):
             convert(schema)  # inlining 24 levels of references is beyond Gemini's depth
     else:
         assert convert(schema)["properties"]["root"] == {"$ref": "#/$defs/D0"}
+
+
+def test_gemini_refuses_a_schema_that_explodes_when_inlined():
+    # Ten levels of ten references each: 10**10 nodes inlined; refused after 10,000.
+    defs = {"D10": obj(leaf={"type": "string"})}
+    for i in range(9, -1, -1):
+        defs[f"D{i}"] = obj(**{f"p{j}": {"$ref": f"#/$defs/D{i + 1}"} for j in range(10)})
+    with pytest.raises(UnsupportedSchemaError, match="more than 10000 nodes"):
+        gemini_schema({**obj(root={"$ref": "#/$defs/D0"}), "$defs": defs})

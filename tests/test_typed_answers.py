@@ -284,10 +284,13 @@ def test_a_chain_hands_a_typed_answer_to_the_next_step_as_json(sim_env):
         (invoice_skill("gpt-4o-mini"), "invoice"),
         (Skill(model=Model("gpt-4o-mini"), prompt="Check {invoice}"), "check"),
     ])
+    sim_env.invalid_answers(first=1)
     out = chain.run({"doc": "d"})
     sent = sim_env.requests_log[-1].body["messages"][-1]["content"]
     assert sent.startswith("Check {") and json.loads(sent[len("Check "):])["status"] == "paid"
     assert out.startswith("Summary: Check {")
+    assert [(r.requests, r.reasks) for r in chain.history] == [(2, 1), (1, 0)]
+    assert chain.history[0].as_dict()["reasks"] == 1
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4-6"])

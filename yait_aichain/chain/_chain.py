@@ -256,6 +256,7 @@ def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool
         duration=time.perf_counter() - started,
         usage=tally.usage,
         requests=tally.requests,
+        reasks=tally.reasks,
     )
     return record, False
 

@@ -28,7 +28,8 @@ class StepRecord:
     ``input`` is a shallow snapshot of the variables just before the step; ``output`` is
     what the step returned (None when it failed); ``error`` is ``"Type: message"`` and
     ``exception`` the exception itself when it failed. ``usage`` and ``requests`` count
-    only the model calls made inside this step.
+    only the model calls made inside this step, ``reasks`` the times a typed Skill asked
+    again after an answer failed its schema (those requests are in ``requests``).
 
     ``record["output"]`` works as well as ``record.output``, since the public project
     exposes history entries as dicts.
@@ -45,6 +46,7 @@ class StepRecord:
     duration: float = 0.0
     usage: Usage = field(default_factory=Usage)
     requests: int = 0
+    reasks: int = 0
 
     @property
     def ok(self) -> bool:

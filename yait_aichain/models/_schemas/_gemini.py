@@ -1,0 +1,165 @@
+"""Gemini's ``responseSchema``: an OpenAPI 3.0 subset with upper-case types, ``nullable``,
+string enums and no references (they are inlined)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from ._common import ASSERTIONS, STRUCTURAL, error, key, resolve, restate, self_contained
+
+__all__ = ["gemini_schema"]
+
+# The Schema keys Gemini's responseSchema accepts besides the ones rewritten below.
+_GEMINI_KEYS = frozenset({
+    "title", "description", "minItems", "maxItems", "minProperties",
+    "maxProperties", "minLength", "maxLength", "pattern", "example", "default",
+    "minimum", "maximum",
+})
+# Gemini refuses other formats (e.g. "email") with a 400, so they are dropped.
+_GEMINI_FORMATS = frozenset({"date-time", "enum", "int32", "int64", "float", "double"})
+_GEMINI_DEPTH = 32
+# Bounds the work (and the request) when shared definitions multiply under inlining.
+_GEMINI_MAX_NODES = 10_000
+
+
+def gemini_schema(schema: Any) -> dict[str, Any]:
+    """``schema`` rewritten into the subset Gemini's ``responseSchema`` accepts.
+
+    ``$ref`` to local definitions is inlined, ``["X", "null"]`` and ``anyOf`` with null
+    become ``nullable``, ``const`` becomes a one-value ``enum``, and property order is kept
+    through ``propertyOrdering`` (Gemini would sort the keys otherwise).
+    """
+    schema = self_contained(schema, "gemini")
+    result: dict[str, Any] = json.loads(_gemini_cached(key(schema)))
+    return result
+
+
+class _Inlining:
+    """The schema being inlined, and how many nodes the result has so far: shared
+    definitions are copied wherever they are used, so the result can grow much larger
+    than the schema."""
+
+    def __init__(self, root: dict[str, Any]):
+        self.root = root
+        self.nodes = 0
+
+    def count(self, path: str) -> None:
+        self.nodes += 1
+        if self.nodes > _GEMINI_MAX_NODES:
+            raise error("gemini", path, f"a schema of more than {_GEMINI_MAX_NODES} nodes "
+                        "once its references are inlined",
+                        "use fewer shared definitions, or smaller ones")
+
+
+@lru_cache(maxsize=256)
+def _gemini_cached(key: str) -> str:
+    schema = json.loads(key)
+    return json.dumps(_gemini(schema, _Inlining(schema), "$", 0))
+
+
+def _gemini(node: Any, ctx: _Inlining, path: str, depth: int) -> dict[str, Any]:
+    if depth > _GEMINI_DEPTH:
+        raise error("gemini", path, "a recursive or too deep schema",
+                    "bound the nesting; Gemini inlines every reference")
+    if not isinstance(node, dict):
+        return {}
+    ctx.count(path)
+    _gemini_refuse(node, path)
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        target = resolve(ctx.root, ref) if ref.startswith("#") else None
+        return _gemini({**(target or {}), **{k: v for k, v in node.items() if k != "$ref"}},
+                       ctx, path, depth + 1)
+    out: dict[str, Any] = {k: v for k, v in node.items() if k in _GEMINI_KEYS}
+    dropped = [(k, node[k]) for k in ASSERTIONS if k in node and k not in _GEMINI_KEYS]
+    if node.get("format") in _GEMINI_FORMATS:
+        out["format"] = node["format"]
+        dropped = [d for d in dropped if d[0] != "format"]
+    kind = _gemini_enum(node, out, dropped, _gemini_type(node, out))
+    restate(out, dropped)
+    if isinstance(kind, str) and kind != "null":
+        out["type"] = kind.upper()
+    out = _gemini_unions(node, out, ctx, path, depth)
+    _gemini_object(node, out, ctx, path, depth)
+    items = node.get("items")
+    if isinstance(items, dict):
+        out["items"] = _gemini(items, ctx, f"{path}[]", depth + 1)
+        out.setdefault("type", "ARRAY")
+    return out
+
+
+def _gemini_refuse(node: dict[str, Any], path: str) -> None:
+    for word in STRUCTURAL + ("prefixItems",):
+        if word in node:
+            raise error("gemini", path, f"the keyword {word!r}",
+                        "express it with properties, enums or anyOf")
+
+
+def _gemini_enum(node: dict[str, Any], out: dict[str, Any], dropped: list[tuple[str, Any]],
+                 kind: str | None) -> str | None:
+    enum = [node["const"]] if "const" in node else node.get("enum")
+    # Gemini enums hold strings only; another enum is left to the type (and validated).
+    if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
+        out["enum"] = enum
+        return kind or "string"
+    if isinstance(enum, list) and enum:
+        dropped.append(("enum", enum))
+    return kind
+
+
+def _gemini_type(node: dict[str, Any], out: dict[str, Any]) -> str | None:
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        if len(kinds) < len(kind):
+            out["nullable"] = True
+        if len(kinds) > 1:
+            out["anyOf"] = [{"type": k.upper()} for k in kinds if isinstance(k, str)]
+        kind = kinds[0] if len(kinds) == 1 else None
+    if node.get("nullable") is True:
+        out["nullable"] = True
+    return kind if isinstance(kind, str) else None
+
+
+def _gemini_unions(node: dict[str, Any], out: dict[str, Any], ctx: _Inlining,
+                   path: str, depth: int) -> dict[str, Any]:
+    options = node.get("anyOf", node.get("oneOf"))
+    if isinstance(options, list):
+        real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+        if len(real) < len(options):
+            out["nullable"] = True
+        cleaned = [_gemini(o, ctx, f"{path}.anyOf[{i}]", depth + 1) for i, o in enumerate(real)]
+        if len(cleaned) == 1:
+            out = {**cleaned[0], **out}
+        elif cleaned:
+            out["anyOf"] = cleaned
+    all_of = node.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1:
+        out = {**_gemini(all_of[0], ctx, f"{path}.allOf[0]", depth + 1), **out}
+    elif isinstance(all_of, list) and all_of:
+        raise error("gemini", path, "'allOf' with several parts",
+                    "merge the parts into one object schema")
+    return out
+
+
+def _gemini_object(node: dict[str, Any], out: dict[str, Any], ctx: _Inlining,
+                   path: str, depth: int) -> None:
+    props = node.get("properties")
+    extra = node.get("additionalProperties")
+    is_object = isinstance(props, dict) or node.get("type") == "object"
+    if is_object and not props and extra not in (None, False):
+        # An OBJECT needs non-empty properties in responseSchema: a map has none.
+        raise error("gemini", path, "an object with free-form keys (a dict/map)",
+                    "declare its fields, or use a list of {key, value} objects")
+    if isinstance(props, dict) and props:
+        out["properties"] = {k: _gemini(v, ctx, f"{path}.{k}", depth + 1)
+                             for k, v in props.items()}
+        out["propertyOrdering"] = list(props)
+        required = [r for r in node.get("required") or [] if r in props]
+        if required:
+            out["required"] = required
+        out.setdefault("type", "OBJECT")
+
+
