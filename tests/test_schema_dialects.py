@@ -57,6 +57,14 @@ def test_openai_closes_every_object_requires_every_field_and_keeps_order():
         assert node["required"] == list(node["properties"])
 
 
+@pytest.mark.parametrize("convert", [openai_strict, anthropic_native])
+def test_declared_fields_with_extras_allowed_are_closed_not_refused(convert):
+    # pydantic's extra="allow": closing it only narrows what the model may answer.
+    for extra in (True, {"type": "string"}):
+        out = convert({**obj(a={"type": "string"}), "additionalProperties": extra})
+        assert out["additionalProperties"] is False and list(out["properties"]) == ["a"]
+
+
 def test_openai_keeps_supported_keywords_and_restates_the_others():
     out = openai_strict(obj(
         code={"type": "string", "pattern": "^[A-Z]{3}$", "minLength": 3, "description": "Code"},

@@ -219,10 +219,12 @@ class _Walk:
             raise self.fail(path, f"objects nested {objects} levels deep (the limit is "
                             f"{limit})", "flatten the schema")
         props = node.get("properties") or {}
-        extra = node.get("additionalProperties")
         if not isinstance(props, dict):
             raise self.fail(path, "'properties' that is not an object", "fix the schema")
-        if extra not in (None, False) or not props:
+        # Declared fields plus allowed extras close to the declared fields (narrower, so
+        # still valid); with no declared field at all the object is a map, and a closed
+        # map could only ever be empty.
+        if not props:
             raise self.fail(path, "an object with free-form keys (a dict/map)",
                             "declare its fields, or use a list of {key, value} objects")
         self.properties += len(props)
