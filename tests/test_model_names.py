@@ -38,3 +38,15 @@ def test_the_model_warns_at_construction_naming_the_fix(sim):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Model("claude-sonnet-4-6", api_key="sk-test", base_url=sim.url)
+
+
+def test_a_template_variable_near_a_given_one_gets_a_did_you_mean():
+    from yait_aichain import Skill
+    from yait_aichain.errors import TemplateError
+    from yait_aichain.testing import FakeModel
+
+    model = FakeModel()
+    skill = Skill(model=model, prompt="Title for: {sumary}")
+    with pytest.raises(TemplateError, match=r"did you mean 'summary' for 'sumary'\?") as info:
+        skill.run({"summary": "s", "text": "t"})
+    assert info.value.missing == ["sumary"] and model.calls == []

@@ -12,6 +12,7 @@ contains ``{api_key}`` reaches the next prompt verbatim.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -72,7 +73,7 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
     """
     missing = placeholders(template) - variables.keys()
     if missing:
-        raise missing_error(missing)
+        raise missing_error(missing, variables.keys())
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -83,12 +84,18 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
     return _TOKEN.sub(replace, template)
 
 
-def missing_error(missing: Iterable[str]) -> TemplateError:
+def missing_error(missing: Iterable[str], available: Iterable[str] = ()) -> TemplateError:
+    """The error for placeholders without a value; with ``available`` (the names that do
+    have one) it adds "did you mean" for a near miss (``{sumary}`` -> ``summary``)."""
     names = sorted(missing)
     shown = ", ".join(repr(n) for n in names)
     noun = "variable" if len(names) == 1 else "variables"
+    have = sorted(set(available))
+    hints = [f"did you mean {close[0]!r} for {n!r}?" for n in names
+             if (close := difflib.get_close_matches(n, have, n=1))]
+    hint = f" ({'; '.join(hints)})" if hints else ""
     return TemplateError(
-        f"missing template {noun} {shown}: pass {'it' if len(names) == 1 else 'them'} in "
-        f"run(variables), the item, or the Skill's variables=",
+        f"missing template {noun} {shown}{hint}: pass {'it' if len(names) == 1 else 'them'} "
+        f"in run(variables), the item, or the Skill's variables=",
         missing=names,
     )

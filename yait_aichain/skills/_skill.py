@@ -154,7 +154,7 @@ class Skill(ThreadLocalViews):
         merged = {**self.variables, **(variables or {})}
         missing = self._placeholders - merged.keys()
         if missing:
-            raise missing_error(missing)
+            raise missing_error(missing, merged.keys())
         if self._cache_at is not None:
             return mark_and_render(self._messages, self._cache_at, merged)
         if not self._placeholders:
