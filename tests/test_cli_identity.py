@@ -116,3 +116,17 @@ def test_on_error_stop_starts_nothing_after_the_first_failure(sim_env, tmp_path)
     statuses = [line["status"] for line in _lines(tmp_path)]
     assert code == 1 and statuses.count("DONE") == 0 and sim_env.stats.requests == 1
     assert statuses.count("CANCELLED") == 49
+
+
+def test_a_long_change_shows_where_the_values_differ(sim_env, tmp_path, capsys):
+    _items(tmp_path, 2)
+    common = "You are a careful assistant who writes short summaries. " * 3
+    assert _run(tmp_path, "--system", common + "Use English.") == 0
+    capsys.readouterr()
+    assert _run(tmp_path, "--resume", "--system", common + "Use French.") == 2
+    err = capsys.readouterr().err
+    assert "Use English." in err and "Use French." in err
+    capsys.readouterr()
+    assert _run(tmp_path, "--resume") == 2
+    dropped = capsys.readouterr().err
+    assert "system '" in dropped and "-> none" in dropped

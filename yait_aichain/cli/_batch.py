@@ -350,6 +350,7 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     wall = time.monotonic() - started
     report = _write_report(args, pool, items, todo, output.previous)
     counts = pool.status
+    problem = problem or _stopped_because(pool)
     code = EXIT_OK
     if interrupted:
         code = EXIT_INTERRUPTED
@@ -357,6 +358,16 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
         code = EXIT_FAILED
     _summary(args, items, todo, writer.count, counts, pool.usage, wall, report, code, problem)
     return code
+
+
+def _stopped_because(pool: Any) -> str | None:
+    """The circuit breaker's or the budget's message, when one stopped the run: said once,
+    not once per cancelled line."""
+    for rec in pool.records:
+        reason = getattr(rec.error, "reason", None)
+        if rec.status == CANCELLED and reason in ("systemic", "budget"):
+            return str(rec.error)
+    return None
 
 
 def _nothing_to_do(args: argparse.Namespace, items: Items, todo: list[int]) -> int:

@@ -45,11 +45,26 @@ def fingerprint(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
 
 
-def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    if len(text) > _SHOWN_CHARS:
-        text = text[:_SHOWN_CHARS] + "..."
-    return repr(text) if isinstance(value, str) else text
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _shown(text: str, start: int, quote: bool) -> str:
+    """A window of ``text`` from a little before ``start``, so two long values show where
+    they differ rather than their common beginning."""
+    begin = max(0, start - 10)
+    part = text[begin:begin + _SHOWN_CHARS]
+    part = ("..." if begin else "") + part + ("..." if begin + _SHOWN_CHARS < len(text) else "")
+    return repr(part) if quote else part
+
+
+def _change(old: Any, new: Any) -> str:
+    if old is None or new is None:
+        return f"{'none' if old is None else repr(old)} -> {'none' if new is None else repr(new)}"
+    a, b = _text(old), _text(new)
+    start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    quote = isinstance(old, str) or isinstance(new, str)
+    return f"{_shown(a, start, quote)} -> {_shown(b, start, quote)}"
 
 
 def describe_change(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
@@ -59,5 +74,5 @@ def describe_change(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> st
     changes = []
     for key in new:
         if old.get(key) != new.get(key):
-            changes.append(f"{key} {_shown(old.get(key))} -> {_shown(new.get(key))}")
+            changes.append(f"{key} {_change(old.get(key), new.get(key))}")
     return "; ".join(changes) or "the settings changed"
