@@ -62,7 +62,8 @@ def _change(old: Any, new: Any) -> str:
     if old is None or new is None:
         return f"{'none' if old is None else repr(old)} -> {'none' if new is None else repr(new)}"
     a, b = _text(old), _text(new)
-    start = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    pairs = enumerate(zip(a, b, strict=False))
+    start = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
     quote = isinstance(old, str) or isinstance(new, str)
     return f"{_shown(a, start, quote)} -> {_shown(b, start, quote)}"
 
