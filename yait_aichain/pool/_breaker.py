@@ -127,9 +127,13 @@ def advice(error: BaseException) -> str:
     if isinstance(error, InsufficientCreditsError):
         return f"the {provider} account is out of credit: add credit or raise its spending limit"
     if isinstance(error, NotFoundError):
+        from ..models.registry import suggest_model
+
         what = f"the model {model!r}" if model else "the model"
-        return (f"{provider} does not know {what} or this endpoint (HTTP 404): check the "
-                "model name and the base URL")
+        near = suggest_model(model) if model else None
+        hint = f" (did you mean {near!r}?)" if near else ""
+        return (f"{provider} does not know {what} or this endpoint (HTTP 404){hint}: check "
+                "the model name and the base URL")
     return "every item fails the same way: fix the request (see the error) and run again"
 
 
