@@ -218,12 +218,16 @@ def test_require_key(provider):
     with Simulator(require_key="right") as sim:
         assert call(sim, provider, key="right").status_code == 200
         r = call(sim, provider, key="wrong")
-        assert r.status_code == 401 and error_of(provider, r.json())[0] in (
-            "authentication_error", "invalid_api_key", "UNAUTHENTICATED")
+        # What each provider really answers: Gemini a 400 whose ErrorInfo names the key.
+        expected = {"anthropic": (401, "authentication_error"),
+                    "openai": (401, "invalid_api_key"),
+                    "gemini": (400, "INVALID_ARGUMENT")}[provider]
+        assert (r.status_code, error_of(provider, r.json())[0]) == expected
     if provider == "gemini":  # a key in the URL is not accepted
+        assert r.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
         with Simulator(require_key="right") as sim:
             url = sim.url + "/v1beta/models/g:generateContent?key=right"
-            assert requests.post(url, json={"contents": []}).status_code == 401
+            assert requests.post(url, json={"contents": []}).status_code == 400
 
 
 def test_strict_mode_rejects_what_providers_reject(sim):
@@ -249,7 +253,10 @@ def test_rate_limit(sim, provider, kind):
     assert (r.headers["Retry-After"], r.headers["retry-after-ms"]) == ("2", "1500")
     assert r.headers["x-should-retry"] == "true"
     if provider == "gemini":
-        assert r.json()["error"]["details"][0]["retryDelay"] == "2s"
+        details = {d["@type"].rsplit(".", 1)[-1]: d for d in r.json()["error"]["details"]}
+        assert details["RetryInfo"]["retryDelay"] == "2s"
+        assert "PerMinute" in details["QuotaFailure"]["violations"][0]["quotaId"]
+        assert r.json()["error"]["message"].startswith("You exceeded your current quota")
     assert call(sim, provider).status_code == 200
 
 
@@ -260,9 +267,13 @@ def test_rate_limit(sim, provider, kind):
     (Fault.server_error(), {"anthropic": (500, "api_error"), "openai": (500, "server_error"),
                             "gemini": (500, "INTERNAL")}),
     (Fault.server_error(503), {"gemini": (503, "UNAVAILABLE")}),
-    (Fault.overloaded(), {"anthropic": (529, "overloaded_error")}),
+    (Fault.overloaded(), {"anthropic": (529, "overloaded_error"),
+                          "openai": (503, "server_error"), "gemini": (503, "UNAVAILABLE")}),
     (Fault.unauthorized(), {"openai": (401, "invalid_api_key"),
-                            "gemini": (401, "UNAUTHENTICATED")}),
+                            "anthropic": (401, "authentication_error"),
+                            "gemini": (400, "INVALID_ARGUMENT")}),
+    (Fault.request_too_large(), {"anthropic": (413, "request_too_large"),
+                                 "gemini": (400, "INVALID_ARGUMENT")}),
 ])
 def test_error_faults_in_provider_shape(sim, fault, expected):
     for provider, (status, kind) in expected.items():
@@ -312,7 +323,7 @@ def test_fail_when_matches_text_or_predicate_and_clears(sim):
     sim.fail_when(lambda info: info.provider == "gemini", Fault.overloaded(), times=1)
     assert call(sim, "openai", "see Document 7 now").status_code == 500
     assert call(sim, "openai", "Document 8").status_code == 200
-    assert [call(sim, "gemini", "x").status_code for _ in range(2)] == [529, 200]
+    assert [call(sim, "gemini", "x").status_code for _ in range(2)] == [503, 200]
     sim.clear_faults()
     assert call(sim, "anthropic", "Document 7").status_code == 200
 
@@ -521,7 +532,7 @@ def test_lifecycle_and_addresses():
         assert sim.anthropic_base_url == sim.gemini_base_url == sim.url
         assert sim.openai_base_url == sim.url + "/v1"
         assert sim.env() == {"ANTHROPIC_BASE_URL": sim.url, "OPENAI_BASE_URL": sim.url + "/v1",
-                             "GEMINI_BASE_URL": sim.url}
+                             "GEMINI_BASE_URL": sim.url, "GOOGLE_GEMINI_BASE_URL": sim.url}
         assert sim.env(api_key="k")["OPENAI_API_KEY"] == "k"
         with pytest.raises(RuntimeError):
             sim.start()

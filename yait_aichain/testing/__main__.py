@@ -7,6 +7,7 @@ the provider SDKs (and yait_aichain) at it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import signal
 import sys
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="Retry-After sent with those 429s")
     parser.add_argument("--strict", action="store_true",
                         help="reject requests a real provider would reject (400)")
+    parser.add_argument("--rpm", type=int, default=None,
+                        help="requests per key per minute before the provider's real 429")
+    parser.add_argument("--tpm", type=int, default=None,
+                        help="tokens per key per minute before the provider's real 429")
+    parser.add_argument("--rate-window", type=float, default=60.0, metavar="SECONDS",
+                        help="length of the simulated minute (default: %(default)s)")
     return parser
 
 
@@ -51,7 +58,7 @@ def _banner(sim: Simulator, key: str) -> None:
     print(f"LLM simulator listening on {sim.url}  (Ctrl-C to stop)")
     print(f"  Anthropic: {sim.anthropic_base_url}/v1/messages")
     print(f"  OpenAI:    {sim.openai_base_url}/chat/completions")
-    print(f"  Gemini:    {sim.gemini_base_url}/v1beta/models/MODEL:generateContent")
+    print(f"  Gemini:    {sim.gemini_base_url}/v1/models/MODEL:generateContent (and /v1beta)")
     print("\nPoint clients at it:")
     for name, value in sim.env(api_key=key).items():
         print(f"export {name}={shlex.quote(value)}")
@@ -65,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim = Simulator(
             host=args.host, port=args.port, latency=args.latency, jitter=args.jitter,
             seed=args.seed, require_key=args.require_key, strict=args.strict, record=False,
+            rpm=args.rpm, tpm=args.tpm, rate_window=args.rate_window,
         )
         if args.fail_rate:
             sim.fail_rate(args.fail_rate, Fault.rate_limit(retry_after=args.retry_after))
@@ -72,11 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        # A service manager stops us with SIGTERM; close as cleanly as on Ctrl-C.
+    # A service manager stops us with SIGTERM; close as cleanly as on Ctrl-C. (Not from
+    # a thread other than the main one: main() called from a test.)
+    with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, _interrupt)
-    except ValueError:
-        pass  # not the main thread (main() called from a test)
     try:
         # Inside the try: a Ctrl-C right after the banner must still close cleanly.
         _banner(sim, args.require_key or _PLACEHOLDER_KEY)

@@ -19,6 +19,7 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import unquote
 
+from . import _errors as E
 from . import _wire as W
 from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore
 
@@ -63,7 +64,7 @@ def _json(handler: Any, value: Any, status: int = 200) -> None:
 
 
 def _error(handler: Any, provider: str, status: int, message: str) -> None:
-    _json(handler, W.error_body(provider, status, message=message), status)
+    _json(handler, E.error_body(provider, status, message=message), status)
 
 
 def _body(handler: Any, provider: str, raw: bytes) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from . import _faults as F
+from . import _errors as E
 from . import _wire as W
 from ._prompt_cache import PromptCache
 
@@ -211,12 +212,12 @@ class BatchStore:
                    else failure.match(info))
             if hit:
                 return Outcome(custom_id, ERRORED, failure.status,
-                               W.error_body(provider, failure.status, message=failure.message))
+                               E.error_body(provider, failure.status, message=failure.message))
         value = W.default_output(info) if reply is None else reply(info)
         if isinstance(value, F.Fault):
-            status = W.fault_status(provider, value)
+            status = E.fault_status(provider, value)
             return Outcome(custom_id, ERRORED, status,
-                           W.error_body(provider, status, value.category))
+                           E.error_body(provider, status, value.category))
         text, tool_input = W.render(info, "" if value is None else value)
         body = W.reply_body(info, text, tool_input)
         if self._cache is not None:  # batch requests use the prompt cache too, in turn

@@ -32,6 +32,7 @@ BILLING = "billing"
 SERVER = "server"
 OVERLOADED = "overloaded"
 UNAUTHORIZED = "unauthorized"
+TOO_LARGE = "too_large"
 GENERIC = "generic"
 
 _BODY_KINDS = (RATE_LIMIT, INSUFFICIENT_QUOTA)
@@ -154,20 +155,26 @@ class Fault:
     def overloaded(
         cls,
         *,
-        status: int = 529,
+        status: int | None = None,
         retry_after: float | str | None = None,
         should_retry: bool | None = None,
     ) -> Fault:
-        """Anthropic's 529 ``overloaded_error`` (the same status for every provider
-        unless ``status`` says otherwise, e.g. 503)."""
-        return cls(
-            STATUS, _check_status(status), OVERLOADED, _headers(None, should_retry, retry_after)
-        )
+        """The provider's "overloaded": Anthropic 529 ``overloaded_error``, OpenAI 503,
+        Gemini 503 ``UNAVAILABLE``; ``status`` forces one code for all."""
+        code = None if status is None else _check_status(status)
+        return cls(STATUS, code, OVERLOADED, _headers(None, should_retry, retry_after))
 
     @classmethod
     def unauthorized(cls, *, should_retry: bool | None = None) -> Fault:
-        """401: the key was refused."""
-        return cls(STATUS, 401, UNAUTHORIZED, _headers(None, should_retry))
+        """The key was refused, as each provider says it: 401 (Anthropic, OpenAI), or
+        Gemini's 400 ``INVALID_ARGUMENT`` with ``ErrorInfo.reason = API_KEY_INVALID``."""
+        return cls(STATUS, None, UNAUTHORIZED, _headers(None, should_retry))
+
+    @classmethod
+    def request_too_large(cls) -> Fault:
+        """The request is too big: Anthropic and OpenAI 413 (``request_too_large``),
+        Gemini 400 ``INVALID_ARGUMENT``."""
+        return cls(STATUS, None, TOO_LARGE)
 
     @classmethod
     def status(

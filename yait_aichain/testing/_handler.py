@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from . import _batch_http
+from . import _errors as E
 from . import _faults as F
 from . import _instances
+from . import _limits as L
 from . import _wire as W
 from ._batches import BatchStore
 from ._prompt_cache import PromptCache
@@ -26,7 +29,8 @@ from ._stats import Counters, RequestRecord
 logger = logging.getLogger("yait_aichain.testing")
 
 _REASONS = {529: "Site Overloaded"}
-_ROUTES_HINT = "/v1/messages, /v1/chat/completions and /v1beta/models/{model}:generateContent"
+_ROUTES_HINT = ("/v1/messages, /v1/chat/completions and /v1/models/{model}:generateContent "
+                "(or /v1beta/...)")
 # Body pieces of a slow drip go out about this often, whatever the rate.
 _DRIP_TICK = 0.05
 
@@ -46,7 +50,9 @@ class Core:
         strict: bool,
         record: bool,
         max_log: int,
+        limits: L.Limits,
     ) -> None:
+        self.limiter = L.Limiter(limits)
         self.latency = latency
         self.jitter = jitter
         self.reply = reply
@@ -98,6 +104,8 @@ class Handler(LeanRequestHandler):
         self._body: Any = None
         self._last: str | None = None
         self._fault: F.Fault | None = None
+        self._key: str | None = None
+        self._limit_state: L.Decision | None = None
         self._headers: dict[str, str] = self.headers  # type: ignore[assignment]
         try:
             self._serve(post)
@@ -142,45 +150,22 @@ class Handler(LeanRequestHandler):
     # ------------------------------------------------------------------ the exchange
 
     def _serve(self, post: bool) -> None:
+        info = self._read_request(post)
+        if info is None:
+            return  # an error reply went out
         core = self._core
-        try:
-            raw = self._read_body()
-        except ValueError as exc:
-            self.close_connection = True  # the stream is out of step now
-            provider = W.guess_provider(self._path, self._headers)
-            return self._error(provider, 400, message=f"Unreadable request body: {exc}")
-        if _batch_http.serve(self, raw):
-            return None
-        found = W.route(self._path)
-        if found is None:
-            provider = W.guess_provider(self._path, self._headers)
-            message = f"Unknown path {self._path!r}; the simulator serves {_ROUTES_HINT}"
-            return self._error(provider, 404, message=message)
-        provider, path_model = found
-        self._provider = provider
-        if not post:
-            return self._error(provider, 405, message=f"Method {self.command} is not allowed; "
-                               "use POST", extra=(("Allow", "POST"),))
-        if core.require_key is not None and W.api_key(provider, self._headers) != core.require_key:
-            return self._error(provider, 401, F.UNAUTHORIZED)
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            return self._error(provider, 400, message=f"Request body is not valid JSON: {exc}")
-        if not isinstance(data, dict):
-            return self._error(provider, 400, message="Request body must be a JSON object")
-        self._body = data
-        info = W.read_request(provider, data, path_model, self._seq)
-        self._model, self._last = info.model, info.last_user_text
-        # Streaming is refused even when not strict: a reply a streaming client cannot
-        # parse would hide the real cause.
-        if core.strict or data.get("stream") is True:
-            problem = W.strict_problem(info, self._headers)
-            if problem:
-                return self._error(provider, 400, message=problem)
         fault = core.script.pick(info)
         value: Any = None
+        estimate = 0
         if fault is None:
+            # Scripted faults come first; only a request that would be served counts
+            # against the limits.
+            estimate = W.requested_output(info.body)
+            decision = core.limiter.admit(info.provider, self._key or "", info.input_tokens,
+                                          estimate)
+            self._limit_state = decision
+            if not decision.allowed:
+                return self._over_limit(info, decision)
             value, fault = self._value(info)
             if value is None and fault is None:
                 return  # the reply callable failed; a 500 went out
@@ -195,11 +180,84 @@ class Handler(LeanRequestHandler):
         try:
             text, tool_input = W.render(info, value)
         except (TypeError, ValueError) as exc:
-            return self._error(provider, 500, message=f"reply callable returned an unusable "
-                               f"value: {exc}")
+            return self._error(info.provider, 500, message=f"reply callable returned an "
+                               f"unusable value: {exc}")
+        self._settle(estimate, text)
         reply = W.reply_body(info, text, tool_input)
         core.prompt_cache.finish(ticket, reply)
         self._send(200, _dumps(reply))
+
+    def _read_request(self, post: bool) -> W.ReplyInfo | None:
+        """The request as a ReplyInfo, or None after answering it with an error."""
+        try:
+            raw = self._read_body()
+        except ValueError as exc:
+            self.close_connection = True  # the stream is out of step now
+            provider = W.guess_provider(self._path, self._headers)
+            self._error(provider, 400, message=f"Unreadable request body: {exc}")
+            return None
+        if _batch_http.serve(self, raw):
+            return None
+        found = W.route(self._path)
+        if found is None:
+            provider = W.guess_provider(self._path, self._headers)
+            message = f"Unknown path {self._path!r}; the simulator serves {_ROUTES_HINT}"
+            self._error(provider, 404, message=message)
+            return None
+        provider, path_model = found
+        self._provider = provider
+        if not post:
+            self._error(provider, 405, message=f"Method {self.command} is not allowed; "
+                        "use POST", extra=(("Allow", "POST"),))
+            return None
+        key = W.api_key(provider, self._headers)
+        if self._core.require_key is not None and key != self._core.require_key:
+            self._error(provider, E.fault_status(provider, F.Fault.unauthorized()),
+                        F.UNAUTHORIZED)
+            return None
+        self._key = key or ""
+        data = self._json(provider, raw)
+        if data is None:
+            return None
+        self._body = data
+        info = W.read_request(provider, data, path_model, self._seq)
+        self._model, self._last = info.model, info.last_user_text
+        # Streaming is refused even when not strict: a reply a streaming client cannot
+        # parse would hide the real cause.
+        if self._core.strict or data.get("stream") is True:
+            problem = W.strict_problem(info, self._headers)
+            if problem:
+                self._error(provider, 400, message=problem)
+                return None
+        return info
+
+    def _json(self, provider: str, raw: bytes) -> dict[str, Any] | None:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            self._error(provider, 400, message=f"Request body is not valid JSON: {exc}")
+            return None
+        if not isinstance(data, dict):
+            self._error(provider, 400, message="Request body must be a JSON object")
+            return None
+        return data
+
+    def _settle(self, estimate: int, text: str) -> None:
+        if self._key is not None and self._provider is not None:
+            used = max(1, len(text.split()))  # as reply_body counts output tokens
+            self._core.limiter.settle(self._provider, self._key, estimate, used)
+            self._limit_state = None  # the headers read the settled state
+
+    def _over_limit(self, info: W.ReplyInfo, d: L.Decision) -> None:
+        """The provider's real 429 for a configured limit, with its hints."""
+        assert d.exceeded is not None
+        limit = d.rpm if d.exceeded == "requests" else d.tpm
+        body = E.limit_exceeded(info.provider, d.exceeded, limit, d.retry_after, info.model,
+                                self._request_id())
+        extra: tuple[tuple[str, str], ...] = ()
+        if info.provider != W.GEMINI:  # Gemini's hint is the RetryInfo in the body
+            extra = (("retry-after", str(max(1, math.ceil(d.retry_after)))),)
+        self._send(429, _dumps(body), extra=extra)
 
     def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
         reply = self._core.reply
@@ -240,14 +298,15 @@ class Handler(LeanRequestHandler):
         return self._drip(payload, fault.bytes_per_second or 1.0)
 
     def _status_fault(self, provider: str, fault: F.Fault) -> None:
-        status = W.fault_status(provider, fault)
+        status = E.fault_status(provider, fault)
         extra = fault.headers
         body = fault.body
         content_type = "application/json"
         if body is None:
             retry_after = next((v for k, v in extra if k.lower() == "retry-after"), None)
-            payload = _dumps(W.error_body(provider, status, fault.category,
-                                          retry_after=retry_after))
+            payload = _dumps(E.error_body(provider, status, fault.category,
+                                          retry_after=retry_after, model=self._model or "",
+                                          request_id=self._request_id()))
         elif isinstance(body, (dict, list)):
             payload = _dumps(body)
         else:
@@ -264,8 +323,12 @@ class Handler(LeanRequestHandler):
         extra: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._provider = self._provider or provider
-        self._send(status, _dumps(W.error_body(provider, status, category, message)),
-                   extra=extra)
+        body = E.error_body(provider, status, category, message, model=self._model or "",
+                            request_id=self._request_id())
+        self._send(status, _dumps(body), extra=extra)
+
+    def _request_id(self) -> str:
+        return f"req_sim{self._seq:012d}"
 
     # ------------------------------------------------------------------ the socket
 
@@ -284,7 +347,7 @@ class Handler(LeanRequestHandler):
         return data
 
     def _read_chunked(self) -> bytes:
-        pieces = []
+        pieces: list[bytes] = []
         while True:
             line = self.rfile.readline(65537)
             if not line:
@@ -311,11 +374,19 @@ class Handler(LeanRequestHandler):
         lines.append(f"Content-Length: {length}")
         id_header = W.REQUEST_ID_HEADER.get(self._provider or "")
         if id_header:
-            lines.append(f"{id_header}: req_sim{self._seq:012d}")
+            lines.append(f"{id_header}: {self._request_id()}")
+        lines.extend(f"{name}: {value}" for name, value in self._limit_headers())
         lines.extend(f"{name}: {value}" for name, value in extra)
         if self.close_connection:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _limit_headers(self) -> tuple[tuple[str, str], ...]:
+        # Known once the key is: every reply from then on reports the key's limits.
+        if self._key is None or self._provider is None or self._provider == W.GEMINI:
+            return ()
+        state = self._limit_state or self._core.limiter.state(self._provider, self._key)
+        return L.headers(self._provider, state)
 
     def _send(
         self,

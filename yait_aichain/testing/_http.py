@@ -25,7 +25,7 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
         self.command = None  # type: ignore[assignment]
         self.request_version = self.default_request_version
         self.close_connection = True
-        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")  # type: ignore[attr-defined]
         self.requestline = line
         words = line.split()
         if len(words) != 3:

@@ -3,6 +3,7 @@ close() can end idle keep-alive connections at once."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import socket
 import socketserver
@@ -61,10 +62,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         with self._open_lock:
             sockets = list(self._open)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Resets and broken pipes are the clients' business (and half the fault

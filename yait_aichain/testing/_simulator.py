@@ -14,6 +14,7 @@ from ._batches import BatchControl
 from ._faults import Fault
 from ._prompt_cache import PromptCache
 from ._handler import Core
+from ._limits import Limits
 from ._script import Match
 from ._server import Server
 from ._stats import DEFAULT_MAX_LOG, RequestRecord, Stats
@@ -39,6 +40,20 @@ def _reply(value: Any) -> Reply | None:
     if value is not None and not callable(value):
         raise ConfigurationError("reply must be None or a callable(info) -> str | dict | Fault")
     return value
+
+
+def _limit(value: Any, name: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ConfigurationError(f"{name} must be None or an int >= 1, got {value!r}")
+    return value
+
+
+def _limits(rpm: Any, tpm: Any, window: Any) -> Limits:
+    seconds = _seconds(window, "rate_window")
+    if seconds <= 0:
+        raise ConfigurationError(f"rate_window must be > 0, got {window!r}")
+    return Limits(_limit(rpm, "rpm"), _limit(tpm, "tpm"), seconds)
 
 
 def _key(value: Any) -> str | None:
@@ -68,6 +83,13 @@ class Simulator:
             ``anthropic-version`` or ``max_tokens``, no model, no messages).
         record: keep a :class:`RequestRecord` per request in :attr:`requests_log`.
         max_log: most records kept; the oldest are dropped first.
+        rpm: requests per key per ``rate_window`` before the provider's real 429 (None:
+            unlimited). Keys are counted apart, per provider.
+        tpm: tokens per key per ``rate_window`` (input tokens plus the ``max_tokens``
+            asked for; corrected to the tokens used once answered).
+        rate_window: the length of the simulated minute in seconds (60 by default;
+            shrink it to make rate-limit tests fast). Every reply carries the provider's
+            rate-limit headers for its key; Gemini's 429 carries ``RetryInfo`` instead.
 
     Raises:
         ConfigurationError: a bad argument.
@@ -86,6 +108,9 @@ class Simulator:
         strict: bool = False,
         record: bool = True,
         max_log: int = DEFAULT_MAX_LOG,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        rate_window: float = 60.0,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be an int from 0 to 65535, got {port!r}")
@@ -104,6 +129,7 @@ class Simulator:
             strict=bool(strict),
             record=bool(record),
             max_log=max_log,
+            limits=_limits(rpm, tpm, rate_window),
         )
         self._lifecycle = threading.Lock()
         self._server: Server | None = None
@@ -214,17 +240,21 @@ class Simulator:
 
     @property
     def gemini_base_url(self) -> str:
-        """Base URL for Gemini clients (the root; they add ``/v1beta/models/...``)."""
+        """Base URL for Gemini clients (the root; they add ``/v1/models/...`` or
+        ``/v1beta/models/...``)."""
         return self.url
 
     def env(self, api_key: str | None = None) -> dict[str, str]:
-        """Environment variables that point clients here: the three ``*_BASE_URL``,
-        plus ``ANTHROPIC_API_KEY``/``OPENAI_API_KEY``/``GEMINI_API_KEY`` when
-        ``api_key`` is given."""
+        """Environment variables that point clients here, the ones the official SDKs
+        and yait_aichain read: ``ANTHROPIC_BASE_URL`` (anthropic), ``OPENAI_BASE_URL``
+        (openai), ``GOOGLE_GEMINI_BASE_URL`` (google-genai) and ``GEMINI_BASE_URL``; plus
+        ``ANTHROPIC_API_KEY``/``OPENAI_API_KEY``/``GEMINI_API_KEY`` when ``api_key`` is
+        given."""
         env = {
             "ANTHROPIC_BASE_URL": self.anthropic_base_url,
             "OPENAI_BASE_URL": self.openai_base_url,
             "GEMINI_BASE_URL": self.gemini_base_url,
+            "GOOGLE_GEMINI_BASE_URL": self.gemini_base_url,
         }
         if api_key is not None:
             env.update(ANTHROPIC_API_KEY=api_key, OPENAI_API_KEY=api_key, GEMINI_API_KEY=api_key)
@@ -267,6 +297,17 @@ class Simulator:
     @require_key.setter
     def require_key(self, value: str | None) -> None:
         self._core.require_key = _key(value)
+
+    @property
+    def limits(self) -> Limits:
+        """The enforced limits (``rpm``, ``tpm``, ``window``)."""
+        return self._core.limiter.limits
+
+    def set_limits(self, rpm: int | None = None, tpm: int | None = None,
+                   rate_window: float | None = None) -> None:
+        """Change the enforced limits from the next request on (counts so far stay)."""
+        window = self.limits.window if rate_window is None else rate_window
+        self._core.limiter.limits = _limits(rpm, tpm, window)
 
     # ------------------------------------------------------------------ faults
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from . import _faults as F
 from ._schema import example
 
 __all__ = ["ReplyInfo", "summary"]
@@ -23,7 +22,11 @@ OPENAI = "openai"
 GEMINI = "gemini"
 
 _ROUTES = {"/v1/messages": ANTHROPIC, "/v1/chat/completions": OPENAI}
-_GEMINI_ROUTE = re.compile(r"^/v1beta/models/([^/]+):generateContent$")
+# google-genai 3.x posts to /v1 by default; older clients and REST examples use /v1beta.
+_GEMINI_ROUTE = re.compile(r"^/(?:v1|v1beta)/models/([^/]+):generateContent$")
+#: anthropic-version values the real API accepts.
+ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
+_SAMPLING = ("temperature", "top_p", "top_k")
 
 #: Header that carries the request id, per provider (Gemini sends none).
 REQUEST_ID_HEADER = {ANTHROPIC: "request-id", OPENAI: "x-request-id", GEMINI: None}
@@ -80,7 +83,7 @@ def route(path: str) -> tuple[str, str | None] | None:
 
 def guess_provider(path: str, headers: Mapping[str, str]) -> str:
     """The provider whose error shape suits a request to an unknown path."""
-    if path.startswith("/v1beta") or headers.get("x-goog-api-key") is not None:
+    if path.startswith(("/v1beta", "/v1/models")) or headers.get("x-goog-api-key") is not None:
         return GEMINI
     if headers.get("x-api-key") is not None or headers.get("anthropic-version") is not None:
         return ANTHROPIC
@@ -88,9 +91,11 @@ def guess_provider(path: str, headers: Mapping[str, str]) -> str:
 
 
 def api_key(provider: str, headers: Mapping[str, str]) -> str | None:
-    """The key the request carries in the provider's header. Gemini's ``?key=`` query
-    parameter is deliberately ignored: clients must keep keys out of URLs."""
-    if provider == ANTHROPIC:
+    """The key the request carries in the provider's header. Anthropic takes
+    ``x-api-key`` or (as anthropic 2.x sends it) ``Authorization: Bearer``; when both are
+    present the real API uses ``x-api-key``. Gemini's ``?key=`` query parameter is
+    deliberately ignored: clients must keep keys out of URLs."""
+    if provider == ANTHROPIC and headers.get("x-api-key") is not None:
         return headers.get("x-api-key")
     if provider == GEMINI:
         return headers.get("x-goog-api-key")
@@ -189,7 +194,8 @@ def _anthropic_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None,
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         name = choice.get("name")
-        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        raw_tools = body.get("tools")
+        tools: list[Any] = raw_tools if isinstance(raw_tools, list) else []
         spec = next((t for t in tools if isinstance(t, dict) and t.get("name") == name), {})
         return "tool", _dict(spec.get("input_schema")), name if isinstance(name, str) else ""
     # Structured outputs, in the older beta spelling and the newer one.
@@ -211,6 +217,18 @@ def _gemini_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
             return "schema", config[key]
     mime = config.get("responseMimeType", config.get("response_mime_type"))
     return ("json", None) if mime == "application/json" else ("text", None)
+
+
+def requested_output(body: dict[str, Any]) -> int:
+    """The output tokens a request asks for at most (0 when it does not say)."""
+    config = body.get("generationConfig", body.get("generation_config"))
+    candidates = [body.get("max_completion_tokens"), body.get("max_tokens"),
+                  config.get("maxOutputTokens", config.get("max_output_tokens"))
+                  if isinstance(config, dict) else None]
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 0
 
 
 def default_output(info: ReplyInfo) -> Any:
@@ -286,91 +304,15 @@ def empty_body(info: ReplyInfo) -> dict[str, Any]:
             "modelVersion": model}
 
 
-# ----------------------------------------------------------------------------- errors
-
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-                    402: "billing_error", 403: "permission_error", 404: "not_found_error",
-                    413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-                    504: "timeout_error", 529: "overloaded_error"}
-_GEMINI_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-                    404: "NOT_FOUND", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED",
-                    499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
-                    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-_QUOTA = "You exceeded your current quota, please check your plan and billing details."
-_MESSAGES = {
-    F.RATE_LIMIT: "Rate limit exceeded.",
-    F.INSUFFICIENT_QUOTA: _QUOTA,
-    F.BILLING: _QUOTA,
-    F.SERVER: "Internal server error.",
-    F.OVERLOADED: "Overloaded.",
-    F.UNAUTHORIZED: "Invalid API key.",
-}
-_BILLING_STATUS = {ANTHROPIC: 402, OPENAI: 429, GEMINI: 429}
-
-
-def fault_status(provider: str, fault: F.Fault) -> int:
-    """The status a fault answers with for this provider."""
-    if fault.code is not None:
-        return fault.code
-    return _BILLING_STATUS[provider] if fault.category == F.BILLING else 500
-
-
-def error_body(
-    provider: str, status: int, category: str = F.GENERIC, message: str | None = None,
-    retry_after: str | None = None,
-) -> dict[str, Any]:
-    """An error body in the provider's real shape."""
-    if message is None:
-        if category == F.BILLING and provider == ANTHROPIC:
-            message = "Your credit balance is too low to access the Anthropic API."
-        else:
-            message = _MESSAGES.get(category, f"HTTP {status}.")
-        message = f"{message} (simulated)"
-    if provider == ANTHROPIC:
-        kind = _ANTHROPIC_TYPES.get(status) or ("api_error" if status >= 500
-                                                 else "invalid_request_error")
-        return {"type": "error", "error": {"type": kind, "message": message}}
-    if provider == GEMINI:
-        name = _GEMINI_STATUSES.get(status) or ("INTERNAL" if status >= 500 else "UNKNOWN")
-        err: dict[str, Any] = {"code": status, "message": message, "status": name}
-        delay = _seconds(retry_after)
-        if delay is not None and category == F.RATE_LIMIT:
-            err["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                               "retryDelay": f"{delay}s"}]
-        return {"error": err}
-    if category == F.RATE_LIMIT:
-        kind, code = "requests", "rate_limit_exceeded"
-    elif category in (F.INSUFFICIENT_QUOTA, F.BILLING):
-        kind, code = "insufficient_quota", "insufficient_quota"
-    elif category == F.UNAUTHORIZED or status == 401:
-        kind, code = "invalid_request_error", "invalid_api_key"
-    elif status >= 500:
-        kind, code = "server_error", None
-    else:
-        kind, code = "invalid_request_error", "not_found" if status == 404 else None
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-def _seconds(value: str | None) -> str | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if number is None or not 0 <= number < float("inf"):
-        return None
-    return value
-
-
 def strict_problem(info: ReplyInfo, headers: Mapping[str, str]) -> str | None:
     """Why a real provider would reject this request with a 400, or None."""
     body = info.body
     if body.get("stream") is True:
         return "stream: the simulator answers with whole JSON replies only; send stream=false"
     if info.provider == ANTHROPIC:
-        if not headers.get("anthropic-version"):
-            return "anthropic-version: header is required"
-        if not isinstance(body.get("max_tokens"), int):
-            return "max_tokens: field required"
+        problem = _anthropic_problem(body, headers)
+        if problem:
+            return problem
     if info.provider in (ANTHROPIC, OPENAI):
         if not info.model:
             return "model: field required"
@@ -378,4 +320,19 @@ def strict_problem(info: ReplyInfo, headers: Mapping[str, str]) -> str | None:
             return "messages: at least one message is required"
     elif not isinstance(body.get("contents"), list) or not body["contents"]:
         return "contents is not specified"
+    return None
+
+
+def _anthropic_problem(body: dict[str, Any], headers: Mapping[str, str]) -> str | None:
+    version = headers.get("anthropic-version")
+    if not version:
+        return "anthropic-version: header is required"
+    if version not in ANTHROPIC_VERSIONS:
+        return f"anthropic-version: {version!r} is not a valid version"
+    if not isinstance(body.get("max_tokens"), int):
+        return "max_tokens: field required"
+    removed = [k for k in _SAMPLING if k in body]
+    if version >= "2026-10-21" and removed:
+        # The version removed the sampling settings: a 400 even at the default value.
+        return f"{removed[0]}: Extra inputs are not permitted"
     return None
