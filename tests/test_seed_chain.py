@@ -85,3 +85,29 @@ def test_without_the_opt_in_the_private_address_is_refused(sim_env, lipsum, monk
         assert isinstance(record.error, ChainStepError) and record.error.step == 0
         assert isinstance(record.error.__cause__, UnsafeURLError)
         assert "127.0.0.1" in str(record.error.__cause__)
+
+
+def test_seed_sample_3_runs_verbatim_over_html_pdf_and_docx(sim_env, lipsum, capsys):
+    """The same verbatim sample when one site serves a PDF and another a Word file."""
+    pytest.importorskip("pypdfium2", reason="the [documents] extra is part of the test extra")
+    from . import _docgen
+
+    (fr, de, es) = HOSTS
+    bodies = {
+        fr: (_page(*HOSTS[fr]).encode(), "text/html; charset=utf-8"),
+        de: (_docgen.titled_pdf(*HOSTS[de]), "application/pdf"),
+        es: (_docgen.titled_docx(*HOSTS[es]), "application/vnd.openxmlformats-officedocument."
+                                              "wordprocessingml.document"),
+    }
+
+    def route(handler):
+        body, content_type = bodies[handler.headers["Host"]]
+        lipsum.send(handler, body, content_type=content_type)
+
+    lipsum.routes["/"] = route
+    ns = runpy.run_path(str(SEED / "sample3_chain.py"))
+    for (title, text), result in zip(HOSTS.values(), ns["results"], strict=True):
+        assert result.startswith("Summary: Summarise in one sentence: # " + title), result
+        assert text in result
+    assert capsys.readouterr().out.strip().endswith("done=3 failed=0")
+    assert lipsum.hits["/"] == 3 and sim_env.stats.requests == 3

@@ -38,7 +38,13 @@ translated at one boundary each and never reach a user; the original is kept in
         │   ├── FetchTimeoutError (TimeoutError) . the fetch ran out of time
         │   ├── ResponseTooLargeError ............ the body is over the size cap
         │   └── UnsupportedContentTypeError ...... not HTML or text
-        └── ConversionError ...................... the page could not be turned into Markdown
+        ├── ConversionError ...................... the page could not be turned into Markdown
+        │   └── DocumentError .................... a PDF/DOCX/XLSX/PPTX that cannot be read
+        │       ├── EncryptedDocumentError ....... password-protected
+        │       ├── NoTextLayerError ............. a scanned PDF: images, no text (no OCR)
+        │       ├── DocumentTooLargeError ........ over a cap before parsing (zip bomb, ...)
+        │       └── DocumentTimeoutError (TimeoutError)  the conversion ran out of time
+        └── MissingDependencyError (ImportError)  an optional extra is not installed
 
 No exception message, ``repr`` or attribute ever holds an API key.
 """
@@ -60,6 +66,10 @@ __all__ = [
     "ChainStepError",
     "ConfigurationError",
     "ConversionError",
+    "DocumentError",
+    "DocumentTimeoutError",
+    "DocumentTooLargeError",
+    "EncryptedDocumentError",
     "FetchError",
     "FetchTimeoutError",
     "InsufficientCreditsError",
@@ -67,7 +77,9 @@ __all__ = [
     "InvalidResponseError",
     "ItemTimeoutError",
     "MissingAPIKeyError",
+    "MissingDependencyError",
     "NetworkError",
+    "NoTextLayerError",
     "NotFoundError",
     "OutputValidationError",
     "RateLimitError",
@@ -366,3 +378,46 @@ class UnsupportedContentTypeError(FetchError):
 
 class ConversionError(ToolError):
     """The content could not be converted to Markdown."""
+
+
+class DocumentError(ConversionError):
+    """A document (PDF, DOCX, XLSX, PPTX) is malformed or cannot be read. ``format`` is
+    "pdf", "docx", "xlsx" or "pptx"; ``source`` the URL or path it came from."""
+
+    def __init__(self, message: str, *, format: str | None = None, source: str | None = None):
+        super().__init__(message)
+        self.format = format
+        self.source = source
+
+
+class EncryptedDocumentError(DocumentError):
+    """The document is password-protected; decrypt it first (no password is tried)."""
+
+
+class NoTextLayerError(DocumentError):
+    """A PDF whose pages hold no text, only images (a scan): it needs OCR, which
+    convertToMD does not do."""
+
+
+class DocumentTooLargeError(DocumentError):
+    """The document is over a cap checked before parsing (unpacked size or number of
+    parts of a DOCX/XLSX/PPTX: a zip bomb). ``limit`` names the cap."""
+
+    def __init__(self, message: str, *, limit: str | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class DocumentTimeoutError(DocumentError, builtins.TimeoutError):
+    """Converting the document took longer than the tool's ``timeout`` (or the Pool
+    item's remaining budget)."""
+
+
+class MissingDependencyError(ToolError, ImportError):
+    """An optional dependency is missing. ``extra`` is the extra that installs it, as in
+    ``pip install "yait-aichain[documents]"``; ``package`` the missing distribution."""
+
+    def __init__(self, message: str, *, extra: str, package: str):
+        super().__init__(message)
+        self.extra = extra
+        self.package = package

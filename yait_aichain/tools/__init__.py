@@ -2,8 +2,9 @@
 
 - :class:`Tool` is the base for your own tools: a name, a JSON-schema ``parameters``
   block and ``run(**kwargs)``; arguments are checked before ``run`` starts.
-- :class:`convertToMD` turns a URL, a local file or raw HTML into Markdown, fetching
-  under an SSRF guard with size, time and content-type caps.
+- :class:`convertToMD` turns a URL, raw HTML or (under ``root=``) a local file into
+  Markdown, fetching under an SSRF guard with size, time and content-type caps; PDF,
+  DOCX, XLSX and PPTX too with the ``[documents]`` extra.
 
 Both can be shared between threads.
 """

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 
+from .._context import current
 from ..errors import (
+    AichainError,
+    ConfigurationError,
     ConversionError,
+    DocumentError,
     ToolError,
     ToolInputError,
     UnsafeURLError,
@@ -21,6 +26,7 @@ from ._fetch import (
     DEFAULT_USER_AGENT,
     Fetcher,
 )
+from ._documents import DOCUMENT_KINDS, Limits, convert_document, describe, sniff
 from ._html import decode_body, looks_like_html
 from ._localfile import LocalFiles
 from ._markdown import escape_text, html_to_markdown, tidy
@@ -34,7 +40,17 @@ _HTML_MARKERS = ("<html", "<body", "<!doctype", "<head")
 _EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "xhtml", ".xht": "xhtml", ".xml": "xhtml",
     ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
+    # An extension only declares; the bytes' signature must agree (see _document).
+    ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx",
+    ".pptx": "pptx", ".doc": "binary", ".xls": "binary", ".ppt": "binary",
 }
+_DOCUMENT_CAPS = ("max_pages", "max_rows", "max_columns")
+
+
+def _check_caps(caps: dict[str, Any]) -> None:
+    for name, value in caps.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
 
 
 class convertToMD(Tool):  # lower-case: the name the seed article's users import
@@ -74,6 +90,16 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         root: the directory whose files ``run`` may read; None (the default) reads no
             local file.
         pool_maxsize: kept-alive connections per address.
+        max_pages: PDF pages and PPTX slides converted; the rest are cut and the
+            Markdown ends with a line saying so.
+        max_rows: spreadsheet rows kept (non-empty ones, all sheets together), cut the
+            same way.
+        max_columns: spreadsheet columns kept per sheet.
+
+    Documents (PDF, DOCX, XLSX, PPTX; the ``[documents]`` extra) are recognised by
+    their bytes, from a URL or an allowed file, never by the extension or the
+    Content-Type alone. They run under the same ``timeout`` (the clock is checked
+    between pages, slides and rows) and their unpacked size is checked before parsing.
 
     Raises (from ``run``):
         ToolInputError: empty input, a path that does not exist or is not a regular file.
@@ -81,13 +107,18 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         UnsafeURLError: a refused scheme, host, address or redirect.
         FetchError: HTTP error, timeout, too many redirects, network failure; its
             subclasses ResponseTooLargeError and UnsupportedContentTypeError.
-        ConversionError: the content could not be converted.
+        ConversionError: the content could not be converted; its subclass
+            DocumentError (EncryptedDocumentError, NoTextLayerError for a scanned PDF,
+            DocumentTooLargeError, DocumentTimeoutError) for documents.
+        MissingDependencyError: a document arrived and the ``[documents]`` extra is not
+            installed.
     """
 
     name = "convertToMD"
     description = (
-        "Convert a web page (http/https URL), raw HTML or an allowed local file "
-        "into Markdown: title, main content, tables, lists, code and absolute links."
+        "Convert a web page (http/https URL), a PDF, Word, Excel or PowerPoint document, "
+        "raw HTML or an allowed local file into Markdown: title, main content, headings, "
+        "tables, lists, code and absolute links."
     )
     parameters = {
         "type": "object",
@@ -110,6 +141,9 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         user_agent: str = DEFAULT_USER_AGENT,
         root: str | os.PathLike[str] | None = None,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
+        max_pages: int = 500,
+        max_rows: int = 5000,
+        max_columns: int = 100,
     ) -> None:
         self._options: dict[str, Any] = {
             "allow_private": allow_private, "timeout": timeout, "max_bytes": max_bytes,
@@ -119,6 +153,8 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         self.max_bytes = max_bytes
         self._files = LocalFiles(root)
         self.root = self._files.root
+        self._caps = {"max_pages": max_pages, "max_rows": max_rows, "max_columns": max_columns}
+        _check_caps(self._caps)
 
     def __repr__(self) -> str:
         return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"
@@ -148,7 +184,8 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
             old.close()
 
     def run(self, input: str) -> str:
-        """Convert ``input`` (URL, file path or HTML) to Markdown."""
+        """Convert ``input`` (URL, HTML or an allowed file path) to Markdown."""
+        started = time.monotonic()
         text = input.strip()
         if not text:
             raise ToolInputError(
@@ -162,23 +199,53 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         if m and not drive and (m.group(1).lower() in ("http", "https")
                                 or not re.search(r"\s", text)):
             page = self._fetcher.fetch(text)  # refuses every scheme but http(s)
-            return self._convert(page.body, page.charset, page.kind, page.url, page.url)
+            return self._convert(page.body, page.charset, page.kind, page.url, page.url,
+                                 started=started)
         if any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
             return self._convert(text, None, "html", "the HTML input")
         if text.startswith(("//", "\\\\")):
             raise UnsafeURLError(
                 f"scheme-relative URL {short(text)} refused: give the full http(s) URL"
             )
-        return self._read_file(text)
+        return self._read_file(text, started)
 
-    def _read_file(self, given: str) -> str:
+    def _read_file(self, given: str, started: float) -> str:
         data, path = self._files.read(given, self.max_bytes)
         kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
-        return self._convert(data, None, kind, given)
+        return self._convert(data, None, kind, given, started=started)
+
+    def _document(self, data: bytes, kind: str, where: str, started: float) -> str:
+        found = sniff(data)
+        # An encrypted DOCX/XLSX/PPTX is a compound file, not a zip: let it say so.
+        office_ole = found == "ole" and kind in ("docx", "xlsx", "pptx")
+        if kind in DOCUMENT_KINDS and found != kind and not office_ole:
+            what = describe(found) + " file" if found in DOCUMENT_KINDS else "something else"
+            raise DocumentError(
+                f"{where} is declared {describe(kind)} document, but its bytes are {what}",
+                format=kind, source=where)
+        if not found:
+            raise UnsupportedContentTypeError(
+                f"{where} is binary data, not a PDF, DOCX, XLSX or PPTX document")
+        deadline = started + self._fetcher.timeout
+        left = current().remaining()
+        if left is not None:
+            deadline = min(deadline, time.monotonic() + left)
+        limits = Limits(deadline=deadline, source=where, **self._caps)
+        try:
+            return convert_document(data, found, limits)
+        except AichainError:  # typed already, or a cancelled run
+            raise
+        except Exception as exc:  # a parser's own error type: one item fails, typed
+            raise DocumentError(
+                f"could not convert {where}: {type(exc).__name__}: {short(str(exc), 120)}",
+                format=found, source=where) from exc
 
     def _convert(self, data: bytes | str, charset: str | None, kind: str, where: str,
-                 page_url: str | None = None) -> str:
+                 page_url: str | None = None, *, started: float = 0.0) -> str:
         where = short(where)
+        if isinstance(data, bytes) and (kind in DOCUMENT_KINDS or kind == "binary"
+                                        or sniff(data)):
+            return self._document(data, kind, where, started or time.monotonic())
         text = data if isinstance(data, str) else decode_body(data, charset)
         if "\x00" in text:
             raise UnsupportedContentTypeError(f"{where} holds binary data (NUL bytes)")

@@ -71,13 +71,33 @@ _KINDS = {
     "text/plain": "text",
     "text/markdown": "markdown",
     "text/x-markdown": "markdown",
+    # Documents: the converter checks the bytes' signature agrees with the declared type.
+    "application/pdf": "pdf",
+    "application/x-pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-word.document.macroenabled.12": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.ms-excel.sheet.macroenabled.12": "xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    # Generic binary types: the converter goes by the bytes' signature alone.
+    "application/octet-stream": "binary",
+    "binary/octet-stream": "binary",
+    "application/zip": "binary",
+    "application/msword": "binary",
+    "application/vnd.ms-excel": "binary",
+    "application/vnd.ms-powerpoint": "binary",
 }
-_ACCEPT = "text/html,application/xhtml+xml,text/markdown;q=0.9,text/plain;q=0.8"
+_ACCEPT = ("text/html,application/xhtml+xml,application/pdf;q=0.9,"
+           "application/vnd.openxmlformats-officedocument.wordprocessingml.document;q=0.9,"
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;q=0.9,"
+           "application/vnd.openxmlformats-officedocument.presentationml.presentation;q=0.9,"
+           "text/markdown;q=0.9,text/plain;q=0.8")
 
 
 @dataclass(frozen=True)
 class Page:
-    """A fetched body: ``kind`` is "html", "xhtml", "text", "markdown" or "" (no
+    """A fetched body: ``kind`` is "html", "xhtml", "text", "markdown", a document kind
+    ("pdf", "docx", "xlsx", "pptx"), "binary" (a generic binary type) or "" (no
     Content-Type)."""
 
     url: str
@@ -184,7 +204,8 @@ class Fetcher:
             UnsafeURLError: the URL or a redirect hop is not allowed (before any
                 connection to it).
             ResponseTooLargeError: the decoded body is over ``max_bytes``.
-            UnsupportedContentTypeError: not HTML, XHTML, plain text or Markdown.
+            UnsupportedContentTypeError: not HTML, XHTML, plain text, Markdown or a
+                document type (PDF, DOCX, XLSX, PPTX, generic binary).
             FetchError: HTTP error status, timeout, too many redirects, network error.
             CancelledError: the calling Pool run was cancelled.
         """

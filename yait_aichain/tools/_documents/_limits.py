@@ -1,0 +1,129 @@
+"""The caps every document conversion runs under, checked before and during parsing.
+
+The parsing libraries do not look at a clock, so the time cap holds in two ways: the
+input is bounded before a library sees it (the unpacked size and the number of parts of
+a zip package, the number of pages), and the clock is checked between pages, slides,
+sheets and rows, where the work of one step is bounded by the input caps.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import time
+import zipfile
+from dataclasses import dataclass
+from collections.abc import Callable
+from types import ModuleType
+
+from ..._context import current
+from ...errors import (
+    DocumentError,
+    DocumentTimeoutError,
+    DocumentTooLargeError,
+    EncryptedDocumentError,
+    MissingDependencyError,
+)
+
+__all__ = ["Limits", "check_package", "require", "truncation_note"]
+
+_EXTRA = 'pip install "yait-aichain[documents]"'
+_MIB = 1024 * 1024
+# Parts a library parses whole, in one call that checks no clock, and the cap on their
+# unpacked size that keeps that call to about six seconds on a loaded 2-core machine
+# (measured: mammoth parses about 1 MB of document XML per second, openpyxl about
+# 4 MB of shared strings per second).
+_PARSED_WHOLE: dict[str, tuple[Callable[[str], bool], int]] = {
+    "docx": (lambda name: name.startswith("word/") and name.endswith(".xml"), 6 * _MIB),
+    "xlsx": (lambda name: name in ("xl/sharedStrings.xml", "xl/styles.xml",
+                                   "xl/workbook.xml"), 20 * _MIB),
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The caps of one conversion: the deadline (a ``time.monotonic()`` value), pages or
+    slides converted, spreadsheet rows and columns kept, and the unpacked size and part
+    count of a zip package."""
+
+    deadline: float
+    source: str
+    max_pages: int = 500
+    max_rows: int = 5000
+    max_columns: int = 100
+    max_unpacked: int = 100 * 1024 * 1024
+    max_parts: int = 5000
+
+    def check(self, format: str, where: str = "") -> None:
+        """Raise DocumentTimeoutError if the deadline has passed, CancelledError if the
+        calling Pool run was cancelled."""
+        current().check()
+        if time.monotonic() >= self.deadline:
+            at = f" ({where})" if where else ""
+            raise DocumentTimeoutError(
+                f"converting {self.source} ran out of time{at}; raise the tool's timeout= "
+                f"or the Pool item's timeout for large documents",
+                format=format, source=self.source,
+            )
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def truncation_note(what: str, kept: int, total: int | str, option: str) -> str:
+    """The line that marks a truncated result, so a reader never mistakes it for all."""
+    return (f"> **Truncated:** converted the first {kept} of {total} {what} "
+            f"(convertToMD({option}=...) raises the cap).")
+
+
+def require(module: str, package: str, format: str) -> ModuleType:
+    """Import an optional dependency, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(
+            f"reading {format.upper()} documents needs {package}: {_EXTRA}",
+            extra="documents", package=package,
+        ) from None
+
+
+def _nothing(name: str) -> bool:
+    return False
+
+
+def check_package(data: bytes, limits: Limits, format: str) -> None:
+    """Check what unpacking an Office zip package would cost, before a library does it.
+
+    Python's zipfile never inflates a member past the size its directory declares (and
+    fails on a CRC mismatch when the header lies), so capping the declared sizes caps
+    what any library reading through zipfile can unpack.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            members = package.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise DocumentError(f"{limits.source} is not a valid {format.upper()} file ({exc})",
+                            format=format, source=limits.source) from None
+    if len(members) > limits.max_parts:
+        raise DocumentTooLargeError(
+            f"{limits.source} has {len(members)} parts, over the cap of {limits.max_parts}",
+            limit="max_parts", format=format, source=limits.source,
+        )
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > limits.max_unpacked:
+        raise DocumentTooLargeError(
+            f"{limits.source} unpacks to {unpacked} bytes, over the cap of "
+            f"{limits.max_unpacked} (a zip bomb?)",
+            limit="max_unpacked", format=format, source=limits.source,
+        )
+    whole, cap = _PARSED_WHOLE.get(format, (_nothing, 0))
+    parsed = sum(m.file_size for m in members if whole(m.filename))
+    if parsed > cap:
+        raise DocumentTooLargeError(
+            f"{limits.source} has {parsed} bytes of XML that must be parsed in one go, over "
+            f"the cap of {cap} that keeps a conversion within its time limit",
+            limit="parsed_xml", format=format, source=limits.source,
+        )
+    if any(m.flag_bits & 0x1 for m in members):
+        raise EncryptedDocumentError(f"{limits.source} has encrypted parts",
+                                     format=format, source=limits.source)
