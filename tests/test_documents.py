@@ -105,7 +105,7 @@ def test_pptx_slides_are_headings_in_order(tmp_path):
 
 def test_the_extension_alone_decides_nothing(reports, tmp_path):
     tool = convertToMD(root=tmp_path)
-    with pytest.raises(DocumentError, match="declared a PDF document, but its bytes are"):
+    with pytest.raises(UnsupportedContentTypeError, match="declared a PDF document but"):
         tool.run(_write(tmp_path, "fake.pdf", b"<html><p>not a pdf</p></html>"))
     with pytest.raises(DocumentError, match="bytes are a Word"):
         tool.run(_write(tmp_path, "wrong.xlsx", reports["docx"]))
@@ -119,8 +119,11 @@ def test_a_content_type_the_bytes_contradict_is_refused(reports, server):
     server.add_page("/zip", _zip({"a.txt": b"x"}), content_type="application/zip")
     server.add_page("/doc", gen.OLE_LEGACY, content_type="application/msword")
     tool = convertToMD()
-    with pytest.raises(DocumentError, match="declared a PDF"):
+    with pytest.raises(UnsupportedContentTypeError, match="declared a PDF document but"):
         tool.run(server.url("/lie"))
+    server.add_page("/word-as-pdf", gen.report_docx(), content_type="application/pdf")
+    with pytest.raises(DocumentError, match="declared a PDF document, but its bytes are a Word"):
+        tool.run(server.url("/word-as-pdf"))
     with pytest.raises(UnsupportedContentTypeError, match="not a PDF, DOCX, XLSX or PPTX"):
         tool.run(server.url("/blob"))
     with pytest.raises(UnsupportedContentTypeError, match="zip archive but not"):

@@ -86,7 +86,7 @@ def server():
         srv.add_route("/drip-headers", _drip_headers)
         srv.add_route("/drip-chunks", _drip_chunks)
         srv.add_page("/bomb", bomb, headers={"Content-Encoding": "gzip"})
-        for ctype in ("image/png", "application/octet-stream", "application/pdf",
+        for ctype in ("image/png", "video/mp4", "application/octet-stream", "application/pdf",
                       "application/zip"):
             srv.add_page(f"/type/{ctype}", b"\x89PNG\r\n\x1a\n\x00\x00", content_type=ctype)
         srv.add_page("/text", "plain *text* body", content_type="text/plain; charset=utf-8")
@@ -159,12 +159,21 @@ def test_cancelled_scope_stops_before_fetching(server):
     assert server.hits["/page"] == 0
 
 
-@pytest.mark.parametrize("ctype", ["image/png", "application/octet-stream", "application/pdf",
-                                   "application/zip"])
+@pytest.mark.parametrize("ctype", ["image/png", "video/mp4"])
 def test_unsupported_content_type(ctype, server):
     with pytest.raises(UnsupportedContentTypeError) as info:
         convertToMD(allow_private=True).run(server.url(f"/type/{ctype}"))
     assert ctype in str(info.value)
+
+
+@pytest.mark.parametrize("ctype", ["application/octet-stream", "application/pdf",
+                                   "application/zip"])
+def test_document_types_whose_bytes_are_no_document_are_unsupported(ctype, server):
+    # Document types are fetched (tests/test_documents.py), but the bytes decide: a PNG
+    # is not converted whatever the server calls it.
+    with pytest.raises(UnsupportedContentTypeError) as info:
+        convertToMD(allow_private=True).run(server.url(f"/type/{ctype}"))
+    assert "not a PDF, DOCX, XLSX or PPTX" in str(info.value)
 
 
 def test_nul_bytes_in_html_are_unsupported(server):

@@ -218,14 +218,15 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         found = sniff(data)
         # An encrypted DOCX/XLSX/PPTX is a compound file, not a zip: let it say so.
         office_ole = found == "ole" and kind in ("docx", "xlsx", "pptx")
-        if kind in DOCUMENT_KINDS and found != kind and not office_ole:
-            what = describe(found) + " file" if found in DOCUMENT_KINDS else "something else"
-            raise DocumentError(
-                f"{where} is declared {describe(kind)} document, but its bytes are {what}",
-                format=kind, source=where)
         if not found:
+            said = f"declared {describe(kind)} document but " if kind in DOCUMENT_KINDS else ""
             raise UnsupportedContentTypeError(
-                f"{where} is binary data, not a PDF, DOCX, XLSX or PPTX document")
+                f"{where} is {said}binary data, not a PDF, DOCX, XLSX or PPTX document")
+        if kind in DOCUMENT_KINDS and found != kind and not office_ole:
+            raise DocumentError(
+                f"{where} is declared {describe(kind)} document, but its bytes are "
+                f"{describe(found) if found in DOCUMENT_KINDS else 'another archive'}",
+                format=kind, source=where)
         deadline = started + self._fetcher.timeout
         left = current().remaining()
         if left is not None:
