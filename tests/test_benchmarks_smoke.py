@@ -16,6 +16,8 @@ BENCH = Path(__file__).parent.parent / "benchmarks"
         ("bench_model.py", ["--quick"], "| Model.generate |"),
         ("bench_convert.py", ["--pages", "10", "--flows", "4"], "fetch + convert, threaded"),
         ("bench_hostile.py", ["--size", "20000", "--repeats", "1"], "worst ratio"),
+        ("bench_documents.py", ["--docs", "1", "--pages", "2", "--rounds", "1"],
+         "| pptx | "),
     ],
 )
 def test_benchmark_script_runs(script, args, expect):

@@ -351,3 +351,12 @@ def test_a_cancelled_run_stops_between_pages(tmp_path, monkeypatch):
     with pytest.raises(CancelledError):
         convertToMD(root=tmp_path, max_pages=2000).run(name)
     assert calls["n"] == 6
+
+
+@pytest.mark.parametrize("kwargs", [{"max_pages": 0}, {"max_rows": -1}, {"max_columns": 1.5},
+                                    {"max_pages": True}])
+def test_bad_document_caps_fail_at_construction(kwargs):
+    from yait_aichain.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=next(iter(kwargs))):
+        convertToMD(**kwargs)

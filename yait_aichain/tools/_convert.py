@@ -44,7 +44,6 @@ _EXTENSIONS = {
     ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx",
     ".pptx": "pptx", ".doc": "binary", ".xls": "binary", ".ppt": "binary",
 }
-_DOCUMENT_CAPS = ("max_pages", "max_rows", "max_columns")
 
 
 def _check_caps(caps: dict[str, Any]) -> None:

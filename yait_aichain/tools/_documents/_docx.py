@@ -1,8 +1,9 @@
 """DOCX to Markdown with mammoth, whose semantic HTML (headings from the paragraph
 styles, lists, tables) goes through the web-page converter.
 
-Images are dropped without being read (no base64 blobs in the Markdown), and mammoth
-never opens linked external files (``external_file_access=False``). mammoth converts
+Images are dropped without being read (no base64 blobs in the Markdown), mammoth never
+opens linked external files (``external_file_access=False``), and a style map embedded
+in the document is ignored (it could map paragraphs to any HTML element). mammoth converts
 the whole document in one call that does not look at a clock; what bounds it is the
 package check done before (unpacked size, number of parts), and the clock is checked
 right after.
@@ -32,6 +33,7 @@ def convert(data: bytes, limits: Limits) -> str:
     try:
         result = mammoth.convert_to_html(
             io.BytesIO(data), convert_image=_no_image, external_file_access=False,
+            include_embedded_style_map=False,  # the document must not choose our HTML
         )
     except RecursionError:
         raise DocumentError(

@@ -70,8 +70,8 @@ class _Line:
 
 @contextmanager
 def _pdfium(limits: Limits, where: str) -> Iterator[None]:
-    if not _LOCK.acquire(timeout=max(limits.left(), 0.0)):
-        limits.check("pdf", where)
+    while not _LOCK.acquire(timeout=max(limits.left(), 0.0) + 0.01):
+        limits.check("pdf", where)  # raises once the deadline has passed
     try:
         limits.check("pdf", where)
         yield
