@@ -375,3 +375,15 @@ def test_invalid_answers_leave_text_requests_alone_and_reject_bad_settings(sim):
             sim.invalid_answers(first=bad)
     sim.invalid_answers(0)
     assert Skill(model=model, prompt="{t}", output=Invoice).run({"t": "x"}).status is Status.paid
+
+
+def test_pydantic_and_jsonschema_are_imported_only_when_needed():
+    import subprocess
+    import sys
+
+    code = ("import sys, yait_aichain; from yait_aichain import Skill, Pool\n"
+            "from yait_aichain.testing import Simulator\n"
+            "assert 'pydantic' not in sys.modules and 'jsonschema' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
