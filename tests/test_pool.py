@@ -120,7 +120,7 @@ def test_a_runner_that_cannot_be_called_is_rejected():
 
 
 def test_an_empty_list_returns_an_empty_list_without_threads(monkeypatch):
-    import yait_aichain.pool._run as run_module
+    import yait_aichain.pool._flows as run_module
 
     def no_threads(*args, **kwargs):
         raise AssertionError("no executor for an empty pool")

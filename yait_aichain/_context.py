@@ -98,6 +98,27 @@ class Scope:
                 break
         self.check()
 
+    def child(
+        self,
+        *,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+        tally: Tally | None = None,
+        rate_limits: tuple[Any, ...] = (),
+    ) -> Scope:
+        """A scope inside this one: the tighter deadline, this one's cancel events, tallies
+        and rate limits plus the given ones."""
+        deadline = self.deadline
+        if timeout is not None:
+            limit = time.monotonic() + timeout
+            deadline = limit if deadline is None else min(deadline, limit)
+        cancels = self.cancels
+        if cancel is not None and cancel not in cancels:
+            cancels += (cancel,)
+        tallies = self.tallies if tally is None else (*self.tallies, tally)
+        limits = self.rate_limits + tuple(r for r in rate_limits if r not in self.rate_limits)
+        return Scope(deadline=deadline, cancels=cancels, tallies=tallies, rate_limits=limits)
+
     def record(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         for tally in self.tallies:
             tally.add_call(usage, requests, waited)
@@ -131,29 +152,16 @@ def current() -> Scope:
 def scope(
     *,
     timeout: float | None = None,
-    deadline: float | None = None,
     cancel: threading.Event | None = None,
     tally: Tally | None = None,
     rate_limits: tuple[Any, ...] = (),
 ) -> Iterator[Scope]:
-    """Open a nested scope; see the module docstring."""
-    outer = _current.get()
-    if timeout is not None:
-        limit = time.monotonic() + timeout
-        deadline = limit if deadline is None else min(deadline, limit)
-    if outer.deadline is not None:
-        deadline = outer.deadline if deadline is None else min(deadline, outer.deadline)
-    cancels = outer.cancels + ((cancel,) if cancel is not None and cancel not in outer.cancels else ())
-    tallies = outer.tallies + ((tally,) if tally is not None else ())
-    limits = outer.rate_limits + tuple(r for r in rate_limits if r not in outer.rate_limits)
-    inner = Scope(deadline=deadline, cancels=cancels, tallies=tallies, rate_limits=limits)
+    """Open a nested scope (see :meth:`Scope.child`) for the enclosed block."""
+    inner = _current.get().child(timeout=timeout, cancel=cancel, tally=tally,
+                                 rate_limits=rate_limits)
     token = _current.set(inner)
     try:
         yield inner
     finally:
         _current.reset(token)
 
-
-def run_in_scope(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with a copy of the current context (for handing work to a thread)."""
-    return contextvars.copy_context().run(fn, *args, **kwargs)

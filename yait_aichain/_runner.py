@@ -10,6 +10,7 @@ A runner is one of:
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -89,6 +90,14 @@ def call_runner(runner: Any, variables: dict[str, Any]) -> Any:
     if callable(run):
         return run(variables)
     return runner(variables)
+
+
+def user_stacklevel() -> int:
+    """The warnings stacklevel that points at the first frame outside this package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("yait_aichain"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def reserve_connections(runner: Any, n: int) -> None:

@@ -28,7 +28,7 @@ from ._breaker import CircuitBreaker
 from ._config import DEFAULT_MAX_FLOWS, MAX_FLOWS_LIMIT
 from ._pool import Pool
 from ._record import ItemRecord
-from ._remote import RemoteError
+from ..errors import RemoteError
 from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING, Status
 
 __all__ = [

@@ -28,12 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+from .._runner import user_stacklevel
 from ..errors import ConfigurationError
 from ._identity import canonical_json, runner_identity
 from ._rows import plain
@@ -149,7 +149,7 @@ class Journal:
                 f"checkpoint {str(self._path)!r}: a variable holds a {type_name} that JSON "
                 f"cannot represent and whose repr changes every run, so items can never be "
                 f"resumed from the checkpoint; pass plain data (str, numbers, lists, dicts)",
-                RuntimeWarning, stacklevel=_stacklevel(),
+                RuntimeWarning, stacklevel=user_stacklevel(),
             )
 
     def restore(self, book: RecordBook, rec: ItemRecord) -> bool:
@@ -252,7 +252,7 @@ def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None, int]:
             warnings.warn(
                 f"checkpoint {str(path)!r}: ignoring a torn last line (an earlier run was "
                 f"killed while writing it); that item runs again",
-                RuntimeWarning, stacklevel=_stacklevel(),
+                RuntimeWarning, stacklevel=user_stacklevel(),
             )
         elif line.strip():
             bad += 1
@@ -262,17 +262,9 @@ def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None, int]:
     if bad:
         warnings.warn(
             f"checkpoint {str(path)!r}: ignored {bad} unreadable line(s)",
-            RuntimeWarning, stacklevel=_stacklevel(),
+            RuntimeWarning, stacklevel=user_stacklevel(),
         )
     return done, fix, bad
-
-
-def _stacklevel() -> int:
-    """The stacklevel that points a warning at the first frame outside this package."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("yait_aichain"):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

@@ -1,76 +1,113 @@
-"""Pool settings: defaults, limits and the checks that run at construction."""
+"""Pool settings: defaults, limits, and one frozen object checked once when it is built."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from .._runner import check_runner
 from ..errors import ConfigurationError
 from ._progress import is_tqdm
+from ..ratelimit._limiter import check_rate_limit
+from ._checkpoint import check_checkpoint
 
 DEFAULT_MAX_FLOWS = 10
 # Each flow is an OS thread. Above this, "can't start new thread" and file-descriptor
 # exhaustion become likelier than any speed-up; providers rate-limit long before it.
 MAX_FLOWS_LIMIT = 1024
 ON_ERROR_MODES = ("collect", "skip", "stop", "raise")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a run needs to know besides the items, checked once."""
+    """Everything a run needs besides the items. Checked (and normalised) when built, so a
+    bad value fails at ``Pool(...)`` or at ``pool.attr = value``, never mid-run."""
 
     runner: Any
-    label: str
-    max_flows: int
-    on_error: str
-    timeout: float | None
-    deadline: float | None
-    progress: Any  # None (off), a writable stream, or a tqdm class or instance
-    on_item_done: Callable[[Any], Any] | None
-    max_cost: float | None
-    max_tokens: int | None
+    max_flows: int = DEFAULT_MAX_FLOWS
+    on_error: str = "collect"
+    timeout: float | None = None
+    deadline: float | None = None
+    progress: Any = None  # True, False, None (only on a terminal), a stream or a tqdm
+    on_item_done: Callable[[Any], Any] | None = None
+    max_cost: float | None = None
+    max_tokens: int | None = None
+    name: str | None = None
     executor: Any = None  # a caller-owned concurrent.futures.Executor, or None (threads)
     worker_context: Callable[[], Any] | None = None  # entered around each item
     rate_limit: Any = None  # a RateLimit for every model call inside the items, or None
-    checkpoint: Any = None  # a pool._checkpoint.Checkpoint, or None
+    checkpoint: Any = None  # a path or a pool._checkpoint.Checkpoint, or None
+
+    def __post_init__(self) -> None:
+        check_runner(self.runner)
+        _check_max_flows(self.max_flows)
+        if self.on_error not in ON_ERROR_MODES:
+            raise ConfigurationError(
+                f"on_error must be one of {', '.join(map(repr, ON_ERROR_MODES))}; "
+                f"got {self.on_error!r}"
+            )
+        for name in ("timeout", "deadline", "max_cost", "max_tokens"):
+            _check_positive(name, getattr(self, name))
+        resolve_progress(self.progress)  # reject a bad value now; the stream is resolved per run
+        _check_callable("on_item_done", self.on_item_done, "a callable taking a record")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ConfigurationError(f"name must be a str or None; got {type(self.name).__name__}")
+        if self.executor is not None and not callable(getattr(self.executor, "submit", None)):
+            raise ConfigurationError(
+                "executor must be a concurrent.futures.Executor (e.g. a ProcessPoolExecutor or "
+                f"client.get_executor(pure=False) of Dask) or None; got "
+                f"{type(self.executor).__name__}"
+            )
+        _check_callable("worker_context", self.worker_context,
+                        "a callable returning a context manager (e.g. yait_aichain.integrations."
+                        "django.close_db_connections)")
+        check_rate_limit(self.rate_limit)
+        object.__setattr__(self, "checkpoint", check_checkpoint(self.checkpoint))
 
 
-def check_max_flows(value: Any) -> int:
+class Setting(Generic[T]):
+    """A Pool attribute kept in its frozen :class:`Settings`: reading gives the checked
+    value, assigning checks the new one (``pool.max_cost = 10.0`` before ``retry_failed()``)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> T:
+        return getattr(obj._settings, self.name)  # type: ignore[no-any-return]
+
+    def __set__(self, obj: Any, value: T) -> None:
+        obj._settings = dataclasses.replace(obj._settings, **{self.name: value})
+
+
+def _check_max_flows(value: Any) -> None:
     # bool is an int subclass, and Pool(..., True) is almost surely a mistake.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FLOWS_LIMIT:
         raise ConfigurationError(
             f"max_flows must be an int from 1 to {MAX_FLOWS_LIMIT}; got {value!r}"
         )
-    return value
 
 
-def check_on_error(value: Any) -> str:
-    if value not in ON_ERROR_MODES:
-        raise ConfigurationError(
-            f"on_error must be one of {', '.join(map(repr, ON_ERROR_MODES))}; got {value!r}"
-        )
-    return value
-
-
-def check_positive(name: str, value: Any, *, integer: bool = False) -> Any:
-    """None, or a finite number > 0 (an int when ``integer``)."""
+def _check_positive(name: str, value: Any) -> None:
+    """None, or a finite number > 0 (an int for max_tokens)."""
     if value is None:
-        return None
+        return
+    integer = name == "max_tokens"
     kinds = (int,) if integer else (int, float)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        what = "a positive int" if integer else "a positive number of seconds"
-        if name == "max_cost":
-            what = "a positive amount in USD"
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
+            or value <= 0:
+        what = {"max_tokens": "a positive int", "max_cost": "a positive amount in USD"}.get(
+            name, "a positive number of seconds")
         raise ConfigurationError(f"{name} must be {what} or None; got {value!r}")
-    return value
+
+
+def _check_callable(name: str, value: Any, what: str) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"{name} must be {what}, or None; got {type(value).__name__}")
 
 
 def resolve_progress(value: Any) -> Any:
@@ -95,17 +132,3 @@ def resolve_progress(value: Any) -> Any:
         "progress must be True, False, None, a file-like object or a tqdm class or "
         f"instance; got {type(value).__name__}"
     )
-
-
-def check_callback(value: Any) -> Callable[[Any], Any] | None:
-    if value is None or callable(value):
-        return value
-    raise ConfigurationError(
-        f"on_item_done must be a callable taking a record, or None; got {type(value).__name__}"
-    )
-
-
-def check_name(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise ConfigurationError(f"name must be a str or None; got {type(value).__name__}")

@@ -6,24 +6,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .._runner import check_runner, describe_runner, reserve_connections, runner_name
+from .._runner import describe, describe_runner, reserve_connections, runner_name
 from .._usage import Usage
-from ..ratelimit._admit import with_rate_limits
-from ..ratelimit._limiter import check_rate_limit
-from ._checkpoint import check_checkpoint
-from ._config import (
-    DEFAULT_MAX_FLOWS,
-    Settings,
-    check_callback,
-    check_max_flows,
-    check_name,
-    check_on_error,
-    check_positive,
-    resolve_progress,
-)
+from ._config import DEFAULT_MAX_FLOWS, Setting, Settings
 from ._items import ItemSource, SharedVariables, check_chain_items
 from ._record import ItemRecord, RecordBook
-from ._remote import check_executor, check_worker_context
 from ._run import Run
 from ._status import CANCELLED, FAILED, PENDING, Status
 
@@ -91,6 +78,22 @@ class Pool:
             ``items`` is not an iterable of dicts.
     """
 
+    # Each is checked when assigned, so a bad value never reaches a run.
+    runner: Setting[Any] = Setting()
+    max_flows: Setting[int] = Setting()
+    on_error: Setting[str] = Setting()
+    timeout: Setting[float | None] = Setting()
+    deadline: Setting[float | None] = Setting()
+    progress: Setting[Any] = Setting()
+    on_item_done: Setting[Callable[[ItemRecord], Any] | None] = Setting()
+    max_cost: Setting[float | None] = Setting()
+    max_tokens: Setting[int | None] = Setting()
+    name: Setting[str | None] = Setting()
+    executor: Setting[Any] = Setting()
+    worker_context: Setting[Callable[[], Any] | None] = Setting()
+    rate_limit: Setting[Any] = Setting()
+    checkpoint: Setting[Any] = Setting()
+
     def __init__(
         self,
         runner: Any,
@@ -110,22 +113,12 @@ class Pool:
         rate_limit: Any = None,
         checkpoint: Any = None,
     ):
-        check_runner(runner)
-        self.runner = runner
-        self.max_flows = check_max_flows(max_flows)
-        self.on_error = check_on_error(on_error)
-        self.timeout = check_positive("timeout", timeout)
-        self.deadline = check_positive("deadline", deadline)
-        self.max_cost = check_positive("max_cost", max_cost)
-        self.max_tokens = check_positive("max_tokens", max_tokens, integer=True)
-        self.on_item_done = check_callback(on_item_done)
-        self.name = check_name(name)
-        self.executor = check_executor(executor)
-        self.worker_context = check_worker_context(worker_context)
-        self.rate_limit = check_rate_limit(rate_limit)
-        self.checkpoint = check_checkpoint(checkpoint)
-        self.progress = progress
-        resolve_progress(progress)  # reject a bad value now, resolve the stream per run
+        self._settings = Settings(
+            runner, max_flows, on_error=on_error, timeout=timeout, deadline=deadline,
+            progress=progress, on_item_done=on_item_done, max_cost=max_cost,
+            max_tokens=max_tokens, name=name, executor=executor, worker_context=worker_context,
+            rate_limit=rate_limit, checkpoint=checkpoint,
+        )
         self._source = ItemSource(items)
         self._book = RecordBook()
         self._book.reset_all(self._source.seen)
@@ -202,7 +195,7 @@ class Pool:
         if retry and variables is None:
             variables = self._variables
         shared = SharedVariables(variables)
-        settings = self._settings()
+        settings = self._settings
         check_chain_items(self.runner, None if self._source.lazy else self._source.seen,
                           shared.source)
         if not self._busy.acquire(blocking=False):
@@ -224,27 +217,6 @@ class Pool:
             yield from run.events()
         finally:
             self._busy.release()
-
-    def _settings(self) -> Settings:
-        # The attributes may be changed between runs (say, a higher max_cost before
-        # retry_failed()), so they are checked again each time.
-        check_runner(self.runner)
-        return Settings(
-            runner=with_rate_limits(self.runner, check_rate_limit(self.rate_limit)),
-            label=check_name(self.name) or runner_name(self.runner, "pool"),
-            max_flows=check_max_flows(self.max_flows),
-            on_error=check_on_error(self.on_error),
-            timeout=check_positive("timeout", self.timeout),
-            deadline=check_positive("deadline", self.deadline),
-            progress=resolve_progress(self.progress),
-            on_item_done=check_callback(self.on_item_done),
-            max_cost=check_positive("max_cost", self.max_cost),
-            max_tokens=check_positive("max_tokens", self.max_tokens, integer=True),
-            executor=check_executor(self.executor),
-            worker_context=check_worker_context(self.worker_context),
-            rate_limit=check_rate_limit(self.rate_limit),
-            checkpoint=check_checkpoint(self.checkpoint),
-        )
 
     # -- results and records (safe from any thread) -------------------------------------
 
@@ -302,7 +274,7 @@ class Pool:
         :mod:`yait_aichain.report`."""
         from ..report import write_report  # only runs that draw a report pay for it
 
-        title = f"{check_name(self.name) or runner_name(self.runner, 'pool')}: run report"
+        title = f"{self.name or runner_name(self.runner, 'pool')}: run report"
         records = self.records
         # Rows are named by the item's own "id" where it has one, else by position.
         ids = [rec.variables.get("id") if isinstance(rec.variables, dict) else None

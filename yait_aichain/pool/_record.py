@@ -1,22 +1,19 @@
 """One record per item, and the lock-guarded book that holds them.
 
-Workers and the calling thread change records only through :class:`RecordBook`, under its
-lock, so ``pool.status`` can be read from any thread and the counts always add up. Every
-change checks the record's ticket: a ticket is issued each time an item is handed to a
-worker, so a late result from an abandoned (timed-out) or cancelled attempt can never
-overwrite what a newer attempt, or the pool itself, decided.
+Only the run's calling thread changes records, through :class:`RecordBook` and under its
+lock, so ``pool.status`` can be read from any thread and the counts always add up. Records
+are plain snapshots of what happened: what the scheduler needs while an item is in flight
+lives in the scheduler (``pool._run``), not here.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .._context import Tally
 from .._usage import Usage
 from ._status import (
     CANCELLED,
@@ -30,8 +27,6 @@ from ._status import (
     empty_counts,
 )
 
-# Tickets are unique across runs and pools, so no stale worker can ever match.
-_tickets = itertools.count(1)
 _NO_USAGE = Usage()  # immutable, so every record may share it
 
 
@@ -69,9 +64,6 @@ class ItemRecord:
     usage: Usage = _NO_USAGE
     wait_seconds: float = 0.0
     from_checkpoint: bool = False
-    _ticket: int = field(default=0, repr=False)
-    _t0: float | None = field(default=None, repr=False)  # monotonic start of this attempt
-    _tally: Tally | None = field(default=None, repr=False)
 
     @property
     def status_name(self) -> str:
@@ -156,9 +148,7 @@ class RecordBook:
     def reset_all(self, items: list[Any]) -> None:
         """Fresh run: one PENDING record per known item; usage totals start again."""
         with self.lock:
-            self._records = [
-                ItemRecord(i, item, _ticket=next(_tickets)) for i, item in enumerate(items)
-            ]
+            self._records = [ItemRecord(i, item) for i, item in enumerate(items)]
             self._counts = empty_counts()
             self._counts[PENDING] = len(self._records)
             self.spent = Usage()
@@ -168,23 +158,18 @@ class RecordBook:
         """Retry: put the given records back to PENDING, in place."""
         with self.lock:
             for i in indices:
-                rec = self._records[i]
-                self._counts[rec.status] -= 1
+                self._counts[self._records[i].status] -= 1
                 self._counts[PENDING] += 1
-                rec.variables = items[i]
-                rec.status, rec.output, rec.error, rec.traceback = PENDING, None, None, None
-                rec.attempts, rec.usage, rec.wait_seconds = 0, _NO_USAGE, 0.0
-                rec.from_checkpoint = False
-                rec.start = rec.end = rec.duration = rec._t0 = None
-                rec._tally = None
-                rec._ticket = next(_tickets)
+                self._records[i] = ItemRecord(i, items[i])
             self.run_spent = Usage()
 
-    def add(self, index: int, item: Any) -> ItemRecord:
-        """A new item pulled from a lazy iterable."""
+    def get_or_add(self, index: int, item: Any) -> ItemRecord:
+        """The record of ``index``; a new PENDING one for an item a lazy iterable just gave."""
         with self.lock:
+            if index < len(self._records):
+                return self._records[index]
             assert index == len(self._records), "lazy items arrive in order"
-            rec = ItemRecord(index, item, _ticket=next(_tickets))
+            rec = ItemRecord(index, item)
             self._records.append(rec)
             self._counts[PENDING] += 1
             return rec
@@ -198,101 +183,52 @@ class RecordBook:
                 counts[rec.status] += 1
             self._counts = counts
 
-    # -- transitions ----------------------------------------------------------------
+    # -- transitions (the calling thread only) -----------------------------------------
 
     def _move(self, rec: ItemRecord, status: Status) -> None:
         self._counts[rec.status] -= 1
         self._counts[status] += 1
         rec.status = status
 
-    def begin(self, rec: ItemRecord, ticket: int, tally: Tally, cancel: threading.Event) -> bool:
-        """Worker: mark the item RUNNING, unless its attempt was withdrawn meanwhile."""
+    def charge(self, usage: Usage) -> None:
+        """Count what an attempt spent, also one whose result is discarded: spent is spent."""
+        if usage or usage.cost:
+            with self.lock:
+                self.spent = self.spent + usage
+                self.run_spent = self.run_spent + usage
+
+    def start(self, rec: ItemRecord, variables: dict[str, Any]) -> None:
+        """The item was handed to a flow: it is RUNNING from now on."""
         with self.lock:
-            if rec._ticket != ticket or rec.status != PENDING or cancel.is_set():
-                return False
-            rec.start, rec._t0, rec._tally = time.time(), time.monotonic(), tally
+            rec.variables, rec.start = variables, time.time()
             self._move(rec, RUNNING)
-            return True
 
-    def finish(
-        self, rec: ItemRecord, ticket: int, output: Any, error: BaseException | None,
-        tb: str | None, tally: Tally,
-    ) -> bool:
-        """Worker: store the outcome. Returns False when the result came too late (the
-        pool already timed out or cancelled this attempt) and was discarded."""
-        now, mono = time.time(), time.monotonic()
+    def end(self, rec: ItemRecord, status: int, **facts: Any) -> None:
+        """End ``rec`` with ``status`` and the given fields (output, error, usage, ...)."""
         with self.lock:
-            if tally.usage or tally.usage.cost:
-                # Spent is spent, even when the result itself is discarded.
-                self.spent = self.spent + tally.usage
-                self.run_spent = self.run_spent + tally.usage
-            if rec._ticket != ticket or rec.status != RUNNING:
-                return False
-            self._fill(rec, now, mono, tally)
-            rec.output = output if error is None else None
-            rec.error, rec.traceback = error, tb
-            self._move(rec, DONE if error is None else FAILED)
-            return True
-
-    def abandon(
-        self, rec: ItemRecord, ticket: int, error: BaseException,
-        not_started: BaseException | None = None,
-    ) -> bool:
-        """Calling thread: give up on an attempt. A running one ends FAILED with ``error``;
-        one not started yet ends CANCELLED with ``not_started`` when that is given.
-        Returns False when the attempt had already ended (or was not started and
-        ``not_started`` is None)."""
-        now, mono = time.time(), time.monotonic()
-        with self.lock:
-            if rec._ticket != ticket:
-                return False
-            if rec.status == PENDING and not_started is not None:
-                rec.error = not_started
-                self._move(rec, CANCELLED)
-                return True
-            if rec.status != RUNNING:
-                return False
-            self._fill(rec, now, mono, rec._tally)
-            rec.error = error
-            self._move(rec, FAILED)
-            return True
-
-    def restore(self, rec: ItemRecord, output: Any) -> None:
-        """Calling thread: an item whose result a checkpoint already holds ends DONE
-        without running."""
-        with self.lock:
-            rec.start = rec.end = time.time()
-            rec.duration, rec.output, rec.from_checkpoint = 0.0, output, True
-            self._move(rec, DONE)
-
-    def fail_now(self, rec: ItemRecord, error: BaseException) -> None:
-        """Calling thread: an item that cannot even start (not a dict)."""
-        with self.lock:
-            rec.start = rec.end = time.time()
-            rec.duration, rec.error = 0.0, error
-            self._move(rec, FAILED)
+            if rec.end is None and "end" not in facts:
+                rec.end = time.time()
+            for name, value in facts.items():
+                setattr(rec, name, value)
+            self._move(rec, status)
 
     def cancel_unfinished(self, make_error: Any) -> list[ItemRecord]:
         """Mark every PENDING or RUNNING record CANCELLED; return them in input order."""
-        now, mono = time.time(), time.monotonic()
+        now = time.time()
         cancelled = []
         with self.lock:
             for rec in self._records:
                 if rec.status in FINAL:
                     continue
                 if rec.status == RUNNING:
-                    self._fill(rec, now, mono, rec._tally)
+                    rec.end = now
+                    rec.duration = None if rec.start is None else now - rec.start
                 rec.error = make_error()
                 self._move(rec, CANCELLED)
                 cancelled.append(rec)
         return cancelled
 
-    @staticmethod
-    def _fill(rec: ItemRecord, now: float, mono: float, tally: Tally | None) -> None:
-        rec.end = now
-        if rec._t0 is not None:
-            rec.duration = mono - rec._t0
-        if tally is not None:
-            rec.usage, rec.attempts, rec.reasks = tally.usage, tally.requests, tally.reasks
-            rec.wait_seconds = tally.wait_seconds
-        rec._tally = None  # the hung thread may keep writing to it; stop looking
+    def restore(self, rec: ItemRecord, output: Any) -> None:
+        """An item whose result a checkpoint already holds ends DONE without running."""
+        now = time.time()
+        self.end(rec, DONE, start=now, end=now, duration=0.0, output=output, from_checkpoint=True)

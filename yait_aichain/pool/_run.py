@@ -2,40 +2,41 @@
 
 One :class:`Run` per call. It lives in the calling thread and never blocks it for long:
 
-- it hands an item to a worker only when a flow is free, so at most ``max_flows`` items
-  are in flight and a lazy iterable is pulled no further ahead than that (CPython's
+- it hands an item to a flow only when one is free, so at most ``max_flows`` items are in
+  flight and a lazy iterable is pulled no further ahead than that (CPython's
   ``Executor.map`` would read every item first, bpo-32306);
 - it waits on a queue fed by the futures' done-callbacks in short ticks, so Ctrl-C, item
   timeouts and the run's deadline are acted on within ~0.1 s;
-- it never uses ``with ThreadPoolExecutor()``: leaving that block waits for every queued
-  item, which is how the public project made "raise" and Ctrl-C wait for the whole batch.
-  Executors are shut down with ``wait=False, cancel_futures=True`` instead.
+- workers only return an :class:`~._worker.Outcome`; this thread applies it to the record,
+  so every change to a record happens here, in one place (RUNNING when handed over).
 
-Workers write outcomes straight into the :class:`RecordBook`, so ``pool.status`` is live;
-the Run only reports finished records (callback, on_error policy, budget, progress).
+Threads and foreign executors differ only in ``_flows`` (how a task is submitted and
+cancelled). What starts next, and when, is decided in ``_may_start``/``_next_item``.
 """
 
 from __future__ import annotations
 
 import copy
 import queue
-import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from .. import _context
+from .._runner import runner_name, user_stacklevel
 from ..errors import CancelledError, ItemTimeoutError
-from ._config import Settings
+from ..ratelimit._admit import with_rate_limits
+from ._config import Settings, resolve_progress
+from ._flows import flows_for
 from ._items import SharedVariables, item_type_error
 from ._progress import ProgressLine
 from ._record import ItemRecord, RecordBook
-from ._remote import RemoteFlows
 from ._status import CANCELLED, DONE, FAILED
-from ._worker import Job, run_job
+from ._worker import Outcome
 
 TICK = 0.1  # longest the calling thread blocks at a time (Ctrl-C latency)
 # A cooperative runner stops at its own time budget; the pool gives it this much longer to
@@ -53,12 +54,13 @@ _WHY = {
 }
 
 
-def _stacklevel() -> int:
-    """The stacklevel that points a warning at the first frame outside this package."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
-        frame, level = frame.f_back, level + 1
-    return level
+class Flow:
+    """The scheduler's side of one item in flight (never stored on the record)."""
+
+    __slots__ = ("record", "t0", "tally")
+
+    def __init__(self, record: ItemRecord):
+        self.record, self.t0, self.tally = record, time.monotonic(), _context.Tally()
 
 
 class Run:
@@ -73,29 +75,28 @@ class Run:
         total: Callable[[], int | None],
         snapshots: bool = True,
     ):
-        self.s = settings
+        self.s = s = settings
         self.book = book
         self._plan = plan
         self._shared = shared
         self._total = total
-        self._snapshots = snapshots or settings.on_item_done is not None
+        self._snapshots = snapshots or s.on_item_done is not None
         self._cancel = threading.Event()
-        self._done: queue.SimpleQueue[Future[bool]] = queue.SimpleQueue()
-        self._live: dict[Future[bool], tuple[ItemRecord, int]] = {}
-        self._executor: ThreadPoolExecutor | None = None
-        self._executors: list[ThreadPoolExecutor] = []
+        self._outer = _context.current()
+        # The run's deadline, set once: within any enclosing run's (a Pool inside an item).
+        self._scope = self._outer.child(timeout=s.deadline)
+        self._runner = with_rate_limits(s.runner, s.rate_limit)
+        # A foreign executor gets the runner pickled here, before any item starts.
+        self._flows = flows_for(s.executor, self._runner, s.worker_context, s.max_flows)
+        self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        self._live: dict[Future[Any], Flow] = {}
+        self._stray: set[Future[Any]] = set()  # given up on, still running: their usage counts
         self._reason: str | None = None  # why nothing new starts: stop, deadline, budget
         self._abort_reason = "interrupt"
         self._exhausted = False
-        self._deadline: float | None = None
+        self._next_scan = 0.0
         self._cost_warned = False
         self._journal: Any = None  # the checkpoint file of this run, when there is one
-        # A caller-owned executor: the runner is pickled once and items travel as tasks.
-        self._remote = (
-            None if settings.executor is None else
-            RemoteFlows(settings.executor, settings.runner, settings.worker_context,
-                        settings.max_flows)
-        )
 
     # -- the loop (calling thread) ----------------------------------------------------
 
@@ -109,65 +110,61 @@ class Run:
             was cancelled.
         """
         s = self.s
-        outer = _context.current()
-        if s.deadline is not None:
-            self._deadline = time.monotonic() + s.deadline
-        if outer.deadline is not None:  # a Pool nested in another Pool's item
-            mine = self._deadline
-            self._deadline = outer.deadline if mine is None else min(mine, outer.deadline)
         if s.checkpoint is not None:
-            self._journal = s.checkpoint.open(s.runner)
+            self._journal = s.checkpoint.open(self._runner)
         progress = None
-        if s.progress is not None:
+        stream = resolve_progress(s.progress)
+        if stream is not None:
             counts = self.book.counts()
-            ended = counts[DONE] + counts[FAILED] + counts[CANCELLED]
-            progress = ProgressLine(s.progress, s.label, already=ended)
-        next_scan = 0.0
+            progress = ProgressLine(stream, s.name or runner_name(s.runner, "pool"),
+                                    already=counts[DONE] + counts[FAILED] + counts[CANCELLED])
         try:
-            while True:
-                for rec in self._fill():
-                    yield self._settle(rec, outer)
-                if not self._live and (self._reason is not None or self._exhausted):
-                    break
-                for rec in self._collect(self._wait_time()):
-                    yield self._settle(rec, outer)
-                now = time.monotonic()
-                if s.timeout is not None and now >= next_scan:
-                    next_scan = now + _SCAN_INTERVAL
-                    for rec in self._expire(now):
-                        yield self._settle(rec, outer)
-                if self._deadline is not None and now >= self._deadline:
-                    self._reason = "deadline"
-                    if now >= self._deadline + ITEM_TIMEOUT_GRACE:
-                        for rec in self._expire(now, deadline=True):
-                            yield self._settle(rec, outer, policy=False)
-                if outer.cancels and outer.cancelled():
-                    self._abort_reason = "cancelled"
-                    raise CancelledError("the enclosing run was cancelled", reason="cancelled")
-                if progress is not None:
-                    progress.update(self.book.counts(), self._total(), self.book.run_spent,
-                                    waiting=self._waiting())
+            yield from self._loop(progress)
             why = self._reason or "stop"
-            leftovers = self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why))
-            for rec in leftovers:
-                yield self._settle(rec, outer, policy=False)
+            for rec in self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why)):
+                yield self._settle(rec, policy=False)
         except BaseException:
             # Wake sleeping retries, drop queued work, and settle every record before the
             # exception reaches the caller; running threads are left to finish on their own.
             self._cancel.set()
-            self._shutdown()
+            self._flows.shutdown()
             why = self._abort_reason
+            for future, flow in list(self._live.items()):
+                self._give_up(future, flow, CANCELLED, CancelledError(_WHY[why], reason=why))
             self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why))
             raise
         finally:
-            self._shutdown()
-            self.book.recount()  # an interrupt may have landed between two count updates
-            if self._journal is not None:
-                self._journal.close(self.book)  # also keeps what ended but was not reported
-            if progress is not None:
-                progress.close(self.book.counts(), self._total(), self.book.run_spent)
+            self._close(progress)
 
-    def _settle(self, rec: ItemRecord, outer: _context.Scope, policy: bool = True) -> ItemRecord:
+    def _loop(self, progress: ProgressLine | None) -> Iterator[ItemRecord]:
+        while True:
+            for rec in self._fill():
+                yield self._settle(rec)
+            if not self._live and (self._reason is not None or self._exhausted):
+                return
+            for rec in self._collect(self._wait_time()):
+                yield self._settle(rec)
+            yield from self._check_time(time.monotonic())
+            if self._outer.cancels and self._outer.cancelled():
+                self._abort_reason = "cancelled"
+                raise CancelledError("the enclosing run was cancelled", reason="cancelled")
+            if progress is not None:
+                waiting = sum(1 for flow in self._live.values() if flow.tally.waiting > 0)
+                progress.update(self.book.counts(), self._total(), self.book.run_spent,
+                                waiting=waiting)
+
+    def _close(self, progress: ProgressLine | None) -> None:
+        self._flows.shutdown()
+        # What is still running after the run counts its usage when it returns.
+        for future in self._stray | set(self._live):
+            future.add_done_callback(self._charge_late)
+        self.book.recount()  # an interrupt may have landed between two count updates
+        if self._journal is not None:
+            self._journal.close(self.book)
+        if progress is not None:
+            progress.close(self.book.counts(), self._total(), self.book.run_spent)
+
+    def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
         """Report one ended record in the calling thread; return its snapshot (the record
         itself when nobody looks at it: run() ignores what it is yielded)."""
         s = self.s
@@ -175,26 +172,29 @@ class Run:
             self._journal.record(rec)
         snapshot = copy.copy(rec) if self._snapshots else rec
         if rec.status in (DONE, FAILED):
-            if outer.tallies:  # a nested Pool: count this item in the enclosing item
-                outer.record(rec.usage, rec.attempts, rec.wait_seconds)
+            if self._outer.tallies:  # a nested Pool: count this item in the enclosing item
+                self._outer.record(rec.usage, rec.attempts, rec.wait_seconds)
             if self._reason is None and self._over_budget():
                 self._reason = "budget"
         if s.on_item_done is not None:
             s.on_item_done(snapshot)
         if policy and rec.status == FAILED:
-            if s.on_error == "skip":
-                warnings.warn(
-                    f"Pool item {rec.index} failed and was skipped: "
-                    f"{rec.error_type}: {rec.error_message}",
-                    RuntimeWarning,
-                    stacklevel=_stacklevel(),
-                )
-            elif s.on_error == "stop" and self._reason is None:
-                self._reason = "stop"
-            elif s.on_error == "raise":
-                self._abort_reason = "raise"
-                raise rec.error  # type: ignore[misc]
+            self._on_failure(rec)
         return snapshot
+
+    def _on_failure(self, rec: ItemRecord) -> None:
+        on_error = self.s.on_error
+        if on_error == "skip":
+            warnings.warn(
+                f"Pool item {rec.index} failed and was skipped: "
+                f"{rec.error_type}: {rec.error_message}",
+                RuntimeWarning, stacklevel=user_stacklevel(),
+            )
+        elif on_error == "stop" and self._reason is None:
+            self._reason = "stop"
+        elif on_error == "raise":
+            self._abort_reason = "raise"
+            raise rec.error  # type: ignore[misc]
 
     def _over_budget(self) -> bool:
         s, spent = self.s, self.book.run_spent
@@ -208,60 +208,83 @@ class Run:
                 warnings.warn(
                     "max_cost is set but the runner reports tokens without a cost (unknown "
                     "price), so the cost budget cannot be enforced; set max_tokens as well",
-                    RuntimeWarning,
-                    stacklevel=_stacklevel(),
+                    RuntimeWarning, stacklevel=user_stacklevel(),
                 )
             return False
         return spent.cost >= s.max_cost
 
-    # -- scheduling -----------------------------------------------------------------
+    # -- scheduling policy: what starts next, and when --------------------------------
+
+    def _may_start(self) -> bool:
+        """Start more while nothing stops the run and a flow is free. On a foreign executor
+        a task given up on still holds its slot until it returns."""
+        return (self._reason is None and not self._exhausted
+                and self._flows.in_flight(len(self._live)) < self.s.max_flows)
+
+    def _next_item(self) -> tuple[int, Any] | None:
+        """The next item to start: input order, pulled from the plan only now."""
+        try:
+            return next(self._plan)
+        except StopIteration:
+            self._exhausted = True
+            return None
+
+    def _budget(self) -> float | None:
+        """Seconds the next item may take: its timeout, within what is left of the run."""
+        left = self._scope.remaining()
+        if left is None:
+            return self.s.timeout
+        left = max(0.001, left)
+        return left if self.s.timeout is None else min(self.s.timeout, left)
 
     def _fill(self) -> list[ItemRecord]:
-        """Hand items to free flows; return the items that ended without starting (not a
-        dict, or DONE from the checkpoint)."""
-        s, failed = self.s, []
-        while self._reason is None and not self._exhausted and self._in_flight() < s.max_flows:
-            try:
-                index, item = next(self._plan)
-            except StopIteration:
-                self._exhausted = True
+        """Hand items to free flows; return the items that ended without running (not a
+        dict, DONE from the checkpoint, or refused by the executor)."""
+        ended = []
+        while self._may_start():
+            pulled = self._next_item()
+            if pulled is None:
                 break
-            rec = self.book.get(index) if index < len(self.book) else self.book.add(index, item)
+            index, item = pulled
+            rec = self.book.get_or_add(index, item)
             if not isinstance(item, dict):
-                self.book.fail_now(rec, item_type_error(index, item))
-                failed.append(rec)
-                if s.on_error in ("stop", "raise"):
+                now = time.time()
+                self.book.end(rec, FAILED, start=now, end=now, duration=0.0,
+                              error=item_type_error(index, item))
+                ended.append(rec)
+                if self.s.on_error in ("stop", "raise"):
                     break  # let the policy act before anything else starts
                 continue
-            rec.variables = merged = self._shared.merge(item)
-            if self._journal is not None and self._journal.restore(self.book, rec):
-                failed.append(rec)  # ended DONE from the checkpoint, nothing to run
-                continue
-            job = Job(
-                self.book, rec, rec._ticket, s.runner, merged, s.timeout, self._deadline,
-                self._cancel, s.worker_context,
-            )
-            future = self._submit(job)
-            self._live[future] = (rec, job.ticket)
-            future.add_done_callback(self._done.put)
-        return failed
+            rec.variables = self._shared.merge(item)
+            if (self._journal is not None and self._journal.restore(self.book, rec)) \
+                    or not self._start(rec):
+                ended.append(rec)
+        return ended
 
-    def _waiting(self) -> int:
-        """How many running items wait for a rate limit right now (for progress)."""
-        count = 0
-        for rec, _ in self._live.values():
-            tally = rec._tally
-            if tally is not None and tally.waiting > 0:
-                count += 1
-        return count
+    def _start(self, rec: ItemRecord) -> bool:
+        """Mark ``rec`` RUNNING and submit it; False when the submission itself failed."""
+        flow = Flow(rec)
+        self.book.start(rec, rec.variables)
+        try:
+            future = self._flows.submit(rec.variables, self._budget(), self._cancel, flow.tally)
+        except Exception as exc:  # noqa: BLE001 - a shut-down or broken executor; Ctrl-C
+            # here is the caller's own and must reach it
+            self.book.end(rec, FAILED, error=exc, traceback=traceback.format_exc(),
+                          duration=time.monotonic() - flow.t0)
+            return False
+        self._live[future] = flow
+        future.add_done_callback(self._done.put)
+        return True
+
+    # -- outcomes and time limits ---------------------------------------------------
 
     def _wait_time(self) -> float:
-        wait = TICK
-        if self._deadline is not None:
-            now = time.monotonic()
-            target = self._deadline if now < self._deadline else self._deadline + ITEM_TIMEOUT_GRACE
-            wait = min(wait, max(0.0, target - now))
-        return wait
+        deadline = self._scope.deadline
+        if deadline is None:
+            return TICK
+        now = time.monotonic()
+        target = deadline if now < deadline else deadline + ITEM_TIMEOUT_GRACE
+        return min(TICK, max(0.0, target - now))
 
     def _collect(self, timeout: float) -> list[ItemRecord]:
         """Wait up to ``timeout`` for finished items; return the newly ended records."""
@@ -271,84 +294,101 @@ class Run:
         except queue.Empty:
             return ended
         while True:
-            entry = self._live.pop(future, None)
-            if entry is not None:
-                rec, ticket = entry
-                try:
-                    recorded = future.result()
-                except BaseException as exc:  # noqa: BLE001 - run_job itself broke; keep the item
-                    recorded = self.book.abandon(rec, ticket, exc)
-                if recorded:
-                    ended.append(rec)
+            rec = self._apply(future)
+            if rec is not None:
+                ended.append(rec)
             try:
                 future = self._done.get_nowait()
             except queue.Empty:
                 return ended
 
-    def _expire(self, now: float, deadline: bool = False) -> list[ItemRecord]:
-        """Give up on running items past their budget (or on all of them at the deadline)."""
-        s, ended = self.s, []
-        for future, (rec, ticket) in list(self._live.items()):
-            t0 = rec._t0
-            if t0 is None and not deadline:
-                continue  # handed over but not started yet
-            if not deadline and now - t0 <= s.timeout + ITEM_TIMEOUT_GRACE:  # type: ignore
-                continue
-            if deadline:
+    def _apply(self, future: Future[Any]) -> ItemRecord | None:
+        """Apply a finished task to its record. None when nobody awaits it any more (a late
+        result, or one withdrawn by the run) or it never started (the run was cancelled)."""
+        self._stray.discard(future)
+        flow = self._live.pop(future, None)
+        outcome = _outcome(future)
+        if isinstance(outcome, Outcome):
+            self.book.charge(outcome.usage)  # spent is spent, even when it came too late
+        if flow is None or outcome is None:
+            return None
+        rec = flow.record
+        if isinstance(outcome, BaseException):  # the task broke: pickling, a killed worker
+            status = CANCELLED if isinstance(outcome, CancelledError) else FAILED
+            tb = "".join(traceback.format_exception(outcome))
+            self.book.end(rec, status, error=outcome, traceback=tb,
+                          duration=time.monotonic() - flow.t0)
+            return rec
+        self.book.end(
+            rec, DONE if outcome.error is None else FAILED, output=outcome.output,
+            error=outcome.error, traceback=outcome.traceback, usage=outcome.usage,
+            attempts=outcome.attempts, reasks=outcome.reasks, wait_seconds=outcome.wait_seconds,
+            # the worker's clock tells when the item really ran
+            start=outcome.start, end=outcome.end, duration=outcome.duration,
+        )
+        return rec
+
+    def _check_time(self, now: float) -> Iterator[ItemRecord]:
+        if self.s.timeout is not None and now >= self._next_scan:
+            self._next_scan = now + _SCAN_INTERVAL
+            for rec in self._expire(now):
+                yield self._settle(rec)
+        deadline = self._scope.deadline
+        if deadline is not None and now >= deadline:
+            self._reason = "deadline"
+            if now >= deadline + ITEM_TIMEOUT_GRACE:
                 self._cancel.set()  # nothing handed over may start any more
+                for rec in self._expire(now, deadline=True):
+                    yield self._settle(rec, policy=False)
+
+    def _expire(self, now: float, deadline: bool = False) -> list[ItemRecord]:
+        """Give up on items past their timeout (or on all of them at the deadline)."""
+        s, ended = self.s, []
+        for future, flow in list(self._live.items()):
+            if future.done():
+                continue  # it finished meanwhile: its outcome is on the queue
+            if not deadline and now - flow.t0 <= s.timeout + ITEM_TIMEOUT_GRACE:  # type: ignore
+                continue
+            index = flow.record.index
+            if deadline:
                 err = ItemTimeoutError(
-                    f"Pool item {rec.index} was still running when the run's deadline of "
-                    f"{s.deadline} s was spent", index=rec.index, timeout=s.deadline,
+                    f"Pool item {index} was still running when the run's deadline of "
+                    f"{s.deadline} s was spent", index=index, timeout=s.deadline,
                 )
             else:
                 err = ItemTimeoutError(
-                    f"Pool item {rec.index} did not finish within its timeout of {s.timeout} s",
-                    index=rec.index, timeout=s.timeout,
+                    f"Pool item {index} did not finish within its timeout of {s.timeout} s",
+                    index=index, timeout=s.timeout,
                 )
-            why = CancelledError(_WHY["deadline"], reason="deadline")
-            # An item that finished meanwhile stays live: its completion is on the queue.
-            if self.book.abandon(rec, ticket, err, not_started=why):
-                del self._live[future]
-                ended.append(rec)
-                if t0 is not None:
-                    self._retire(future)
+            why = CancelledError(_WHY["deadline"], reason="deadline") if deadline else None
+            ended.append(self._give_up(future, flow, FAILED, err, not_started=why))
         return ended
 
-    # -- executors ------------------------------------------------------------------
+    def _give_up(self, future: Future[Any], flow: Flow, status: int, error: BaseException,
+                 not_started: BaseException | None = None) -> ItemRecord:
+        """End a live item without waiting for it. One that runs keeps what it has spent so
+        far; a task cancelled before it started ends with ``not_started`` when given."""
+        del self._live[future]
+        if not self._flows.withdraw(future):
+            self._stray.add(future)
+        elif not_started is not None:
+            status, error = CANCELLED, not_started
+        tally = flow.tally
+        self.book.end(flow.record, status, error=error, usage=tally.usage,
+                      attempts=tally.requests, reasks=tally.reasks, wait_seconds=tally.wait_seconds,
+                      duration=time.monotonic() - flow.t0)
+        return flow.record
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.s.max_flows, thread_name_prefix="yait-pool"
-            )
-            self._executors.append(self._executor)
-        return self._executor
+    def _charge_late(self, future: Future[Any]) -> None:
+        outcome = _outcome(future)
+        if isinstance(outcome, Outcome):
+            self.book.charge(outcome.usage)
 
-    def _submit(self, job: Job) -> Future[bool]:
-        if self._remote is not None:
-            return self._remote.submit(job)
-        return self._pool().submit(run_job, job)
 
-    def _in_flight(self) -> int:
-        # On a foreign executor an abandoned task still holds its slot until it returns,
-        # so max_flows caps what the executor holds, not just what the run still awaits.
-        return len(self._live) if self._remote is None else self._remote.outstanding
-
-    def _retire(self, future: Future[bool]) -> None:
-        if self._remote is not None:
-            self._remote.withdraw(future)  # never shut down an executor we do not own
-            return
-        # A thread cannot be killed: a timed-out item keeps its worker busy. New work goes
-        # to a fresh executor so the run keeps max_flows real flows; the old one lets its
-        # remaining items finish and then exits.
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
-            self._executor = None
-
-    def _shutdown(self) -> None:
-        if self._remote is not None:
-            self._remote.cancel_all()
-        for executor in self._executors:
-            executor.shutdown(wait=False, cancel_futures=True)
-        self._executors.clear()
-        self._executor = None
+def _outcome(future: Future[Any]) -> Outcome | BaseException | None:
+    """What a finished task gave: an Outcome, None (it never started), or the exception that
+    broke the task itself (a CancelledError when the executor cancelled it)."""
+    if future.cancelled():
+        return CancelledError("the executor cancelled this item", reason="cancelled")
+    exc = future.exception()
+    return exc if exc is not None else future.result()
