@@ -15,7 +15,12 @@ from yait_aichain.errors import (
     ServerError,
 )
 from yait_aichain.models import RetryPolicy
-from yait_aichain.models._retry import CoolDown, call_with_retries, is_retryable, wait_before_retry
+import random
+
+import tenacity
+
+from yait_aichain import _context
+from yait_aichain.models._retry import call_with_retries
 from yait_aichain.models._status import error_for_response, parse_retry_after
 
 POLICY = RetryPolicy()
@@ -51,7 +56,7 @@ def _err(status, headers=None, body=b'{"error": {"message": "x"}}'):
     ],
 )
 def test_retry_decision_table(status, headers, body, retry):
-    assert is_retryable(_err(status, headers, body), POLICY) is retry
+    assert POLICY.should_retry(_err(status, headers, body)) is retry
 
 
 @pytest.mark.parametrize(
@@ -67,11 +72,9 @@ def test_status_mapping(status, cls):
 
 
 def test_network_errors_retry_unless_marked_permanent():
-    assert is_retryable(NetworkError("reset"), POLICY)
-    tls = NetworkError("bad cert")
-    tls._transient = False
-    assert not is_retryable(tls, POLICY)
-    assert not is_retryable(ValueError("not ours"), POLICY)
+    assert POLICY.should_retry(NetworkError("reset"))
+    assert not POLICY.should_retry(NetworkError("bad cert", retryable=False))
+    assert not POLICY.should_retry(ValueError("not ours"))
 
 
 def test_error_keeps_facts_and_a_sanitised_excerpt():
@@ -126,19 +129,30 @@ def test_gemini_retry_info_in_the_body_is_used_when_no_header():
         return "quota", 45.8
 
     err = error_for_response(429, {}, b'{"error": {}}', provider="gemini", model="g", error_details=details)
-    assert err.retry_after == 45.8 and is_retryable(err, POLICY)
+    assert err.retry_after == 45.8 and POLICY.should_retry(err)
+
+
+def _wait(policy, exc, retry_number):
+    """The wait the policy's tenacity strategy picks before retry ``retry_number``."""
+    state = tenacity.RetryCallState(None, None, (), {})
+    state.attempt_number = retry_number
+    state.outcome = tenacity.Future(retry_number)
+    state.outcome.set_exception(exc)
+    return policy.wait(state)
 
 
 @pytest.mark.parametrize("retry_number, low, high", [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (10, 10.0, 20.0), (1000, 10.0, 20.0)])
-def test_backoff_is_jittered_exponential_and_capped(retry_number, low, high):
-    assert POLICY.backoff(retry_number, rand=lambda: 0.0) == pytest.approx(low)
-    assert POLICY.backoff(retry_number, rand=lambda: 1.0) == pytest.approx(high)
+def test_backoff_is_jittered_exponential_and_capped(retry_number, low, high, monkeypatch):
+    monkeypatch.setattr(random, "uniform", lambda a, b: a)
+    assert _wait(POLICY, _err(503), retry_number) == pytest.approx(low)
+    monkeypatch.setattr(random, "uniform", lambda a, b: b)
+    assert _wait(POLICY, _err(503), retry_number) == pytest.approx(high)
 
 
 def test_server_hint_wins_over_backoff():
     err = _err(429, {"retry-after": "2"})
     for _ in range(20):
-        assert 2.0 <= wait_before_retry(err, 1, POLICY) <= 2.2
+        assert 2.0 <= _wait(POLICY, err, 1) <= 2.2
 
 
 class Script:
@@ -159,47 +173,58 @@ class Script:
 @pytest.mark.parametrize("failures", [0, 2, 4])
 def test_retries_until_success(failures, sleeps):
     script = Script(*([_err(503)] * failures), "ok")
-    result, attempts = call_with_retries(script, policy=RetryPolicy(sleep=sleeps), sleep=sleeps, deadline=None)
+    result, attempts, slept = call_with_retries(script, RetryPolicy(sleep=sleeps))
     assert result == "ok" and attempts == failures + 1 and len(sleeps) == failures
+    assert slept == pytest.approx(sum(sleeps))
 
 
 def test_gives_up_after_max_retries_with_the_last_error(sleeps):
     script = Script(*[_err(503) for _ in range(10)])
     with pytest.raises(ServerError) as info:
-        call_with_retries(script, policy=RetryPolicy(max_retries=3), sleep=sleeps, deadline=None)
+        call_with_retries(script, RetryPolicy(max_retries=3, sleep=sleeps))
     assert script.calls == 4 and info.value.attempts == 4
 
 
 def test_non_retryable_is_raised_after_one_attempt(sleeps):
     script = Script(_err(401), "never")
     with pytest.raises(AuthenticationError) as info:
-        call_with_retries(script, policy=POLICY, sleep=sleeps, deadline=None)
+        call_with_retries(script, RetryPolicy(sleep=sleeps))
     assert script.calls == 1 and info.value.attempts == 1 and sleeps == []
 
 
 def test_hint_longer_than_budget_fails_fast(sleeps):
     script = Script(_err(429, {"retry-after": "30"}), "never")
     with pytest.raises(RateLimitError) as info:
-        call_with_retries(script, policy=POLICY, sleep=sleeps, deadline=time.monotonic() + 5)
+        with _context.scope(timeout=5):
+            call_with_retries(script, RetryPolicy(sleep=sleeps))
     assert script.calls == 1 and info.value.retry_after == 30.0 and sleeps == []
 
 
 def test_hint_above_cap_fails_fast_without_sleeping(sleeps):
     script = Script(_err(429, {"retry-after": "3600"}), "never")
     with pytest.raises(RateLimitError) as info:
-        call_with_retries(script, policy=POLICY, sleep=sleeps, deadline=None)
+        call_with_retries(script, RetryPolicy(sleep=sleeps))
     assert script.calls == 1 and info.value.retry_after == 3600.0
 
 
-def test_a_429_hint_cools_down_other_callers(sleeps):
-    clock = [0.0]
-    policy = RetryPolicy(sleep=sleeps, clock=lambda: clock[0])
-    cool = CoolDown()
-    script = Script(_err(429, {"retry-after": "2"}), "ok")
-    call_with_retries(script, policy=policy, sleep=sleeps, deadline=None, cooldown=cool)
-    assert cool.remaining(lambda: clock[0]) == pytest.approx(2.0)
-    # Another caller of the same account waits out the cool-down before its first request.
-    other = Script("ok")
-    sleeps.clear()
-    call_with_retries(other, policy=policy, sleep=sleeps, deadline=None, cooldown=cool)
-    assert sleeps == [pytest.approx(2.0)] and other.calls == 1
+def test_a_429_hint_pauses_other_callers_of_the_account():
+    from yait_aichain.ratelimit._admit import Permit, admit
+    from yait_aichain.ratelimit._limiter import account_limit
+
+    slept = []
+    account = account_limit("openai", "http://127.0.0.1:1", "sk-one")
+    account.sleep = slept.append
+    try:
+        assert account_limit("openai", "http://127.0.0.1:1", "sk-one") is account
+        assert account_limit("openai", "http://127.0.0.1:1", "sk-two") is not account
+        with pytest.raises(RateLimitError), Permit([(account, None, 0)], 0.0):
+            raise _err(429, {"retry-after": "2"})
+        # Another caller of the same account waits out the pause before its request...
+        assert admit((account,)).waited == pytest.approx(2.0, abs=0.1)
+        # ...and one whose budget is shorter fails at once, without a request.
+        with _context.scope(timeout=0.5), pytest.raises(RateLimitError) as info:
+            admit((account,))
+        assert info.value.retry_after == pytest.approx(2.0, abs=0.1)
+        assert not POLICY.should_retry(info.value)
+    finally:
+        account.sleep = None

@@ -175,10 +175,14 @@ class APIError(AichainError):
 
     Attributes carry the facts: ``status`` (0 when no HTTP response arrived), ``provider``,
     ``model``, ``request_id``, ``retry_after`` (seconds the server asked us to wait),
-    ``body`` (a short, sanitised excerpt of the response body) and ``attempts`` (how many
-    requests were sent). ``str()`` gives ``"[HTTP 429] message"``, as users of yait_aichain
-    expect.
+    ``body`` (a short, sanitised excerpt of the response body), ``attempts`` (how many
+    requests were sent) and ``retryable`` (whether another attempt may succeed). ``str()``
+    gives ``"[HTTP 429] message"``, as users of yait_aichain expect.
     """
+
+    #: Whether errors of this class are worth another attempt; None: decided by the status
+    #: (408, 409, 429 and 5xx are). ``retryable=`` overrides it for one error.
+    retry_by_default: bool | None = None
 
     def __init__(
         self,
@@ -191,6 +195,7 @@ class APIError(AichainError):
         retry_after: float | None = None,
         body: str | None = None,
         attempts: int = 1,
+        retryable: bool | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -201,6 +206,16 @@ class APIError(AichainError):
         self.retry_after = retry_after
         self.body = body
         self.attempts = attempts
+        self._retryable = retryable  # the server's word (x-should-retry) or the transport's
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt may succeed (see :attr:`retry_by_default`)."""
+        if self._retryable is not None:
+            return self._retryable
+        if self.retry_by_default is not None:
+            return self.retry_by_default
+        return self.status in (408, 409, 429) or self.status >= 500
 
     def __str__(self) -> str:
         where = f" ({self.provider} {self.model})" if self.provider and self.model else ""
@@ -214,13 +229,21 @@ class APIError(AichainError):
 class AuthenticationError(APIError):
     """401/403: the key is wrong, revoked, or lacks access. Never retried."""
 
+    retry_by_default = False
+
 
 class InsufficientCreditsError(APIError):
     """402, or a body that says the account is out of credit/quota. Never retried."""
 
+    @property
+    def retryable(self) -> bool:  # not even when the server says so: a human must pay
+        return False
+
 
 class InvalidRequestError(APIError):
     """400/422: the provider rejected the request as malformed. Never retried."""
+
+    retry_by_default = False
 
 
 class RequestTooLargeError(InvalidRequestError):
@@ -230,14 +253,20 @@ class RequestTooLargeError(InvalidRequestError):
 class NotFoundError(APIError):
     """404: the model or endpoint does not exist (check the model name and base URL)."""
 
+    retry_by_default = False
+
 
 class RateLimitError(APIError):
     """429: too many requests. Retried with backoff; raised when retries run out or the
     server asks for a longer wait than the cap (see ``retry_after``)."""
 
+    retry_by_default = True
+
 
 class ServerError(APIError):
     """5xx or 529: the provider failed or is overloaded. Safe to retry."""
+
+    retry_by_default = True
 
 
 class InvalidResponseError(APIError):
@@ -248,6 +277,10 @@ class InvalidResponseError(APIError):
     def __init__(self, message: str, *, reason: str = "invalid", **kwargs: Any):
         super().__init__(message, **kwargs)
         self.reason = reason
+
+    @property
+    def retryable(self) -> bool:  # a body that was not JSON may come out whole next time
+        return self._retryable if self._retryable is not None else self.reason == "malformed"
 
 
 class BatchError(APIError):
@@ -270,7 +303,9 @@ class BatchExpiredError(BatchError):
 
 class NetworkError(APIError):
     """No usable HTTP response: DNS failure, refused or reset connection, TLS or proxy
-    error. Transient ones are retried."""
+    error. Retried, except a TLS or proxy error (``retryable`` is False)."""
+
+    retry_by_default = True
 
 
 class APITimeoutError(NetworkError, builtins.TimeoutError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +13,9 @@ from .._messages import normalise_messages
 from .._usage import Usage
 from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError, MissingAPIKeyError
 from ..ratelimit._admit import admit, limits_for, prompt_tokens
-from ..ratelimit._limiter import RateLimit, check_rate_limit
+from ..ratelimit._limiter import RateLimit, account_limit, check_rate_limit
 from . import registry
-from ._retry import RetryPolicy, call_with_retries, cooldown_for
+from ._retry import RetryPolicy, call_with_retries, retry_wait_seconds
 from ._status import decode_body, error_for_response, request_id, sanitise
 from ._transport import Transport
 from ._prices import Price, coerce_price
@@ -122,7 +121,7 @@ class Model:
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}
         self._verify = verify
         self._transport = Transport(self.base_url, verify=verify)
-        self._cooldown = cooldown_for(self._provider, self.base_url, self._key.get())
+        self._account = account_limit(self._provider, self.base_url, self._key.get())
 
     # -- construction helpers -------------------------------------------------------------
 
@@ -217,7 +216,7 @@ class Model:
     def __getstate__(self) -> dict[str, Any]:
         # Locks, sockets and sessions stay behind; the worker builds its own.
         state = self.__dict__.copy()
-        del state["_transport"], state["_cooldown"], state["_auth"]
+        del state["_transport"], state["_account"], state["_auth"]
         if state.get("_key_from_env"):
             state["_key"] = _Secret(None)
         return state
@@ -229,7 +228,7 @@ class Model:
             self._key = self._resolve_key(_Secret(None))
         self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
         self._transport = Transport(self.base_url, verify=self._verify)
-        self._cooldown = cooldown_for(self._provider, self.base_url, self._key.get())
+        self._account = account_limit(self._provider, self.base_url, self._key.get())
 
     def _reserve_connections(self, n: int) -> None:
         self._transport.reserve(n)
@@ -260,58 +259,39 @@ class Model:
         body = json.dumps(wire.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = self._headers(wire.headers)
         url = self.base_url + wire.path
-        scope = _context.current()
-        started = time.monotonic()
-        deadline = None if self.timeout.total is None else started + self.timeout.total
-        if scope.deadline is not None:
-            deadline = scope.deadline if deadline is None else min(deadline, scope.deadline)
-        policy = self.retry
-        # Rate limits: this model's and the enclosing Pools'; each attempt waits its turn.
-        limits = limits_for(self.rate_limit, scope)
-        prompt = prompt_tokens(messages) if limits else 0
-        waited = 0.0  # seconds spent waiting (rate limits, backoff), not talking to the server
-        base_sleep = scope.sleep if policy.sleep is None else policy.sleep
+        # The call's budget, set once: Model(timeout=) within what the Pool item has left.
+        with _context.scope(timeout=self.timeout.total) as scope:
+            # Rate limits: the account's 429 pause, this model's and the enclosing Pools'.
+            limits = limits_for((self._account, self.rate_limit), scope)
+            tpm = any(limit.tokens_per_minute is not None for limit in limits)
+            prompt = prompt_tokens(messages) if tpm else 0
+            waited = 0.0  # seconds spent waiting for rate limits
 
-        def timed_sleep(seconds: float) -> None:
-            nonlocal waited
-            begun = time.monotonic()
+            def attempt() -> tuple[Any, str | None]:
+                nonlocal waited
+                scope.check()
+                with admit(limits, prompt=prompt, max_tokens=merged.get("max_tokens")) as permit:
+                    waited += permit.waited
+                    connect, read = self._attempt_timeouts(scope)
+                    try:
+                        raw = self._transport.post(url, headers, body, connect_timeout=connect,
+                                                   read_timeout=read, deadline=scope.deadline)
+                        parsed, rid = self._parse(raw, spec)
+                    except APIError as exc:
+                        self._key.scrub_error(exc)
+                        raise
+                    permit.used = parsed.usage.total_tokens
+                return parsed, rid
+
             try:
-                base_sleep(seconds)
-            finally:
-                waited += time.monotonic() - begun
-
-        def attempt() -> tuple[Any, str | None]:
-            nonlocal waited
-            scope.check()
-            with admit(limits, deadline, prompt=prompt, max_tokens=merged.get("max_tokens"),
-                       cooldown=self._cooldown) as permit:
-                waited += permit.waited
-                connect, read = self._attempt_timeouts(deadline)
-                try:
-                    raw = self._transport.post(url, headers, body, connect_timeout=connect,
-                                               read_timeout=read, deadline=deadline)
-                    parsed, rid = self._parse(raw, spec)
-                except APIError as exc:
-                    self._key.scrub_error(exc)
-                    raise
-                permit.used = parsed.usage.total_tokens
-            return parsed, rid
-
-        try:
-            (parsed, rid), attempts = call_with_retries(
-                attempt,
-                policy=policy,
-                sleep=timed_sleep,
-                deadline=deadline,
-                cooldown=self._cooldown,
-            )
-        except APIError as exc:
-            exc.provider = exc.provider or self._provider
-            exc.model = exc.model or self.name
-            scope.record(Usage(), exc.attempts, waited)
-            raise
-        usage = self._priced(parsed.usage)
-        scope.record(usage, attempts, waited)
+                (parsed, rid), attempts, slept = call_with_retries(attempt, self.retry)
+            except APIError as exc:
+                exc.provider = exc.provider or self._provider
+                exc.model = exc.model or self.name
+                scope.record(Usage(), exc.attempts, waited + retry_wait_seconds(self.retry))
+                raise
+            usage = self._priced(parsed.usage)
+            scope.record(usage, attempts, waited + slept)
         return Generation(parsed.output, usage, attempts, rid, parsed.finish_reason)
 
     # -- per-call helpers -----------------------------------------------------------------
@@ -335,11 +315,11 @@ class Model:
             **self._auth,
         }
 
-    def _attempt_timeouts(self, deadline: float | None) -> tuple[float, float]:
+    def _attempt_timeouts(self, scope: _context.Scope) -> tuple[float, float]:
         connect = self.timeout.connect
         read = self.timeout.read if self.timeout.read is not None else (self.timeout.total or 600.0)
-        if deadline is not None:
-            left = deadline - time.monotonic()
+        left = scope.remaining()
+        if left is not None:
             if left <= 0:
                 raise APITimeoutError(
                     "the call's time budget ran out before the request could be sent",

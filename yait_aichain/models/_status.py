@@ -181,6 +181,8 @@ def error_for_response(
     retry_after = parse_retry_after(headers)
     if retry_after is None:
         retry_after = body_hint
+    # The SDKs' convention: the server may overrule our retry decision either way.
+    should = headers.get("x-should-retry", "").strip().lower()
     cls = _class_for(status, text, _category(provider, status, data))
     err = cls(
         sanitise(message, 300),
@@ -191,11 +193,8 @@ def error_for_response(
         retry_after=retry_after,
         body=sanitise(text),
         attempts=attempts,
+        retryable={"true": True, "false": False}.get(should),
     )
-    # The SDKs' convention: the server may overrule our retry decision either way.
-    should = headers.get("x-should-retry", "").strip().lower()
-    if should in ("true", "false"):
-        err._should_retry = should == "true"  # type: ignore[attr-defined]
     return err
 
 

@@ -161,13 +161,10 @@ class Transport:
         except requests.exceptions.Timeout as exc:
             raise APITimeoutError(f"timed out: {_describe(exc)}", status=0) from None
         except requests.exceptions.SSLError as exc:
-            err = NetworkError(f"TLS error: {_describe(exc)}", status=0)
-            err._transient = False  # a bad certificate does not fix itself
-            raise err from None
+            # a bad certificate does not fix itself
+            raise NetworkError(f"TLS error: {_describe(exc)}", retryable=False) from None
         except requests.exceptions.ProxyError as exc:
-            err = NetworkError(f"proxy error: {_describe(exc)}", status=0)
-            err._transient = False
-            raise err from None
+            raise NetworkError(f"proxy error: {_describe(exc)}", retryable=False) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema) as exc:
             raise ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}") from None

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import _context
 from .._runner import call_runner
-from ..errors import APITimeoutError, NetworkError
+from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
 from ._bucket import TooLong
 from ._limiter import DEFAULT_MAX_PAUSE, RateLimit
 
@@ -49,11 +49,13 @@ def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     return math.ceil(chars / _CHARS_PER_TOKEN) + media * DEFAULT_MEDIA_TOKENS
 
 
-def limits_for(own: RateLimit | None, scope: _context.Scope) -> tuple[RateLimit, ...]:
-    """The model's own limit plus the surrounding Pools' limits, each once."""
+def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tuple[RateLimit, ...]:
+    """A call's own limits (its account's pause, its Model's limit) plus the surrounding
+    Pools' limits, each once."""
     limits = scope.rate_limits
-    if own is not None and own not in limits:
-        limits = (own, *limits)
+    for limit in reversed(own):
+        if limit is not None and limit not in limits:
+            limits = (limit, *limits)
     return limits
 
 
@@ -86,9 +88,6 @@ class Permit:
             # nor hide the request's own error.
             logger.warning("could not update a rate limit after a request: %s", err)
         return False
-
-    def keep(self) -> None:
-        """Keep the charge as it is (the caller corrects it with RateLimit.adjust)."""
 
     def _settle(self) -> None:
         used = self.used
@@ -129,23 +128,19 @@ def _release(grants: list[tuple[RateLimit, object, int]]) -> None:
 
 def admit(
     limits: Sequence[RateLimit],
-    deadline: float | None,
     *,
     prompt: int = 0,
     max_tokens: int | None = None,
     exact: int | None = None,
-    cooldown: Any = None,
 ) -> Permit:
-    """Wait until one request may go under every limit in ``limits``.
+    """Wait until one request may go under every limit in ``limits``, within the current
+    scope's time budget.
 
     Args:
         limits: the RateLimits that apply (none: returns at once).
-        deadline: ``time.monotonic()`` by which the request must have been sent, or None.
         prompt: estimated input tokens; each limit adds ``max_tokens`` (or its own
             ``output_tokens`` when None) for the output.
         exact: charge exactly this many tokens instead of an estimate.
-        cooldown: the account's shared 429 cool-down; a cool-down that began while this
-            call waited is honoured too, so no request goes out into a known 429.
 
     Returns:
         A :class:`Permit` (``waited`` holds the seconds slept).
@@ -153,6 +148,7 @@ def admit(
     Raises:
         ConfigurationError: one request needs more tokens than a limit's whole minute.
         APITimeoutError: the wait does not fit in the time left (not retried).
+        RateLimitError: an account's 429 pause does not fit in the time left.
         CancelledError: the run was cancelled while waiting.
         NetworkError: a Redis-backed limit could not be reached (retried by the Model).
     """
@@ -166,38 +162,37 @@ def admit(
     wait = 0.0
     try:
         for limit, tokens in zip(limits, charges):
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            left = scope.remaining()
+            left = None if left is None else max(0.0, left)
             try:
                 seconds, handle = limit.backend.reserve(1, tokens, left)
             except TooLong as exc:
                 raise _too_long(limit, exc.wait, left) from None
             grants.append((limit, handle, tokens))
             wait = max(wait, seconds)
-        sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
-        waited = 0.0
         if wait > 0:
+            sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
             with scope.waiting():
                 sleep(wait)
-            waited = wait
-        rest = 0.0 if cooldown is None else cooldown.remaining(time.monotonic)
-        if rest > 0 and (deadline is None or time.monotonic() + rest <= deadline):
-            with scope.waiting():
-                sleep(rest)
-            waited += rest
     except BaseException:
         _release(grants)
         raise
-    return Permit(grants, waited)
+    return Permit(grants, wait)
 
 
-def _too_long(limit: RateLimit, wait: float, left: float | None) -> APITimeoutError:
-    err = APITimeoutError(
+def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:
+    # Not retried: the next try would have to wait just as long.
+    if limit.pause_only:
+        return RateLimitError(
+            f"the provider asked every caller of this account to wait {wait:.1f} s, longer "
+            f"than the {left or 0.0:.1f} s left of this call's time budget",
+            status=429, retry_after=wait, retryable=False,
+        )
+    return APITimeoutError(
         f"waiting {wait:.1f} s for {limit!r} would exceed the {left or 0.0:.1f} s left of "
         f"this call's time budget; raise the timeout or the limit, or run fewer items at once",
-        retry_after=wait,
+        retry_after=wait, retryable=False,
     )
-    err._should_retry = False  # type: ignore[attr-defined]  # the next try would wait too
-    return err
 
 
 class LimitedRunner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
@@ -116,6 +117,10 @@ class RateLimit:
             raise ConfigurationError(f"key must be a str; got {type(key).__name__}")
         if clock is not None and redis_url is not None:
             raise ConfigurationError("clock= applies to in-process limits; Redis keeps time itself")
+        self._setup(redis_url, key, output_tokens, clock, sleep)
+
+    def _setup(self, redis_url: str | None, key: str | None, output_tokens: int,
+               clock: Callable[[], float] | None, sleep: Callable[[float], None] | None) -> None:
         self.redis_url = redis_url
         self.key = key
         self.output_tokens = output_tokens
@@ -125,6 +130,11 @@ class RateLimit:
         self._backend: Any = None
         self._backend_pid = 0
         self._init_lock = threading.Lock()
+
+    @property
+    def pause_only(self) -> bool:
+        """True for a provider account's 429 pause (no budget of its own)."""
+        return self.requests_per_minute is None and self.tokens_per_minute is None
 
     # -- settings ------------------------------------------------------------------
 
@@ -196,13 +206,8 @@ class RateLimit:
 
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
             raise ConfigurationError(f"tokens must be an int >= 0; got {tokens!r}")
-        deadline = _context.current().deadline
-        if timeout is not None:
-            mine = time.monotonic() + timeout
-            deadline = mine if deadline is None else min(deadline, mine)
-        permit = admit((self,), deadline, exact=tokens)
-        permit.keep()
-        return permit.waited
+        with _context.scope(timeout=timeout):
+            return admit((self,), exact=tokens).waited
 
     def adjust(self, tokens: int) -> None:
         """Charge ``tokens`` more tokens, or refund them when negative (say, the
@@ -245,6 +250,27 @@ class RateLimit:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._init_lock = threading.Lock()
+
+
+# The 429 pause of each provider account (provider, base URL and a hash of the key): a
+# RateLimit with no budget, only the pause, held by every live Model of that account. Weak
+# values, so the registry never holds more accounts than there are Models using them.
+_accounts: weakref.WeakValueDictionary[str, RateLimit] = weakref.WeakValueDictionary()
+
+
+def account_limit(provider: str, base_url: str, api_key: str | None) -> RateLimit:
+    """The pause shared by every Model that uses this account: a 429 with a hint makes
+    each of them wait until then before its next request, instead of each finding the
+    limit on its own. Keyed by a hash, so the key itself is never stored."""
+    digest = hashlib.sha256(f"{provider}\0{base_url}\0{api_key or ''}".encode()).hexdigest()
+    with _registry_lock:
+        limit = _accounts.get(digest)
+        if limit is None:
+            limit = RateLimit.__new__(RateLimit)
+            limit.requests_per_minute = limit.tokens_per_minute = None
+            limit._setup(None, f"account {provider} {digest[:8]}", 0, None, None)
+            _accounts[digest] = limit
+        return limit
 
 
 def check_rate_limit(value: Any) -> RateLimit | None:
