@@ -18,7 +18,6 @@ from yait_aichain.errors import (
 )
 from yait_aichain.models import RetryPolicy
 from yait_aichain.models._families import FAMILIES, family_for
-from yait_aichain.models._retry import is_retryable
 from yait_aichain.models._status import error_for_response, parse_duration, parse_retry_after
 from yait_aichain.models.providers import ADAPTERS, TEXT, OutputSpec
 from yait_aichain.models.providers._google_rpc import retry_delay
@@ -60,7 +59,7 @@ def test_gemini_per_minute_quota_is_a_rate_limit_retried_after_retry_info():
     err = gemini(429, (FIXTURES / "gemini_error_429.json").read_bytes())
     assert type(err) is RateLimitError
     assert err.retry_after == pytest.approx(45.837906927)
-    assert is_retryable(err, POLICY)
+    assert POLICY.should_retry(err)
 
 
 @pytest.mark.parametrize("quota_id", [
@@ -83,7 +82,7 @@ def test_per_day_quota_without_retry_info_waits_until_it_resets_so_fails_fast():
     assert type(err) is RateLimitError and err.retry_after is not None
     # Hours away: beyond the cap, so the item fails at once instead of retrying all day.
     if err.retry_after > POLICY.max_retry_after:
-        assert not is_retryable(err, POLICY)
+        assert not POLICY.should_retry(err)
 
 
 @pytest.mark.parametrize("body", [
@@ -96,14 +95,14 @@ def test_per_day_quota_without_retry_info_waits_until_it_resets_so_fails_fast():
 def test_only_a_billing_state_is_insufficient_credits(body):
     status = json.loads(body)["error"]["code"]
     err = gemini(status, body)
-    assert type(err) is InsufficientCreditsError and not is_retryable(err, POLICY)
+    assert type(err) is InsufficientCreditsError and not POLICY.should_retry(err)
 
 
 def test_gemini_bad_key_is_an_authentication_error():
     body = gemini_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API "
                         "key.", error_info("API_KEY_INVALID"))
     err = gemini(400, body)
-    assert type(err) is AuthenticationError and not is_retryable(err, POLICY)
+    assert type(err) is AuthenticationError and not POLICY.should_retry(err)
 
 
 def test_openai_quota_phrase_is_still_billing():
@@ -162,7 +161,7 @@ def test_openai_duration_format(text, seconds):
 def test_proxy_hint_over_the_cap_fails_fast():
     err = error_for_response(429, {"llm_provider-retry-after": "3600"}, b"{}",
                              provider="openai", model="m")
-    assert err.retry_after == 3600 and not is_retryable(err, POLICY)
+    assert err.retry_after == 3600 and not POLICY.should_retry(err)
 
 
 def test_litellm_429_is_retried_after_its_hint():
