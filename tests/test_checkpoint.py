@@ -33,6 +33,9 @@ class Counting:
         self.calls: list[int] = []
         self.fail = set(fail)
 
+    def identity(self):  # the contract: what its answers depend on (not who fails)
+        return "counting-v1"
+
     def run(self, variables):
         self.calls.append(variables["i"])
         if variables["i"] in self.fail:
@@ -122,7 +125,9 @@ def test_a_changed_prompt_or_model_reuses_nothing(tmp_path):
     assert runner_identity(other) == runner_identity(patient)
 
 
-def test_chains_and_functions_have_identities_that_follow_their_parts():
+def test_chains_and_functions_have_identities_that_follow_their_parts(tmp_path):
+    from yait_aichain.errors import ConfigurationError
+
     skill_a = Skill(model=FakeModel(), prompt="A {text}")
     skill_b = Skill(model=FakeModel(), prompt="B {text}")
     assert runner_identity(Chain([skill_a, (len, "n")])) != runner_identity(Chain([skill_b, (len, "n")]))
@@ -131,12 +136,24 @@ def test_chains_and_functions_have_identities_that_follow_their_parts():
     def via_a(v):
         return skill_a.run(v)
 
-    def via_b(v):
-        return skill_b.run(v)
-
-    # Same code, different skill reached through the closure: different identities.
-    assert runner_identity(via_a)["code"] == runner_identity(via_b)["code"]
-    assert runner_identity(via_a) != runner_identity(via_b)
+    # A plain function does not describe itself: checkpointing it needs a key, and the
+    # error says how; nothing is guessed from its bytecode.
+    with pytest.raises(ConfigurationError, match=r"checkpoint_key='v1'.*identity\(\)") as info:
+        Pool(via_a, items(1), checkpoint=tmp_path / "a.jsonl")
+    assert "via_a" in str(info.value)
+    with pytest.raises(ConfigurationError, match="checkpoint_key"):
+        Pool(Chain([skill_a, (via_a, "n")]), items(1), checkpoint=tmp_path / "a.jsonl")
+    # Built-ins are versioned with Python; a key versions the rest.
+    assert runner_identity(Chain([skill_a, (len, "n")]))
+    assert runner_identity(via_a, "v1") != runner_identity(via_a, "v2")
+    path = tmp_path / "b.jsonl"
+    Pool(lambda v: v["i"], items(2), checkpoint=path, checkpoint_key="v1").run()
+    calls = []
+    again = Pool(lambda v: calls.append(v) or v["i"], items(2), checkpoint=path,
+                 checkpoint_key="v1")
+    assert again.run() == [0, 1] and calls == []
+    again.checkpoint_key = "v2"  # a new version: nothing stored is reused
+    assert again.run() == [0, 1] and len(calls) == 2
 
 
 def test_identities_are_stable_across_interpreters():
@@ -149,7 +166,7 @@ def test_identities_are_stable_across_interpreters():
         def post(v):
             return v["x"] in {"alpha", "beta", "gamma"} and ("a", frozenset({"p", "q", "r"}))
         skill = Skill(model=FakeModel(), prompt="Hi {x}")
-        print(canonical_json([runner_identity(post), runner_identity(skill),
+        print(canonical_json([runner_identity(post, "v1"), runner_identity(skill),
                               {"s": {"b", "a", "c"}}]).replace("__main__", "M"))
     """)
     outputs = {
@@ -203,13 +220,13 @@ def test_outputs_that_are_not_json_are_marked_and_run_again(tmp_path):
         calls.append(v["i"])
         return object() if v["i"] == 0 else v["i"]
 
-    Pool(opaque, items(2), checkpoint=path).run()
+    Pool(opaque, items(2), checkpoint=path, checkpoint_key="opaque-v1").run()
     stored = lines(path)
     marked = next(e for e in stored if e["index"] == 0)
     assert marked["unserialisable"] == "object" and "output" not in marked
     assert "object at 0x" not in path.read_text()  # a marker, not a repr
     calls.clear()
-    Pool(opaque, items(2), checkpoint=path).run()
+    Pool(opaque, items(2), checkpoint=path, checkpoint_key="opaque-v1").run()
     assert calls == [0]
 
 

@@ -343,7 +343,7 @@ def test_base64_mime_is_sniffed_and_data_urls_are_inlined():
 
 @pytest.mark.parametrize("adapter", [ANTHROPIC, GEMINI], ids=lambda a: a.name)
 def test_system_only_conversation_is_refused(adapter):
-    with pytest.raises(ConfigurationError, match="user or assistant"):
+    with pytest.raises(ConfigurationError, match="at least one 'user' message"):
         adapter.build_request("m", [{"role": "system", "parts": ["x"]}], TEXT, {})
 
 

@@ -19,14 +19,22 @@ from .errors import ConfigurationError
 ROLES = ("system", "user", "assistant")
 
 
-def normalise_messages(messages: Any) -> list[dict[str, Any]]:
-    """Return a fresh, normalised copy of ``messages``.
+class Messages(list):  # type: ignore[type-arg]
+    """A message list this module has already checked and normalised: handing it to
+    :func:`normalise_messages` again (Skill renders, Model sends) costs nothing."""
+
+
+def normalise_messages(messages: Any) -> Messages:
+    """Return a fresh, normalised copy of ``messages`` (or ``messages`` itself when it is
+    already a :class:`Messages`).
 
     Raises:
         ConfigurationError: the messages cannot be sent; the message says which one.
     """
+    if isinstance(messages, Messages):
+        return messages
     if isinstance(messages, str):
-        return [{"role": "user", "parts": [{"type": "text", "text": messages}]}]
+        return Messages([{"role": "user", "parts": [{"type": "text", "text": messages}]}])
     if isinstance(messages, Mapping) and "messages" in messages:
         messages = messages["messages"]
     if not isinstance(messages, (list, tuple)) or not messages:
@@ -51,7 +59,7 @@ def normalise_messages(messages: Any) -> list[dict[str, Any]]:
         out.append({"role": role, "parts": [_normalise_part(p, i, j) for j, p in enumerate(parts)]})
     if not any(m["role"] == "user" for m in out):
         raise ConfigurationError("messages need at least one 'user' message")
-    return out
+    return Messages(out)
 
 
 def _normalise_part(part: Any, i: int, j: int) -> dict[str, Any]:

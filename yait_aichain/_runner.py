@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,6 +91,33 @@ def call_runner(runner: Any, variables: dict[str, Any]) -> Any:
     if callable(run):
         return run(variables)
     return runner(variables)
+
+
+PLAIN = "callable"  # the identity tag of a runner that does not describe itself
+
+
+def qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def describe(runner: Any) -> Any:
+    """The identity of a runner, for checkpoint keys: what its ``identity()`` returns,
+    tagged with its type; for a plain callable only its name, marked as not versioned
+    (built-ins excepted: they change only with Python). See ``pool._identity``."""
+    hook = getattr(runner, "identity", None)
+    if callable(hook) and not isinstance(runner, type):
+        return {"type": qualname(type(runner)), "identity": hook()}
+    stable = isinstance(runner, types.BuiltinFunctionType)
+    return {PLAIN: qualname(runner if callable(runner) else type(runner)), "versioned": stable}
+
+
+def plain_attributes(obj: Any) -> dict[str, Any]:
+    """Public attributes holding plain values (names, numbers, flags): the settings an
+    object's identity includes."""
+    return {
+        name: value for name, value in sorted(getattr(obj, "__dict__", {}).items())
+        if not name.startswith("_") and (value is None or isinstance(value, (str, int, float)))
+    }
 
 
 def user_stacklevel() -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import _context
-from .._runner import ThreadLocalViews, reserve_connections
+from .._runner import ThreadLocalViews, describe, reserve_connections
 from .._usage import Usage
 from ..errors import CancelledError, ChainStepError, ConfigurationError, TemplateError
 from ._check import check_steps
@@ -222,6 +222,12 @@ class Chain(ThreadLocalViews):
 
     def _label(self) -> str:
         return f"chain {self.name!r} " if self.name else ""
+
+    def identity(self) -> dict[str, Any]:
+        """What this Chain's answers depend on (its steps in order), for checkpoint keys."""
+        steps = [{"runner": describe(step.runner), "output_key": step.output_key,
+                  "input_map": dict(step.input_map)} for step in self._steps]
+        return {"steps": steps, "variables": self.variables, "on_step_error": self.on_step_error}
 
     def __repr__(self) -> str:
         # Names and keys only: variable values may hold secrets.

@@ -102,7 +102,7 @@ class Model:
         self.name = wire_name
         registry.warn_near_miss(wire_name)
         self._adapter = ADAPTERS[self._provider]
-        self.options = self._check_options({**dict(options or {}), **generation_options})
+        self.options = self.check_options({**dict(options or {}), **generation_options})
         self.base_url = self._resolve_base_url(alias, base_url)
         self._key = self._resolve_key(given_key)
         # A key read from the environment is not pickled: a copy on another process or
@@ -142,7 +142,12 @@ class Model:
             )
         return inferred, name
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` checked and normalised (``stop`` as a list, None values dropped).
+
+        Raises:
+            ConfigurationError: an unknown option or a value of the wrong type.
+        """
         unknown = set(options) - OPTION_NAMES
         if unknown:
             raise ConfigurationError(
@@ -210,6 +215,12 @@ class Model:
     def max_tokens(self) -> int | None:
         return self.options.get("max_tokens")
 
+    def identity(self) -> dict[str, Any]:
+        """What this model's answers depend on, for checkpoint keys (never the key, the
+        timeout or the retry settings: they change how, not what)."""
+        return {"provider": self._provider, "name": self.name, "base_url": self.base_url,
+                "options": self.options}
+
     def __repr__(self) -> str:
         return f"Model({self.name!r}, provider={self._provider!r}, base_url={self.base_url!r})"
 
@@ -249,12 +260,7 @@ class Model:
             APIError: the subclass says what failed; ``attempts`` says how many requests.
             CancelledError: the surrounding Pool run was cancelled.
         """
-        return self._generate(normalise_messages(messages), output_spec(output), options)
-
-    def _generate(
-        self, messages: list[dict[str, Any]], spec: OutputSpec, options: dict[str, Any]
-    ) -> Generation:
-        # Skill calls this directly: its messages are normalised once, at construction.
+        messages, spec = normalise_messages(messages), output_spec(output)
         wire, merged = self._wire_request(messages, spec, options)
         body = json.dumps(wire.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = self._headers(wire.headers)
@@ -301,7 +307,7 @@ class Model:
     ) -> tuple[WireRequest, dict[str, Any]]:
         """The provider request for one generation, and the settings it used. The live
         call and the Batch APIs (yait_aichain.batch) both render through here."""
-        merged = {**self.options, **self._check_options(dict(options))} if options else self.options
+        merged = {**self.options, **self.check_options(dict(options))} if options else self.options
         return self._adapter.build_request(self.name, messages, spec, merged), merged
 
     def _headers(self, wire_headers: Mapping[str, str]) -> dict[str, str]:

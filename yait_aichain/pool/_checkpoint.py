@@ -77,14 +77,15 @@ class Checkpoint:
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r})"
 
-    def open(self, runner: Any) -> Journal:
+    def open(self, runner: Any, key: str | None = None) -> Journal:
         """Read what earlier runs stored and open the file for appending (one run).
 
         Raises:
+            ConfigurationError: the runner holds a plain callable and ``key`` is None.
             RuntimeError: another run is writing this file right now.
             OSError: the file cannot be read or created.
         """
-        return Journal(self, runner)
+        return Journal(self, runner, key)
 
 
 def check_checkpoint(value: Any) -> Checkpoint | None:
@@ -101,10 +102,11 @@ def check_checkpoint(value: Any) -> Checkpoint | None:
 class Journal:
     """One run's view of a checkpoint: the stored results, and the open file."""
 
-    def __init__(self, checkpoint: Checkpoint, runner: Any):
+    def __init__(self, checkpoint: Checkpoint, runner: Any, key: str | None = None):
         self._interval = checkpoint.fsync_interval
         self._path = checkpoint.path
-        self._runner = hashlib.sha256(canonical_json(runner_identity(runner)).encode()).hexdigest()
+        identity = canonical_json(runner_identity(runner, key))
+        self._runner = hashlib.sha256(identity.encode()).hexdigest()
         # A typed Skill's results are stored as JSON data and turned back into instances.
         self._revive = getattr(runner, "_revive_output", None)
         self._done, tail, self._bad = _load(self._path)

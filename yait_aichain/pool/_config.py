@@ -14,6 +14,7 @@ from ..errors import ConfigurationError
 from ._progress import is_tqdm
 from ..ratelimit._limiter import check_rate_limit
 from ._checkpoint import check_checkpoint
+from ._identity import runner_identity
 
 DEFAULT_MAX_FLOWS = 10
 # Each flow is an OS thread. Above this, "can't start new thread" and file-descriptor
@@ -42,6 +43,7 @@ class Settings:
     worker_context: Callable[[], Any] | None = None  # entered around each item
     rate_limit: Any = None  # a RateLimit for every model call inside the items, or None
     checkpoint: Any = None  # a path or a pool._checkpoint.Checkpoint, or None
+    checkpoint_key: str | None = None  # the version of a plain-callable runner
 
     def __post_init__(self) -> None:
         check_runner(self.runner)
@@ -68,6 +70,13 @@ class Settings:
                         "django.close_db_connections)")
         check_rate_limit(self.rate_limit)
         object.__setattr__(self, "checkpoint", check_checkpoint(self.checkpoint))
+        if self.checkpoint is not None:  # a runner that cannot be keyed fails now
+            runner_identity(self.runner, self.checkpoint_key)
+        if self.checkpoint_key is not None and (
+                not isinstance(self.checkpoint_key, str) or not self.checkpoint_key):
+            raise ConfigurationError(
+                f"checkpoint_key must be a non-empty str (say 'v1') or None; got "
+                f"{self.checkpoint_key!r}")
 
 
 class Setting(Generic[T]):

@@ -69,7 +69,11 @@ class Pool:
             appended as it ends; a later run with the same file takes the DONE results
             from it without calling anything (``record.from_checkpoint``), runs the rest,
             and returns all in input order. Keyed by the item's content and the runner's
-            identity, so a changed prompt or model reuses nothing. Outputs must be JSON.
+            identity (its ``identity()``), so a changed prompt or model reuses nothing.
+            Outputs must be JSON.
+        checkpoint_key: the version of a runner that cannot describe itself (a plain
+            function, or a Chain with one among its steps): required for those, and to be
+            changed whenever their answers would.
 
     Raises:
         ConfigurationError: a bad max_flows, on_error, timeout, deadline, budget, progress,
@@ -93,6 +97,7 @@ class Pool:
     worker_context: Setting[Callable[[], Any] | None] = Setting()
     rate_limit: Setting[Any] = Setting()
     checkpoint: Setting[Any] = Setting()
+    checkpoint_key: Setting[str | None] = Setting()
 
     def __init__(
         self,
@@ -112,12 +117,13 @@ class Pool:
         worker_context: Callable[[], Any] | None = None,
         rate_limit: Any = None,
         checkpoint: Any = None,
+        checkpoint_key: str | None = None,
     ):
         self._settings = Settings(
             runner, max_flows, on_error=on_error, timeout=timeout, deadline=deadline,
             progress=progress, on_item_done=on_item_done, max_cost=max_cost,
             max_tokens=max_tokens, name=name, executor=executor, worker_context=worker_context,
-            rate_limit=rate_limit, checkpoint=checkpoint,
+            rate_limit=rate_limit, checkpoint=checkpoint, checkpoint_key=checkpoint_key,
         )
         self._source = ItemSource(items)
         self._book = RecordBook()
@@ -282,6 +288,10 @@ class Pool:
         labels = ids if any(i is not None for i in ids) else None
         return write_report(path, records, max_flows=self.max_flows, title=title,
                             usage=self.usage, labels=labels)
+
+    def identity(self) -> dict[str, Any]:
+        """What the answers of this Pool, used as a runner, depend on (checkpoint keys)."""
+        return {"runner": describe(self.runner)}
 
     def __repr__(self) -> str:
         count = self._source.count

@@ -111,7 +111,8 @@ class Run:
         """
         s = self.s
         if s.checkpoint is not None:
-            self._journal = s.checkpoint.open(self._runner)
+            # Keyed by the runner itself: a rate limit changes when, not what.
+            self._journal = s.checkpoint.open(s.runner, s.checkpoint_key)
         progress = None
         stream = resolve_progress(s.progress)
         if stream is not None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .._messages import normalise_messages, text_parts
-from .._runner import ThreadLocalViews
+from .. import _context
+from .._messages import Messages, normalise_messages, text_parts
+from .._runner import ThreadLocalViews, describe
 from .._template import missing_error, placeholders, render
 from ._cache import cache_point, mark_and_render
 from .._usage import Usage
@@ -83,8 +85,9 @@ class Skill(ThreadLocalViews):
         self.max_reasks = check_max_reasks(max_reasks)
         self.variables = dict(variables or {})
         self.options = dict(options or {})
-        if self.options:
-            model._check_options(dict(self.options))  # fail now, not on the first item
+        check = getattr(model, "check_options", None)
+        if self.options and callable(check):
+            check(dict(self.options))  # fail now, not on the first item
         self.name = name
         self.description = description
         self._placeholders = frozenset(
@@ -135,6 +138,12 @@ class Skill(ThreadLocalViews):
         """Outputs of this thread's latest run (None before the first)."""
         return getattr(self._local, "history", None)
 
+    def identity(self) -> dict[str, Any]:
+        """What this Skill's answers depend on, for checkpoint keys."""
+        return {"model": describe(self.model), "messages": self._messages,
+                "output": dataclasses.asdict(self.output), "options": self.options,
+                "variables": self.variables}
+
     def __repr__(self) -> str:
         model = getattr(self.model, "name", type(self.model).__name__)
         named = f", name={self.name!r}" if self.name else ""
@@ -159,16 +168,17 @@ class Skill(ThreadLocalViews):
             return mark_and_render(self._messages, self._cache_at, merged)
         if not self._placeholders:
             return copy.deepcopy(self._messages)
-        return [
+        return Messages(
             {
                 "role": m["role"],
                 "parts": [
-                    {"type": "text", "text": render(p["text"], merged)} if p["type"] == "text" else copy.deepcopy(p)
+                    {"type": "text", "text": render(p["text"], merged)} if p["type"] == "text"
+                    else copy.deepcopy(p)
                     for p in m["parts"]
                 ],
             }
             for m in self._messages
-        ]
+        )
 
     def run(self, variables: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
         """Fill the template with ``variables`` and call the model.
@@ -208,8 +218,6 @@ class Skill(ThreadLocalViews):
             self._local.history = answer.history
 
     def _call(self, messages: list[dict[str, Any]], options: dict[str, Any]) -> Any:
-        # A Model takes the already-normalised messages as they are; anything else with
-        # generate() (a FakeModel, a subclass that overrides it) gets the public call.
-        if isinstance(self.model, Model) and type(self.model).generate is Model.generate:
-            return self.model._generate(messages, self.output, options)
+        # The public call only: rendered messages are already normalised, so the Model
+        # does not check them again.
         return self.model.generate(messages, output=self.output, **options)

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import _context
 from .._messages import normalise_messages
+from .._runner import qualname
 from .._usage import Usage
 from ..models._values import Generation
 
@@ -49,8 +50,9 @@ class FakeModel:
             self._queue.extend(replies)
         return self
 
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        return options
+    def identity(self) -> dict[str, Any]:
+        """What its answers depend on: the reply function and the usage it reports."""
+        return {"name": self.name, "reply": qualname(self._reply), "usage": self._usage}
 
     def generate(self, messages: Any, output: Any = None, **options: Any) -> Generation:
         messages = normalise_messages(messages)

@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from .._runner import plain_attributes
 from ..errors import ConfigurationError, ToolInputError
 
 __all__ = ["Tool", "check_arguments"]
@@ -175,6 +176,13 @@ class Tool:
     def run(self, **kwargs: Any) -> Any:
         """Do the tool's work. Subclasses implement this."""
         raise NotImplementedError(f"{type(self).__name__}.run() is not implemented")
+
+    def identity(self) -> dict[str, Any]:
+        """What this tool's answers depend on, for checkpoint keys: its name, parameters,
+        plain settings and ``version`` (a class attribute to change when ``run`` changes
+        what it returns)."""
+        return {"name": self.name, "parameters": self.parameters,
+                "version": getattr(self, "version", None), "settings": plain_attributes(self)}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} tool {self.name!r}>"

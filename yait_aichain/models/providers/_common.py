@@ -6,11 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..._messages import normalise_messages
 from ...errors import ConfigurationError, InvalidResponseError
 from ._base import OutputSpec
 from ._json import parse_json
-
-ROLES = ("system", "user", "assistant")
 
 # Added when JSON output is requested but no message says so. OpenAI rejects json_object
 # mode outright without the word "json" in the messages, and other models follow the
@@ -46,30 +45,23 @@ class Image:
 
 
 def normalise(messages: Any, provider: str) -> list[tuple[str, list[str | Image]]]:
-    """Check normalised messages and return ``(role, parts)`` pairs; a text part becomes
-    a str and an image part an :class:`Image`.
+    """Messages as ``(role, parts)`` pairs; a text part becomes a str and an image part an
+    :class:`Image`. Checked by the one message validator (``_messages``), which passes
+    already-normalised messages (from Model or Skill) through at no cost.
 
     Raises:
         ConfigurationError: a message, role or part this library cannot send.
     """
-    if not isinstance(messages, (list, tuple)):
-        raise ConfigurationError(f"messages must be a list, got {type(messages).__name__}")
-    out: list[tuple[str, list[str | Image]]] = []
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict):
-            raise ConfigurationError(f"message {i} must be a dict, got {type(msg).__name__}")
-        role = msg.get("role")
-        if role not in ROLES:
-            raise ConfigurationError(
-                f"message {i} has role {role!r}; use 'system', 'user' or 'assistant'"
-            )
-        parts = msg.get("parts")
-        if parts is None and isinstance(msg.get("content"), str):
-            parts = [msg["content"]]
-        if not isinstance(parts, (list, tuple)):
-            raise ConfigurationError(f"message {i} needs a 'parts' list")
-        out.append((role, [_part(p, i, provider) for p in parts]))
-    return out
+    return [
+        (msg["role"], [_part(p, i) for p in msg["parts"]])
+        for i, msg in enumerate(normalise_messages(messages))
+    ]
+
+
+def _part(part: dict[str, Any], index: int) -> str | Image:
+    if part["type"] == "text":
+        return CacheMark(part["text"]) if part.get("cache") is True else part["text"]
+    return _image(part["source"], index)
 
 
 class CacheMark(str):
@@ -89,27 +81,6 @@ def cache_prefix(turns: list[tuple[str, list[str | Image]]]) -> str | None:
                 if isinstance(part, CacheMark):
                     return "\x00".join(seen)
     return None
-
-
-def _part(part: Any, index: int, provider: str) -> str | Image:
-    if isinstance(part, str):
-        return part
-    if not isinstance(part, dict):
-        raise ConfigurationError(
-            f"message {index}: a part must be a str or a dict, got {type(part).__name__}"
-        )
-    kind = part.get("type")
-    if kind == "text":
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise ConfigurationError(f"message {index}: a text part needs a str 'text'")
-        return CacheMark(text) if part.get("cache") is True else text
-    if kind == "image":
-        return _image(part.get("source"), index)
-    raise ConfigurationError(
-        f"message {index}: part type {kind!r} is not supported by {provider}; "
-        "supported part types are 'text' and 'image'"
-    )
 
 
 def _image(source: Any, index: int) -> Image:
@@ -161,8 +132,6 @@ def split_system(
     """Lift every system message out: the joined system text and the other turns."""
     system = [system_text(parts, provider) for role, parts in turns if role == "system"]
     rest = [(role, parts) for role, parts in turns if role != "system"]
-    if not rest:
-        raise ConfigurationError(f"{provider} needs at least one user or assistant message")
     return "\n\n".join(s for s in system if s), rest
 
 
