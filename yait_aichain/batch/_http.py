@@ -8,13 +8,14 @@ call, and the key only ever travels in the adapter's auth header.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
+from .. import _context
 from ..errors import InvalidResponseError
 from ..models._model import Model
 from ..models._retry import call_with_retries
 from ..models._status import decode_body, error_for_response, sanitise
+from ..ratelimit._admit import admit
 
 __all__ = ["BatchHttp"]
 
@@ -42,26 +43,24 @@ class BatchHttp:
         target = url or model.base_url + path
 
         def attempt() -> bytes:
-            connect, read = model._attempt_timeouts(None)
-            response = model._transport.post(
-                target, headers, payload, connect_timeout=connect, read_timeout=read,
-                deadline=None, method=method)
-            if 200 <= response.status < 300:
-                return response.content
-            if 300 <= response.status < 400:
-                raise InvalidResponseError(
-                    f"unexpected redirect from the batch endpoint {path!r}; check base_url",
-                    reason="redirect", status=response.status, provider=model.provider,
-                    model=model.name)
-            raise error_for_response(
-                response.status, response.headers, response.content, provider=model.provider,
-                model=model.name, error_details=model._adapter.error_details)
+            # The account's 429 pause holds batch calls too, and their 429s pause it.
+            with admit((model._account,)):
+                connect, read = model._attempt_timeouts(_context.current())
+                response = model._transport.post(
+                    target, headers, payload, connect_timeout=connect, read_timeout=read,
+                    deadline=None, method=method)
+                if 200 <= response.status < 300:
+                    return response.content
+                if 300 <= response.status < 400:
+                    raise InvalidResponseError(
+                        f"unexpected redirect from the batch endpoint {path!r}; check base_url",
+                        reason="redirect", status=response.status, provider=model.provider,
+                        model=model.name)
+                raise error_for_response(
+                    response.status, response.headers, response.content, provider=model.provider,
+                    model=model.name, error_details=model._adapter.error_details)
 
-        policy = model.retry
-        content, _ = call_with_retries(attempt, policy=policy,
-                                       sleep=policy.sleep or time.sleep, deadline=None,
-                                       cooldown=model._cooldown)
-        return content
+        return call_with_retries(attempt, model.retry)[0]
 
     def json(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """As :meth:`call`, decoding a JSON body."""
