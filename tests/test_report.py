@@ -14,7 +14,9 @@ import pytest
 
 from yait_aichain import CANCELLED, DONE, FAILED, ItemRecord, Model, Pool, Skill, Usage
 from yait_aichain.errors import CancelledError
-from yait_aichain.report import STATUS_COLOURS, layout, render_report, summarise, write_report
+from yait_aichain.report import render_report, write_report
+from yait_aichain.report._summary import summarise
+from yait_aichain.report._svg import STATUS_COLOURS, layout
 from yait_aichain.testing import Fault
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -130,7 +130,7 @@ def _loop(out: Any, skill: Any, documents: list[dict[str, Any]], n: int | None) 
 
 def _print_results(out: Any, pool: Any, results: list[Any], wall: float,
                    loop_each: float | None) -> None:
-    from ..report import summarise
+    from ..report._summary import summarise
 
     s = pool.status
     summary = summarise(pool.records, pool.max_flows, pool.usage)

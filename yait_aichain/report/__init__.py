@@ -19,18 +19,18 @@ from typing import Any
 
 from .._usage import Usage
 from ._html import render_page
-from ._summary import RunSummary, summarise
-from ._svg import STATUS_COLOURS, Layout, layout
+from ..errors import ConfigurationError
+from ._summary import summarise
+from ._svg import layout
 
-__all__ = ["Layout", "RunSummary", "STATUS_COLOURS", "layout", "render_report", "summarise",
-           "write_report"]
+__all__ = ["render_report", "write_report"]
 
 
 def _check(records: Sequence[Any], max_flows: Any, labels: Sequence[Any] | None) -> None:
     if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
-        raise ValueError(f"max_flows must be a positive int, got {max_flows!r}")
+        raise ConfigurationError(f"max_flows must be a positive int, got {max_flows!r}")
     if labels is not None and len(labels) != len(records):
-        raise ValueError(f"labels has {len(labels)} entries for {len(records)} records")
+        raise ConfigurationError(f"labels has {len(labels)} entries for {len(records)} records")
 
 
 def render_report(
@@ -51,7 +51,8 @@ def render_report(
         usage: the run's total usage (``pool.usage``); by default the records' sum.
 
     Raises:
-        ValueError: a bad ``max_flows``, or ``labels`` of the wrong length.
+        ConfigurationError: a bad ``max_flows``, or ``labels`` of the wrong length (also
+            a ValueError).
     """
     records = list(records)
     _check(records, max_flows, labels)
@@ -72,7 +73,7 @@ def write_report(
     """Write :func:`render_report` to ``path`` (UTF-8) and return the path.
 
     Raises:
-        ValueError: as :func:`render_report`.
+        ConfigurationError: as :func:`render_report`.
         OSError: the file could not be written.
     """
     text = render_report(records, max_flows=max_flows, title=title, labels=labels, usage=usage)
