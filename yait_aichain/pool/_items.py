@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -99,7 +100,7 @@ class ItemSource:
         if started and it is self._iterable:
             # A one-shot iterator that was already (partly) consumed: run again what was
             # seen, then go on with the rest.
-            return self._seen, _chain(enumerate(list(self._seen)), self._pull())
+            return self._seen, itertools.chain(enumerate(list(self._seen)), self._pull())
         # Never run, or re-iterable (a view, a custom collection): start a new pass.
         self._seen, self._it, self._exhausted = [], it, False
         return [], self._pull()
@@ -110,7 +111,7 @@ class ItemSource:
         if self.lazy and not self._exhausted:
             if self._it is None:
                 self._it = iter(self._iterable)
-            return _chain(again, self._pull())
+            return itertools.chain(again, self._pull())
         return again
 
     def _pull(self) -> Iterator[tuple[int, Any]]:
@@ -122,11 +123,6 @@ class ItemSource:
                 return
             self._seen.append(item)
             yield len(self._seen) - 1, item
-
-
-def _chain(*parts: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    for part in parts:
-        yield from part
 
 
 class SharedVariables:
