@@ -140,7 +140,9 @@ class Scope:
 
 
 _EMPTY = Scope()
-_current: contextvars.ContextVar[Scope] = contextvars.ContextVar("yait_aichain_scope", default=_EMPTY)
+_current: contextvars.ContextVar[Scope] = contextvars.ContextVar(
+    "yait_aichain_scope", default=_EMPTY
+)
 
 
 def current() -> Scope:

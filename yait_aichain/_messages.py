@@ -38,28 +38,31 @@ def normalise_messages(messages: Any) -> Messages:
     if isinstance(messages, Mapping) and "messages" in messages:
         messages = messages["messages"]
     if not isinstance(messages, (list, tuple)) or not messages:
-        raise ConfigurationError("messages must be a non-empty list of {'role': ..., 'parts': [...]} dicts")
-    out = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise ConfigurationError(f"message {i} must be a dict, got {type(message).__name__}")
-        role = message.get("role")
-        if role not in ROLES:
-            raise ConfigurationError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}")
-        if "parts" in message:
-            parts = message["parts"]
-        elif "content" in message:
-            parts = message["content"]
-        else:
-            raise ConfigurationError(f"message {i} has no 'parts'")
-        if isinstance(parts, (str, Mapping)):
-            parts = [parts]
-        if not isinstance(parts, (list, tuple)) or not parts:
-            raise ConfigurationError(f"message {i} needs a non-empty list of parts")
-        out.append({"role": role, "parts": [_normalise_part(p, i, j) for j, p in enumerate(parts)]})
+        raise ConfigurationError(
+            "messages must be a non-empty list of {'role': ..., 'parts': [...]} dicts")
+    out = [_normalise_message(message, i) for i, message in enumerate(messages)]
     if not any(m["role"] == "user" for m in out):
         raise ConfigurationError("messages need at least one 'user' message")
     return Messages(out)
+
+
+def _normalise_message(message: Any, i: int) -> dict[str, Any]:
+    if not isinstance(message, Mapping):
+        raise ConfigurationError(f"message {i} must be a dict, got {type(message).__name__}")
+    role = message.get("role")
+    if role not in ROLES:
+        raise ConfigurationError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}")
+    if "parts" in message:
+        parts = message["parts"]
+    elif "content" in message:
+        parts = message["content"]
+    else:
+        raise ConfigurationError(f"message {i} has no 'parts'")
+    if isinstance(parts, (str, Mapping)):
+        parts = [parts]
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise ConfigurationError(f"message {i} needs a non-empty list of parts")
+    return {"role": role, "parts": [_normalise_part(p, i, j) for j, p in enumerate(parts)]}
 
 
 def _normalise_part(part: Any, i: int, j: int) -> dict[str, Any]:

@@ -122,7 +122,8 @@ def plain_attributes(obj: Any) -> dict[str, Any]:
 
 def user_stacklevel() -> int:
     """The warnings stacklevel that points at the first frame outside this package."""
-    frame, level = sys._getframe(1), 1
+    frame: Any = sys._getframe(1)
+    level = 1
     while frame is not None and frame.f_globals.get("__name__", "").startswith("yait_aichain"):
         frame, level = frame.f_back, level + 1
     return level

@@ -43,7 +43,7 @@ def check_policy(value: Any) -> str:
         raise ConfigurationError(
             f"on_step_error must be one of {', '.join(map(repr, ON_STEP_ERROR))}; got {value!r}"
         )
-    return value
+    return str(value)
 
 
 def normalize_steps(steps: Any, is_chain: Callable[[Any], bool]) -> tuple[Step, ...]:

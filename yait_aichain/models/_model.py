@@ -11,7 +11,13 @@ from typing import Any
 from .. import _context
 from .._messages import normalise_messages
 from .._usage import Usage
-from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError, MissingAPIKeyError
+from ..errors import (
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    InvalidResponseError,
+    MissingAPIKeyError,
+)
 from ..ratelimit._admit import admit, limits_for, prompt_tokens
 from ..ratelimit._limiter import RateLimit, account_limit, check_rate_limit
 from . import registry
@@ -129,7 +135,8 @@ class Model:
     def _resolve_provider(name: str, provider: str | None) -> tuple[str, str]:
         prefix, bare = registry.split_name(name)
         if provider is not None:
-            same = prefix is not None and registry.normalise_provider(prefix) == registry.normalise_provider(provider)
+            norm = registry.normalise_provider
+            same = prefix is not None and norm(prefix) == norm(provider)
             return provider, bare if same else name
         if prefix is not None:
             return prefix, bare
@@ -155,11 +162,13 @@ class Model:
             )
         for key in ("temperature", "top_p"):
             value = options.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
                 raise ConfigurationError(f"{key} must be a number, got {value!r}")
         for key in ("max_tokens", "top_k", "seed"):
             value = options.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
                 raise ConfigurationError(f"{key} must be a non-negative int, got {value!r}")
         stop = options.get("stop")
         if isinstance(stop, str):
@@ -361,7 +370,8 @@ class Model:
         try:
             return self._adapter.parse_response(data, spec), rid
         except InvalidResponseError as exc:
-            exc.status, exc.provider, exc.model, exc.request_id = raw.status, self._provider, self.name, rid
+            exc.status, exc.provider, exc.model = raw.status, self._provider, self.name
+            exc.request_id = rid
             raise
 
     def _priced(self, usage: Usage, batch: bool = False) -> Usage:

@@ -89,7 +89,7 @@ class RetryPolicy:
         # Built once per policy: tenacity keeps per-call state in a thread-local, so one
         # object serves every thread, and building it costs as much CPU as a whole call.
         return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_retries + 1) | _out_of_budget,
+            stop=tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
             wait=self.wait,
             retry=tenacity.retry_if_exception(self.should_retry),
             sleep=_scope_sleep if self.sleep is None else self.sleep,
@@ -119,10 +119,12 @@ class _WaitForHint(tenacity.wait.wait_base):
         return float(self.fallback(retry_state))
 
 
-def _out_of_budget(retry_state: tenacity.RetryCallState) -> bool:
+class _OutOfBudget(tenacity.stop.stop_base):
     """Stop when the next wait would not end before the call's time budget does."""
-    left = _context.current().remaining()
-    return left is not None and (retry_state.upcoming_sleep or 0.0) >= left
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        left = _context.current().remaining()
+        return left is not None and (retry_state.upcoming_sleep or 0.0) >= left
 
 
 def _scope_sleep(seconds: float) -> None:

@@ -63,12 +63,14 @@ class Checkpoint:
         ConfigurationError: a bad path or interval.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync_interval: float = DEFAULT_FSYNC_INTERVAL):
+    def __init__(self, path: str | os.PathLike[str], *,
+                 fsync_interval: float = DEFAULT_FSYNC_INTERVAL):
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise ConfigurationError(f"checkpoint must be a file path; got {path!r}")
         if isinstance(fsync_interval, bool) or not isinstance(fsync_interval, (int, float)) \
                 or fsync_interval < 0:
-            raise ConfigurationError(f"fsync_interval must be a number >= 0; got {fsync_interval!r}")
+            raise ConfigurationError(
+                f"fsync_interval must be a number >= 0; got {fsync_interval!r}")
         self.path = Path(path)
         self.fsync_interval = float(fsync_interval)
         if self.path.is_dir():
@@ -274,6 +276,7 @@ def _parse(line: bytes) -> dict[str, Any] | None:
         entry = json.loads(line)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         return None
-    if not isinstance(entry, dict) or entry.get("v") != FORMAT_VERSION or not isinstance(entry.get("key"), str):
+    if not isinstance(entry, dict) or entry.get("v") != FORMAT_VERSION \
+            or not isinstance(entry.get("key"), str):
         return None
     return entry

@@ -96,6 +96,7 @@ class ItemSource:
         if not self.lazy:
             return self._seen, iter(enumerate(self._seen))
         started = self._it is not None or self._exhausted
+        assert self._iterable is not None  # lazy
         it = iter(self._iterable)
         if started and it is self._iterable:
             # A one-shot iterator that was already (partly) consumed: run again what was
@@ -110,6 +111,7 @@ class ItemSource:
         again = ((i, self._seen[i]) for i in indices)
         if self.lazy and not self._exhausted:
             if self._it is None:
+                assert self._iterable is not None  # lazy
                 self._it = iter(self._iterable)
             return itertools.chain(again, self._pull())
         return again

@@ -27,7 +27,7 @@ from ..errors import ConfigurationError, RemoteError
 try:  # cloudpickle also ships lambdas and classes defined in __main__
     import cloudpickle as _pickler
 except ImportError:  # pragma: no cover - exercised only without the extra installed
-    _pickler = pickle  # type: ignore[assignment]
+    _pickler = pickle
 
 # Runners kept unpickled per worker process; a few, since one run ships one runner.
 _CACHE_SIZE = 8

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -77,7 +76,7 @@ class Permit:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         try:
             if exc is None:
                 self._settle()
@@ -87,7 +86,6 @@ class Permit:
             # Bookkeeping after the request must not turn a good answer into a failure,
             # nor hide the request's own error.
             logger.warning("could not update a rate limit after a request: %s", err)
-        return False
 
     def _settle(self) -> None:
         used = self.used
@@ -156,12 +154,12 @@ def admit(
         return _NO_PERMIT
     scope = _context.current()
     charges = [_charge(limit, prompt, max_tokens, exact) for limit in limits]
-    for limit, tokens in zip(limits, charges):
+    for limit, tokens in zip(limits, charges, strict=True):
         limit.check_fits(tokens)
     grants: list[tuple[RateLimit, object, int]] = []
     wait = 0.0
     try:
-        for limit, tokens in zip(limits, charges):
+        for limit, tokens in zip(limits, charges, strict=True):
             left = scope.remaining()
             left = None if left is None else max(0.0, left)
             try:

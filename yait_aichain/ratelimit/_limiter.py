@@ -101,7 +101,8 @@ class RateLimit:
             raise ConfigurationError(
                 "RateLimit needs requests_per_minute=, tokens_per_minute= or both"
             )
-        if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 0:
+        if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) \
+                or output_tokens < 0:
             raise ConfigurationError(f"output_tokens must be an int >= 0; got {output_tokens!r}")
         if redis_url is not None:
             if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://", "unix://")):

@@ -13,7 +13,7 @@ The ``redis`` package is an optional extra, imported on first use.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigurationError, NetworkError
 from ._bucket import BucketSpec, TooLong
@@ -88,7 +88,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local untl = now + tonumber(ARGV[1])
 local old = tonumber(redis.call('GET', KEYS[1]) or '0')
 if old > untl then untl = old end
-redis.call('SET', KEYS[1], string.format('%.0f', untl), 'PX', math.floor((untl - now) / 1000) + 1000)
+redis.call('SET', KEYS[1], string.format('%.0f', untl),
+           'PX', math.floor((untl - now) / 1000) + 1000)
 return 1
 """
 
@@ -160,7 +161,7 @@ class RedisBackend:
 
     def reserve(self, requests: int, tokens: int, max_wait: float | None) -> tuple[float, object]:
         args: list[Any] = []
-        for spec, cost in zip(self._specs, (requests, tokens)):
+        for spec, cost in zip(self._specs, (requests, tokens), strict=True):
             if spec is None:
                 args += [0, 0, 0]
             else:
@@ -173,9 +174,9 @@ class RedisBackend:
         return wait, (int(tat1), int(tat2), (requests, tokens))
 
     def cancel(self, handle: object) -> None:
-        tat1, tat2, costs = handle  # type: ignore[misc]
+        tat1, tat2, costs = cast("tuple[int, int, tuple[int, int]]", handle)
         args: list[Any] = []
-        for spec, tat, cost in zip(self._specs, (tat1, tat2), costs):
+        for spec, tat, cost in zip(self._specs, (tat1, tat2), costs, strict=True):
             amount = 0 if spec is None else int(cost * spec.interval * _US + 0.5)
             args += [tat if spec is not None else -1, amount]
         self._run("cancel", self._keys[:2], args)

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _context
 from .._messages import Messages, normalise_messages, text_parts
 from .._runner import ThreadLocalViews, describe
 from .._template import missing_error, placeholders, render

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _context
-from .._messages import normalise_messages
+from .._messages import normalise_messages, text_parts
 from .._runner import qualname
 from .._usage import Usage
 from ..models._values import Generation
@@ -69,8 +69,9 @@ class FakeModel:
             raise queued
         text = last_user_text(messages)
         answer = self._reply(text) if queued is _NOTHING else queued
-        words_in = sum(len(p["text"].split()) for m in messages for p in m["parts"] if p["type"] == "text")
-        usage = self._usage or Usage(words_in, len(str(answer).split()), words_in + len(str(answer).split()))
+        words_in = sum(len(p["text"].split()) for p in text_parts(messages))
+        words_out = len(str(answer).split())
+        usage = self._usage or Usage(words_in, words_out, words_in + words_out)
         scope.record(usage, 1)
         return Generation(answer, usage, 1)
 
