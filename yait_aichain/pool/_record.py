@@ -212,6 +212,15 @@ class RecordBook:
                 setattr(rec, name, value)
             self._move(rec, status)
 
+    def finish(self, rec: ItemRecord, outcome: Any) -> None:
+        """End ``rec`` with a worker's :class:`~._worker.Outcome`, on the worker's clock."""
+        with self.lock:
+            rec.output, rec.error, rec.traceback = outcome.output, outcome.error, outcome.traceback
+            rec.usage, rec.attempts, rec.reasks = outcome.usage, outcome.attempts, outcome.reasks
+            rec.wait_seconds = outcome.wait_seconds
+            rec.start, rec.end, rec.duration = outcome.start, outcome.end, outcome.duration
+            self._move(rec, DONE if outcome.error is None else FAILED)
+
     def cancel_unfinished(self, make_error: Any) -> list[ItemRecord]:
         """Mark every PENDING or RUNNING record CANCELLED; return them in input order."""
         now = time.time()

@@ -23,6 +23,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent import futures
 from concurrent.futures import Future
 from typing import Any
 
@@ -320,13 +321,7 @@ class Run:
             self.book.end(rec, status, error=outcome, traceback=tb,
                           duration=time.monotonic() - flow.t0)
             return rec
-        self.book.end(
-            rec, DONE if outcome.error is None else FAILED, output=outcome.output,
-            error=outcome.error, traceback=outcome.traceback, usage=outcome.usage,
-            attempts=outcome.attempts, reasks=outcome.reasks, wait_seconds=outcome.wait_seconds,
-            # the worker's clock tells when the item really ran
-            start=outcome.start, end=outcome.end, duration=outcome.duration,
-        )
+        self.book.finish(rec, outcome)
         return rec
 
     def _check_time(self, now: float) -> Iterator[ItemRecord]:
@@ -389,7 +384,9 @@ class Run:
 def _outcome(future: Future[Any]) -> Outcome | BaseException | None:
     """What a finished task gave: an Outcome, None (it never started), or the exception that
     broke the task itself (a CancelledError when the executor cancelled it)."""
-    if future.cancelled():
+    try:
+        return future.result(timeout=0)  # type: ignore[no-any-return]
+    except futures.CancelledError:
         return CancelledError("the executor cancelled this item", reason="cancelled")
-    exc = future.exception()
-    return exc if exc is not None else future.result()
+    except BaseException as exc:  # noqa: BLE001 - the task itself broke; the item keeps it
+        return exc

@@ -17,7 +17,7 @@ import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import _context
 from .._runner import call_runner, reserve_connections
@@ -35,9 +35,8 @@ _cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one item produced; small and picklable."""
+class Outcome(NamedTuple):
+    """What one item produced; small and picklable (a tuple: cheap to build per item)."""
 
     output: Any
     error: BaseException | None
