@@ -4,7 +4,7 @@
 
     pool = Pool(skill, items=[{"text": t} for t in texts], max_flows=20, timeout=120)
     results = pool.run()                 # blocking; None where an item failed
-    pool.status                          # {PENDING: 0, RUNNING: 0, DONE: 98, FAILED: 2, CANCELLED: 0}
+    pool.status                  # {PENDING: 0, RUNNING: 0, DONE: 98, FAILED: 2, CANCELLED: 0}
     pool.failures[0].error               # the exception object itself
     pool.retry_failed()                  # only the failed ones, records updated in place
 

@@ -203,7 +203,7 @@ class RecordBook:
             rec.variables, rec.start = variables, time.time()
             self._move(rec, RUNNING)
 
-    def end(self, rec: ItemRecord, status: int, **facts: Any) -> None:
+    def end(self, rec: ItemRecord, status: Status, **facts: Any) -> None:
         """End ``rec`` with ``status`` and the given fields (output, error, usage, ...)."""
         with self.lock:
             if rec.end is None and "end" not in facts:

@@ -36,7 +36,7 @@ from ._flows import flows_for
 from ._items import SharedVariables, item_type_error
 from ._progress import ProgressLine
 from ._record import ItemRecord, RecordBook
-from ._status import CANCELLED, DONE, FAILED
+from ._status import CANCELLED, DONE, FAILED, Status
 from ._worker import Outcome
 
 TICK = 0.1  # longest the calling thread blocks at a time (Ctrl-C latency)
@@ -360,7 +360,7 @@ class Run:
             ended.append(self._give_up(future, flow, FAILED, err, not_started=why))
         return ended
 
-    def _give_up(self, future: Future[Any], flow: Flow, status: int, error: BaseException,
+    def _give_up(self, future: Future[Any], flow: Flow, status: Status, error: BaseException,
                  not_started: BaseException | None = None) -> ItemRecord:
         """End a live item without waiting for it. One that runs keeps what it has spent so
         far; a task cancelled before it started ends with ``not_started`` when given."""
