@@ -190,11 +190,10 @@ class Transport:
         remote host may be restarting behind a load balancer, so there it is."""
         base = redact(self._base_url)
         err = NetworkError(f"connection refused by {base}: nothing listens there "
-                           f"({_describe(exc)})", status=0)
+                           f"({_describe(exc)})", status=0,
+                           retryable=not _is_loopback(self._base_url))
         err.refused = True  # type: ignore[attr-defined]
         err.base_url = base  # type: ignore[attr-defined]
-        if _is_loopback(self._base_url):
-            err._transient = False  # type: ignore[attr-defined]
         return err
 
 
