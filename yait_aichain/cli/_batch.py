@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .._usage import Usage
@@ -275,7 +276,7 @@ def _dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int]
             "characters": chars, "model": skill.model.name, "provider": skill.model.provider,
             "base_url": skill.model.base_url, "key_note": key_note,
             "prompts": [{"id": items.ids[i], "messages": m}
-                        for i, m in zip(todo[:DRY_RUN_SHOWN], rendered)],
+                        for i, m in zip(todo[:DRY_RUN_SHOWN], rendered, strict=False)],
         }, ensure_ascii=False, default=str))
         return EXIT_OK
     out = sys.stdout
@@ -284,7 +285,7 @@ def _dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int]
              + (f"; {key_note}" if key_note else ""))
     say(out, f"items: {len(items.rows):,} from {args.input}"
              + (f", {skipped:,} already DONE in {args.output} (skipped)" if skipped else ""))
-    for i, messages in zip(todo[:DRY_RUN_SHOWN], rendered):
+    for i, messages in zip(todo[:DRY_RUN_SHOWN], rendered, strict=False):
         say(out, f"--- item id {items.ids[i]} ---")
         for message in messages:
             text = "".join(p["text"] for p in message["parts"] if p.get("type") == "text")
@@ -395,11 +396,11 @@ def _write_report(args: argparse.Namespace, pool: Any, items: Items, todo: list[
     except OSError as exc:
         say(sys.stderr, f"warning: cannot write --report {args.report}: {exc.strerror or exc}")
         return None
-    return args.report
+    return str(args.report)
 
 
 def _summary(args: argparse.Namespace, items: Items, todo: list[int], written: int,
-             counts: dict[int, int], usage: Any, wall: float, report: str | None, code: int,
+             counts: Mapping[Any, int], usage: Any, wall: float, report: str | None, code: int,
              problem: str | None) -> None:
     stream = sys.stderr if args.output == "-" else sys.stdout
     skipped = len(items.rows) - len(todo)

@@ -124,19 +124,19 @@ def rate_limit_options(args: argparse.Namespace) -> dict[str, Any]:
         return {}
     from ..pool import Pool
 
+    limiter: Any = None
     try:
-        from ..ratelimit import RateLimit
+        from ..ratelimit import RateLimit as limiter
     except ModuleNotFoundError as exc:
         if exc.name is None or not exc.name.startswith("yait_aichain.ratelimit"):
             raise
-        RateLimit = None
-    if RateLimit is None or "rate_limit" not in inspect.signature(Pool).parameters:
+    if limiter is None or "rate_limit" not in inspect.signature(Pool).parameters:
         raise CliError(
             "--rpm/--tpm need rate limiting (yait_aichain.ratelimit), which this version does "
             "not have; drop the flags and use --max-flows to bound concurrency instead"
         )
     try:
-        return {"rate_limit": RateLimit(requests_per_minute=rpm, tokens_per_minute=tpm)}
+        return {"rate_limit": limiter(requests_per_minute=rpm, tokens_per_minute=tpm)}
     except (ConfigurationError, ValueError, TypeError) as exc:
         raise CliError(f"--rpm/--tpm: {exc}") from None
 

@@ -59,7 +59,8 @@ def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 row = json.loads(line)
             except ValueError as exc:
-                raise CliError(f"{path}, line {number}: not valid JSON ({exc.msg}); each line "
+                why = getattr(exc, "msg", exc)
+                raise CliError(f"{path}, line {number}: not valid JSON ({why}); each line "
                                "must be one JSON object like {\"text\": \"...\"}") from None
             if not isinstance(row, dict):
                 raise CliError(f"{path}, line {number}: expected a JSON object, got "
@@ -146,7 +147,8 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
     numbers = missing[name]
     where = "row" if fmt == "csv" else "line"
     more = f" (and {len(numbers) - 1:,} more)" if len(numbers) > 1 else ""
-    have = next(iter(row for n, row in zip(items.lines, items.rows, strict=True) if n == numbers[0]))
+    have = next(iter(row for n, row in zip(items.lines, items.rows, strict=True)
+                     if n == numbers[0]))
     others = f" (also missing: {', '.join(sorted(missing)[1:])})" if len(missing) > 1 else ""
     raise CliError(
         f"the prompt uses {{{name}}} but {path} {where} {numbers[0]}{more} has no {name!r} "

@@ -54,7 +54,8 @@ class Timeout:
             return cls(total=None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if value <= 0:
-                raise ConfigurationError(f"timeout must be a positive number of seconds, got {value!r}")
+                raise ConfigurationError(
+                    f"timeout must be a positive number of seconds, got {value!r}")
             return cls(total=float(value), connect=min(DEFAULT_CONNECT_TIMEOUT, float(value)))
         raise ConfigurationError(f"timeout must be seconds, a Timeout(...) or None, got {value!r}")
 

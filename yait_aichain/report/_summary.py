@@ -74,7 +74,7 @@ def duration_of(rec: Any) -> float | None:
     if rec.duration is not None:
         return max(0.0, float(rec.duration))
     if rec.start is not None and rec.end is not None:
-        return max(0.0, rec.end - rec.start)
+        return max(0.0, float(rec.end - rec.start))
     return None
 
 

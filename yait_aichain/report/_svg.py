@@ -163,8 +163,8 @@ def _nice_step(span: float, target: int = 8) -> float:
     power = 10 ** math.floor(math.log10(raw))
     for factor in (1, 2, 5, 10):
         if raw <= factor * power:
-            return factor * power
-    return 10 * power
+            return float(factor * power)
+    return float(10 * power)
 
 
 def _f(value: float) -> str:

@@ -113,7 +113,8 @@ def _openai(handler: Any, core: Any, match: re.Match[str], raw: bytes) -> None:
         if entry is None:
             return _error(handler, W.OPENAI, 404, f"No such File object: {ident}")
         if action == "content":
-            return handler._send(200, entry["content"], "application/jsonl")
+            handler._send(200, entry["content"], "application/jsonl")
+            return None
         return _json(handler, {k: v for k, v in entry.items() if k != "content"})
     if method == "POST" and ident is None:
         return _openai_create(handler, store, raw)
@@ -254,8 +255,9 @@ def _anthropic(handler: Any, core: Any, match: re.Match[str], raw: bytes) -> Non
     if action == "results":
         if not batch.done:
             return _error(handler, W.ANTHROPIC, 400, "Batch is still processing (simulated)")
-        return handler._send(200, _lines([_anthropic_result(o) for o in batch.outcomes or ()]),
-                             "application/binary")
+        handler._send(200, _lines([_anthropic_result(o) for o in batch.outcomes or ()]),
+                      "application/binary")
+        return None
     _json(handler, _anthropic_batch(handler, batch))
 
 

@@ -58,6 +58,10 @@ def _value(s: Any, text: str, root: Any, depth: int) -> Any:
     all_of = s.get("allOf")
     if isinstance(all_of, list) and all_of:
         return _value(_merge(all_of, root), text, root, depth + 1)
+    return _by_type(s, text, root, depth)
+
+
+def _by_type(s: dict[str, Any], text: str, root: Any, depth: int) -> Any:
     kind = _type(s)
     if kind == "object":
         props = s.get("properties")
@@ -159,8 +163,10 @@ def _string(s: dict[str, Any], text: str) -> str:
 def _number(s: dict[str, Any], integer: bool) -> int | float:
     value: float = 0
     step = 1 if integer else 0.5
-    low, high = s.get("minimum"), s.get("maximum")
-    xlow, xhigh = s.get("exclusiveMinimum"), s.get("exclusiveMaximum")
+    low: Any = s.get("minimum")
+    high: Any = s.get("maximum")
+    xlow: Any = s.get("exclusiveMinimum")
+    xhigh: Any = s.get("exclusiveMaximum")
     if _is_num(low) and value < low:
         value = low
     if _is_num(xlow) and value <= xlow:

@@ -104,14 +104,16 @@ class FaultScript:
                 entry[1] -= 1
                 if entry[1] == 0:
                     self._next.popleft()
-                return entry[0]
+                fault: Fault | None = entry[0]
+                return fault
             rules = list(self._when)
         # A user predicate runs outside the lock: it may be slow or call back into us.
         for rule in rules:
             match = rule[0]
             hit = match in info.last_user_text if isinstance(match, str) else bool(match(info))
             if hit and self._claim(rule):
-                return rule[1]
+                claimed: Fault | None = rule[1]
+                return claimed
         with self._lock:
             if not self._rates:
                 return None

@@ -39,7 +39,8 @@ def _seconds(value: Any, name: str) -> float:
 def _reply(value: Any) -> Reply | None:
     if value is not None and not callable(value):
         raise ConfigurationError("reply must be None or a callable(info) -> str | dict | Fault")
-    return value
+    reply: Reply | None = value
+    return reply
 
 
 def _limit(value: Any, name: str) -> int | None:

@@ -172,7 +172,7 @@ def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
     its definitions move up with it, where its ``#/$defs/...`` references point."""
     if not _needs_wrap(schema):
         return schema
-    defs = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
+    defs: dict[str, Any] = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
     inner = {k: v for k, v in schema.items() if k not in defs}
     return {"type": "object", "properties": {_WRAP_KEY: inner}, "required": [_WRAP_KEY],
             "additionalProperties": False, **defs}

@@ -80,24 +80,31 @@ def _balanced_end(s: str, start: int) -> int:
 
     A mismatched closer ends the span early (the candidate then fails to parse)."""
     stack: list[str] = []
-    in_string = False
-    escaped = False
-    for i in range(start, len(s)):
+    i = start
+    while i < len(s):
         ch = s[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in _CLOSERS:
+        if ch == '"':
+            i = _string_end(s, i)
+            continue
+        if ch in _CLOSERS:
             stack.append(_CLOSERS[ch])
         elif ch in "}]":
             if not stack or stack.pop() != ch:
                 return i + 1
             if not stack:
                 return i + 1
+        i += 1
     return -1
+
+
+def _string_end(s: str, quote: int) -> int:
+    """Index just past the string literal that opens at ``s[quote]`` (or the text's end)."""
+    i = quote + 1
+    while i < len(s):
+        if s[i] == "\\":
+            i += 2
+            continue
+        if s[i] == '"':
+            return i + 1
+        i += 1
+    return len(s)
