@@ -153,6 +153,8 @@ def admit(
     if not limits:
         return _NO_PERMIT
     scope = _context.current()
+    if all(limit.pause_only for limit in limits):
+        return _pause_only(limits, scope)
     charges = [_charge(limit, prompt, max_tokens, exact) for limit in limits]
     for limit, tokens in zip(limits, charges, strict=True):
         limit.check_fits(tokens)
@@ -176,6 +178,20 @@ def admit(
         _release(grants)
         raise
     return Permit(grants, wait)
+
+
+def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope) -> Permit:
+    """The common case, only accounts' 429 pauses: nothing to reserve or give back, so no
+    lock is taken; the permit still passes a 429 on to them."""
+    wait = max(limit.backend.paused_for() for limit in limits)
+    if wait > 0:
+        left = scope.remaining()
+        if left is not None and wait > left:
+            raise _too_long(limits[0], wait, max(0.0, left))
+        sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
+        with scope.waiting():
+            sleep(wait)
+    return Permit([(limit, None, 0) for limit in limits], wait)
 
 
 def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:

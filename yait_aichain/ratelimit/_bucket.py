@@ -94,6 +94,10 @@ class LocalBackend:
             # A refund never creates credit older than "now": an idle bucket is full anyway.
             self._tats[1] = max(max(self._tats[1], now) + tokens * spec.interval, now)
 
+    def paused_for(self) -> float:
+        """Seconds left of the current pause (0 when none). One float read: no lock."""
+        return max(0.0, self._paused_until - self._clock())
+
     def pause(self, seconds: float) -> None:
         """Nobody may go for ``seconds`` from now (the provider answered 429)."""
         with self._lock:
