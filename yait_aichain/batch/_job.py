@@ -140,6 +140,11 @@ class BatchJob:
     # -- submission ------------------------------------------------------------------------
 
     @property
+    def submitted(self) -> list[Submitted]:
+        """Every batch this job submitted or re-attached to."""
+        return [g.submitted for g in self._groups]
+
+    @property
     def batch_ids(self) -> list[str]:
         """Ids of every batch this job submitted or re-attached to."""
         return [g.submitted.batch_id for g in self._groups]
@@ -251,11 +256,14 @@ class BatchJob:
             self._sleep(self.poll_interval if left is None else min(self.poll_interval, left))
         return self._finish()
 
-    def cancel(self) -> None:
-        """Ask the provider to cancel every unfinished batch."""
+    def cancel(self) -> int:
+        """Ask the provider to cancel every unfinished batch; returns how many."""
+        count = 0
         for group in self._groups:
             if not group.done:
                 group.backend.cancel(group.http, group.submitted.batch_id)
+                count += 1
+        return count
 
     def _poll(self, group: _Group) -> None:
         batch_id = group.submitted.batch_id

@@ -44,6 +44,8 @@ class Settings:
     rate_limit: Any = None  # a RateLimit for every model call inside the items, or None
     checkpoint: Any = None  # a path or a pool._checkpoint.Checkpoint, or None
     checkpoint_key: str | None = None  # the version of a plain-callable runner
+    mode: str = "live"  # or "batch": the providers' Batch APIs (pool/_batch.py)
+    poll_interval: float = 60.0  # seconds between two looks at running batches
 
     def __post_init__(self) -> None:
         check_runner(self.runner)
@@ -77,6 +79,9 @@ class Settings:
             raise ConfigurationError(
                 f"checkpoint_key must be a non-empty str (say 'v1') or None; got "
                 f"{self.checkpoint_key!r}")
+        from ._batch import check_batch  # batch mode's own checks live with it
+
+        check_batch(self.mode, self.poll_interval, self.runner)
 
 
 class Setting(Generic[T]):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .._runner import describe, describe_runner, reserve_connections, runner_name
 from .._usage import Usage
+from ..errors import ConfigurationError
+from ._batch import BatchRun
 from ._config import DEFAULT_MAX_FLOWS, Setting, Settings
 from ._items import ItemSource, SharedVariables, check_chain_items
 from ._record import ItemRecord, RecordBook
@@ -73,7 +77,14 @@ class Pool:
             Outputs must be JSON.
         checkpoint_key: the version of a runner that cannot describe itself (a plain
             function, or a Chain with one among its steps): required for those, and to be
-            changed whenever their answers would.
+            changed whenever their answers would. In batch mode the provider batch ids are
+            kept beside the checkpoint (``<checkpoint>.batches``) from the moment they exist.
+        mode: ``"live"`` (default) calls the models item by item; ``"batch"`` sends the
+            items' Skill calls through the providers' Batch APIs (half the price, results
+            within 24 hours): a Skill is one batch, a Chain one batch per Skill step with
+            its tools and callables run locally in between. Same ordered results and
+            records, usage at batch prices.
+        poll_interval: seconds between two looks at running batches (batch mode).
 
     Raises:
         ConfigurationError: a bad max_flows, on_error, timeout, deadline, budget, progress,
@@ -98,6 +109,8 @@ class Pool:
     rate_limit: Setting[Any] = Setting()
     checkpoint: Setting[Any] = Setting()
     checkpoint_key: Setting[str | None] = Setting()
+    mode: Setting[str] = Setting()
+    poll_interval: Setting[float] = Setting()
 
     def __init__(
         self,
@@ -118,18 +131,24 @@ class Pool:
         rate_limit: Any = None,
         checkpoint: Any = None,
         checkpoint_key: str | None = None,
+        mode: str = "live",
+        poll_interval: float = 60.0,
     ):
         self._settings = Settings(
             runner, max_flows, on_error=on_error, timeout=timeout, deadline=deadline,
             progress=progress, on_item_done=on_item_done, max_cost=max_cost,
             max_tokens=max_tokens, name=name, executor=executor, worker_context=worker_context,
             rate_limit=rate_limit, checkpoint=checkpoint, checkpoint_key=checkpoint_key,
+            mode=mode, poll_interval=poll_interval,
         )
         self._source = ItemSource(items)
         self._book = RecordBook()
         self._book.reset_all(self._source.seen)
         self._variables: dict[str, Any] | None = None
         self._busy = threading.Lock()
+        self._batch_jobs: list[Any] = []  # the provider batches of the last batch-mode run
+        self._batch_timing: tuple[Callable[[float], None], Callable[[], float]] = (
+            time.sleep, time.monotonic)  # injectable: tests never wait for real
 
     # -- running --------------------------------------------------------------------
 
@@ -177,13 +196,16 @@ class Pool:
         """
         return self._events(variables, retry=False)
 
-    def retry_failed(self, variables: dict[str, Any] | None = None) -> list[Any]:
+    def retry_failed(self, variables: dict[str, Any] | None = None,
+                     mode: str | None = None) -> list[Any]:
         """Run again only the items that did not end DONE (FAILED, CANCELLED, or never
         started), updating their records in place; for a lazy iterable, then continue
         with the items not pulled yet.
 
         Args:
             variables: shared variables; by default those of the last run.
+            mode: ``"live"`` or ``"batch"`` for this retry (default: the Pool's mode), e.g.
+                a batch run's few failures retried live.
 
         Returns:
             The full ordered list of outputs, as :meth:`run` does.
@@ -191,17 +213,49 @@ class Pool:
         Raises:
             As :meth:`run`.
         """
-        for _ in self._events(variables, retry=True, snapshots=False):
+        settings = self._settings if mode is None else dataclasses.replace(
+            self._settings, mode=mode)
+        for _ in self._events(variables, retry=True, snapshots=False, settings=settings):
             pass
         return self._book.outputs()
 
+    def submit(self, variables: dict[str, Any] | None = None) -> list[Any]:
+        """Batch mode, first phase: render and submit the batches, then return without
+        waiting (for a cron job). A later :meth:`run` with the same ``checkpoint=``
+        re-attaches to them and collects the results; nothing is submitted twice.
+
+        Returns:
+            The submitted batches (``batch_id``, ``provider``, ``keys``).
+
+        Raises:
+            ConfigurationError: not in batch mode, or no ``checkpoint=`` to find the
+                batches again.
+        """
+        if self.mode != "batch" or self.checkpoint is None:
+            raise ConfigurationError(
+                "submit() needs mode='batch' and checkpoint=... (the batch ids are kept "
+                "there for the run() that collects them)")
+        for _ in self._events(variables, retry=False, snapshots=False, submit_only=True):
+            pass
+        self._book.reset_all(self._source.seen)
+        return [sub for job in self._batch_jobs for sub in job.submitted]
+
+    def cancel_batches(self) -> int:
+        """Ask the providers to cancel the unfinished batches of the last batch-mode run
+        (say, after Ctrl-C); returns how many batches were asked."""
+        count = 0
+        for job in self._batch_jobs:
+            count += job.cancel()
+        return count
+
     def _events(
-        self, variables: dict[str, Any] | None, retry: bool, snapshots: bool = True
+        self, variables: dict[str, Any] | None, retry: bool, snapshots: bool = True,
+        settings: Settings | None = None, submit_only: bool = False,
     ) -> Iterator[ItemRecord]:
         if retry and variables is None:
             variables = self._variables
         shared = SharedVariables(variables)
-        settings = self._settings
+        settings = settings or self._settings
         check_chain_items(self.runner, None if self._source.lazy else self._source.seen,
                           shared.source)
         if not self._busy.acquire(blocking=False):
@@ -218,6 +272,13 @@ class Pool:
             else:
                 known, plan = self._source.fresh()
                 self._book.reset_all(known)
+            if settings.mode == "batch":
+                sleep, clock = self._batch_timing
+                batch = BatchRun(settings, self._book, plan, shared, submit_only=submit_only,
+                                 sleep=sleep, clock=clock)
+                self._batch_jobs = batch.jobs
+                yield from batch.events()
+                return
             reserve_connections(self.runner, settings.max_flows)
             run = Run(settings, self._book, plan, shared, lambda: self._source.count, snapshots)
             yield from run.events()

@@ -48,6 +48,8 @@ class ItemRecord:
             and rate-limit waits.
         from_checkpoint: True when the output was read from the Pool's checkpoint file
             instead of being computed (nothing was sent; attempts and usage are 0).
+        shared: True when another item of the run sent the byte-equal request and this
+            one shares its answer (nothing was sent for it; attempts and usage are 0).
     """
 
     index: int
@@ -64,6 +66,7 @@ class ItemRecord:
     usage: Usage = _NO_USAGE
     wait_seconds: float = 0.0
     from_checkpoint: bool = False
+    shared: bool = False
 
     @property
     def status_name(self) -> str:
@@ -97,6 +100,7 @@ class ItemRecord:
             "usage": self.usage.as_dict(),
             "wait_seconds": self.wait_seconds,
             "from_checkpoint": self.from_checkpoint,
+            "shared": self.shared,
         }
 
     def __repr__(self) -> str:

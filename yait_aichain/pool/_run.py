@@ -36,6 +36,7 @@ from ._flows import flows_for
 from ._items import SharedVariables, item_type_error
 from ._progress import ProgressLine
 from ._record import ItemRecord, RecordBook
+from ._sharing import Sharing
 from ._status import CANCELLED, DONE, FAILED, Status
 from ._worker import Outcome
 
@@ -98,6 +99,10 @@ class Run:
         self._next_scan = 0.0
         self._cost_warned = False
         self._journal: Any = None  # the checkpoint file of this run, when there is one
+        # Identical requests sent once, and the prompt-cache warm-up (pool/_sharing.py).
+        self._sharing = Sharing(s.runner)
+        self._first_done = False
+        self._shared_ended: list[ItemRecord] = []  # followers whose leader has ended
 
     # -- the loop (calling thread) ----------------------------------------------------
 
@@ -147,6 +152,8 @@ class Run:
             for rec in self._collect(self._wait_time()):
                 yield self._settle(rec)
             yield from self._check_time(time.monotonic())
+            while self._shared_ended:
+                yield self._settle(self._shared_ended.pop(0))
             if self._outer.cancels and self._outer.cancelled():
                 self._abort_reason = "cancelled"
                 raise CancelledError("the enclosing run was cancelled", reason="cancelled")
@@ -172,6 +179,9 @@ class Run:
         s = self.s
         if self._journal is not None:  # first: a callback that raises must not lose it
             self._journal.record(rec)
+        self._first_done = True
+        if rec.status in (DONE, FAILED):
+            self._shared_ended += self._end_followers(rec)
         snapshot = copy.copy(rec) if self._snapshots else rec
         if rec.status in (DONE, FAILED):
             if self._outer.tallies:  # a nested Pool: count this item in the enclosing item
@@ -183,6 +193,16 @@ class Run:
         if policy and rec.status == FAILED:
             self._on_failure(rec)
         return snapshot
+
+    def _end_followers(self, leader: ItemRecord) -> list[ItemRecord]:
+        """The items that sent nothing because ``leader`` sent the same request: they end
+        as it did, sharing its answer and spending nothing."""
+        followers = self._sharing.followers(leader.index)
+        for rec in followers:
+            self.book.end(rec, leader.status, output=leader.output, error=leader.error,
+                          traceback=leader.traceback, shared=True,
+                          duration=0.0 if rec.start is None else time.time() - rec.start)
+        return followers
 
     def _on_failure(self, rec: ItemRecord) -> None:
         on_error = self.s.on_error
@@ -221,7 +241,8 @@ class Run:
         """Start more while nothing stops the run and a flow is free. On a foreign executor
         a task given up on still holds its slot until it returns."""
         return (self._reason is None and not self._exhausted
-                and self._flows.in_flight(len(self._live)) < self.s.max_flows)
+                and self._flows.in_flight(len(self._live)) < self.s.max_flows
+                and self._sharing.may_start(len(self._live), self._first_done))
 
     def _next_item(self) -> tuple[int, Any] | None:
         """The next item to start: input order, pulled from the plan only now."""
@@ -258,8 +279,11 @@ class Run:
                     break  # let the policy act before anything else starts
                 continue
             rec.variables = self._shared.merge(item)
-            if (self._journal is not None and self._journal.restore(self.book, rec)) \
-                    or not self._start(rec):
+            if self._journal is not None and self._journal.restore(self.book, rec):
+                ended.append(rec)
+            elif self._sharing.follows(rec):
+                self.book.start(rec, rec.variables)  # waits for the item sending the same
+            elif not self._start(rec):
                 ended.append(rec)
         return ended
 

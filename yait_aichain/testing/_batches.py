@@ -110,6 +110,10 @@ class BatchControl:
             raise ConfigurationError("fail_when needs a str or a callable(info) -> bool")
         self._store.failures.append(_Failure(match, int(status), message))
 
+    def clear_failures(self) -> None:
+        """Forget every ``fail_when`` rule."""
+        self._store.failures.clear()
+
     def finish_all(self) -> None:
         """Make every batch in progress ready now, whatever its delay."""
         with self._store.lock:

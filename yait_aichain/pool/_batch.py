@@ -1,0 +1,346 @@
+"""Pool(mode="batch"): the items' model calls go through the providers' Batch APIs.
+
+A Skill runner is one batch step; a Chain runs step by step, every Skill step one batch
+across the items still going, its tools and callables locally in between. The records end
+as in a live run (DONE, FAILED or CANCELLED, usage at batch prices, in input order), and
+with ``checkpoint=`` the batch ids are saved beside it (``<checkpoint>.batches``) the moment
+they exist, so a run killed after submitting re-attaches to its batches when started again.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import _context
+from .._runner import runner_name
+from .._usage import Usage
+from ..batch import BatchJob, BatchRequest, BatchResult, Journal
+from ..batch._job import describe
+from ..batch._providers import BACKENDS
+from ..chain._chain import Chain
+from ..chain._steps import Step, call_step, describe_missing, missing_variables
+from ..errors import (
+    AichainError,
+    BatchCancelledError,
+    CancelledError,
+    ChainStepError,
+    ConfigurationError,
+    OutputValidationError,
+    TemplateError,
+)
+from ..models._model import Model
+from ..skills._skill import Skill
+from ._config import Settings, resolve_progress
+from ._items import SharedVariables, item_type_error
+from ._record import ItemRecord, RecordBook
+from ._status import CANCELLED, DONE, FAILED, Status
+
+__all__ = ["BatchRun", "batch_steps", "check_batch"]
+
+MODES = ("live", "batch")
+
+
+def check_batch(mode: Any, poll_interval: Any, runner: Any) -> None:
+    """A Pool's ``mode`` and ``poll_interval``; in batch mode, also that the runner can
+    run as batches (before anything is sent)."""
+    if mode not in MODES:
+        raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
+            or not poll_interval > 0:
+        raise ConfigurationError(f"poll_interval must be seconds > 0, got {poll_interval!r}")
+    if mode == "batch":
+        batch_steps(runner)
+
+
+def _batchable(runner: Any) -> bool:
+    return (isinstance(runner, Skill) and isinstance(runner.model, Model)
+            and type(runner.model).generate is Model.generate
+            and runner.model.provider in BACKENDS)
+
+
+def batch_steps(runner: Any) -> tuple[Step, ...]:
+    """The steps a batch run goes through, or a ConfigurationError saying why the runner
+    cannot run in batch mode (before anything is sent)."""
+    if isinstance(runner, Skill):
+        if not _batchable(runner):
+            model = runner.model
+            raise ConfigurationError(
+                f"mode='batch' needs a Skill whose model has a Batch API (anthropic, openai, "
+                f"gemini); {getattr(model, 'name', type(model).__name__)!r} has none: use "
+                f"mode='live'")
+        return (Step(0, runner, "result", {}, "skill", runner.name or "skill"),)
+    if isinstance(runner, Chain):
+        steps = runner._steps
+        for step in steps:
+            if step.kind == "chain":
+                raise ConfigurationError(
+                    f"mode='batch' runs a Chain's Skill steps as batches; {step.label} is a "
+                    f"nested Chain: flatten its steps into this Chain")
+        return steps
+    raise ConfigurationError(
+        f"mode='batch' runs a Skill or a Chain (its Skill steps as batches); "
+        f"{type(runner).__name__} is neither: use mode='live'")
+
+
+@dataclass
+class _Item:
+    """One item's state across the steps."""
+
+    rec: ItemRecord
+    accumulated: dict[str, Any]
+    output: Any = None
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 0
+    shared: bool = False
+    error: BaseException | None = None
+    status: Status = DONE
+    stopped: bool = False  # on_step_error="stop": no later step runs, the output so far stays
+
+
+class BatchRun:
+    """One batch-mode pass over a plan of items; iterate :meth:`events` to drive it.
+
+    ``submit_only`` stops after the first batch step is submitted (``pool.submit()``).
+    """
+
+    def __init__(self, settings: Settings, book: RecordBook, plan: Iterator[tuple[int, Any]],
+                 shared: SharedVariables, *, submit_only: bool = False,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
+        self.s, self.book, self._plan, self._shared = settings, book, plan, shared
+        self._poll_interval = float(settings.poll_interval)
+        self._submit_only = submit_only
+        self._sleep, self._clock = sleep, clock
+        self._steps = batch_steps(settings.runner)
+        self.jobs: list[BatchJob] = []
+        self._stream = resolve_progress(settings.progress)
+        self._label = settings.name or runner_name(settings.runner, "pool")
+        self._started = clock()
+        self._deadline = None if settings.deadline is None else self._started + settings.deadline
+
+    # -- the run ----------------------------------------------------------------------
+
+    def events(self) -> Iterator[ItemRecord]:
+        """Yield a snapshot of each record as it ends (input order once the batches are
+        in); on Ctrl-C the batches keep running and the message says how to collect them."""
+        journal = _open_checkpoint(self.s)
+        path = None if self.s.checkpoint is None else Path(str(self.s.checkpoint.path) + ".batches")
+        items: list[_Item] = []
+        try:
+            yield from self._admit(journal, items)
+            if not self._run_steps(items, Journal(path)):
+                return  # submit_only: the batches are out
+            for it in items:
+                yield self._finish(it, journal)
+            failed = next((it.error for it in items if it.status == FAILED), None)
+            if failed is not None and self.s.on_error == "raise":
+                raise failed  # after every record is settled: the batch has run anyway
+        except BaseException as exc:
+            self._interrupted(exc)
+            for rec in self.book.cancel_unfinished(
+                    lambda: CancelledError("cancelled: the batch run was interrupted; the "
+                                           "batches go on at the provider", reason="interrupt")):
+                self._report(rec)
+            raise
+        finally:
+            if journal is not None:
+                journal.close(self.book)
+
+    def _admit(self, journal: Any, items: list[_Item]) -> Iterator[ItemRecord]:
+        """Every item of the plan RUNNING (into ``items``), or ended at once: not a dict,
+        or DONE in the checkpoint."""
+        for index, item in self._plan:
+            rec = self.book.get_or_add(index, item)
+            if not isinstance(item, dict):
+                now = time.time()
+                self.book.end(rec, FAILED, start=now, end=now, duration=0.0,
+                              error=item_type_error(index, item))
+                yield self._ended(rec, journal)
+                continue
+            rec.variables = self._shared.merge(item)
+            if journal is not None and journal.restore(self.book, rec):
+                yield self._ended(rec, journal)
+                continue
+            self.book.start(rec, rec.variables)
+            items.append(_Item(rec, dict(rec.variables)))
+
+    def _run_steps(self, items: list[_Item], batches: Journal) -> bool:
+        """Every step over the items still going; False when only submitting."""
+        for step in self._steps:
+            alive = [it for it in items if it.error is None and not it.stopped]
+            if not alive:
+                break
+            if step.kind == "skill" and _batchable(step.runner):
+                if not self._batch_step(step, alive, batches):
+                    return False
+            else:
+                self._local_step(step, alive)
+        return True
+
+    def _batch_step(self, step: Step, alive: list[_Item], batches: Journal) -> bool:
+        skill: Skill = step.runner
+        requests, by_key = [], {}
+        for it in alive:
+            inputs = _inputs(step, it.accumulated)
+            try:
+                messages = skill.render(inputs)
+            except TemplateError as exc:
+                self._step_failed(step, it, exc)
+                continue
+            key = f"s{step.index}-i{it.rec.index}"
+            options = dict(skill.options)
+            requests.append(BatchRequest(key, skill.model, messages, skill.output, options))
+            by_key[key] = it
+        if not requests:
+            return True
+        job = BatchJob(requests, poll_interval=self._poll_interval, journal=batches,
+                       sleep=self._sleep, clock=self._clock, on_progress=self._progress)
+        self.jobs.append(job)
+        job.submit()
+        if self._submit_only:
+            return False
+        results = job.wait(self._deadline)
+        if self._stream is not None:
+            self._write("\n")
+        for key, it in by_key.items():
+            self._apply(step, it, results[key])
+        return True
+
+    def _apply(self, step: Step, it: _Item, result: BatchResult) -> None:
+        it.usage = it.usage + result.usage
+        it.requests += 0 if result.shared else 1
+        it.shared = it.shared or result.shared
+        if result.error is not None:
+            if isinstance(result.error, BatchCancelledError):
+                it.error, it.status = result.error, CANCELLED
+                return
+            self._step_failed(step, it, result.error)
+            return
+        output = result.output
+        typed = getattr(step.runner, "_typed", None)
+        if typed is not None and typed.validates:
+            output, problems = typed.check(output)
+            if problems:
+                self._step_failed(step, it, OutputValidationError(
+                    f"the batch answer does not match {typed.name}: {problems[0]}; "
+                    f"retry_failed(mode='live') re-asks", raw=result.output, errors=problems,
+                    schema_name=typed.name))
+                return
+        self._stepped(step, it, output)
+
+    def _local_step(self, step: Step, alive: list[_Item]) -> None:
+        for it in alive:
+            missing = missing_variables(step, it.accumulated)
+            if missing:
+                self._step_failed(step, it, TemplateError(
+                    describe_missing(missing, it.accumulated), missing=sorted(missing)))
+                continue
+            tally = _context.Tally()
+            try:
+                with _context.scope(tally=tally):
+                    output = call_step(step, it.accumulated)
+            except Exception as exc:  # noqa: BLE001 - the step's failure is the item's
+                it.usage, it.requests = it.usage + tally.usage, it.requests + tally.requests
+                self._step_failed(step, it, exc)
+                continue
+            it.usage, it.requests = it.usage + tally.usage, it.requests + tally.requests
+            self._stepped(step, it, output)
+
+    def _stepped(self, step: Step, it: _Item, output: Any) -> None:
+        it.output = output
+        if isinstance(output, dict):
+            it.accumulated.update(output)
+        else:
+            it.accumulated[step.output_key] = output
+
+    def _step_failed(self, step: Step, it: _Item, error: BaseException) -> None:
+        runner = self.s.runner
+        if not isinstance(runner, Chain):
+            it.error, it.status = error, FAILED
+            return
+        policy = runner.on_step_error
+        if policy == "skip":
+            return
+        if policy == "stop":
+            it.stopped = True
+            return
+        wrapped = ChainStepError(f"{step.label} failed: {type(error).__name__}: {error}",
+                                 step=step.index, name=step.name)
+        wrapped.__cause__ = error
+        it.error, it.status = wrapped, FAILED
+
+    # -- records ------------------------------------------------------------------------
+
+    def _finish(self, it: _Item, journal: Any) -> ItemRecord:
+        rec = it.rec
+        duration = time.time() - (rec.start or time.time())
+        self.book.charge(it.usage)
+        facts: dict[str, Any] = {"usage": it.usage, "attempts": it.requests,
+                                 "duration": duration, "shared": it.shared}
+        if it.error is None:
+            self.book.end(rec, DONE, output=it.output, **facts)
+        else:
+            tb = "".join(traceback.format_exception_only(type(it.error), it.error))
+            self.book.end(rec, it.status if it.status != DONE else FAILED, error=it.error,
+                          traceback=tb, **facts)
+        return self._ended(rec, journal)
+
+    def _ended(self, rec: ItemRecord, journal: Any) -> ItemRecord:
+        if journal is not None and rec.status in (DONE, FAILED):
+            journal.record(rec)
+        return self._report(rec)
+
+    def _report(self, rec: ItemRecord) -> ItemRecord:
+        snapshot = copy.copy(rec)
+        if self.s.on_item_done is not None:
+            self.s.on_item_done(snapshot)
+        return snapshot
+
+    # -- progress and interruption -------------------------------------------------------
+
+    def _progress(self, counts: dict[str, dict[str, int]]) -> None:
+        if self._stream is None:
+            return
+        elapsed = self._clock() - self._started
+        parts = [f"{provider} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()) if v)
+                 for provider, c in sorted(counts.items())]
+        line = f"{self._label}: batch | {' | '.join(parts) or 'submitted'} | {elapsed:.0f}s"
+        self._write("\r" + line)
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError, AttributeError):
+            self._stream = None  # a closed or broken stream must not fail the run
+
+    def _interrupted(self, exc: BaseException) -> None:
+        submitted = [sub for job in self.jobs for sub in job.submitted]
+        if not submitted or not isinstance(exc, (KeyboardInterrupt, AichainError)):
+            return
+        where = (f"run the same Pool again with checkpoint={str(self.s.checkpoint.path)!r} "
+                 f"to collect them" if self.s.checkpoint is not None else
+                 "without checkpoint= they cannot be collected by a later run")
+        sys.stderr.write(
+            f"\n{self._label}: interrupted; {len(submitted)} batch(es) keep running at the "
+            f"provider:\n{describe(submitted)}\n{where}, or call pool.cancel_batches() to "
+            f"cancel them.\n")
+
+
+def _open_checkpoint(s: Settings) -> Any:
+    return None if s.checkpoint is None else s.checkpoint.open(s.runner, s.checkpoint_key)
+
+
+def _inputs(step: Step, accumulated: dict[str, Any]) -> dict[str, Any]:
+    inputs = dict(accumulated)
+    for param, source in step.input_map.items():
+        if source in accumulated:
+            inputs[param] = accumulated[source]
+    return inputs

@@ -1,0 +1,80 @@
+"""Two decisions a live run makes about a Skill runner before it starts an item.
+
+- Identical requests once: items whose rendered requests are byte-equal (same model, same
+  body) are sent once; the others wait for that answer and share it (their records say
+  ``shared=True`` and spend nothing).
+- Cache first: when the Skill marks a static prefix for the prompt cache, one item runs
+  alone until it ends, so its request has written the cache before the others arrive and
+  read it (all at once, they would all miss and all pay to write it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..models._model import Model
+from ..skills._skill import Skill
+from ._record import ItemRecord
+
+__all__ = ["Sharing"]
+
+
+def _skill_of(runner: Any) -> Skill | None:
+    """The Skill whose requests the runner sends first (itself, or a Chain's first step)."""
+    if isinstance(runner, Skill):
+        return runner
+    steps = getattr(runner, "_steps", None)
+    if steps and isinstance(steps[0].runner, Skill) and not steps[0].input_map:
+        return steps[0].runner
+    return None
+
+
+class Sharing:
+    """The live run's memo of request keys and its cache warm-up (calling thread only)."""
+
+    def __init__(self, runner: Any):
+        skill = _skill_of(runner)
+        self._skill = skill if isinstance(runner, Skill) and _real_model(skill) else None
+        self.warm_up = skill is not None and skill.caches_prefix
+        self._leaders: dict[str, int] = {}
+        self._followers: dict[int, list[ItemRecord]] = {}
+
+    def may_start(self, in_flight: int, first_done: bool) -> bool:
+        """False while the cache-writing first item is still on its way."""
+        return not (self.warm_up and not first_done and in_flight >= 1)
+
+    def follows(self, rec: ItemRecord) -> bool:
+        """True when an earlier item sends the very same request: ``rec`` waits for it."""
+        key = self._key(rec.variables)
+        if key is None:
+            return False
+        leader = self._leaders.get(key)
+        if leader is None:
+            self._leaders[key] = rec.index
+            return False
+        self._followers.setdefault(leader, []).append(rec)
+        return True
+
+    def followers(self, leader: int) -> list[ItemRecord]:
+        """The records that wait for ``leader``'s answer (each returned once)."""
+        return self._followers.pop(leader, [])
+
+    def _key(self, variables: dict[str, Any]) -> str | None:
+        skill = self._skill
+        if skill is None:
+            return None
+        try:
+            messages = skill.render(variables)
+            wire, _ = skill.model._wire_request(messages, skill.output, skill.options)
+        except Exception:  # noqa: BLE001 - the item itself will fail with the reason
+            return None
+        text = json.dumps([skill.model.base_url, wire.path, wire.body], sort_keys=True,
+                          ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _real_model(skill: Skill | None) -> bool:
+    return skill is not None and isinstance(skill.model, Model) \
+        and type(skill.model).generate is Model.generate
