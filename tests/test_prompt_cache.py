@@ -80,3 +80,16 @@ def test_local_servers_get_no_cache_key(sim_env):
     skill = Skill(local, system=LONG, prompt="{text}")
     skill.run({"text": "x"})
     assert "prompt_cache_key" not in sim_env.requests_log[-1].body
+
+
+def test_the_simulated_cache_forgets_a_prefix_after_its_ttl(sim_env):
+    import time
+
+    sim_env.prompt_cache.ttl = 0.2
+    skill = Skill(Model("claude-sonnet-4-6"), system=LONG, prompt="{text}")
+    skill.run({"text": "a"})
+    skill.run({"text": "b"})
+    assert skill.last_usage.cache_read_tokens == 5000
+    time.sleep(0.4)
+    skill.run({"text": "c"})
+    assert skill.last_usage.cache_write_tokens == 5000 and sim_env.prompt_cache.writes == 2
