@@ -29,6 +29,7 @@ from ._common import (
     say,
     usage_text,
 )
+from ._batchmode import add_batch_arguments, batch_options, check_batch_arguments, submit_only
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
 from ._files import (
@@ -135,6 +136,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N items")
     p.add_argument("--report", metavar="HTML", help="also write an HTML timeline of the run")
     add_typed_arguments(p)
+    add_batch_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a live progress line on stderr (default: when stderr is a terminal)")
@@ -186,6 +188,7 @@ def _check_paths(args: argparse.Namespace) -> None:
     if args.resume and is_csv(args.output):
         raise CliError("--resume reads back JSON lines, and a .csv --output is written whole "
                        "at the end; use --output FILE.jsonl to resume")
+    check_batch_arguments(args)
     check_distinct({"--input": args.input, "--output": args.output,
                     "--report": getattr(args, "report", None)})
     exists = args.output != "-" and os.path.exists(args.output)
@@ -314,10 +317,22 @@ class _Output:
                             identity=self.identity)
 
 
-def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
-         output: _Output, rate: dict[str, Any]) -> int:
+def _pool(args: argparse.Namespace, skill: Any, rows: list[Any], write: Any,
+          rate: dict[str, Any], writer: Any) -> Any:
     from ..pool import Pool
 
+    try:
+        return Pool(skill, items=rows, max_flows=args.max_flows, timeout=args.timeout,
+                    progress=args.progress, on_item_done=write, name="run",
+                    on_error=args.on_error, max_cost=args.max_cost,
+                    max_tokens=args.max_tokens_total, **rate, **batch_options(args))
+    except (ConfigurationError, TypeError) as exc:
+        writer.close()
+        raise CliError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
+         output: _Output, rate: dict[str, Any]) -> int:
     if not todo:
         return _nothing_to_do(args, items, todo)
     ids = [items.ids[i] for i in todo]
@@ -326,14 +341,10 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     def write(rec: Any) -> None:
         writer.write(result_line(ids[rec.index], rec))
 
-    try:
-        pool = Pool(skill, items=[items.rows[i] for i in todo], max_flows=args.max_flows,
-                    timeout=args.timeout, progress=args.progress, on_item_done=write,
-                    name="run", on_error=args.on_error, max_cost=args.max_cost,
-                    max_tokens=args.max_tokens_total, **rate)
-    except (ConfigurationError, TypeError) as exc:
+    pool = _pool(args, skill, [items.rows[i] for i in todo], write, rate, writer)
+    if args.no_wait:
         writer.close()
-        raise CliError(str(exc)) from None
+        return submit_only(pool, args)
     started = time.monotonic()
     interrupted, problem = False, None
     try:
