@@ -18,6 +18,8 @@ BENCH = Path(__file__).parent.parent / "benchmarks"
         ("bench_hostile.py", ["--size", "20000", "--repeats", "1"], "worst ratio"),
         ("bench_documents.py", ["--docs", "1", "--pages", "2", "--rounds", "1"],
          "| pptx | "),
+        ("bench_batch.py", ["--items", "20", "--rounds", "1", "--latency", "0.01",
+                            "--batch-delay", "0.1"], "| batch + cache |"),
     ],
 )
 def test_benchmark_script_runs(script, args, expect):
