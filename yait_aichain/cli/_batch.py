@@ -56,7 +56,7 @@ and append one JSON line per finished item to the output file:
 
   {"id": 1, "status": "DONE", "output": "...", "error": null,
    "usage": {"input_tokens": .., "output_tokens": .., "total_tokens": .., "cost": ..},
-   "attempts": 1, "duration": 2.01}
+   "attempts": 1, "reasks": 0, "duration": 2.01}
 
 Lines come in completion order; match them to the input by "id" (the --id column, else
 the item's 1-based line number; for CSV the row number after the header)."""
