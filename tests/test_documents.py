@@ -245,6 +245,15 @@ def test_scanned_pdf_says_it_has_no_text_layer(tmp_path):
     assert info.value.format == "pdf" and info.value.source == "scan.pdf"
 
 
+def test_a_partly_scanned_pdf_keeps_its_text_and_marks_the_image_pages(tmp_path):
+    text = gen._text_ops([(72, 720, 11, "Typed cover letter.")])
+    scan = b"q 612 0 0 792 0 0 cm /Im1 Do Q"
+    md = convertToMD(root=tmp_path).run(
+        _write(tmp_path, "mixed.pdf", gen.pdf_bytes([text, scan], image=True)))
+    assert md == ("<!-- page 1 -->\n\nTyped cover letter.\n\n"
+                  "<!-- page 2 (no text layer: an image or a blank page) -->")
+
+
 def test_encrypted_documents_are_a_typed_error(tmp_path, reports):
     tool = convertToMD(root=tmp_path)
     with pytest.raises(EncryptedDocumentError, match="password-protected PDF"):
@@ -360,3 +369,18 @@ def test_bad_document_caps_fail_at_construction(kwargs):
 
     with pytest.raises(ConfigurationError, match=next(iter(kwargs))):
         convertToMD(**kwargs)
+
+
+def test_cell_text_cannot_inject_markup_or_break_the_table(tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["a | b", "<script>alert(1)</script>", "[x](javascript:alert(1))"])
+    wb.active.append(["line one\nline two", "&amp;", "ok"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    md = convertToMD(root=tmp_path).run(_write(tmp_path, "inject.xlsx", buf.getvalue()))
+    table = md.split("\n\n", 1)[1]
+    assert table == ("| a \\| b | \\<script>alert(1)\\</script> | \\[x](javascript:alert(1)) |\n"
+                     "| --- | --- | --- |\n"
+                     "| line one line two | \\&amp; | ok |")

@@ -182,7 +182,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
             self._fetcher = Fetcher(pool_maxsize=n, **self._options)
             old.close()
 
-    def run(self, input: str) -> str:
+    def run(self, input: str) -> str:  # type: ignore[override]  # Tool.run takes **kwargs
         """Convert ``input`` (URL, HTML or an allowed file path) to Markdown."""
         started = time.monotonic()
         text = input.strip()

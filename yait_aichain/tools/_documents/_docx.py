@@ -46,4 +46,4 @@ def convert(data: bytes, limits: Limits) -> str:
             f"{limits.source} is not a readable DOCX ({type(exc).__name__}: {exc})"[:300],
             format="docx", source=limits.source) from None
     limits.check("docx", "after the conversion")
-    return _render.markdown(result.value)
+    return _render.markdown([result.value])

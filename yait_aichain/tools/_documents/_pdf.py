@@ -219,8 +219,9 @@ def convert(data: bytes, limits: Limits) -> str:
             with _pdfium(limits, f"page {index + 1} of {total}"):
                 runs = _runs(doc, index)
             chars += sum(len(r.text) for r in runs)
-            page = _render.markdown("".join(_blocks(_lines(runs)))) if runs else ""
-            marker = _render.marker(f"page {index + 1}") if total > 1 else ""
+            page = _render.markdown(_blocks(_lines(runs)))
+            note = "" if runs else " (no text layer: an image or a blank page)"
+            marker = _render.marker(f"page {index + 1}{note}") if total > 1 else ""
             parts.append(_render.join([marker, page]))
     finally:
         with _LOCK:

@@ -70,7 +70,7 @@ def _slide(slide: Any, number: int) -> str:
         notes = _paragraphs(slide.notes_slide.notes_text_frame)
         if notes:
             html.append(f"<blockquote><p>Notes:</p>{notes}</blockquote>")
-    return _render.markdown("".join(html))
+    return _render.markdown(html)
 
 
 def convert(data: bytes, limits: Limits) -> str:

@@ -1,8 +1,11 @@
-"""Document content as HTML fragments, turned into Markdown by the web-page converter.
+"""Document content as Markdown: headings and paragraphs as HTML fragments for the
+web-page converter, tables written directly.
 
-Every format writes the same few elements (headings, paragraphs, tables), escaped here,
-and the one HTML-to-Markdown path renders them, so a table from a spreadsheet and a
-table from a web page come out alike and text from a document cannot inject markup.
+Headings and text go through the one HTML-to-Markdown path, so they are escaped as a
+page's are. Tables are the exception: a spreadsheet can hold half a million cells, which
+that path would take a minute over in one call with no clock, so a table is written here
+(microseconds per cell) in the converter's own table layout, each cell escaped like
+plain text (``escape_text``) and its pipes escaped.
 """
 
 from __future__ import annotations
@@ -10,45 +13,64 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from .._markdown import html_to_markdown
+from .._markdown import escape_text, html_to_markdown
 
-__all__ = ["heading", "join", "markdown", "marker", "paragraph", "table"]
+__all__ = ["Markdown", "heading", "join", "markdown", "marker", "paragraph", "table"]
+
+
+class Markdown(str):
+    """A part that is Markdown already (a table), not an HTML fragment."""
+
+
+def _one_line(text: str) -> str:
+    return escape(" ".join(text.split()))
 
 
 def _cell(text: str) -> str:
     # A cell is one line in a Markdown table: inner newlines become spaces.
-    return escape(" ".join(text.split()))
+    return escape_text(" ".join(text.split())).replace("|", "\\|")
 
 
 def heading(level: int, text: str) -> str:
     level = min(max(level, 1), 6)
-    return f"<h{level}>{_cell(text)}</h{level}>"
+    return f"<h{level}>{_one_line(text)}</h{level}>"
 
 
 def paragraph(text: str) -> str:
     return f"<p>{escape(text)}</p>" if text.strip() else ""
 
 
-def table(rows: Sequence[Sequence[str]]) -> str:
-    """A table whose first row is the header; short rows are padded."""
+def table(rows: Sequence[Sequence[str]]) -> Markdown:
+    """A Markdown table whose first row is the header; short rows are padded."""
     kept = [list(r) for r in rows if any(c.strip() for c in r)]
     if not kept:
-        return ""
+        return Markdown("")
     width = max(len(r) for r in kept)
-    out = ["<table>"]
-    for i, row in enumerate(kept):
-        tag = "th" if i == 0 else "td"
-        cells = "".join(f"<{tag}>{_cell(c)}</{tag}>" for c in row + [""] * (width - len(row)))
-        out.append(f"<tr>{cells}</tr>")
-    out.append("</table>")
-    return "".join(out)
+    lines = ["| " + " | ".join(_cell(c) for c in row + [""] * (width - len(row))) + " |"
+             for row in kept]
+    lines.insert(1, "| " + " | ".join(["---"] * width) + " |")
+    return Markdown("\n".join(lines))
 
 
-def markdown(fragment: str) -> str:
-    """Markdown for an HTML fragment (the whole fragment is the main content)."""
-    if not fragment:
-        return ""
-    return html_to_markdown(f"<html><body><main>{fragment}</main></body></html>")
+def markdown(parts: Iterable[str]) -> str:
+    """Markdown for a sequence of HTML fragments and ready Markdown parts, in order."""
+    out: list[str] = []
+    html: list[str] = []
+
+    def flush() -> None:
+        if html:
+            fragment = "".join(html)
+            out.append(html_to_markdown(f"<html><body><main>{fragment}</main></body></html>"))
+            html.clear()
+
+    for part in parts:
+        if isinstance(part, Markdown):
+            flush()
+            out.append(part)
+        elif part:
+            html.append(part)
+    flush()
+    return join(out)
 
 
 def marker(text: str) -> str:

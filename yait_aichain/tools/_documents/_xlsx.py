@@ -102,7 +102,7 @@ def _sheet_markdown(ws: Any, limits: Limits, kept: int) -> tuple[_Sheet, str, st
         raise DocumentError(
             f"{limits.source}: sheet {sheet.name!r} is not readable ({exc})"[:300],
             format="xlsx", source=limits.source) from None
-    markdown = _render.markdown(_render.heading(2, sheet.name) + _render.table(_trim(sheet.rows)))
+    markdown = _render.markdown([_render.heading(2, sheet.name), _render.table(_trim(sheet.rows))])
     if sheet.wide:
         markdown += (f"\n\n> **Truncated:** sheet {sheet.name!r} has more than "
                      f"{limits.max_columns} columns; the rest were cut "
