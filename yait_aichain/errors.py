@@ -37,7 +37,7 @@ translated at one boundary each and never reach a user; the original is kept in
         ├── FetchError ........................... the page could not be fetched
         │   ├── FetchTimeoutError (TimeoutError) . the fetch ran out of time
         │   ├── ResponseTooLargeError ............ the body is over the size cap
-        │   └── UnsupportedContentTypeError ...... not HTML or text
+        │   └── UnsupportedContentTypeError ...... not HTML, text or a known document
         ├── ConversionError ...................... the page could not be turned into Markdown
         │   └── DocumentError .................... a PDF/DOCX/XLSX/PPTX that cannot be read
         │       ├── EncryptedDocumentError ....... password-protected
@@ -408,7 +408,8 @@ class ResponseTooLargeError(FetchError):
 
 
 class UnsupportedContentTypeError(FetchError):
-    """The response is not HTML, XHTML, plain text or Markdown."""
+    """The response or file is not HTML, XHTML, plain text, Markdown or a PDF, DOCX, XLSX
+    or PPTX document (documents are recognised by their bytes)."""
 
 
 class ConversionError(ToolError):
