@@ -161,9 +161,9 @@ def test_sdks_read_every_error_body(sim, provider, label, fault, expected):
     exc = info.value
     if provider == "gemini":
         assert (exc.code, exc.status) == (status, kind) and exc.message
-        if label == "rate_limit":
+        if label == "rate_limit":  # no hint was scripted: the QuotaFailure alone
             types = {d["@type"].rsplit(".", 1)[-1] for d in exc.details["error"]["details"]}
-            assert {"QuotaFailure", "RetryInfo"} <= types or "QuotaFailure" in types
+            assert "QuotaFailure" in types and "RetryInfo" not in types
         if label == "unauthorized":
             assert exc.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
         return
@@ -176,6 +176,22 @@ def test_sdks_read_every_error_body(sim, provider, label, fault, expected):
         assert body["type"] == "error" and body["error"]["message"]
         assert body["error"]["type"] == kind and body["request_id"] == exc.request_id
     assert exc.request_id  # both SDKs read the provider's request-id header
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_sdks_read_the_429_of_an_enforced_limit(provider):
+    with Simulator(rpm=1, rate_window=30) as limited:
+        call(provider, limited)
+        with pytest.raises((openai.RateLimitError, anthropic.RateLimitError,
+                            gerrors.ClientError)) as info:
+            call(provider, limited)
+    exc = info.value
+    if provider == "gemini":
+        assert exc.code == 429 and exc.status == "RESOURCE_EXHAUSTED"
+        kinds = {d["@type"].rsplit(".", 1)[-1] for d in exc.details["error"]["details"]}
+        assert {"QuotaFailure", "RetryInfo"} <= kinds
+    else:
+        assert exc.status_code == 429 and exc.response.headers["retry-after"] in ("30", "29")
 
 
 # -- retry hints --------------------------------------------------------------------------

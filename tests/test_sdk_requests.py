@@ -30,7 +30,8 @@ from tests._typeddict import problems  # noqa: E402
 from yait_aichain import Model  # noqa: E402
 from yait_aichain.testing import Simulator  # noqa: E402
 
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5E"
+       "rkJggg==")
 PERSON = {"type": "object", "properties": {"name": {"type": "string"},
                                            "age": {"type": ["integer", "null"]},
                                            "tags": {"type": "array", "items": {"type": "string"}}},

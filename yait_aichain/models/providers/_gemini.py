@@ -16,9 +16,11 @@ from ._common import Image, count, fail, finish_text, normalise, split_system
 __all__ = ["GeminiAdapter"]
 
 # Finish reasons that mean the answer was withheld, not merely short.
-_BLOCKED = frozenset(
-    {"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
-)
+# (google-genai 3.6.1's FinishReason; tests/test_sdk_responses.py walks every value.)
+_BLOCKED = frozenset({
+    "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
+})
 
 
 class GeminiAdapter(Adapter):
