@@ -66,7 +66,7 @@ def test_seed_sample_3_runs_verbatim(sim_env, lipsum, capsys):
     ns = runpy.run_path(str(SEED / "sample3_chain.py"))
     results = ns["results"]
     assert len(results) == 3
-    for (host, (title, text)), result in zip(HOSTS.items(), results):
+    for (_host, (title, text)), result in zip(HOSTS.items(), results, strict=True):
         # Each summary was built from its own page: the simulator echoes the prompt it got.
         assert result.startswith("Summary: Summarise in one sentence: # " + title)
         assert text in result and "menu links" not in result
