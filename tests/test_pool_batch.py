@@ -91,6 +91,9 @@ def test_runners_without_a_batch_api_are_refused_before_anything_is_sent(sim_env
         Pool(lambda v: v, _items(2), mode="later")
     with pytest.raises(ConfigurationError, match="poll_interval"):
         Pool(lambda v: v, _items(2), poll_interval=-1)
+    skill = Skill(Model("claude-sonnet-4-6"), prompt="{text}")
+    with pytest.raises(ConfigurationError, match="max_cost"):
+        Pool(skill, _items(2), mode="batch", max_cost=1.0)
     assert sim_env.stats.requests == 0
 
 
@@ -240,3 +243,18 @@ def test_on_error_raise_raises_after_every_record_is_settled(sim_env):
     with pytest.raises(InvalidRequestError):
         pool.run()
     assert pool.status[DONE] == 2 and pool.status[FAILED] == 1
+
+
+def test_the_deadline_bounds_the_wait_and_the_batch_goes_on(sim_env):
+    from yait_aichain.errors import BatchError
+
+    sim_env.batches.delay = 3600
+    skill = Skill(Model("claude-sonnet-4-6"), prompt="{text}")
+    pool = Pool(skill, _items(3), mode="batch", poll_interval=0.05, deadline=0.3)
+    started = time.monotonic()
+    pool.run()
+    assert time.monotonic() - started < 10
+    assert pool.status[FAILED] == 3
+    error = pool.records[0].error
+    assert isinstance(error, BatchError) and "goes on" in str(error)
+    assert sim_env.batches.list()[0].cancel_requested is None

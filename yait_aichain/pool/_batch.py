@@ -47,9 +47,10 @@ __all__ = ["BatchRun", "batch_steps", "check_batch"]
 MODES = ("live", "batch")
 
 
-def check_batch(mode: Any, poll_interval: Any, runner: Any) -> None:
+def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = False) -> None:
     """A Pool's ``mode`` and ``poll_interval``; in batch mode, also that the runner can
-    run as batches (before anything is sent)."""
+    run as batches and that no budget is set that a batch could not keep (before anything
+    is sent)."""
     if mode not in MODES:
         raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
     if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
@@ -57,6 +58,11 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any) -> None:
         raise ConfigurationError(f"poll_interval must be seconds > 0, got {poll_interval!r}")
     if mode == "batch":
         batch_steps(runner)
+        if budgets:
+            # The provider runs a submitted batch whole: nothing can stop it at a budget.
+            raise ConfigurationError(
+                "max_cost and max_tokens cannot be enforced in mode='batch' (a submitted "
+                "batch runs whole at the provider); remove them, or use mode='live'")
 
 
 def _batchable(runner: Any) -> bool:

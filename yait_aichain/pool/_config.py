@@ -81,7 +81,8 @@ class Settings:
                 f"{self.checkpoint_key!r}")
         from ._batch import check_batch  # batch mode's own checks live with it
 
-        check_batch(self.mode, self.poll_interval, self.runner)
+        check_batch(self.mode, self.poll_interval, self.runner,
+                    budgets=self.max_cost is not None or self.max_tokens is not None)
 
 
 class Setting(Generic[T]):
