@@ -57,6 +57,9 @@ class Scope:
     cancels: tuple[threading.Event, ...] = ()
     tallies: tuple[Tally, ...] = ()
     rate_limits: tuple[Any, ...] = ()  # RateLimit objects every Model call here waits for
+    # Told how each HTTP attempt went (max_flows="auto" Pools' flow controllers); a call
+    # with observers also waits for its account's learned rate limit.
+    observers: tuple[Any, ...] = ()
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be <= 0), or None without a deadline."""
@@ -105,9 +108,10 @@ class Scope:
         cancel: threading.Event | None = None,
         tally: Tally | None = None,
         rate_limits: tuple[Any, ...] = (),
+        observers: tuple[Any, ...] = (),
     ) -> Scope:
-        """A scope inside this one: the tighter deadline, this one's cancel events, tallies
-        and rate limits plus the given ones."""
+        """A scope inside this one: the tighter deadline, this one's cancel events, tallies,
+        rate limits and observers plus the given ones."""
         deadline = self.deadline
         if timeout is not None:
             limit = time.monotonic() + timeout
@@ -117,7 +121,9 @@ class Scope:
             cancels += (cancel,)
         tallies = self.tallies if tally is None else (*self.tallies, tally)
         limits = self.rate_limits + tuple(r for r in rate_limits if r not in self.rate_limits)
-        return Scope(deadline=deadline, cancels=cancels, tallies=tallies, rate_limits=limits)
+        watchers = self.observers + tuple(o for o in observers if o not in self.observers)
+        return Scope(deadline=deadline, cancels=cancels, tallies=tallies, rate_limits=limits,
+                     observers=watchers)
 
     def record(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         for tally in self.tallies:
@@ -157,10 +163,11 @@ def scope(
     cancel: threading.Event | None = None,
     tally: Tally | None = None,
     rate_limits: tuple[Any, ...] = (),
+    observers: tuple[Any, ...] = (),
 ) -> Iterator[Scope]:
     """Open a nested scope (see :meth:`Scope.child`) for the enclosed block."""
     inner = _current.get().child(timeout=timeout, cancel=cancel, tally=tally,
-                                 rate_limits=rate_limits)
+                                 rate_limits=rate_limits, observers=observers)
     token = _current.set(inner)
     try:
         yield inner

@@ -278,19 +278,22 @@ class Model:
         with _context.scope(timeout=self.timeout.total) as scope:
             # Rate limits: the account's 429 pause, this model's and the enclosing Pools'.
             limits = limits_for((self._account, self.rate_limit), scope)
-            tpm = any(limit.tokens_per_minute is not None for limit in limits)
+            # (inside a max_flows="auto" Pool the account's learned limit may count tokens)
+            tpm = scope.observers or any(lim.believed_tokens_per_minute for lim in limits)
             prompt = prompt_tokens(messages) if tpm else 0
             waited = 0.0  # seconds spent waiting for rate limits
 
             def attempt() -> tuple[Any, str | None]:
                 nonlocal waited
                 scope.check()
-                with admit(limits, prompt=prompt, max_tokens=merged.get("max_tokens")) as permit:
+                with admit(limits, prompt=prompt, max_tokens=merged.get("max_tokens"),
+                           account=self._account) as permit:
                     waited += permit.waited
                     connect, read = self._attempt_timeouts(scope)
                     try:
                         raw = self._transport.post(url, headers, body, connect_timeout=connect,
                                                    read_timeout=read, deadline=scope.deadline)
+                        permit.response(raw.status, raw.headers)
                         parsed, rid = self._parse(raw, spec)
                     except APIError as exc:
                         self._key.scrub_error(exc)

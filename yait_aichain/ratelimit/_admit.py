@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -23,6 +24,7 @@ from .. import _context
 from .._runner import call_runner
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
 from ._bucket import TooLong
+from ._feedback import pace_of, report
 from ._limiter import DEFAULT_MAX_PAUSE, RateLimit
 
 __all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "with_rate_limits"]
@@ -63,12 +65,26 @@ class Permit:
     :attr:`used` to the reported total tokens and the charge is corrected; on failure a
     429 pauses the limits and a rejected request (4xx) gets its tokens back."""
 
-    __slots__ = ("_grants", "used", "waited")
+    __slots__ = ("_grants", "_learners", "_observers", "_sent", "_status", "_headers",
+                 "used", "waited")
 
-    def __init__(self, grants: list[tuple[RateLimit, object, int]], waited: float):
+    def __init__(
+        self, grants: list[tuple[RateLimit, object, int]], waited: float,
+        learners: tuple[RateLimit, ...] = (), observers: tuple[Any, ...] = (),
+    ):
         self._grants = grants
+        self._learners = learners
+        self._observers = observers
+        self._sent = time.monotonic()
+        self._status = 0
+        self._headers: Any = None
         self.waited = waited
         self.used: int | None = None
+
+    def response(self, status: int, headers: Any) -> None:
+        """The HTTP answer, before it is parsed: its rate-limit headers teach the limits
+        and its status and round trip drive ``max_flows="auto"``."""
+        self._status, self._headers = status, headers
 
     def __enter__(self) -> Permit:  # noqa: PYI034 (typing.Self needs 3.11)
         return self
@@ -82,6 +98,10 @@ class Permit:
                 self._settle()
             else:
                 self._failed(exc)
+            if self._learners or self._observers:
+                status = self._status or getattr(exc, "status", 0) or 0
+                report(self._learners, self._observers, status, self._headers,
+                       time.monotonic() - self._sent, self.waited)
         except NetworkError as err:
             # Bookkeeping after the request must not turn a good answer into a failure,
             # nor hide the request's own error.
@@ -92,7 +112,7 @@ class Permit:
         if not used or used <= 0:
             return  # no usage reported: the estimate stands
         for limit, _, charged in self._grants:
-            if limit.tokens_per_minute is not None and used != charged:
+            if limit.believed_tokens_per_minute is not None and used != charged:
                 limit.backend.adjust(used - charged)
 
     def _failed(self, exc: BaseException) -> None:
@@ -101,7 +121,7 @@ class Permit:
         for limit, _, charged in self._grants:
             if status == 429 and retry_after and 0 < retry_after <= DEFAULT_MAX_PAUSE:
                 limit.pause(retry_after)
-            if 400 <= status < 500 and charged and limit.tokens_per_minute is not None:
+            if 400 <= status < 500 and charged and limit.believed_tokens_per_minute is not None:
                 limit.backend.adjust(-charged)  # a rejected request generated nothing
 
 
@@ -109,7 +129,7 @@ _NO_PERMIT = Permit([], 0.0)
 
 
 def _charge(limit: RateLimit, prompt: int, max_tokens: int | None, exact: int | None) -> int:
-    if limit.tokens_per_minute is None:
+    if limit.believed_tokens_per_minute is None:
         return 0
     if exact is not None:
         return exact
@@ -130,6 +150,7 @@ def admit(
     prompt: int = 0,
     max_tokens: int | None = None,
     exact: int | None = None,
+    account: RateLimit | None = None,
 ) -> Permit:
     """Wait until one request may go under every limit in ``limits``, within the current
     scope's time budget.
@@ -139,6 +160,9 @@ def admit(
         prompt: estimated input tokens; each limit adds ``max_tokens`` (or its own
             ``output_tokens`` when None) for the output.
         exact: charge exactly this many tokens instead of an estimate.
+        account: the account's 429 pause (the Model's ``account_limit``); inside a
+            ``max_flows="auto"`` Pool (the scope has observers) the request also waits for
+            the account's learned pace, which learns from the response.
 
     Returns:
         A :class:`Permit` (``waited`` holds the seconds slept).
@@ -150,11 +174,20 @@ def admit(
         CancelledError: the run was cancelled while waiting.
         NetworkError: a Redis-backed limit could not be reached (retried by the Model).
     """
-    if not limits:
-        return _NO_PERMIT
     scope = _context.current()
+    observers = scope.observers
+    if account is not None and observers:
+        pace = pace_of(account)  # an auto Pool paces by what the account's headers said
+        if pace not in limits:
+            limits = (*limits, pace)
+    # Every budget learns from the headers, but not the account's pause itself: it would
+    # then pace calls outside any auto Pool by what it learned. With neither a budget nor
+    # an observer, nothing reads the headers at all (the common call stays as cheap).
+    learners = tuple(limit for limit in limits if limit is not account)
+    if not limits:
+        return Permit([], 0.0, learners, observers) if learners or observers else _NO_PERMIT
     if all(limit.pause_only for limit in limits):
-        return _pause_only(limits, scope)
+        return _pause_only(limits, scope, learners, observers)
     charges = [_charge(limit, prompt, max_tokens, exact) for limit in limits]
     for limit, tokens in zip(limits, charges, strict=True):
         limit.check_fits(tokens)
@@ -177,10 +210,11 @@ def admit(
     except BaseException:
         _release(grants)
         raise
-    return Permit(grants, wait)
+    return Permit(grants, wait, learners, observers)
 
 
-def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope) -> Permit:
+def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope,
+                learners: tuple[RateLimit, ...], observers: tuple[Any, ...]) -> Permit:
     """The common case, only accounts' 429 pauses: nothing to reserve or give back, so no
     lock is taken; the permit still passes a 429 on to them."""
     wait = max(limit.backend.paused_for() for limit in limits)
@@ -191,7 +225,7 @@ def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope) -> Permit:
         sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
         with scope.waiting():
             sleep(wait)
-    return Permit([(limit, None, 0) for limit in limits], wait)
+    return Permit([(limit, None, 0) for limit in limits], wait, learners, observers)
 
 
 def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:

@@ -73,16 +73,26 @@ class LocalBackend:
             for i, tat in enumerate(new):
                 if tat is not None:
                     self._tats[i] = tat
-        return wait, (new[0], new[1], costs)
+        # The handle keeps the time each reservation took, so that giving it back stays
+        # exact even when the rates were retuned in between.
+        spans = tuple(0.0 if spec is None else cost * spec.interval
+                      for spec, cost in zip(self._specs, costs, strict=True))
+        return wait, (new[0], new[1], spans)
+
+    def retune(self, requests: BucketSpec | None, tokens: BucketSpec | None) -> None:
+        """New rates from now on (a limit learned from the provider's headers); waits
+        already reserved stand, as the provider counted them."""
+        with self._lock:
+            self._specs = (requests, tokens)
 
     def cancel(self, handle: object) -> None:
         """Give a reservation back, but only while nobody reserved after it: handing back
         a slot in the middle of the queue would let a newcomer go beside a waiter."""
-        new, costs = handle[:2], handle[2]  # type: ignore[index]
+        new, spans = handle[:2], handle[2]  # type: ignore[index]
         with self._lock:
-            for i, spec in enumerate(self._specs):
-                if spec is not None and new[i] is not None and self._tats[i] == new[i]:
-                    self._tats[i] = new[i] - costs[i] * spec.interval
+            for i in range(2):
+                if new[i] is not None and self._tats[i] == new[i]:
+                    self._tats[i] = new[i] - spans[i]
 
     def adjust(self, tokens: int) -> None:
         """Charge ``tokens`` more (or refund when negative) once the real usage is known."""

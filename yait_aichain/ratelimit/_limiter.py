@@ -14,6 +14,8 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._bucket import BucketSpec, LocalBackend
+from ._headers import Reading
+from ._learn import Belief, believe, tighter
 from ._redis import RedisBackend, sanitise_url
 
 __all__ = [
@@ -32,6 +34,9 @@ DEFAULT_OUTPUT_TOKENS = 1000
 DEFAULT_TOKEN_BURST_SECONDS = 1.0
 #: The longest 429 ``Retry-After`` a limit passes on to everyone sharing it.
 DEFAULT_MAX_PAUSE = 60.0
+# A learned rate must move by more than this share before the buckets are retuned: each
+# response reports a slightly different "remaining", and a steady pace is the point.
+_RETUNE_SHARE = 0.02
 
 # Local limits live here by id, so that a copy (deepcopy, pickling inside one process as
 # Dask's threads do) keeps sharing the original's buckets instead of starting its own.
@@ -57,6 +62,14 @@ class RateLimit:
     process and host using the same URL and ``key`` shares it. Calls wait for their turn
     (they are never refused): the wait is interruptible (Ctrl-C, a cancelled run) and
     bounded by the call's time budget.
+
+    It also learns: every response that carries the provider's rate-limit headers
+    (OpenAI's ``x-ratelimit-*``, Anthropic's ``anthropic-ratelimit-*``) tells it the
+    account's real limits, and a limit lower than the one given here tightens it (the
+    given limits are ceilings; a header never loosens them). A budget the headers report
+    as spent pauses every caller until its reset. :attr:`believed_requests_per_minute`
+    and :attr:`believed_tokens_per_minute` say what it paces by now. With ``redis_url``
+    the budget itself is shared; each process learns the rates from its own responses.
 
     Both limits are smooth buckets: requests go out evenly, one every ``60 / rpm`` seconds
     at most, so every window of W seconds holds at most ``rpm / 60 * W + 1`` requests;
@@ -128,6 +141,7 @@ class RateLimit:
         self._clock = clock
         self.sleep = sleep
         self._id = uuid.uuid4().hex
+        self._learned: Belief | None = None
         self._backend: Any = None
         self._backend_pid = 0
         self._init_lock = threading.Lock()
@@ -135,18 +149,58 @@ class RateLimit:
     @property
     def pause_only(self) -> bool:
         """True for a provider account's 429 pause (no budget of its own)."""
-        return self.requests_per_minute is None and self.tokens_per_minute is None
+        return self.believed_requests_per_minute is None and self.believed_tokens_per_minute is None
 
     # -- settings ------------------------------------------------------------------
 
+    @classmethod
+    def _learning(cls, clock: Callable[[], float] | None = None) -> RateLimit:
+        """A limit with no ceilings that paces only by what headers teach it (the
+        per-account budget of ``max_flows="auto"``); until then it never waits."""
+        limit = cls(requests_per_minute=1, clock=clock)  # built lazily: nothing paced yet
+        limit.requests_per_minute = None
+        return limit
+
+    @property
+    def believed_requests_per_minute(self) -> float | None:
+        """The request rate it paces by: the given limit, or a lower one it learned."""
+        learned = self._learned.requests_per_minute if self._learned else None
+        return tighter(self.requests_per_minute, learned)
+
+    @property
+    def believed_tokens_per_minute(self) -> float | None:
+        """The token rate it paces by: the given limit, or a lower one it learned."""
+        learned = self._learned.tokens_per_minute if self._learned else None
+        return tighter(self.tokens_per_minute, learned)
+
     def _specs(self) -> tuple[BucketSpec | None, BucketSpec | None]:
         requests = tokens = None
-        if self.requests_per_minute is not None:
-            interval = 60.0 / self.requests_per_minute
+        rpm, tpm = self.believed_requests_per_minute, self.believed_tokens_per_minute
+        if rpm is not None:
+            interval = 60.0 / rpm
             requests = BucketSpec(interval, interval)  # a burst of one request
-        if self.tokens_per_minute is not None:
-            tokens = BucketSpec(60.0 / self.tokens_per_minute, DEFAULT_TOKEN_BURST_SECONDS)
+        if tpm is not None:
+            tokens = BucketSpec(60.0 / tpm, DEFAULT_TOKEN_BURST_SECONDS)
         return requests, tokens
+
+    def learn(self, reading: Reading) -> None:
+        """Take in what one response's rate-limit headers said (Models do this on their
+        own): tighten the pace to the provider's limits, pause while a budget is spent."""
+        belief = believe(reading)
+        old = (self.believed_requests_per_minute, self.believed_tokens_per_minute)
+        before = self._learned
+        if before is not None:  # a kind this response did not mention keeps its rate
+            belief = Belief(
+                _first(belief.requests_per_minute, before.requests_per_minute),
+                _first(belief.tokens_per_minute, before.tokens_per_minute),
+                belief.pause,
+            )
+        self._learned = belief
+        new = (self.believed_requests_per_minute, self.believed_tokens_per_minute)
+        if any(_moved(a, b) for a, b in zip(old, new, strict=True)):
+            self.backend.retune(*self._specs())
+        if belief.pause > 0:
+            self.pause(belief.pause)
 
     @property
     def backend(self) -> Any:
@@ -238,6 +292,11 @@ class RateLimit:
             parts.append(f"redis_url={sanitise_url(self.redis_url)!r}")
         if self.key is not None:
             parts.append(f"key={self.key!r}")
+        if self._learned is not None:
+            rpm, tpm = self.believed_requests_per_minute, self.believed_tokens_per_minute
+            believed = [f"{rpm:g} requests/min" if rpm is not None else "",
+                        f"{tpm:g} tokens/min" if tpm is not None else ""]
+            parts.append("learned: " + ", ".join(b for b in believed if b))
         return f"RateLimit({', '.join(parts)})"
 
     def __getstate__(self) -> dict[str, Any]:
@@ -272,6 +331,16 @@ def account_limit(provider: str, base_url: str, api_key: str | None) -> RateLimi
             limit._setup(None, f"account {provider} {digest[:8]}", 0, None, None)
             _accounts[digest] = limit
         return limit
+
+
+def _first(value: float | None, fallback: float | None) -> float | None:
+    return fallback if value is None else value
+
+
+def _moved(old: float | None, new: float | None) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return abs(new - old) > _RETUNE_SHARE * old
 
 
 def check_rate_limit(value: Any) -> RateLimit | None:

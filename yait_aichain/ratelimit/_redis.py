@@ -171,14 +171,20 @@ class RedisBackend:
         wait = int(wait_us) / _US
         if not int(ok):
             raise TooLong(wait)
-        return wait, (int(tat1), int(tat2), (requests, tokens))
+        # The amounts given back on cancel, fixed now: the rates may be retuned meanwhile.
+        spans = tuple(0 if spec is None else int(cost * spec.interval * _US + 0.5)
+                      for spec, cost in zip(self._specs, (requests, tokens), strict=True))
+        return wait, (int(tat1), int(tat2), spans)
+
+    def retune(self, requests: BucketSpec | None, tokens: BucketSpec | None) -> None:
+        # The rates travel with each script call; the shared state is only the times.
+        self._specs = (requests, tokens)
 
     def cancel(self, handle: object) -> None:
-        tat1, tat2, costs = cast("tuple[int, int, tuple[int, int]]", handle)
+        tat1, tat2, spans = cast("tuple[int, int, tuple[int, int]]", handle)
         args: list[Any] = []
-        for spec, tat, cost in zip(self._specs, (tat1, tat2), costs, strict=True):
-            amount = 0 if spec is None else int(cost * spec.interval * _US + 0.5)
-            args += [tat if spec is not None else -1, amount]
+        for tat, amount in zip((tat1, tat2), spans, strict=True):
+            args += [tat if amount else -1, amount]
         self._run("cancel", self._keys[:2], args)
 
     def adjust(self, tokens: int) -> None:
