@@ -190,3 +190,17 @@ def test_a_redis_limit_learns_and_the_learned_pace_holds_across_objects(redis_ur
     assert waits[0] == 0.0
     for before, after in itertools.pairwise(waits):
         assert after - before == pytest.approx(0.1, abs=0.03)
+
+
+def test_a_learning_limit_charges_what_answers_really_use_up_front():
+    account = account_limit("openai", "http://usage/v1", "sk-usage")
+    pace = pace_of(account)
+    assert pace.output_tokens == 1000  # the documented first guess
+    for _ in range(60):
+        with admit((account,), account=account, prompt=50) as permit:
+            permit.used = 50 + 40  # each answer used 40 output tokens
+    assert 40 <= pace.output_tokens <= 60
+    user = RateLimit(tokens_per_minute=100_000)
+    with admit((user,), prompt=50) as permit:
+        permit.used = 90
+    assert user.output_tokens == 1000  # a user's limit keeps its setting

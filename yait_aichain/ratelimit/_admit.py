@@ -66,13 +66,15 @@ class Permit:
     429 pauses the limits and a rejected request (4xx) gets its tokens back."""
 
     __slots__ = ("_grants", "_learners", "_observers", "_sent", "_status", "_headers",
-                 "used", "waited")
+                 "_prompt", "used", "waited")
 
     def __init__(
         self, grants: list[tuple[RateLimit, object, int]], waited: float,
         learners: tuple[RateLimit, ...] = (), observers: tuple[Any, ...] = (),
+        prompt: int = 0,
     ):
         self._grants = grants
+        self._prompt = prompt
         self._learners = learners
         self._observers = observers
         self._sent = time.monotonic()
@@ -114,6 +116,8 @@ class Permit:
         for limit, _, charged in self._grants:
             if limit.believed_tokens_per_minute is not None and used != charged:
                 limit.backend.adjust(used - charged)
+        for limit in self._learners:
+            limit._saw_output(used - self._prompt)
 
     def _failed(self, exc: BaseException) -> None:
         status = getattr(exc, "status", 0) or 0
@@ -185,9 +189,10 @@ def admit(
     # an observer, nothing reads the headers at all (the common call stays as cheap).
     learners = tuple(limit for limit in limits if limit is not account)
     if not limits:
-        return Permit([], 0.0, learners, observers) if learners or observers else _NO_PERMIT
+        return Permit([], 0.0, learners, observers, prompt) if learners or observers \
+            else _NO_PERMIT
     if all(limit.pause_only for limit in limits):
-        return _pause_only(limits, scope, learners, observers)
+        return _pause_only(limits, scope, learners, observers, prompt)
     charges = [_charge(limit, prompt, max_tokens, exact) for limit in limits]
     for limit, tokens in zip(limits, charges, strict=True):
         limit.check_fits(tokens)
@@ -210,11 +215,12 @@ def admit(
     except BaseException:
         _release(grants)
         raise
-    return Permit(grants, wait, learners, observers)
+    return Permit(grants, wait, learners, observers, prompt)
 
 
 def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope,
-                learners: tuple[RateLimit, ...], observers: tuple[Any, ...]) -> Permit:
+                learners: tuple[RateLimit, ...], observers: tuple[Any, ...],
+                prompt: int) -> Permit:
     """The common case, only accounts' 429 pauses: nothing to reserve or give back, so no
     lock is taken; the permit still passes a 429 on to them."""
     wait = max(limit.backend.paused_for() for limit in limits)
@@ -225,7 +231,7 @@ def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope,
         sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
         with scope.waiting():
             sleep(wait)
-    return Permit([(limit, None, 0) for limit in limits], wait, learners, observers)
+    return Permit([(limit, None, 0) for limit in limits], wait, learners, observers, prompt)
 
 
 def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:

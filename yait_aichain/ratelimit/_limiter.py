@@ -37,6 +37,7 @@ DEFAULT_MAX_PAUSE = 60.0
 # A learned rate must move by more than this share before the buckets are retuned: each
 # response reports a slightly different "remaining", and a steady pace is the point.
 _RETUNE_SHARE = 0.02
+_OUTPUT_HEADROOM = 1.25
 
 # Local limits live here by id, so that a copy (deepcopy, pickling inside one process as
 # Dask's threads do) keeps sharing the original's buckets instead of starting its own.
@@ -142,6 +143,7 @@ class RateLimit:
         self.sleep = sleep
         self._id = uuid.uuid4().hex
         self._learned: Belief | None = None
+        self._output_mean: float | None = None
         self._backend: Any = None
         self._backend_pid = 0
         self._init_lock = threading.Lock()
@@ -159,7 +161,20 @@ class RateLimit:
         per-account budget of ``max_flows="auto"``); until then it never waits."""
         limit = cls(requests_per_minute=1, clock=clock)  # built lazily: nothing paced yet
         limit.requests_per_minute = None
+        limit._output_mean = float(limit.output_tokens)  # adapts to the answers seen
         return limit
+
+    def _saw_output(self, tokens: int) -> None:
+        """A learning limit's up-front output charge follows the answers actually seen
+        (a mean with some headroom): a fixed 1,000-token guess would hold so much budget
+        for calls in flight that it, not the provider, would set the pace. The response's
+        usage still corrects each charge."""
+        mean = self._output_mean
+        if mean is None:
+            return  # a user's limit keeps its documented estimate
+        mean = 0.9 * mean + 0.1 * max(0, tokens)
+        self._output_mean = mean
+        self.output_tokens = max(1, math.ceil(mean * _OUTPUT_HEADROOM))
 
     @property
     def believed_requests_per_minute(self) -> float | None:
