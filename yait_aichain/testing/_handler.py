@@ -23,6 +23,7 @@ from . import _wire as W
 from ._batches import BatchStore
 from ._prompt_cache import PromptCache
 from ._http import LeanRequestHandler
+from ._capacity import Capacity
 from ._script import FaultScript
 from ._stats import Counters, RequestRecord
 
@@ -31,6 +32,8 @@ logger = logging.getLogger("yait_aichain.testing")
 _REASONS = {529: "Site Overloaded"}
 _ROUTES_HINT = ("/v1/messages, /v1/chat/completions and /v1/models/{model}:generateContent "
                 "(or /v1beta/...)")
+# Ollama's words when its queue is full (OLLAMA_MAX_QUEUE).
+_BUSY = "server busy, please try again. maximum pending requests exceeded"
 # Body pieces of a slow drip go out about this often, whatever the rate.
 _DRIP_TICK = 0.05
 
@@ -61,6 +64,8 @@ class Core:
         self.counters = Counters(record, max_log)
         self.script = FaultScript(seed)
         self.stop = threading.Event()
+        self.capacity: Capacity | None = None  # Simulator(capacity=, queue=)
+        self.rate_headers = True  # Simulator(rate_headers=False): a server that says nothing
         # Schema answers stay invalid while a conversation has fewer assistant turns
         # than this (None: always); see Simulator.invalid_answers().
         self.invalid_first: int | None = 0
@@ -173,8 +178,15 @@ class Handler(LeanRequestHandler):
             return self._serve_fault(info, fault)
         # The prompt cache is looked up on arrival and written when the reply goes out.
         ticket = core.prompt_cache.begin(info) if fault is None else None
-        if not self._wait(core.script.delay(core.latency, core.jitter)):
-            return self._abort()
+        capacity = core.capacity
+        if capacity is not None and not capacity.enter(core.stop):
+            return self._error(info.provider, 503, F.OVERLOADED, message=_BUSY)
+        try:
+            if not self._wait(core.script.delay(core.latency, core.jitter)):
+                return self._abort()
+        finally:
+            if capacity is not None:
+                capacity.leave()
         if fault is not None:
             return self._serve_fault(info, fault)
         try:
@@ -383,7 +395,8 @@ class Handler(LeanRequestHandler):
 
     def _limit_headers(self) -> tuple[tuple[str, str], ...]:
         # Known once the key is: every reply from then on reports the key's limits.
-        if self._key is None or self._provider is None or self._provider == W.GEMINI:
+        if self._key is None or self._provider is None or self._provider == W.GEMINI \
+                or not self._core.rate_headers:
             return ()
         state = self._limit_state or self._core.limiter.state(self._provider, self._key)
         return L.headers(self._provider, state)

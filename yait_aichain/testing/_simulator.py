@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._batches import BatchControl
+from ._capacity import check_capacity
 from ._faults import Fault
 from ._prompt_cache import PromptCache
 from ._handler import Core
@@ -91,6 +92,12 @@ class Simulator:
         rate_window: the length of the simulated minute in seconds (60 by default;
             shrink it to make rate-limit tests fast). Every reply carries the provider's
             rate-limit headers for its key; Gemini's 429 carries ``RetryInfo`` instead.
+        rate_headers: False sends no rate-limit headers at all (a local server).
+        capacity: serve at most this many requests at once (None: no limit), as a local
+            model server does: more wait in line, first come first served, so past it
+            the round trip grows with the load while throughput stays flat.
+        queue: with ``capacity``, at most this many wait (None: no bound); any beyond get
+            a 503 at once, as Ollama answers when ``OLLAMA_MAX_QUEUE`` is full.
 
     Raises:
         ConfigurationError: a bad argument.
@@ -112,6 +119,9 @@ class Simulator:
         rpm: int | None = None,
         tpm: int | None = None,
         rate_window: float = 60.0,
+        rate_headers: bool = True,
+        capacity: int | None = None,
+        queue: int | None = None,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be an int from 0 to 65535, got {port!r}")
@@ -132,6 +142,8 @@ class Simulator:
             max_log=max_log,
             limits=_limits(rpm, tpm, rate_window),
         )
+        self._core.capacity = check_capacity(capacity, queue)
+        self._core.rate_headers = bool(rate_headers)
         self._lifecycle = threading.Lock()
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
