@@ -13,14 +13,14 @@ import uuid
 import pytest
 
 from yait_aichain import _context
-from yait_aichain.errors import APITimeoutError, RateLimitError
-from yait_aichain.models import Model, RetryPolicy
+from yait_aichain.errors import APITimeoutError
+from yait_aichain.models import Model
 from yait_aichain.ratelimit import RateLimit
 from yait_aichain.ratelimit._admit import admit
 from yait_aichain.ratelimit._feedback import pace_of
 from yait_aichain.ratelimit._limiter import account_limit
-from yait_aichain.ratelimit._headers import Reading, Window, read_headers
-from yait_aichain.testing import Fault
+from yait_aichain.ratelimit._headers import Reading, read_headers
+from yait_aichain.testing import Simulator
 
 from . import test_ratelimit_redis
 from .test_ratelimit import FakeClock
@@ -46,7 +46,7 @@ class Watcher:
     def __init__(self):
         self.seen = []
 
-    def observe(self, seconds, *, status=200, waited=0.0):
+    def observe(self, seconds, *, status=200, waited=0.0, believed=None):
         self.seen.append((seconds, status, waited))
 
 
@@ -162,20 +162,22 @@ def test_outside_an_auto_pool_the_account_learns_but_does_not_pace():
         admit((account,), account=account)  # inside an auto Pool it would wait
 
 
-def test_model_learns_from_a_429s_headers(sim):
-    # The simulator sends rate-limit headers on a scripted 429: the account learns 60/min
-    # and its remaining 0 (one request a second), and a user limit tightens with it.
-    headers = openai_headers(rpm=60, rpm_left=0, tpm=1000, tpm_left=0, reset="1s")
-    sim.fail_next(Fault.rate_limit(retry_after=0.01, headers=headers))
-    limit = RateLimit(requests_per_minute=6000)
-    model = Model("gpt-4o-mini", api_key="sk-learn-429", base_url=sim.openai_base_url,
-                  rate_limit=limit, retry=RetryPolicy(max_retries=0))
-    with pytest.raises(RateLimitError):
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_model_learns_the_limits_the_simulator_states(provider):
+    # The simulator states (and enforces) 600 requests and 100,000 tokens a minute in the
+    # provider's own header family; one call teaches the Model's limit and its account.
+    with Simulator(rpm=600, tpm=100_000) as sim:
+        limit = RateLimit(requests_per_minute=6000)
+        name, base = ("gpt-4o-mini", sim.openai_base_url) if provider == "openai" \
+            else ("claude-haiku-4-5", sim.anthropic_base_url)
+        model = Model(name, api_key=f"sk-learn-{provider}", base_url=base, rate_limit=limit,
+                      max_tokens=20)
         model.generate("hello")
-    assert limit.believed_requests_per_minute == pytest.approx(3.0)  # 5% of 60, spent
-    assert pace_of(model._account).believed_requests_per_minute == pytest.approx(3.0)
-    assert limit.believed_tokens_per_minute == pytest.approx(50.0)
-    assert Window(60, 0, 1.0).per_minute == 60
+    assert limit.believed_requests_per_minute == 600
+    assert limit.believed_tokens_per_minute == 100_000
+    assert limit.requests_per_minute == 6000 and limit.tokens_per_minute is None
+    pace = pace_of(model._account)
+    assert (pace.believed_requests_per_minute, pace.believed_tokens_per_minute) == (600, 100_000)
 
 
 def test_a_redis_limit_learns_and_the_learned_pace_holds_across_objects(redis_url):

@@ -32,7 +32,16 @@ from .errors import (  # noqa: E402
 )
 from .models import Model, RetryPolicy, Timeout  # noqa: E402
 from .ratelimit import RateLimit  # noqa: E402
-from .pool import CANCELLED, DONE, FAILED, PENDING, RUNNING, ItemRecord, Pool  # noqa: E402
+from .pool import (  # noqa: E402
+    CANCELLED,
+    DONE,
+    FAILED,
+    PENDING,
+    RUNNING,
+    AutoFlows,
+    ItemRecord,
+    Pool,
+)
 from .skills import Skill  # noqa: E402
 from .tools import Tool, convertToMD  # noqa: E402
 
@@ -40,6 +49,7 @@ __all__ = [
     "APIError",
     "AichainError",
     "AuthenticationError",
+    "AutoFlows",
     "CANCELLED",
     "Chain",
     "DONE",

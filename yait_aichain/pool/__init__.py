@@ -12,7 +12,8 @@ Status codes are the IntEnum :class:`Status` with the public project's values, s
 compare equal to plain ints (PENDING=0, RUNNING=1, DONE=2, FAILED=3, plus CANCELLED=4)
 and print by name. CANCELLED is for items stopped before they ended (Ctrl-C, on_error
 "stop" or "raise", a spent deadline or budget). ``max_flows`` is capped at
-MAX_FLOWS_LIMIT (1024) threads.
+MAX_FLOWS_LIMIT (1024) threads; ``max_flows="auto"`` (or
+``AutoFlows(max=500)``) adapts it, see :class:`AutoFlows`.
 
 Known limit: Python threads cannot be killed. An item past its timeout is recorded as
 FAILED and the run goes on, but its thread lives until the runner returns; the Model
@@ -29,14 +30,18 @@ from ._config import DEFAULT_MAX_FLOWS, MAX_FLOWS_LIMIT
 from ._pool import Pool
 from ._record import ItemRecord
 from ..errors import RemoteError
+from ..ratelimit._adaptive import DEFAULT_AUTO_MAX_FLOWS, AutoFlows, FlowDecision
 from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING, Status
 
 __all__ = [
+    "AutoFlows",
     "CANCELLED",
     "CircuitBreaker",
+    "DEFAULT_AUTO_MAX_FLOWS",
     "DEFAULT_MAX_FLOWS",
     "DONE",
     "FAILED",
+    "FlowDecision",
     "ItemRecord",
     "MAX_FLOWS_LIMIT",
     "PENDING",

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from .._runner import check_runner
 from ..errors import ConfigurationError
 from ._progress import is_tqdm
+from ..ratelimit._adaptive import AutoFlows, check_auto
 from ..ratelimit._limiter import check_rate_limit
 from ._checkpoint import check_checkpoint
 from ._identity import runner_identity
@@ -30,7 +31,7 @@ class Settings:
     bad value fails at ``Pool(...)`` or at ``pool.attr = value``, never mid-run."""
 
     runner: Any
-    max_flows: int = DEFAULT_MAX_FLOWS
+    max_flows: int | str | AutoFlows = DEFAULT_MAX_FLOWS  # an int, "auto" or AutoFlows(...)
     on_error: str = "collect"
     timeout: float | None = None
     deadline: float | None = None
@@ -46,6 +47,17 @@ class Settings:
     checkpoint_key: str | None = None  # the version of a plain-callable runner
     mode: str = "live"  # or "batch": the providers' Batch APIs (pool/_batch.py)
     poll_interval: float = 60.0  # seconds between two looks at running batches
+
+    @property
+    def auto(self) -> AutoFlows | None:
+        """The bounds of adaptive flows when ``max_flows`` asks for them, else None."""
+        return check_auto(self.max_flows)
+
+    @property
+    def flow_bound(self) -> int:
+        """The most items ever in flight: ``max_flows``, or the bound of "auto"."""
+        auto = self.auto
+        return auto.max if auto is not None else int(self.max_flows)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         check_runner(self.runner)
@@ -66,6 +78,11 @@ class Settings:
                 "executor must be a concurrent.futures.Executor (e.g. a ProcessPoolExecutor or "
                 f"client.get_executor(pure=False) of Dask) or None; got "
                 f"{type(self.executor).__name__}"
+            )
+        if self.auto is not None and self.executor is not None:
+            raise ConfigurationError(
+                "max_flows=\"auto\" adapts to what each call in this process reports, so it "
+                "needs the Pool's own threads; with executor=, give max_flows an int"
             )
         _check_callable("worker_context", self.worker_context,
                         "a callable returning a context manager (e.g. yait_aichain.integrations."
@@ -100,10 +117,13 @@ class Setting(Generic[T]):
 
 
 def _check_max_flows(value: Any) -> None:
+    if check_auto(value) is not None:
+        return
     # bool is an int subclass, and Pool(..., True) is almost surely a mistake.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FLOWS_LIMIT:
         raise ConfigurationError(
-            f"max_flows must be an int from 1 to {MAX_FLOWS_LIMIT}; got {value!r}"
+            f"max_flows must be an int from 1 to {MAX_FLOWS_LIMIT}, \"auto\" (adapt to the "
+            f"provider) or AutoFlows(max=...) (adapt, up to a bound); got {value!r}"
         )
 
 

@@ -12,6 +12,7 @@ from .._runner import describe, describe_runner, reserve_connections, runner_nam
 from .._usage import Usage
 from ..errors import ConfigurationError
 from ._batch import BatchRun
+from ..ratelimit._adaptive import AutoFlows, FlowController, FlowDecision
 from ._config import DEFAULT_MAX_FLOWS, Setting, Settings
 from ._items import ItemSource, SharedVariables, check_chain_items
 from ._record import ItemRecord, RecordBook
@@ -38,7 +39,13 @@ class Pool:
         items: a list or tuple of dicts (all checked now), or any other iterable of dicts,
             consumed lazily with at most ``max_flows`` items in flight, so a generator of
             millions of rows runs in constant memory apart from the records.
-        max_flows: how many items run at once, an int from 1 to ``MAX_FLOWS_LIMIT``.
+        max_flows: how many items run at once: an int from 1 to ``MAX_FLOWS_LIMIT``, or
+            ``"auto"`` (recommended for real providers): the Pool adapts how many run at
+            once, and every call paces itself by the rate limits the provider's headers
+            state, so it runs at the provider's limit without 429s; without such headers
+            it grows while round trips stay flat and backs off when they climb or the
+            server answers 429/503/529. ``AutoFlows(max=500)`` sets its upper bound
+            (default ``DEFAULT_AUTO_MAX_FLOWS``). ``pool.flow_log`` keeps its decisions.
         on_error: what one failed item does to the run: "collect" (default, the error is
             kept in its record), "skip" (the same plus a RuntimeWarning), "stop" (nothing
             new starts, running items finish, the rest end CANCELLED) or "raise" (cancel
@@ -95,7 +102,7 @@ class Pool:
 
     # Each is checked when assigned, so a bad value never reaches a run.
     runner: Setting[Any] = Setting()
-    max_flows: Setting[int] = Setting()
+    max_flows: Setting[int | str | AutoFlows] = Setting()
     on_error: Setting[str] = Setting()
     timeout: Setting[float | None] = Setting()
     deadline: Setting[float | None] = Setting()
@@ -116,7 +123,7 @@ class Pool:
         self,
         runner: Any,
         items: Iterable[dict[str, Any]],
-        max_flows: int = DEFAULT_MAX_FLOWS,
+        max_flows: int | str | AutoFlows = DEFAULT_MAX_FLOWS,
         *,
         on_error: str = "collect",
         timeout: float | None = None,
@@ -145,6 +152,7 @@ class Pool:
         self._book = RecordBook()
         self._book.reset_all(self._source.seen)
         self._variables: dict[str, Any] | None = None
+        self._controller: FlowController | None = None  # the last "auto" run's
         self._busy = threading.Lock()
         self._batch_jobs: list[Any] = []  # the provider batches of the last batch-mode run
         self._batch_timing: tuple[Callable[[float], None], Callable[[], float]] = (
@@ -279,8 +287,9 @@ class Pool:
                 self._batch_jobs = batch.jobs
                 yield from batch.events()
                 return
-            reserve_connections(self.runner, settings.max_flows)
+            reserve_connections(self.runner, settings.flow_bound)
             run = Run(settings, self._book, plan, shared, lambda: self._source.count, snapshots)
+            self._controller = run.controller
             yield from run.events()
         finally:
             self._busy.release()
@@ -329,6 +338,14 @@ class Pool:
         return [item_row(rec) for rec in self._book.snapshots()]
 
     @property
+    def flow_log(self) -> list[FlowDecision]:
+        """What ``max_flows="auto"`` decided in the last run, in order: the flow limit,
+        the round trip behind it, the rate limits it believed and the time spent waiting
+        for them (empty for an int ``max_flows``). Safe to read during a run."""
+        controller = self._controller
+        return [] if controller is None else list(controller.log)
+
+    @property
     def usage(self) -> Usage:
         """Tokens and cost of the last run and any retries since, failed attempts included."""
         with self._book.lock:
@@ -347,7 +364,10 @@ class Pool:
         ids = [rec.variables.get("id") if isinstance(rec.variables, dict) else None
                for rec in records]
         labels = ids if any(i is not None for i in ids) else None
-        return write_report(path, records, max_flows=self.max_flows, title=title,
+        # "auto": the most flows it allowed (the report draws how the limit moved).
+        flows = self._settings.max_flows if self._settings.auto is None else \
+            max((rec.flows for rec in records if rec.flows), default=1)
+        return write_report(path, records, max_flows=flows, title=title,
                             usage=self.usage, labels=labels)
 
     def identity(self) -> dict[str, Any]:

@@ -47,13 +47,14 @@ def _money(usage: Usage) -> list[str]:
 
 def format_line(
     label: str, counts: dict[Any, int], total: int | None, elapsed: float, usage: Usage,
-    final: bool = False, already: int = 0, waiting: int = 0,
+    final: bool = False, already: int = 0, waiting: int = 0, flows: str | None = None,
 ) -> str:
     """The progress text: done/total, failures, in flight, rate, ETA, tokens and cost.
 
     ``already`` is how many items had ended before this run (a retry), left out of the rate;
-    ``waiting`` how many running items wait for a rate limit now. A final line with
-    cancelled items reads ``stopped: N done, M cancelled``: they did not finish.
+    ``waiting`` how many running items wait for a rate limit now; ``flows`` what
+    ``max_flows="auto"`` decided. A final line with cancelled items reads ``stopped: N
+    done, M cancelled``: they did not finish.
     """
     finished = _finished(counts)
     rate = max(0, finished - counts[CANCELLED] - already) / elapsed if elapsed > 0 else 0.0
@@ -73,6 +74,8 @@ def format_line(
         parts.append(f"{counts[RUNNING]} running")
         if waiting:
             parts.append(f"{waiting} rate-limited")
+    if flows:
+        parts.append(flows)
     parts.append(f"{rate:.1f} items/s")
     if final:
         parts.append(f"in {_clock(elapsed)}")
@@ -123,10 +126,10 @@ class ProgressLine:
 
     def update(
         self, counts: dict[Any, int], total: int | None, usage: Usage, force: bool = False,
-        waiting: int = 0,
+        waiting: int = 0, flows: Callable[[], str] | None = None,
     ) -> None:
         if self._bar is not None:
-            self._bar.update(counts, total, usage, waiting)
+            self._bar.update(counts, total, usage, waiting, flows)
             return
         now = self._clock()
         if not force and now - self._last < self._interval:
@@ -134,17 +137,20 @@ class ProgressLine:
         self._last = now
         elapsed = now - self._started
         line = format_line(
-            self._label, counts, total, elapsed, usage, already=self._already, waiting=waiting
+            self._label, counts, total, elapsed, usage, already=self._already, waiting=waiting,
+            flows=None if flows is None else flows(),
         )
         self._write(line, end="" if self._tty else "\n")
 
-    def close(self, counts: dict[Any, int], total: int | None, usage: Usage) -> None:
+    def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
+              flows: Callable[[], str] | None = None) -> None:
         if self._bar is not None:
             self._bar.close(counts, total, usage)
             return
         elapsed = self._clock() - self._started
         line = format_line(
-            self._label, counts, total, elapsed, usage, final=True, already=self._already
+            self._label, counts, total, elapsed, usage, final=True, already=self._already,
+            flows=None if flows is None else flows(),
         )
         self._write(line, end="\n")
 
@@ -180,7 +186,7 @@ class _TqdmBar:
             self._bar.update(already - getattr(self._bar, "n", 0))
 
     def update(self, counts: dict[Any, int], total: int | None, usage: Usage,
-               waiting: int = 0) -> None:
+               waiting: int = 0, flows: Callable[[], str] | None = None) -> None:
         if total is not None and getattr(self._bar, "total", None) != total:
             self._bar.total = total
         finished = _finished(counts)
@@ -194,6 +200,8 @@ class _TqdmBar:
             facts.append(f"{counts[CANCELLED]} cancelled")
         if waiting:
             facts.append(f"{waiting} rate-limited")
+        if flows is not None:
+            facts.append(flows())
         self._bar.set_postfix_str(", ".join(facts + _money(usage)), refresh=False)
 
     def close(self, counts: dict[Any, int], total: int | None, usage: Usage) -> None:

@@ -50,6 +50,8 @@ class ItemRecord:
             instead of being computed (nothing was sent; attempts and usage are 0).
         shared: True when another item of the run sent the byte-equal request and this
             one shares its answer (nothing was sent for it; attempts and usage are 0).
+        flows: the flow limit when the item started: ``max_flows``, or what
+            ``max_flows="auto"`` had decided then (None: never started).
     """
 
     index: int
@@ -67,6 +69,7 @@ class ItemRecord:
     wait_seconds: float = 0.0
     from_checkpoint: bool = False
     shared: bool = False
+    flows: int | None = None
 
     @property
     def status_name(self) -> str:
@@ -101,6 +104,7 @@ class ItemRecord:
             "wait_seconds": self.wait_seconds,
             "from_checkpoint": self.from_checkpoint,
             "shared": self.shared,
+            "flows": self.flows,
         }
 
     def __repr__(self) -> str:
@@ -201,10 +205,10 @@ class RecordBook:
                 self.spent = self.spent + usage
                 self.run_spent = self.run_spent + usage
 
-    def start(self, rec: ItemRecord, variables: dict[str, Any]) -> None:
+    def start(self, rec: ItemRecord, variables: dict[str, Any], flows: int | None = None) -> None:
         """The item was handed to a flow: it is RUNNING from now on."""
         with self.lock:
-            rec.variables, rec.start = variables, time.time()
+            rec.variables, rec.start, rec.flows = variables, time.time(), flows
             self._move(rec, RUNNING)
 
     def end(self, rec: ItemRecord, status: Status, **facts: Any) -> None:

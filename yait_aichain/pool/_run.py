@@ -30,6 +30,7 @@ from typing import Any
 from .. import _context
 from .._runner import runner_name, user_stacklevel
 from ..errors import CancelledError, ItemTimeoutError
+from ..ratelimit._adaptive import FlowController
 from ..ratelimit._admit import with_rate_limits
 from ._config import Settings, resolve_progress
 from ._flows import flows_for
@@ -87,9 +88,13 @@ class Run:
         self._outer = _context.current()
         # The run's deadline, set once: within any enclosing run's (a Pool inside an item).
         self._scope = self._outer.child(timeout=s.deadline)
-        self._runner = with_rate_limits(s.runner, s.rate_limit)
+        # max_flows="auto": a controller decides the flows from what every call reports.
+        auto = s.auto
+        self.controller = None if auto is None else FlowController(auto)
+        observers = () if self.controller is None else (self.controller,)
+        self._runner = with_rate_limits(s.runner, s.rate_limit, observers)
         # A foreign executor gets the runner pickled here, before any item starts.
-        self._flows = flows_for(s.executor, self._runner, s.worker_context, s.max_flows)
+        self._flows = flows_for(s.executor, self._runner, s.worker_context, s.flow_bound)
         self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._live: dict[Future[Any], Flow] = {}
         self._stray: set[Future[Any]] = set()  # given up on, still running: their usage counts
@@ -160,7 +165,7 @@ class Run:
             if progress is not None:
                 waiting = sum(1 for flow in self._live.values() if flow.tally.waiting > 0)
                 progress.update(self.book.counts(), self._total(), self.book.run_spent,
-                                waiting=waiting)
+                                waiting=waiting, flows=self._describe_flows())
 
     def _close(self, progress: ProgressLine | None) -> None:
         self._flows.shutdown()
@@ -171,7 +176,8 @@ class Run:
         if self._journal is not None:
             self._journal.close(self.book)
         if progress is not None:
-            progress.close(self.book.counts(), self._total(), self.book.run_spent)
+            progress.close(self.book.counts(), self._total(), self.book.run_spent,
+                           flows=self._describe_flows())
 
     def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
         """Report one ended record in the calling thread; return its snapshot (the record
@@ -241,8 +247,21 @@ class Run:
         """Start more while nothing stops the run and a flow is free. On a foreign executor
         a task given up on still holds its slot until it returns."""
         return (self._reason is None and not self._exhausted
-                and self._flows.in_flight(len(self._live)) < self.s.max_flows
+                and self._flows.in_flight(len(self._live)) < self._flow_limit()
                 and self._sharing.may_start(len(self._live), self._first_done))
+
+    def _describe_flows(self) -> Callable[[], str] | None:
+        """What the progress line says of "auto" (built only when it is drawn)."""
+        return None if self.controller is None else self.controller.describe
+
+    def _flow_limit(self) -> int:
+        """``max_flows``, or what the "auto" controller decided (told how many are in
+        flight now: only a limit in use is evidence that it may grow)."""
+        controller = self.controller
+        if controller is None:
+            return self.s.max_flows  # type: ignore[return-value]
+        controller.saw_in_flight(len(self._live))
+        return controller.limit
 
     def _next_item(self) -> tuple[int, Any] | None:
         """The next item to start: input order, pulled from the plan only now."""
@@ -290,7 +309,7 @@ class Run:
     def _start(self, rec: ItemRecord) -> bool:
         """Mark ``rec`` RUNNING and submit it; False when the submission itself failed."""
         flow = Flow(rec)
-        self.book.start(rec, rec.variables)
+        self.book.start(rec, rec.variables, flows=self._flow_limit())
         try:
             future = self._flows.submit(rec.variables, self._budget(), self._cancel, flow.tally)
         except Exception as exc:  # noqa: BLE001 - a shut-down or broken executor; Ctrl-C

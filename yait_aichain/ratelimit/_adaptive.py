@@ -44,7 +44,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 
-__all__ = ["AutoFlows", "FlowController", "OVERLOAD_STATUSES", "check_auto"]
+__all__ = ["AutoFlows", "FlowController", "FlowDecision", "OVERLOAD_STATUSES", "check_auto"]
 
 #: Statuses that say "too much, slow down": rate limited, unavailable, overloaded.
 OVERLOAD_STATUSES = frozenset({429, 503, 529})
@@ -57,6 +57,7 @@ SMOOTHING = 0.3
 HEADROOM = 1.5
 MIN_WINDOW = 4  # requests per window, at least
 BASELINE_WINDOWS = 200  # the best round trip is the best of this many windows
+MAX_LOG = 5000  # decisions kept per run (the oldest go first)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,27 @@ def check_auto(value: Any) -> AutoFlows | None:
     return None
 
 
+@dataclass(frozen=True)
+class FlowDecision:
+    """One decision of a ``max_flows="auto"`` run, for records, progress and the report.
+
+    Attributes:
+        at: seconds since the run began.
+        flows: the flow limit decided.
+        round_trip: the mean round trip of the window behind it (None: no answer yet).
+        requests_per_minute, tokens_per_minute: the tightest limits the headers taught
+            (None: none stated).
+        waited: seconds the run's calls had waited for a rate-limit budget so far.
+    """
+
+    at: float
+    flows: int
+    round_trip: float | None
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    waited: float
+
+
 class FlowController:
     """The adaptive flow limit of one Pool run. Thread-safe: requests report from the
     Pool's worker threads, the Pool reads :attr:`limit` from its own.
@@ -124,8 +146,12 @@ class FlowController:
         self._waited = 0
         self._peak = 0
         self._opened = self._changed = clock()
+        self._began = self._opened
         self.last_rtt: float | None = None
         self.decisions = 0  # windows closed so far
+        self.believed: tuple[float | None, float | None] = (None, None)
+        self.waited = 0.0  # seconds the calls waited for a budget, in total
+        self.log: deque[FlowDecision] = deque(maxlen=MAX_LOG)
 
     @property
     def limit(self) -> int:
@@ -141,11 +167,18 @@ class FlowController:
         if count > self._peak:
             self._peak = count
 
-    def observe(self, seconds: float, *, status: int = 200, waited: float = 0.0) -> None:
+    def observe(
+        self, seconds: float, *, status: int = 200, waited: float = 0.0,
+        believed: tuple[float | None, float | None] | None = None,
+    ) -> None:
         """One request ended after ``seconds`` at the server (not counting any wait for
         a budget), with HTTP ``status`` (0: none, a network failure), having waited
-        ``waited`` seconds for a rate-limit budget first."""
+        ``waited`` seconds for a rate-limit budget first; ``believed`` is the tightest
+        (requests, tokens) per minute its rate limits pace by."""
         with self._lock:
+            self.waited += waited
+            if believed is not None:
+                self.believed = believed
             if status in OVERLOAD_STATUSES:
                 self._overloads += 1
             elif 200 <= status < 300:
@@ -173,6 +206,8 @@ class FlowController:
             self._best.append(rtt)
             self._adjust(rtt, min(self._best))
         self.decisions += 1
+        self.log.append(FlowDecision(now - self._began, self.limit, rtt, *self.believed,
+                                     self.waited))
         self._rtts, self._overloads, self._waited, self._peak = [], 0, 0, 0
         self._opened = now
 
@@ -202,5 +237,24 @@ class FlowController:
         if self.limit != before:
             self._changed = self._clock()
 
+    def describe(self) -> str:
+        """What it decided, for the progress line: ``auto 12 flows, limit 600 req/min
+        100k tok/min, 31 s waiting``."""
+        text = [f"auto {self.limit} flows"]
+        rpm, tpm = self.believed
+        stated = [f"{_short(rpm)} req/min" if rpm else "", f"{_short(tpm)} tok/min" if tpm else ""]
+        if any(stated):
+            text.append("limit " + " ".join(part for part in stated if part))
+        if self.waited >= 1:
+            text.append(f"{self.waited:.0f} s waiting")
+        return ", ".join(text)
+
     def __repr__(self) -> str:
         return f"FlowController(limit={self.limit}, {self.phase}, max={self.config.max})"
+
+
+def _short(value: float) -> str:
+    for size, unit in ((1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.3g}"

@@ -251,14 +251,17 @@ def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:
 
 class LimitedRunner:
     """A Pool's runner with the Pool's rate limits put into each item's scope, so that
-    every Model call inside the item waits for them."""
+    every Model call inside the item waits for them; and its observers (the flow
+    controller of a ``max_flows="auto"`` Pool), which hear how each call went."""
 
-    def __init__(self, runner: Any, limits: tuple[RateLimit, ...]):
+    def __init__(self, runner: Any, limits: tuple[RateLimit, ...],
+                 observers: tuple[Any, ...] = ()):
         self.runner = runner
         self.limits = limits
+        self.observers = observers
 
     def run(self, variables: dict[str, Any]) -> Any:
-        with _context.scope(rate_limits=self.limits):
+        with _context.scope(rate_limits=self.limits, observers=self.observers):
             return call_runner(self.runner, variables)
 
     def _reserve_connections(self, n: int) -> None:
@@ -270,10 +273,12 @@ class LimitedRunner:
         return f"LimitedRunner({self.runner!r}, {self.limits!r})"
 
 
-def with_rate_limits(runner: Any, limit: RateLimit | None) -> Any:
-    """``runner`` wrapped so its items see ``limit`` and the limits of any Pool item this
-    Pool runs inside (a nested Pool's threads start without the outer scope); the runner
-    itself when there is none."""
-    outer = _context.current().rate_limits
-    limits = outer + ((limit,) if limit is not None and limit not in outer else ())
-    return LimitedRunner(runner, limits) if limits else runner
+def with_rate_limits(runner: Any, limit: RateLimit | None, observers: tuple[Any, ...] = ()) -> Any:
+    """``runner`` wrapped so its items see ``limit``, ``observers`` and those of any Pool
+    item this Pool runs inside (a nested Pool's threads start without the outer scope);
+    the runner itself when there is none."""
+    outer = _context.current()
+    limits = outer.rate_limits + ((limit,) if limit is not None and limit not in outer.rate_limits
+                                  else ())
+    watchers = outer.observers + tuple(o for o in observers if o not in outer.observers)
+    return LimitedRunner(runner, limits, watchers) if limits or watchers else runner

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._headers import read_headers
@@ -43,7 +43,7 @@ def pace_of(account: RateLimit) -> RateLimit:
 
 
 def report(
-    learners: Iterable[RateLimit],
+    learners: Sequence[RateLimit],
     observers: Iterable[Any],
     status: int,
     headers: Mapping[str, str] | None,
@@ -57,5 +57,12 @@ def report(
     if reading is not None:
         for limit in learners:
             limit.learn(reading)
-    for observer in observers:
-        observer.observe(seconds, status=status, waited=waited)
+    if observers:
+        believed = (_tightest(lim.believed_requests_per_minute for lim in learners),
+                    _tightest(lim.believed_tokens_per_minute for lim in learners))
+        for observer in observers:
+            observer.observe(seconds, status=status, waited=waited, believed=believed)
+
+
+def _tightest(rates: Iterable[float | None]) -> float | None:
+    return min((rate for rate in rates if rate is not None), default=None)

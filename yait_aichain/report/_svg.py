@@ -62,6 +62,8 @@ class Layout:
     pitch: float  # pixels from one row to the next
     bars: tuple[Bar, ...]
     load: tuple[tuple[float, int], ...]  # (seconds, items in flight from then on)
+    # (seconds, the flow limit from then on) when it changed during the run (auto)
+    limits: tuple[tuple[float, int], ...] = ()
 
 
 def _clip(text: str, limit: int = TITLE_CHARS) -> str:
@@ -155,7 +157,21 @@ def layout(records: Sequence[Any], summary: RunSummary,
         level += change
         load.append((when, level))
     total = BARS_TOP + len(records) * pitch + 28
-    return Layout(WIDTH, math.ceil(total), span, scale, pitch, tuple(bars), tuple(load))
+    return Layout(WIDTH, math.ceil(total), span, scale, pitch, tuple(bars), tuple(load),
+                  _limit_steps(records, t0))
+
+
+def _limit_steps(records: Sequence[Any], t0: float | None) -> tuple[tuple[float, int], ...]:
+    """Where ``max_flows="auto"`` changed its limit, read from each record's ``flows``
+    (the limit when it started); empty when the limit never changed."""
+    starts = sorted((rec.start - t0, rec.flows) for rec in records
+                    if t0 is not None and rec.start is not None
+                    and getattr(rec, "flows", None) and not was_reused(rec))
+    steps: list[tuple[float, int]] = []
+    for when, flows in starts:
+        if not steps or steps[-1][1] != flows:
+            steps.append((when, flows))
+    return tuple(steps) if len(steps) > 1 else ()
 
 
 def _nice_step(span: float, target: int = 8) -> float:
@@ -202,6 +218,8 @@ def _load_strip(lay: Layout, max_flows: int) -> list[str]:
         points.append(f"{_f(x)},{_f(y(new))}")
         level = new
     points.append(f"{LEFT + PLOT_WIDTH},{_f(y(level))}")
+    if lay.limits:
+        return [_polygon(points), *_limit_line(lay, y, peak)]
     cap = y(max_flows)
     return [
         (f'<polygon class="load" points="{" ".join(points)} {LEFT + PLOT_WIDTH},{_f(y(0))}" '
@@ -211,6 +229,30 @@ def _load_strip(lay: Layout, max_flows: int) -> list[str]:
         f'<text x="{LEFT - 6}" y="{_f(cap + 4)}" text-anchor="end">{max_flows}</text>',
         (f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: max_flows = {max_flows})'
          "</text>"),
+    ]
+
+
+def _polygon(points: list[str]) -> str:
+    return (f'<polygon class="load" points="{" ".join(points)} {LEFT + PLOT_WIDTH},'
+            f'{points[0].split(",")[1]}" fill="#cfe3ff" stroke="#4a90d9" stroke-width="1"/>')
+
+
+def _limit_line(lay: Layout, y: Any, peak: int) -> list[str]:
+    """The flow limit of a ``max_flows="auto"`` run, dashed, as it changed."""
+    steps = lay.limits
+    points, level = [], steps[0][1]
+    for when, flows in steps:
+        x = LEFT + when * lay.scale
+        points += [f"{_f(x)},{_f(y(level))}", f"{_f(x)},{_f(y(flows))}"]
+        level = flows
+    points.append(f"{LEFT + PLOT_WIDTH},{_f(y(level))}")
+    low, high = min(f for _, f in steps), max(f for _, f in steps)
+    return [
+        (f'<polyline class="limit" points="{" ".join(points)}" fill="none" stroke="{_INK}" '
+         f'stroke-dasharray="4 3" stroke-width="1"/>'),
+        f'<text x="{LEFT - 6}" y="{_f(y(high) + 4)}" text-anchor="end">{high}</text>',
+        (f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: the flow limit '
+         f'max_flows="auto" set, {low} to {high})</text>'),
     ]
 
 
