@@ -366,3 +366,14 @@ def test_the_controller_is_thread_safe():
     for t in threads:
         t.join()
     assert 1 <= ctl.limit <= 300 and ctl.decisions > 0
+
+
+def test_budget_bound_with_too_few_flows_grows_to_keep_the_budget_busy():
+    # 10 requests/s allowed, 0.8 s each: 8 must be in flight, with headroom about 14.
+    clock = Clock()
+    ctl = FlowController(AutoFlows(max=200, initial=6), clock=clock)
+    for _ in range(400):
+        ctl.saw_in_flight(ctl.limit)
+        clock.now += 0.1
+        ctl.observe(0.8, waited=0.05)
+    assert 10 * 0.8 < ctl.limit <= 10 * 0.8 * 1.5 + 3

@@ -11,9 +11,9 @@ does one of four things:
 - **overload** (any 429, 503 or 529 in the window): multiply the limit by
   ``BACKOFF``; slow start ends. The 429's own hint pauses the account elsewhere.
 - **budget-bound** (most requests waited for a rate-limit budget): the provider's
-  limit, not concurrency, sets the pace, so shrink toward what Little's law says the
-  pace needs (``rate x round trip x HEADROOM + 2``) and never grow: more flows would only
-  sit waiting.
+  limit, not concurrency, sets the pace, so move toward what Little's law says the pace
+  needs (``rate x round trip x HEADROOM + 2``): fewer would leave the budget idle between
+  calls, more would only sit waiting.
 - **slow start** (from ``AutoFlows.initial``): double while the round trip stays within
   ``SLOW_START_TOLERANCE`` of the best seen, as TCP does, so a server that takes hundreds
   of flows gets them in a few round trips.
@@ -212,10 +212,10 @@ class FlowController:
         self._opened = now
 
     def _budget_bound(self, rtt: float, rate: float) -> None:
+        # Either way: too few flows leave the budget idle between waits (the provider's
+        # limit is then not reached), too many only wait.
         self._slow_start = False
-        target = rate * rtt * HEADROOM + 2
-        if target < self._limit:
-            self._set((self._limit + target) / 2)
+        self._set((self._limit + rate * rtt * HEADROOM + 2) / 2)
 
     def _adjust(self, rtt: float, best: float) -> None:
         used = self._peak >= 0.8 * self.limit
