@@ -59,12 +59,14 @@ class SimProcess:
     Args:
         latency: seconds per reply.
         log: keep the last ``log`` requests (0: keep none), read with :meth:`log`.
+        **simulator_options: passed on to :class:`Simulator` (``jitter``, ``rpm``, ...).
     """
 
-    def __init__(self, latency: float = 0.0, log: int = 0):
+    def __init__(self, latency: float = 0.0, log: int = 0, **simulator_options: Any):
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        options = {"latency": latency, "record": log > 0, "max_log": max(log, 1)}
+        options = {"latency": latency, "record": log > 0, "max_log": max(log, 1),
+                   **simulator_options}
         self._proc = ctx.Process(target=_serve, args=(child, options), daemon=True,
                                  name="bench-simulator")
         self._proc.start()
