@@ -150,13 +150,14 @@ def test_permit_reports_headers_to_limits_and_attempts_to_observers():
     assert len(watcher.seen) == 1 and watcher.seen[0][1] == 200
 
 
-def test_outside_an_auto_pool_the_account_learns_but_does_not_pace():
+def test_outside_an_auto_pool_the_account_neither_learns_nor_paces():
     account = account_limit("openai", "http://outside/v1", "sk-outside")
     pace_of(account).learn(reading(rpm=60, rpm_left=0, reset="30s"))  # spent: a 30 s wait
     started = time.monotonic()
     with admit((account,), account=account) as permit:
-        permit.response(200, openai_headers(rpm=60))
+        permit.response(200, openai_headers(rpm=6000))
     assert time.monotonic() - started < 1.0
+    assert pace_of(account).believed_requests_per_minute == pytest.approx(3.0)  # untouched
     with _context.scope(timeout=1.0, observers=(Watcher(),)), \
             pytest.raises(APITimeoutError):
         admit((account,), account=account)  # inside an auto Pool it would wait
@@ -172,7 +173,8 @@ def test_a_model_learns_the_limits_the_simulator_states(provider):
             else ("claude-haiku-4-5", sim.anthropic_base_url)
         model = Model(name, api_key=f"sk-learn-{provider}", base_url=base, rate_limit=limit,
                       max_tokens=20)
-        model.generate("hello")
+        with _context.scope(observers=(Watcher(),)):  # as inside a max_flows="auto" Pool
+            model.generate("hello")
     assert limit.believed_requests_per_minute == 600
     assert limit.believed_tokens_per_minute == 100_000
     assert limit.requests_per_minute == 6000 and limit.tokens_per_minute is None
@@ -198,9 +200,10 @@ def test_a_learning_limit_charges_what_answers_really_use_up_front():
     account = account_limit("openai", "http://usage/v1", "sk-usage")
     pace = pace_of(account)
     assert pace.output_tokens == 1000  # the documented first guess
-    for _ in range(60):
-        with admit((account,), account=account, prompt=50) as permit:
-            permit.used = 50 + 40  # each answer used 40 output tokens
+    with _context.scope(observers=(Watcher(),)):  # as inside a max_flows="auto" Pool
+        for _ in range(60):
+            with admit((account,), account=account, prompt=50) as permit:
+                permit.used = 50 + 40  # each answer used 40 output tokens
     assert 40 <= pace.output_tokens <= 60
     user = RateLimit(tokens_per_minute=100_000)
     with admit((user,), prompt=50) as permit:
