@@ -223,27 +223,7 @@ def _pick(contenders: tuple[Any, ...], wanted: str | None) -> tuple[Any, ...]:
     return tuple(c for c in contenders if str(c) in names)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--rpm", type=int, default=600)
-    parser.add_argument("--tpm", type=int, default=100_000)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--capacity", type=int, default=40)
-    parser.add_argument("--local-items", type=int, default=1000)
-    parser.add_argument("--local-latency", type=float, default=0.5)
-    parser.add_argument("--only", choices=["headers", "local"], default=None)
-    parser.add_argument("--contenders", default=None,
-                        help="comma-separated subset, e.g. auto,20 (default: all)")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        spec = json.loads(args.one)
-        runner = run_cookbook if spec["flows"] == "cookbook" else run_pool
-        print(json.dumps(runner(spec)))
-        return
-
-    print(f"# bench_auto.py: {machine_facts()}")
+def _jobs(args: argparse.Namespace) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     jobs: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     if args.only in (None, "headers"):
         limited = {"latency": args.latency, "jitter": args.latency / 2, "rpm": args.rpm,
@@ -261,36 +241,67 @@ def main() -> None:
             spec = {"name": str(flows), "provider": "openai", "wire": "vllm",
                     "flows": flows, "items": args.local_items}
             jobs.append(("local", spec, local))
+    return jobs
+
+
+def _run(jobs: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> dict[str, list[Any]]:
     # Rate-limited contenders have their own server and key, so they run side by side:
     # their wall time is set by the limits, not by this machine's CPU. The saturating
     # server's contenders are CPU-bound, so they run one after another (alongside).
     limited = [(g, spec, opts) for g, spec, opts in jobs if g != "local"]
     local_jobs = [(spec, opts) for g, spec, opts in jobs if g == "local"]
+    results: dict[str, list[dict[str, Any]]] = {}
     with ThreadPoolExecutor(max_workers=len(limited) + 1) as executor:
         futures = [(group, executor.submit(contend, spec, opts)) for group, spec, opts in limited]
         sequential = executor.submit(lambda: [contend(spec, opts) for spec, opts in local_jobs])
-        results: dict[str, list[dict[str, Any]]] = {}
         for group, future in futures:
             results.setdefault(group, []).append(future.result())
         if local_jobs:
             results["local"] = sequential.result()
+    return results
+
+
+def _report(args: argparse.Namespace, results: dict[str, list[Any]]) -> None:
     for provider in ("openai", "anthropic"):
         if provider in results:
             print(table(f"{provider} headers, {args.rpm} req/min and {args.tpm:,} tokens/min, "
                         f"{args.items} items, latency {args.latency} s",
                         results[provider], (args.rpm, args.tpm)))
-    if "local" in results:
-        rows = results["local"]
-        print(table(f"header-less server saturating at {args.capacity} concurrent "
-                    f"(+{args.capacity} queued, then 503), {args.local_items} items, "
-                    f"{args.local_latency} s per request", rows, None))
-        fixed = [r for r in rows if r["name"] != "auto"]
-        auto = next((r for r in rows if r["name"] == "auto"), None)
-        if not fixed or auto is None:
-            return
+    rows = results.get("local")
+    if not rows:
+        return
+    print(table(f"header-less server saturating at {args.capacity} concurrent "
+                f"(+{args.capacity} queued, then 503), {args.local_items} items, "
+                f"{args.local_latency} s per request", rows, None))
+    fixed = [r for r in rows if r["name"] != "auto"]
+    auto = next((r for r in rows if r["name"] == "auto"), None)
+    if fixed and auto is not None:
         best = min(fixed, key=lambda r: r["wall"])
         print(f"\nauto {auto['wall']:.1f} s vs the best fixed (max_flows={best['name']}) "
               f"{best['wall']:.1f} s: {auto['wall'] / best['wall'] - 1:+.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--rpm", type=int, default=600)
+    parser.add_argument("--tpm", type=int, default=100_000)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--capacity", type=int, default=40)
+    parser.add_argument("--local-items", type=int, default=2000)
+    parser.add_argument("--local-latency", type=float, default=0.5)
+    parser.add_argument("--only", choices=["headers", "local"], default=None)
+    parser.add_argument("--contenders", default=None,
+                        help="comma-separated subset, e.g. auto,20 (default: all)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        spec = json.loads(args.one)
+        runner = run_cookbook if spec["flows"] == "cookbook" else run_pool
+        print(json.dumps(runner(spec)))
+        return
+    print(f"# bench_auto.py: {machine_facts()}")
+    _report(args, _run(_jobs(args)))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ controller driven by scripted responses on an injected clock (nothing sleeps).""
 from __future__ import annotations
 
 import heapq
+import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -212,19 +213,24 @@ class Server:
     ``queue`` waiting it answers 503 at once (Ollama's OLLAMA_MAX_QUEUE). ``capacity``
     None: every request takes ``base``."""
 
-    def __init__(self, base, capacity=None, queue=None):
+    def __init__(self, base, capacity=None, queue=None, jitter=0.2, seed=3):
         self.base, self.capacity, self.queue = base, capacity, queue
         self.slots = [0.0] * (capacity or 0)
         self.at_server = 0
+        self.rng = random.Random(seed)
+        self.jitter = jitter  # each request takes base x (1 +- jitter), as real ones vary
+
+    def service(self):
+        return self.base * (1 + self.jitter * (2 * self.rng.random() - 1))
 
     def accept(self, now):
         """The finish time of a request sent at ``now``, or None for a 503."""
         if self.capacity is None:
-            return now + self.base
+            return now + self.service()
         if self.queue is not None and self.at_server >= self.capacity + self.queue:
             return None
         free = heapq.heappop(self.slots)
-        finish = max(now, free) + self.base
+        finish = max(now, free) + self.service()
         heapq.heappush(self.slots, finish)
         self.at_server += 1
         return finish

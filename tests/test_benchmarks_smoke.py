@@ -16,6 +16,8 @@ BENCH = Path(__file__).parent.parent / "benchmarks"
         ("bench_model.py", ["--quick"], "| Model.generate |"),
         ("bench_convert.py", ["--pages", "10", "--flows", "4"], "fetch + convert, threaded"),
         ("bench_hostile.py", ["--size", "20000", "--repeats", "1"], "worst ratio"),
+        ("bench_auto.py", ["--only", "local", "--contenders", "auto,40", "--local-items", "80"],
+         "vs the best fixed"),
         ("bench_documents.py", ["--docs", "1", "--pages", "2", "--rounds", "1"],
          "| pptx | "),
         ("bench_batch.py", ["--items", "20", "--rounds", "1", "--latency", "0.01",

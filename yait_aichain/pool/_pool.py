@@ -365,7 +365,8 @@ class Pool:
                for rec in records]
         labels = ids if any(i is not None for i in ids) else None
         # "auto": the most flows it allowed (the report draws how the limit moved).
-        flows = self._settings.max_flows if self._settings.auto is None else \
+        settings = self._settings
+        flows = settings.flow_bound if settings.auto is None else \
             max((rec.flows for rec in records if rec.flows), default=1)
         return write_report(path, records, max_flows=flows, title=title,
                             usage=self.usage, labels=labels)

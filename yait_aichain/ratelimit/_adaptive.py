@@ -188,7 +188,10 @@ class FlowController:
             if waited > 0:
                 self._waited += 1
             count = len(self._rtts) + self._overloads
-            if count >= max(MIN_WINDOW, self.limit):
+            # Slow start decides on half a window: requests sent before the last doubling
+            # are left out, so the first half of the new ones to finish is one round trip.
+            size = self.limit // 2 if self._slow_start else self.limit
+            if count >= max(MIN_WINDOW, size):
                 self._close_window(count)
 
     # -- one decision per window -------------------------------------------------------

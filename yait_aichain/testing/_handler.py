@@ -178,15 +178,8 @@ class Handler(LeanRequestHandler):
             return self._serve_fault(info, fault)
         # The prompt cache is looked up on arrival and written when the reply goes out.
         ticket = core.prompt_cache.begin(info) if fault is None else None
-        capacity = core.capacity
-        if capacity is not None and not capacity.enter(core.stop):
-            return self._error(info.provider, 503, F.OVERLOADED, message=_BUSY)
-        try:
-            if not self._wait(core.script.delay(core.latency, core.jitter)):
-                return self._abort()
-        finally:
-            if capacity is not None:
-                capacity.leave()
+        if not self._generate(info):
+            return None
         if fault is not None:
             return self._serve_fault(info, fault)
         try:
@@ -198,6 +191,23 @@ class Handler(LeanRequestHandler):
         reply = W.reply_body(info, text, tool_input)
         core.prompt_cache.finish(ticket, reply)
         self._send(200, _dumps(reply))
+
+    def _generate(self, info: W.ReplyInfo) -> bool:
+        """Take a slot (``capacity=``) for the reply's latency; False when nothing more
+        may go out (a 503 for a full line went out, or the simulator is closing)."""
+        core = self._core
+        capacity = core.capacity
+        if capacity is not None and not capacity.enter(core.stop):
+            self._error(info.provider, 503, F.OVERLOADED, message=_BUSY)
+            return False
+        try:
+            if not self._wait(core.script.delay(core.latency, core.jitter)):
+                self._abort()
+                return False
+        finally:
+            if capacity is not None:
+                capacity.leave()
+        return True
 
     def _read_request(self, post: bool) -> W.ReplyInfo | None:
         """The request as a ReplyInfo, or None after answering it with an error."""
