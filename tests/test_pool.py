@@ -12,7 +12,16 @@ import pytest
 import yait_aichain.pool as pool_module
 from yait_aichain._usage import Usage
 from yait_aichain.errors import ConfigurationError
-from yait_aichain.pool import CANCELLED, DONE, FAILED, MAX_FLOWS_LIMIT, PENDING, RUNNING, Pool
+from yait_aichain.pool import (
+    CANCELLED,
+    DEFAULT_MAX_FLOWS,
+    DONE,
+    FAILED,
+    MAX_FLOWS_LIMIT,
+    PENDING,
+    RUNNING,
+    Pool,
+)
 
 from .test_pool_fakes import FakeRunner, items
 
@@ -308,3 +317,18 @@ def test_retry_failed_before_any_run_runs_everything():
     fake = FakeRunner()
     assert Pool(fake, items(3)).retry_failed() == [0, 10, 20]
     assert sorted(fake.calls) == [0, 1, 2]
+
+
+def test_settings_are_checked_when_assigned_and_records_are_plain():
+    import dataclasses
+
+    pool = Pool(FakeRunner(), items(2))
+    with pytest.raises(ConfigurationError, match="max_flows"):
+        pool.max_flows = 0
+    with pytest.raises(ConfigurationError, match="timeout"):
+        pool.timeout = -1
+    assert pool.max_flows == DEFAULT_MAX_FLOWS and pool.timeout is None  # unchanged
+    pool.max_cost = 2.5
+    assert pool.max_cost == 2.5
+    fields = {f.name for f in dataclasses.fields(pool.records[0])}
+    assert not any(name.startswith("_") for name in fields)  # no scheduler state

@@ -228,3 +228,18 @@ def test_a_429_hint_pauses_other_callers_of_the_account():
         assert not POLICY.should_retry(info.value)
     finally:
         account.sleep = None
+
+
+def test_the_account_registry_holds_only_accounts_in_use():
+    import gc
+
+    from yait_aichain import Model
+    from yait_aichain.ratelimit import _limiter
+
+    models = [Model("gpt-4o-mini", api_key=f"sk-{i}", base_url="http://127.0.0.1:9/v1")
+              for i in range(200)]
+    assert len({id(m._account) for m in models}) == 200
+    held = len(_limiter._accounts)
+    del models
+    gc.collect()
+    assert len(_limiter._accounts) <= held - 200  # the registry never grows for ever
