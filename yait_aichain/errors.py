@@ -21,6 +21,7 @@ translated at one boundary each and never reach a user; the original is kept in
     │   ├── RateLimitError ....................... 429: slow down (see retry_after)
     │   ├── ServerError .......................... 5xx/529: the provider failed; safe to retry
     │   ├── InvalidResponseError ................. a 2xx we cannot use (empty, refusal, bad JSON)
+    │   ├── ResponseTooLargeError (also FetchError) the decoded body is over the cap
     │   ├── BatchError ........................... a provider batch failed or gave no result
     │   │   └── BatchExpiredError ................ the batch window closed before the request ran
     │   └── NetworkError ......................... no usable HTTP response (DNS, refused, reset)
@@ -36,7 +37,7 @@ translated at one boundary each and never reach a user; the original is kept in
         ├── UnsafePathError (PermissionError) .... a local file not allowed (no root= or outside it)
         ├── FetchError ........................... the page could not be fetched
         │   ├── FetchTimeoutError (TimeoutError) . the fetch ran out of time
-        │   ├── ResponseTooLargeError ............ the body is over the size cap
+        │   ├── ResponseTooLargeError ............ the body is over the size cap (see above)
         │   └── UnsupportedContentTypeError ...... not HTML, text or a known document
         ├── ConversionError ...................... the page could not be turned into Markdown
         │   └── DocumentError .................... a PDF/DOCX/XLSX/PPTX that cannot be read
@@ -403,8 +404,29 @@ class FetchTimeoutError(FetchError, builtins.TimeoutError):
     """The fetch did not finish within its ``timeout`` (or the Pool item's budget)."""
 
 
-class ResponseTooLargeError(FetchError):
-    """The body (after decompression) is larger than the configured cap."""
+class ResponseTooLargeError(APIError, FetchError):
+    """A response body (after decompression) is larger than its cap: a model answer over
+    ``Model(max_response_bytes=...)`` (32 MiB by default) or a page over convertToMD's
+    ``max_bytes``. The cap holds while decoding, so a compression bomb never inflates.
+    Never retried: the same request would get the same body. ``limit`` is the cap in
+    bytes; ``status`` the HTTP status of the oversized response (None when no HTTP
+    response was read, as for a local file)."""
+
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
+                 limit: int | None = None, **kwargs: Any):
+        APIError.__init__(self, message, status=status or 0, **kwargs)
+        self.url = url
+        self.status = status  # type: ignore[assignment]
+        self.limit = limit
+
+    @property
+    def retryable(self) -> bool:  # the class decides, whatever the status: same request,
+        return False              # same body
+
+    def __str__(self) -> str:
+        # A page fetch has no provider: its message stands alone, as for other FetchErrors.
+        return APIError.__str__(self) if self.provider else self.message
 
 
 class UnsupportedContentTypeError(FetchError):

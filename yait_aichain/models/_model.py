@@ -31,6 +31,7 @@ from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 
 __all__ = ["Model"]
 
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _CLIENT_OPTION_NAMES = frozenset({"url", "base_url", "timeout", "verify", "headers"})
 
 
@@ -51,7 +52,11 @@ class Model:
         base_url: overrides ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` /
             ``GEMINI_BASE_URL`` (or google-genai's ``GOOGLE_GEMINI_BASE_URL``) and the
             provider default.
-        timeout: seconds for a whole call, retries included, or a :class:`Timeout`.
+        timeout: seconds for a whole call, retries included, or a :class:`Timeout`. It
+            holds in every phase of a request: DNS, connect, TLS, status line, headers
+            and body, however slowly the server drips them.
+        max_response_bytes: cap on a response's decoded body (default 32 MiB), enforced
+            while decoding; a larger one is a :class:`ResponseTooLargeError`, not retried.
         max_retries: retries on 429/5xx/network errors (default 5); or pass ``retry=``.
         price: overrides the published price: ``(input, output)`` or ``(input, output,
             cache_read, cache_write)`` USD per million tokens, or a :class:`Price`. Batch
@@ -83,6 +88,7 @@ class Model:
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         rate_limit: RateLimit | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         **generation_options: Any,
     ):
         # Wrapped before anything else, so that no frame (this one included) holds the key
@@ -124,6 +130,12 @@ class Model:
         given = coerce_price(price)
         self.price = given if given is not None else registry.price_for(self.name, self._provider)
         self.rate_limit = check_rate_limit(rate_limit)
+        if (isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int)
+                or max_response_bytes <= 0):
+            raise ConfigurationError(
+                f"max_response_bytes must be an int > 0, got {max_response_bytes!r}"
+            )
+        self.max_response_bytes = max_response_bytes
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}
         self._verify = verify
         self._transport = Transport(self.base_url, verify=verify)
@@ -292,7 +304,8 @@ class Model:
                     connect, read = self._attempt_timeouts(scope)
                     try:
                         raw = self._transport.post(url, headers, body, connect_timeout=connect,
-                                                   read_timeout=read, deadline=scope.deadline)
+                                                   read_timeout=read, deadline=scope.deadline,
+                                                   max_bytes=self.max_response_bytes)
                         permit.response(raw.status, raw.headers)
                         parsed, rid = self._parse(raw, spec)
                     except APIError as exc:

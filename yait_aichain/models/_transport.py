@@ -1,9 +1,11 @@
 """The only module of the models package that imports ``requests``.
 
 One :class:`Transport` per Model: a connection pool sized for the threads that use it,
-connect and read timeouts on every call, a wall-clock cap on reading the body, no
-redirects, no urllib3 retries (the retry module is the one retry layer), and proxy
-settings read once. Every ``requests``/``urllib3`` exception becomes one of ours here.
+connect and read timeouts on every call, one deadline for the whole call that holds in
+every phase (DNS, connect, TLS, status line, headers, body: see :mod:`._connect`), a cap
+on the decoded body enforced while decoding, no redirects, no urllib3 retries (the retry
+module is the one retry layer), and proxy settings read once. Every
+``requests``/``urllib3`` exception becomes one of ours here.
 
 We call the adapter directly instead of ``Session.request``: the session path merges
 environment settings and cookies on every call, which costs more CPU than the rest of
@@ -12,6 +14,7 @@ the call put together, and an API client needs neither.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import re
 import threading
@@ -27,7 +30,15 @@ import requests.utils
 import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
-from ..errors import APITimeoutError, ConfigurationError, NetworkError
+from .. import _watchdog
+from ..errors import (
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    NetworkError,
+    ResponseTooLargeError,
+)
+from ._connect import POOL_CLASSES
 
 #: Connections kept per host before the pool grows; above requests' default of 10 so that
 #: the common "50 threads" case never sees "Connection pool is full".
@@ -107,13 +118,18 @@ class Transport:
         read_timeout: float,
         deadline: float | None,
         method: str = "POST",
+        max_bytes: int | None = None,
     ) -> RawResponse:
         """POST ``body`` (or send it with another ``method``: the Batch APIs also GET and
         DELETE) and read the whole response before ``deadline``.
 
+        ``deadline`` (monotonic) holds in every phase, name resolution included;
+        ``max_bytes`` caps the decoded body (None: no cap).
+
         Raises:
-            APITimeoutError: connect/read timeout, or the deadline passed while reading.
+            APITimeoutError: connect/read timeout, or the deadline passed (in any phase).
             NetworkError: no usable response (DNS, refused, reset, TLS, proxy).
+            ResponseTooLargeError: the decoded body is over ``max_bytes``.
             ConfigurationError: the URL cannot be used.
         """
         with self._lock:
@@ -122,8 +138,8 @@ class Transport:
                 self._grow(self._in_flight)
             adapter = self._adapter
         try:
-            return self._send(adapter, url, headers, body, connect_timeout, read_timeout, deadline,
-                              method)
+            return self._send(adapter, url, headers, body, (connect_timeout, read_timeout),
+                              deadline, method, max_bytes)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -134,10 +150,10 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         body: bytes,
-        connect_timeout: float,
-        read_timeout: float,
+        timeouts: tuple[float, float],
         deadline: float | None,
-        method: str = "POST",
+        method: str,
+        max_bytes: int | None,
     ) -> RawResponse:
         prepared = requests.PreparedRequest()
         prepared.method = method
@@ -146,39 +162,25 @@ class Transport:
         prepared.headers["Content-Length"] = str(len(body))
         prepared.body = body
         prepared.hooks = {"response": []}
-        try:
-            response = adapter.send(
-                prepared,
-                stream=True,
-                timeout=(connect_timeout, read_timeout),
-                verify=self._verify,
-                proxies=self._proxies,
-            )
+        with _watchdog.deadline_alarm(deadline) as alarm:
             try:
-                content = _read_body(response, deadline)
-            finally:
-                response.close()
-        except requests.exceptions.Timeout as exc:
-            raise APITimeoutError(f"timed out: {_describe(exc)}", status=0) from None
-        except requests.exceptions.SSLError as exc:
-            # a bad certificate does not fix itself
-            raise NetworkError(f"TLS error: {_describe(exc)}", retryable=False) from None
-        except requests.exceptions.ProxyError as exc:
-            raise NetworkError(f"proxy error: {_describe(exc)}", retryable=False) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
-            raise ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}") from None
-        except requests.exceptions.ConnectionError as exc:
-            if _refused(exc):
-                raise self._refused_error(exc) from None
-            raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
-        except requests.exceptions.RequestException as exc:
-            raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
-        # Reading the body goes through urllib3 directly, so its errors arrive untranslated.
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise APITimeoutError(f"timed out: {_describe(exc)}", status=0) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise NetworkError(f"connection failed: {_describe(exc)}", status=0) from None
+                response = adapter.send(prepared, stream=True, timeout=timeouts,
+                                        verify=self._verify, proxies=self._proxies)
+                try:
+                    content = _read_body(response, deadline, max_bytes)
+                finally:
+                    response.close()
+            except _TRANSPORT_ERRORS as exc:
+                fired = alarm is not None and alarm.fired
+                if (not fired and isinstance(exc, requests.exceptions.ConnectionError)
+                        and _refused(exc)):
+                    raise self._refused_error(exc) from None
+                raise _translate(exc, url, fired) from None
+            if alarm is not None and alarm.fired:
+                # A socket shut down by the alarm can look like the normal end of a body
+                # (close-delimited, or cut in a chunk-size line): never trust it.
+                raise APITimeoutError("the response did not finish within the time budget",
+                                      status=0)
         return RawResponse(response.status_code, response.headers, content)
 
     def close(self) -> None:
@@ -211,6 +213,17 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._pools: dict[tuple[str, Any], Any] = {}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(getattr(manager, "pool_classes_by_scheme", None), dict) \
+                and not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(POOL_CLASSES)
+        return manager
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
@@ -249,24 +262,68 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
         super().close()
 
 
-def _read_body(response: requests.Response, deadline: float | None) -> bytes:
+def _read_body(response: requests.Response, deadline: float | None,
+               max_bytes: int | None) -> bytes:
     """Read the body, giving up at ``deadline`` even when the server drips bytes slowly
-    enough that no single read times out."""
+    enough that no single read times out, and at ``max_bytes`` of decoded body.
+
+    ``read1`` decodes at most one chunk's worth per call, so a compression bomb is
+    inflated at most one chunk past the cap, never to its full size."""
     raw = response.raw
+    status = response.status_code
+    length = response.headers.get("content-length", "").strip()
+    if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
+        raise _too_large(f"the response announces {int(length)} bytes", max_bytes, status)
     # With no content coding, a closed stream after a read means the body is complete:
     # skip the extra read that would only confirm it (a few per cent of a call's CPU).
     identity = not response.headers.get("content-encoding")
-    chunks = []
+    body = bytearray()
     while True:
         chunk = raw.read1(_READ_CHUNK, decode_content=True)
         if not chunk:
             break
-        chunks.append(chunk)
+        body += chunk
+        if max_bytes is not None and len(body) > max_bytes:
+            raise _too_large("the decoded response is larger", max_bytes, status)
         if deadline is not None and time.monotonic() > deadline:
-            raise requests.exceptions.ReadTimeout("the response did not finish within the time budget")
+            raise requests.exceptions.ReadTimeout(
+                "the response did not finish within the time budget")
         if identity and raw.closed:
             break
-    return b"".join(chunks)
+    return bytes(body)
+
+
+def _too_large(what: str, max_bytes: int, status: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{what} than the {max_bytes}-byte cap; raise Model(max_response_bytes=...) if the "
+        f"answer really is this big", status=status, limit=max_bytes,
+    )
+
+
+# What sending and reading may raise; each becomes one of our errors in _translate.
+_TRANSPORT_ERRORS = (
+    requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError,
+    http.client.HTTPException, ValueError, LookupError,
+)
+
+
+def _translate(exc: BaseException, url: str, fired: bool) -> APIError | ConfigurationError:
+    """Our error for a requests/urllib3/socket exception (``fired``: the deadline alarm
+    shut the socket down, whatever the exception says)."""
+    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    if fired or isinstance(exc, timeouts):
+        return APITimeoutError(f"timed out: {_describe(exc)}", status=0)
+    bad_url = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+               requests.exceptions.InvalidSchema)
+    if isinstance(exc, bad_url):
+        return ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}")
+    if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        kind = "TLS" if isinstance(exc, requests.exceptions.SSLError) else "proxy"
+        # a bad certificate or proxy does not fix itself
+        return NetworkError(f"{kind} error: {_describe(exc)}", retryable=False)
+    if isinstance(exc, (ValueError, LookupError, http.client.HTTPException)):
+        return NetworkError(f"malformed response: {_describe(exc)}", status=0)
+    return NetworkError(f"connection failed: {_describe(exc)}", status=0)
 
 
 def _refused(exc: BaseException) -> bool:

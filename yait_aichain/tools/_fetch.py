@@ -3,7 +3,7 @@
 One fetch: parse the URL (:mod:`._netguard`), resolve the host once, check every
 address, send the request to a checked address (:mod:`._pinned`), and follow redirects
 by hand, checking each hop the same way. The body is streamed and capped by decoded
-size, by total time (:mod:`._watchdog`) and by content type. All ``requests`` and
+size, by total time (:mod:`yait_aichain._watchdog`) and by content type. All ``requests`` and
 ``urllib3`` errors become :class:`~yait_aichain.errors.FetchError` here and nowhere else.
 
 Requests go straight to the adapter, not through ``requests.Session.send``: with
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -35,7 +33,7 @@ from ..errors import (
     UnsafeURLError,
     UnsupportedContentTypeError,
 )
-from . import _watchdog
+from .. import _watchdog
 from ._netguard import (
     IPAddress,
     Resolver,
@@ -219,7 +217,8 @@ class Fetcher:
             raise _fetch_error(f"no time left to fetch {short(url)}", url=url, cls=FetchTimeoutError)
         deadline = time.monotonic() + budget
         allow_private = self.allow_private or allow_private_from_env()
-        with self._alarm(deadline) as alarm:
+        with _watchdog.deadline_alarm(deadline) as alarm:
+            assert alarm is not None  # a deadline always arms one
             hop_url = url
             for hop in range(self.max_redirects + 1):
                 scope.check()
@@ -237,16 +236,6 @@ class Fetcher:
             f"too many redirects (more than {self.max_redirects}) fetching {short(url)}",
             url=url,
         )
-
-    @contextmanager
-    def _alarm(self, deadline: float) -> Iterator[_watchdog.Alarm]:
-        alarm = _watchdog.arm(deadline)
-        token = _watchdog.ACTIVE_ALARM.set(alarm)
-        try:
-            yield alarm
-        finally:
-            _watchdog.ACTIVE_ALARM.reset(token)
-            alarm.cancel()
 
     def _check_hop(self, url: str, hop: int,
                    allow_private: bool) -> tuple[Target, list[IPAddress]]:

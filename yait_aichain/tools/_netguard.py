@@ -21,7 +21,8 @@ from urllib.parse import quote
 
 import idna
 
-from ..errors import FetchError, UnsafeURLError
+from .. import _watchdog
+from ..errors import FetchError, FetchTimeoutError, UnsafeURLError
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
@@ -295,8 +296,15 @@ def resolve_checked(
     if target.ip is not None:
         candidates: list[IPAddress] = [target.ip]
     else:
+        lookup = resolver or system_resolver
         try:
-            answers = (resolver or system_resolver)(target.host, target.port)
+            # Under the fetch's deadline: the system resolver ignores every socket timeout.
+            answers = _watchdog.call_within(
+                lambda: lookup(target.host, target.port), _watchdog.remaining(None),
+                f"resolving {short(target.host)!r}",
+            )
+        except TimeoutError as exc:
+            raise FetchTimeoutError(f"{exc}", url=target.url) from exc
         except (OSError, UnicodeError) as exc:
             raise FetchError(f"cannot resolve host {short(target.host)!r}: {exc}") from exc
         candidates = []

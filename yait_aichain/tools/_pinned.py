@@ -25,7 +25,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import PoolManager
 
-from . import _watchdog
+from .. import _watchdog
 
 __all__ = ["Dialer", "PinnedAdapter", "default_dialer", "pin"]
 
@@ -96,25 +96,11 @@ class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
     pass
 
 
-class _AlarmedPoolMixin:
-    """Hands each checked-out connection to the running fetch's deadline alarm."""
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        _watchdog.attach(conn)
-        return conn
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            _watchdog.detach(conn)
-        super()._put_conn(conn)  # type: ignore[misc]
-
-
-class _PinnedHTTPPool(_AlarmedPoolMixin, HTTPConnectionPool):
+class _PinnedHTTPPool(_watchdog.AlarmedPoolMixin, HTTPConnectionPool):
     ConnectionCls = _PinnedHTTPConnection
 
 
-class _PinnedHTTPSPool(_AlarmedPoolMixin, HTTPSConnectionPool):
+class _PinnedHTTPSPool(_watchdog.AlarmedPoolMixin, HTTPSConnectionPool):
     ConnectionCls = _PinnedHTTPSConnection
 
 

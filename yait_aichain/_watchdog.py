@@ -1,0 +1,260 @@
+"""A whole-call deadline, enforced on the socket: for Model calls and page fetches.
+
+A read timeout bounds each ``recv`` only: a server that drips one byte just inside it,
+in the status line, the headers, a chunk-size line or the body, keeps a plain
+``requests`` call alive forever. Here a call arms an :class:`Alarm` (``with
+deadline_alarm(deadline) as alarm``); every connection the call checks out of a pool is
+attached to it, and when the deadline passes one shared daemon thread shuts those sockets
+down, which wakes the blocked read at once. A connection is detached when it goes back to
+its pool, so the alarm can never touch a connection that another call is using by then.
+Name resolution, which no socket timeout bounds, runs under the same deadline
+(:func:`resolve_within`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import ipaddress
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+__all__ = [
+    "ACTIVE_ALARM", "Alarm", "AlarmedPoolMixin", "arm", "attach", "call_within",
+    "deadline_alarm", "detach", "remaining", "resolve_within",
+]
+
+T = TypeVar("T")
+
+_LOCK = threading.Lock()  # guards every connection's owner and every alarm's state
+_ATTR = "_yait_alarm"
+
+ACTIVE_ALARM: contextvars.ContextVar[Alarm | None] = contextvars.ContextVar(
+    "yait_aichain_fetch_alarm", default=None
+)
+
+
+def _shutdown(conn: Any) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return
+    try:
+        # The plain-socket method, also for an SSLSocket: ssl.SSLSocket.shutdown would
+        # drop the TLS object under the reading thread's feet.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError):
+        pass
+
+
+class Alarm:
+    """The deadline of one fetch and the connections it is using."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._done = False
+        self._conns: list[Any] = []
+
+    def attach(self, conn: Any) -> None:
+        with _LOCK:
+            setattr(conn, _ATTR, self)
+            self._conns.append(conn)
+            late = self.fired
+        if late:
+            _shutdown(conn)
+
+    def cancel(self) -> None:
+        """The call is over: forget its connections."""
+        with _LOCK:
+            if not self._done:
+                _WATCHDOG.cancelled()
+            self._done = True
+            for conn in self._conns:
+                if getattr(conn, _ATTR, None) is self:
+                    setattr(conn, _ATTR, None)
+            self._conns.clear()
+
+    def _fire(self) -> None:
+        with _LOCK:
+            if self._done:
+                return
+            self.fired = True
+            victims = [c for c in self._conns if getattr(c, _ATTR, None) is self]
+        for conn in victims:
+            _shutdown(conn)
+
+
+def attach(conn: Any) -> None:
+    """Attach ``conn`` to the running fetch's alarm, if there is one."""
+    alarm = ACTIVE_ALARM.get()
+    if alarm is not None:
+        alarm.attach(conn)
+
+
+def detach(conn: Any) -> None:
+    """``conn`` goes back to its pool: no alarm may shut it down any more."""
+    with _LOCK:
+        if getattr(conn, _ATTR, None) is not None:
+            setattr(conn, _ATTR, None)
+
+
+class AlarmedPoolMixin:
+    """For a urllib3 connection pool: hands each checked-out connection to the running
+    call's alarm, and takes it back when the connection returns to the pool."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        attach(conn)
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            detach(conn)
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Alarm]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._cancelled = 0
+
+    def cancelled(self) -> None:
+        # Most alarms are cancelled long before they are due (a Model call's default
+        # budget is 600 s): count them, and drop them from the heap once they dominate.
+        self._cancelled += 1
+
+    def _compact(self) -> None:
+        # Called with the condition held.
+        if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2]._done]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
+
+    def arm(self, deadline: float) -> Alarm:
+        alarm = Alarm(deadline)
+        with self._cond:
+            self._compact()
+            heapq.heappush(self._heap, (deadline, next(self._seq), alarm))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="yait_aichain-deadline-watchdog", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0][2] is alarm:
+                # Only an alarm due before all others changes how long the thread sleeps;
+                # waking it for every call would cost a context switch per Model call.
+                self._cond.notify()
+        return alarm
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                deadline, _, alarm = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            alarm._fire()
+
+
+_WATCHDOG = _Watchdog()
+
+if hasattr(os, "register_at_fork"):
+    # The thread does not survive a fork; the child starts a fresh watchdog.
+    os.register_at_fork(after_in_child=lambda: _WATCHDOG.__init__())  # type: ignore[misc]
+
+
+def arm(deadline: float) -> Alarm:
+    """An alarm that shuts down the attached connections at ``deadline`` (monotonic)."""
+    return _WATCHDOG.arm(deadline)
+
+
+@contextmanager
+def deadline_alarm(deadline: float | None) -> Iterator[Alarm | None]:
+    """Arm an alarm for the calls made inside the block (None: no deadline, no alarm)."""
+    if deadline is None:
+        yield None
+        return
+    alarm = _WATCHDOG.arm(deadline)
+    token = ACTIVE_ALARM.set(alarm)
+    try:
+        yield alarm
+    finally:
+        ACTIVE_ALARM.reset(token)
+        alarm.cancel()
+
+
+def remaining(default: float | None) -> float | None:
+    """Seconds left before the running call's deadline (``default`` without one)."""
+    alarm = ACTIVE_ALARM.get()
+    if alarm is None:
+        return default
+    left = alarm.deadline - time.monotonic()
+    return left if default is None else min(left, default)
+
+
+def call_within(fn: Callable[[], T], timeout: float | None, what: str) -> T:
+    """``fn()``, given up after ``timeout`` seconds (None: wait as long as it takes).
+
+    For blocking calls no socket timeout bounds, name resolution above all: ``fn`` runs in
+    a daemon thread that is left behind (it ends when ``fn`` does) if it overruns.
+
+    Raises:
+        TimeoutError: ``fn`` did not finish in time (``what`` says what it was doing).
+        whatever ``fn`` raised.
+    """
+    if timeout is None:
+        return fn()
+    if timeout <= 0:
+        raise TimeoutError(f"no time left for {what}")
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller, who raises it
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="yait_aichain-blocking-call", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"{what} took longer than {timeout:.1f} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def resolve_within(host: str, port: int, timeout: float | None) -> list[tuple[Any, ...]]:
+    """``socket.getaddrinfo(host, port, type=SOCK_STREAM)`` under ``timeout``; an IP
+    address is never looked up (no thread, no resolver).
+
+    Raises:
+        TimeoutError: the lookup did not finish in time.
+        socket.gaierror: the name does not resolve.
+    """
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        ip = None
+    if ip is not None:
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        addr = (str(ip), port) if ip.version == 4 else (str(ip), port, 0, 0)
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", addr)]
+    return call_within(
+        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+        timeout, f"resolving {host!r}",
+    )
