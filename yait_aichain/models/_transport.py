@@ -173,6 +173,7 @@ class Transport:
             except _TRANSPORT_ERRORS as exc:
                 fired = alarm is not None and alarm.fired
                 if (not fired and isinstance(exc, requests.exceptions.ConnectionError)
+                        and not isinstance(exc, requests.exceptions.ProxyError)
                         and _refused(exc)):
                     raise self._refused_error(exc) from None
                 raise _translate(exc, url, fired) from None
