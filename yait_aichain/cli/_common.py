@@ -7,6 +7,7 @@ import inspect
 import sys
 from typing import Any, TextIO
 
+from .._text import printable
 from .._usage import Usage
 from ..errors import ConfigurationError, MissingAPIKeyError
 
@@ -151,5 +152,5 @@ def usage_text(usage: Usage) -> str:
 def say(stream: TextIO | None, text: str = "") -> None:
     """Print a line and flush, so it shows before a long run starts."""
     stream = stream or sys.stdout
-    stream.write(text + "\n")
+    stream.write(printable(text) + "\n")  # a lone surrogate must not crash the CLI
     stream.flush()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from .._text import json_bytes
 from ..pool import DONE
 from ._common import CliError
 
@@ -287,7 +288,7 @@ class ResultWriter:
             obj = {**obj, "run": self._run}
             if self.count == 0 and self._identity is not None:
                 obj["run_identity"] = self._identity
-        data = (json.dumps(obj, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        data = json_bytes(obj, default=str) + b"\n"  # any str, lone surrogates too
         view = memoryview(data)
         while view:  # a regular file takes it all at once; a pipe may take it in parts
             written = self._stream.write(view)

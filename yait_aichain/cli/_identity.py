@@ -42,7 +42,7 @@ def run_identity(skill: Any) -> dict[str, Any]:
 def fingerprint(identity: Mapping[str, Any]) -> str:
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:FINGERPRINT_CHARS]
 
 
 def _text(value: Any) -> str:

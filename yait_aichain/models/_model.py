@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import _context
 from .._messages import normalise_messages
+from .._text import json_bytes
 from .._usage import Usage
 from ..errors import (
     APIError,
@@ -283,7 +284,7 @@ class Model:
         """
         messages, spec = normalise_messages(messages), output_spec(output)
         wire, merged = self._wire_request(messages, spec, options)
-        body = json.dumps(wire.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = json_bytes(wire.body, separators=(",", ":"))  # any str, lone surrogates too
         headers = self._headers(wire.headers)
         url = self.base_url + wire.path
         # The call's budget, set once: Model(timeout=) within what the Pool item has left.

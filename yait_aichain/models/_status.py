@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .._text import printable
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -42,9 +43,10 @@ _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id", "cf-ra
 
 
 def sanitise(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
-    """A short single-line excerpt with anything key-like masked."""
+    """A short single-line excerpt with anything key-like masked (and printable: no lone
+    surrogate from a JSON escape reaches a log, a record or a report)."""
     text = _SECRETISH.sub(lambda m: (m.group(2) or "") + "***" if m.group(2) else "***", text)
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .._runner import user_stacklevel
+from .._text import json_bytes
 from ..errors import ConfigurationError
 from ._identity import canonical_json, runner_identity
 from ._rows import plain
@@ -108,7 +109,7 @@ class Journal:
         self._interval = checkpoint.fsync_interval
         self._path = checkpoint.path
         identity = canonical_json(runner_identity(runner, key))
-        self._runner = hashlib.sha256(identity.encode()).hexdigest()
+        self._runner = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
         # A typed Skill's results are stored as JSON data and turned back into instances.
         self._revive = getattr(runner, "_revive_output", None)
         self._done, tail, self._bad = _load(self._path)
@@ -144,7 +145,9 @@ class Journal:
     def key(self, variables: Any) -> str:
         """The checkpoint key of one item's merged variables under this run's runner."""
         text = canonical_json(variables, self._unstable)
-        return hashlib.sha256(f"{self._runner}\0{text}".encode()).hexdigest()
+        # surrogatepass: a lone surrogate in the variables still makes one stable key.
+        data = f"{self._runner}\0{text}".encode("utf-8", "surrogatepass")
+        return hashlib.sha256(data).hexdigest()
 
     def _unstable(self, type_name: str) -> None:
         if not self._warned:
@@ -191,15 +194,15 @@ class Journal:
         entry.update(usage=rec.usage.as_dict(), attempts=rec.attempts, end=rec.end,
                      duration=None if rec.duration is None else round(rec.duration, 3))
         try:
-            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+            line = json_bytes(entry, separators=(",", ":"))
         except (TypeError, ValueError):
             entry.pop("output", None)
             entry["unserialisable"] = type(rec.output).__qualname__
-            line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+            line = json_bytes(entry, separators=(",", ":"), default=str)
         else:
             if rec.status == DONE:
                 self._done[key] = entry
-        self._write((line + "\n").encode("utf-8"))
+        self._write(line + b"\n")
 
     def close(self, book: RecordBook) -> None:
         """Write what ended DONE but was never reported (the run was interrupted), fsync

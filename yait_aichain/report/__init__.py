@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from .._text import printable
 from typing import Any
 
 from .._usage import Usage
@@ -78,5 +80,5 @@ def write_report(
     """
     text = render_report(records, max_flows=max_flows, title=title, labels=labels, usage=usage)
     target = Path(path)
-    target.write_text(text, encoding="utf-8")
+    target.write_text(printable(text), encoding="utf-8")  # any str the records hold
     return target

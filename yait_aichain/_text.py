@@ -1,0 +1,36 @@
+"""Text that any str Python can hold survives the bytes it is written as.
+
+A Python str may hold lone surrogates (half an emoji from a model answer cut in the
+middle, ``surrogateescape``'d bytes of a file name or argv). UTF-8 cannot encode them,
+and one such character used to abort a checkpointed run, the report and the CLI. Here:
+JSON written as bytes stays exact (a lone surrogate goes out as its ``\\udXXX`` escape,
+which is valid UTF-8 and reads back as the same str), and text meant for people shows
+a replacement character instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["json_bytes", "printable"]
+
+
+def json_bytes(obj: Any, **kwargs: Any) -> bytes:
+    """``json.dumps(obj, **kwargs)`` as UTF-8: readable non-ASCII text, except when the
+    value holds a lone surrogate, whose line is then written with ASCII escapes."""
+    text = json.dumps(obj, ensure_ascii=False, **kwargs)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, **kwargs).encode("ascii")
+
+
+def printable(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (a split surrogate pair is
+    joined back into its character)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
