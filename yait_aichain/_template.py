@@ -61,6 +61,10 @@ def render_value(value: Any) -> str:
         )
     try:
         return json.dumps(value, ensure_ascii=False, default=_default)
+    except RecursionError:
+        raise TemplateError(
+            "a template variable is nested too deeply to render; flatten it first"
+        ) from None
     except (TypeError, ValueError):  # e.g. circular structures
         return str(value)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["json_bytes", "printable"]
+__all__ = ["json_bytes", "json_loads", "printable"]
 
 
 def json_bytes(obj: Any, **kwargs: Any) -> bytes:
@@ -24,6 +24,15 @@ def json_bytes(obj: Any, **kwargs: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(obj, ensure_ascii=True, **kwargs).encode("ascii")
+
+
+def json_loads(data: str | bytes | bytearray) -> Any:
+    """``json.loads``, whose RecursionError on deeply nested input (``[[[[...``, a few
+    KB suffice) becomes the ValueError every caller already handles."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
 
 
 def printable(text: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from .._text import json_bytes
+from .._text import json_bytes, json_loads
 from ..pool import DONE
 from ._common import CliError
 
@@ -58,7 +58,7 @@ def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json_loads(line)
             except ValueError as exc:
                 why = getattr(exc, "msg", exc)
                 raise CliError(f"{path}, line {number}: not valid JSON ({why}); each line "
@@ -199,7 +199,7 @@ def read_previous(path: str) -> Previous:
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw)
+            line = json_loads(raw)
             key, status = id_key(line["id"]), line["status"]
         except (ValueError, KeyError, TypeError):
             prev.unreadable += 1

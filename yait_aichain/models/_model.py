@@ -33,6 +33,9 @@ from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 __all__ = ["Model"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# What reading an unexpected JSON shape can raise inside an adapter.
+_SHAPE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, LookupError,
+                 RecursionError)
 _CLIENT_OPTION_NAMES = frozenset({"url", "base_url", "timeout", "verify", "headers"})
 
 
@@ -390,6 +393,15 @@ class Model:
             exc.status, exc.provider, exc.model = raw.status, self._provider, self.name
             exc.request_id = rid
             raise
+        except _SHAPE_ERRORS as exc:
+            # A body of a shape no adapter expects (a list where a dict belongs, ...): a
+            # typed, non-retried error, never a bare TypeError that retries as a network blip.
+            raise InvalidResponseError(
+                f"the {raw.status} response has an unexpected shape "
+                f"({type(exc).__name__}: {sanitise(str(exc), 120)})",
+                reason="invalid", status=raw.status, provider=self._provider, model=self.name,
+                request_id=rid, body=sanitise(text),
+            ) from None
 
     def _priced(self, usage: Usage, batch: bool = False) -> Usage:
         """The usage with its cost at this model's live (or batch) price, if one is known."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .._text import printable
+from .._text import json_loads, printable
 from ..errors import (
     APIError,
     AuthenticationError,
@@ -151,7 +151,7 @@ def decode_body(content: bytes) -> tuple[Any, str]:
     """The body as JSON when it is JSON (else None), and as text."""
     text = content.decode("utf-8", errors="replace")
     try:
-        return json.loads(text), text
+        return json_loads(text), text
     except ValueError:
         return None, text
 

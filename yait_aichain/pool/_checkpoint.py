@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .._runner import user_stacklevel
-from .._text import json_bytes
+from .._text import json_bytes, json_loads
 from ..errors import ConfigurationError
 from ._identity import canonical_json, runner_identity
 from ._rows import plain
@@ -276,7 +276,7 @@ def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None, int]:
 
 def _parse(line: bytes) -> dict[str, Any] | None:
     try:
-        entry = json.loads(line)
+        entry = json_loads(line)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         return None
     if not isinstance(entry, dict) or entry.get("v") != FORMAT_VERSION \

@@ -107,10 +107,13 @@ def decode_body(data: bytes, charset: str | None = None) -> str:
         if not name:
             continue
         try:
-            codecs.lookup(name)
-        except LookupError:
+            # Only real text encodings: "rot13", "zlib" or "base64" look up fine and then
+            # refuse to decode, or decode to something that is not the page.
+            if not codecs.lookup(name)._is_text_encoding:
+                continue
+            return data.decode(name, errors="replace")
+        except (LookupError, UnicodeError, ValueError, TypeError):
             continue
-        return data.decode(name, errors="replace")
     return data.decode("utf-8", errors="replace")
 
 

@@ -7,9 +7,10 @@ the caller can tell truncation apart from success.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from ..._text import json_loads
 
 __all__ = ["parse_json"]
 
@@ -35,12 +36,12 @@ def parse_json(text: str) -> Any:
         raise ValueError(f"expected text, got {type(text).__name__}")
     s = text.strip().lstrip("\ufeff")
     try:
-        return json.loads(s)
+        return json_loads(s)
     except ValueError:
         pass
     for match in _FENCE.finditer(s):
         try:
-            return json.loads(match.group(1).strip())
+            return json_loads(match.group(1).strip())
         except ValueError:
             continue
     s = _OPEN_FENCE.sub("", s, count=1)
@@ -62,7 +63,7 @@ def _first_balanced(s: str) -> tuple[bool, Any]:
             # is not the answer, so stop rather than return it.
             return False, None
         try:
-            return True, json.loads(s[start:end])
+            return True, json_loads(s[start:end])
         except ValueError:
             # Prose such as "use {name} here": skip the whole span, not into it, so a
             # malformed outer object never yields one of its inner pieces.
