@@ -404,7 +404,7 @@ class FetchTimeoutError(FetchError, builtins.TimeoutError):
     """The fetch did not finish within its ``timeout`` (or the Pool item's budget)."""
 
 
-class ResponseTooLargeError(APIError, FetchError):
+class ResponseTooLargeError(APIError, FetchError):  # type: ignore[misc]  # status: int | None
     """A response body (after decompression) is larger than its cap: a model answer over
     ``Model(max_response_bytes=...)`` (32 MiB by default) or a page over convertToMD's
     ``max_bytes``. The cap holds while decoding, so a compression bomb never inflates.

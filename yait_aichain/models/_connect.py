@@ -53,7 +53,9 @@ class _BudgetedConnectionMixin:
                 continue
             sys.audit("http.client.connect", self, self.host, self.port)
             return sock
-        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+        raise NewConnectionError(
+            self, f"Failed to establish a new connection: {error}",  # type: ignore[arg-type]
+        ) from error
 
     def _open(self, family: int, address: Any, timeout: float | None) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
