@@ -172,3 +172,14 @@ def test_response_too_large_is_both_an_api_and_a_fetch_error_and_never_retried()
     assert isinstance(exc, APIError) and isinstance(exc, FetchError)
     assert not exc.retryable and not RetryPolicy().should_retry(exc)
     assert str(exc) == "too big"
+
+
+def test_a_spent_budget_at_connect_time_is_a_timeout_not_a_value_error():
+    from yait_aichain import _watchdog
+    from yait_aichain.models._connect import _HTTPConnection
+
+    conn = _HTTPConnection("127.0.0.1", 9, timeout=5)
+    with _watchdog.deadline_alarm(time.monotonic() - 1):
+        with pytest.raises(Exception) as info:
+            conn.connect()
+    assert "timed out" in str(info.value).lower() and not isinstance(info.value, ValueError)

@@ -58,6 +58,8 @@ class _BudgetedConnectionMixin:
         ) from error
 
     def _open(self, family: int, address: Any, timeout: float | None) -> socket.socket:
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError("no time left to connect")  # settimeout() refuses <= 0
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             for opt in self.socket_options or ():
