@@ -179,7 +179,6 @@ def test_a_spent_budget_at_connect_time_is_a_timeout_not_a_value_error():
     from yait_aichain.models._connect import _HTTPConnection
 
     conn = _HTTPConnection("127.0.0.1", 9, timeout=5)
-    with _watchdog.deadline_alarm(time.monotonic() - 1):
-        with pytest.raises(Exception) as info:
-            conn.connect()
+    with _watchdog.deadline_alarm(time.monotonic() - 1), pytest.raises(Exception) as info:
+        conn.connect()
     assert "timed out" in str(info.value).lower() and not isinstance(info.value, ValueError)

@@ -36,7 +36,7 @@ def _items():
 def test_a_checkpointed_pool_keeps_every_item_and_resumes_exactly(tmp_path):
     path = tmp_path / "run.ckpt"
     runner = Echo()
-    pool = Pool(runner, _items(), max_flows=2, checkpoint=path)
+    pool = Pool(runner, _items(), max_flows=2, checkpoint=path, checkpoint_key="v1")
     results = pool.run()
     assert [r.status for r in pool.records] == [DONE] * 6
     assert results[2] == "answer " + HALF and results[3] == "answer " + HALF
@@ -45,7 +45,7 @@ def test_a_checkpointed_pool_keeps_every_item_and_resumes_exactly(tmp_path):
     for line in raw.splitlines():
         json.loads(line)
     again = Echo()
-    resumed = Pool(again, _items(), max_flows=2, checkpoint=path)
+    resumed = Pool(again, _items(), max_flows=2, checkpoint=path, checkpoint_key="v1")
     assert resumed.run() == results and again.calls == 0  # restored, exact
     report = pool.report(tmp_path / "run.html")
     Path(report).read_text(encoding="utf-8")
