@@ -13,6 +13,7 @@ Name resolution, which no socket timeout bounds, runs under the same deadline
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import heapq
 import ipaddress
@@ -44,12 +45,10 @@ def _shutdown(conn: Any) -> None:
     sock = getattr(conn, "sock", None)
     if sock is None:
         return
-    try:
-        # The plain-socket method, also for an SSLSocket: ssl.SSLSocket.shutdown would
-        # drop the TLS object under the reading thread's feet.
+    # The plain-socket method, also for an SSLSocket: ssl.SSLSocket.shutdown would
+    # drop the TLS object under the reading thread's feet.
+    with contextlib.suppress(OSError, TypeError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except (OSError, TypeError):
-        pass
 
 
 class Alarm:

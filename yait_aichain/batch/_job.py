@@ -86,11 +86,12 @@ class _Group:
 
 def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
     text = json.dumps([model.base_url, entries], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _size(entry: dict[str, Any]) -> int:
-    return len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) + 1
+    text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass")) + 1
 
 
 class BatchJob:

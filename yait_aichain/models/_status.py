@@ -6,7 +6,6 @@ Pure functions: they read a status, headers and a body and never touch the netwo
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import re
 import time

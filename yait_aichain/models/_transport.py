@@ -71,7 +71,8 @@ class Transport:
     flight at once than it holds, so no caller ever has to size it.
     """
 
-    def __init__(self, base_url: str, *, pool_size: int = DEFAULT_POOL_SIZE, verify: bool | str = True):
+    def __init__(self, base_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
+                 verify: bool | str = True):
         self._lock = threading.Lock()
         self._base_url = base_url
         self._in_flight = 0
@@ -83,7 +84,8 @@ class Transport:
         if verify is True:
             import os
 
-            self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            self._verify = (os.environ.get("REQUESTS_CA_BUNDLE")
+                            or os.environ.get("CURL_CA_BUNDLE") or True)
         self._adapter = self._mount(pool_size)
 
     def _mount(self, size: int) -> requests.adapters.HTTPAdapter:

@@ -26,7 +26,6 @@ as str); for any other output a marker is stored and the item runs again next ti
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import warnings

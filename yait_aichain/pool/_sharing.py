@@ -72,7 +72,7 @@ class Sharing:
             return None
         text = json.dumps([skill.model.base_url, wire.path, wire.body], sort_keys=True,
                           ensure_ascii=False, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # any str
 
 
 def _real_model(skill: Skill | None) -> bool:

@@ -67,7 +67,8 @@ class OpenAIAdapter(Adapter):
         if prefix is not None:
             # Requests sharing a static prefix share a key, so OpenAI routes them to the
             # same cache (it caches prefixes of 1,024+ tokens by itself).
-            digest = hashlib.sha256(f"{model}\x00{prefix}".encode()).hexdigest()[:32]
+            data = f"{model}\x00{prefix}".encode("utf-8", "surrogatepass")  # any str
+            digest = hashlib.sha256(data).hexdigest()[:32]
             body["prompt_cache_key"] = f"yait-{digest}"
         if output.type == "json":
             body["response_format"] = {"type": "json_object"}
