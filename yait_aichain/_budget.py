@@ -105,7 +105,7 @@ class Budget:
             ConfigurationError: ``max_cost`` is set but the model's price is unknown.
             CancelledError: the worst case does not fit in what is left (reason "budget").
         """
-        if self.max_cost is not None and worst.cost is None:
+        if self.max_cost is not None and worst.cost is None and self.max_tokens is None:
             raise ConfigurationError(
                 f"max_cost cannot be enforced: the price of {model} is not known; pass "
                 "Model(..., price=(input_usd, output_usd)) per million tokens, or budget in "

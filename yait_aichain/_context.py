@@ -43,6 +43,7 @@ class Tally:
     wait_seconds: float = 0.0
     waiting: int = 0
     reasks: int = 0
+    budget: Any = None  # the Pool run's _budget.Budget: each model call reserves in it
 
     def add_call(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         self.usage = self.usage + usage

@@ -325,11 +325,15 @@ class ItemTimeoutError(AichainError, builtins.TimeoutError):
 
 class CancelledError(AichainError):
     """Work was stopped before it finished: Ctrl-C, ``on_error="stop"``/``"raise"``, a
-    spent budget or deadline. ``reason`` says which."""
+    spent budget or deadline, or the circuit breaker. ``reason`` says which ("interrupt",
+    "stop", "raise", "deadline", "budget", "systemic", "cancelled"); for "systemic",
+    ``cause`` is the error every item met."""
 
-    def __init__(self, message: str = "cancelled", *, reason: str = "cancelled"):
+    def __init__(self, message: str = "cancelled", *, reason: str = "cancelled",
+                 cause: BaseException | None = None):
         super().__init__(message)
         self.reason = reason
+        self.cause = cause
 
 
 class BatchCancelledError(CancelledError):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _context
+from .._budget import reserve_call, settle_all
 from .._messages import normalise_messages
 from .._text import json_bytes
 from .._usage import Usage
@@ -317,14 +318,20 @@ class Model:
                     permit.used = parsed.usage.total_tokens
                 return parsed, rid
 
+            # The Pools' budgets: reserve this call's worst case first (nothing is sent if
+            # it does not fit), then settle with what the provider reports.
+            holds = reserve_call(scope, self.price, messages, merged.get("max_tokens"), self.name)
             try:
                 (parsed, rid), attempts, slept = call_with_retries(attempt, self.retry)
-            except APIError as exc:
-                exc.provider = exc.provider or self._provider
-                exc.model = exc.model or self.name
-                scope.record(Usage(), exc.attempts, waited + retry_wait_seconds(self.retry))
+            except BaseException as exc:
+                settle_all(holds, None)
+                if isinstance(exc, APIError):
+                    exc.provider = exc.provider or self._provider
+                    exc.model = exc.model or self.name
+                    scope.record(Usage(), exc.attempts, waited + retry_wait_seconds(self.retry))
                 raise
             usage = self._priced(parsed.usage)
+            settle_all(holds, usage)
             scope.record(usage, attempts, waited + slept)
         return Generation(parsed.output, usage, attempts, rid, parsed.finish_reason)
 

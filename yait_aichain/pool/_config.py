@@ -14,6 +14,8 @@ from ..errors import ConfigurationError
 from ._progress import is_tqdm
 from ..ratelimit._adaptive import AutoFlows, check_auto
 from ..ratelimit._limiter import check_rate_limit
+from .._budget import check_prices
+from ._breaker import check_breaker
 from ._checkpoint import check_checkpoint
 from ._identity import runner_identity
 
@@ -58,6 +60,7 @@ class Settings:
         """The most items ever in flight: ``max_flows``, or the bound of "auto"."""
         auto = self.auto
         return auto.max if auto is not None else int(self.max_flows)  # type: ignore[arg-type]
+    breaker: Any = True  # True, False or a CircuitBreaker; normalised to one or None
 
     def __post_init__(self) -> None:
         check_runner(self.runner)
@@ -69,6 +72,8 @@ class Settings:
             )
         for name in ("timeout", "deadline", "max_cost", "max_tokens"):
             _check_positive(name, getattr(self, name))
+        object.__setattr__(self, "breaker", check_breaker(self.breaker))
+        check_prices(self.runner, self.max_cost, self.max_tokens)  # before any request
         resolve_progress(self.progress)  # reject a bad value now; the stream is resolved per run
         _check_callable("on_item_done", self.on_item_done, "a callable taking a record")
         if self.name is not None and not isinstance(self.name, str):

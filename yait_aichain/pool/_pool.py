@@ -61,8 +61,12 @@ class Pool:
             instead.
         on_item_done: called with a snapshot of each ended record, in the calling thread.
             An exception it raises stops the run like the caller's own (see ``run``).
-        max_cost: a USD budget per run; once spent nothing new starts and the rest end
-            CANCELLED (``CancelledError(reason="budget")``).
+        max_cost: a USD budget per run that holds: every model call first reserves its
+            worst case (a generous input estimate plus its ``max_tokens``, at the model's
+            price) and settles with the real usage; a call that does not fit is not sent,
+            nothing new starts, and the rest end CANCELLED
+            (``CancelledError(reason="budget")``). A model whose price is unknown is a
+            ConfigurationError at once: give it ``price=`` or budget with ``max_tokens``.
         max_tokens: the same, counted in total tokens.
         name: a label for the progress line and repr.
         executor: a ``concurrent.futures.Executor`` you own (a ProcessPoolExecutor, Dask's
@@ -82,6 +86,12 @@ class Pool:
             and returns all in input order. Keyed by the item's content and the runner's
             identity (its ``identity()``), so a changed prompt or model reuses nothing.
             Outputs must be JSON.
+        breaker: the circuit breaker (on by default, see :class:`CircuitBreaker`): after
+            3 items in a row fail with an error that cannot fix itself within the run
+            (authentication, permission, billing, unknown model or endpoint, connection
+            refused), or 5 with the same non-retryable error, nothing new starts and the
+            rest end CANCELLED with ``CancelledError(reason="systemic", cause=...)`` saying
+            what to fix. ``False`` turns it off; ``CircuitBreaker(...)`` tunes it.
         checkpoint_key: the version of a runner that cannot describe itself (a plain
             function, or a Chain with one among its steps): required for those, and to be
             changed whenever their answers would. In batch mode the provider batch ids are
@@ -118,6 +128,7 @@ class Pool:
     checkpoint_key: Setting[str | None] = Setting()
     mode: Setting[str] = Setting()
     poll_interval: Setting[float] = Setting()
+    breaker: Setting[Any] = Setting()
 
     def __init__(
         self,
@@ -140,6 +151,7 @@ class Pool:
         checkpoint_key: str | None = None,
         mode: str = "live",
         poll_interval: float = 60.0,
+        breaker: Any = True,
     ):
         self._settings = Settings(
             runner, max_flows, on_error=on_error, timeout=timeout, deadline=deadline,
@@ -147,6 +159,7 @@ class Pool:
             max_tokens=max_tokens, name=name, executor=executor, worker_context=worker_context,
             rate_limit=rate_limit, checkpoint=checkpoint, checkpoint_key=checkpoint_key,
             mode=mode, poll_interval=poll_interval,
+            breaker=breaker,
         )
         self._source = ItemSource(items)
         self._book = RecordBook()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._usage import Usage
+from ..errors import CancelledError
 from ._status import (
     CANCELLED,
     DONE,
@@ -227,7 +228,9 @@ class RecordBook:
             rec.usage, rec.attempts, rec.reasks = outcome.usage, outcome.attempts, outcome.reasks
             rec.wait_seconds = outcome.wait_seconds
             rec.start, rec.end, rec.duration = outcome.start, outcome.end, outcome.duration
-            self._move(rec, DONE if outcome.error is None else FAILED)
+            # A call the budget refused (or a cancel) stopped the item: it did not fail.
+            stopped = isinstance(outcome.error, CancelledError)
+            self._move(rec, DONE if outcome.error is None else CANCELLED if stopped else FAILED)
 
     def cancel_unfinished(self, make_error: Any) -> list[ItemRecord]:
         """Mark every PENDING or RUNNING record CANCELLED; return them in input order."""

@@ -34,6 +34,7 @@ from ..ratelimit._adaptive import FlowController
 from ..ratelimit._admit import with_rate_limits
 from ._config import Settings, resolve_progress
 from ._flows import flows_for
+from ._guards import Guards
 from ._items import SharedVariables, item_type_error
 from ._progress import ProgressLine
 from ._record import ItemRecord, RecordBook
@@ -51,6 +52,7 @@ _WHY = {
     "stop": "not started: an earlier item failed and on_error='stop'",
     "deadline": "not finished: the run's deadline was spent",
     "budget": "not started: the run's budget (max_cost / max_tokens) was spent",
+    "systemic": "not started: the items before it all failed the same way",
     "raise": "cancelled: an item failed and on_error='raise'",
     "interrupt": "cancelled: the run was interrupted (Ctrl-C, or an error in the caller)",
     "cancelled": "cancelled: the enclosing run was cancelled",
@@ -102,12 +104,12 @@ class Run:
         self._abort_reason = "interrupt"
         self._exhausted = False
         self._next_scan = 0.0
-        self._cost_warned = False
         self._journal: Any = None  # the checkpoint file of this run, when there is one
         # Identical requests sent once, and the prompt-cache warm-up (pool/_sharing.py).
         self._sharing = Sharing(s.runner)
         self._first_done = False
         self._shared_ended: list[ItemRecord] = []  # followers whose leader has ended
+        self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
 
     # -- the loop (calling thread) ----------------------------------------------------
 
@@ -133,7 +135,8 @@ class Run:
         try:
             yield from self._loop(progress)
             why = self._reason or "stop"
-            for rec in self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why)):
+            for rec in self.book.cancel_unfinished(
+                    lambda: self._guards.cancelled(why, _WHY[why])):
                 yield self._settle(rec, policy=False)
         except BaseException:
             # Wake sleeping retries, drop queued work, and settle every record before the
@@ -192,8 +195,10 @@ class Run:
         if rec.status in (DONE, FAILED):
             if self._outer.tallies:  # a nested Pool: count this item in the enclosing item
                 self._outer.record(rec.usage, rec.attempts, rec.wait_seconds)
-            if self._reason is None and self._over_budget():
+            if self._reason is None and self._guards.over_budget(self.book.run_spent):
                 self._reason = "budget"
+            if self._guards.observe(rec.status, rec.error) and self._reason is None:
+                self._reason = "systemic"
         if s.on_item_done is not None:
             s.on_item_done(snapshot)
         if policy and rec.status == FAILED:
@@ -224,31 +229,20 @@ class Run:
             self._abort_reason = "raise"
             raise rec.error  # type: ignore[misc]
 
-    def _over_budget(self) -> bool:
-        s, spent = self.s, self.book.run_spent
-        if s.max_tokens is not None and spent.total_tokens >= s.max_tokens:
-            return True
-        if s.max_cost is None:
-            return False
-        if spent.cost is None:
-            if spent.total_tokens and not self._cost_warned:
-                self._cost_warned = True
-                warnings.warn(
-                    "max_cost is set but the runner reports tokens without a cost (unknown "
-                    "price), so the cost budget cannot be enforced; set max_tokens as well",
-                    RuntimeWarning, stacklevel=user_stacklevel(),
-                )
-            return False
-        return spent.cost >= s.max_cost
-
     # -- scheduling policy: what starts next, and when --------------------------------
 
     def _may_start(self) -> bool:
         """Start more while nothing stops the run and a flow is free. On a foreign executor
-        a task given up on still holds its slot until it returns."""
+        a task given up on still holds its slot until it returns. The guards stop new
+        starts once the breaker trips or a call did not fit the budget, and hold them while
+        a systemic failure waits for the items in flight to confirm it."""
+        if self._reason is None:
+            self._reason = self._guards.stop_reason()
+        in_flight = self._flows.in_flight(len(self._live))
         return (self._reason is None and not self._exhausted
-                and self._flows.in_flight(len(self._live)) < self._flow_limit()
-                and self._sharing.may_start(len(self._live), self._first_done))
+                and in_flight < self._flow_limit()
+                and self._sharing.may_start(len(self._live), self._first_done)
+                and not self._guards.hold(in_flight))
 
     def _describe_flows(self) -> Callable[[], str] | None:
         """What the progress line says of "auto" (built only when it is drawn)."""
@@ -309,6 +303,7 @@ class Run:
     def _start(self, rec: ItemRecord) -> bool:
         """Mark ``rec`` RUNNING and submit it; False when the submission itself failed."""
         flow = Flow(rec)
+        flow.tally.budget = self._guards.budget  # every model call in the item reserves here
         self.book.start(rec, rec.variables, flows=self._flow_limit())
         try:
             future = self._flows.submit(rec.variables, self._budget(), self._cancel, flow.tally)
