@@ -39,10 +39,17 @@ def test_the_spelt_right_chain_runs(sim_env):
 
 def test_a_lazy_input_is_checked_before_any_request(sim_env):
     chain = _two_steps(Model("gpt-4o-mini"))
-    pool = Pool(chain, ({"text": f"doc {i}"} for i in range(20)), max_flows=4, progress=False)
-    pool.run()
-    assert sim_env.stats.requests == 0
-    assert all(isinstance(r.error, ChainStepError) for r in pool.records)
+    pulled = []
+
+    def lazy():
+        for i in range(20):
+            pulled.append(i)
+            yield {"text": f"doc {i}"}
+
+    pool = Pool(chain, lazy(), max_flows=4, progress=False)
+    with pytest.raises(ChainStepError, match=r"Pool item 0: step 1 'title'.*'sumary'"):
+        pool.run()
+    assert sim_env.stats.requests == 0 and pulled == [0]  # the first item told
 
 
 def test_direct_run_checks_before_the_first_step():

@@ -20,13 +20,13 @@ def item_type_error(index: int, item: Any) -> TypeError:
 
 
 def check_chain_items(
-    runner: Any, items: list[Any] | None, shared: Mapping[str, Any] | None
+    runner: Any, items: list[Any] | None, shared: Mapping[str, Any] | None, first: int = 0
 ) -> None:
     """For a Chain runner, walk its steps against each distinct set of item keys (plus
     the shared variables) before any item starts, so a step reading a variable nothing
     provides fails the run at once instead of after every item paid for the steps before
-    it. A lazy iterable (``items`` None) is checked item by item by the Chain itself, still
-    before any request.
+    it. A lazy iterable (``items`` None) is checked when its first item is pulled (the Run
+    calls this with that item; ``first`` is its index).
 
     Raises:
         ChainStepError: from ``Chain.check_variables``, prefixed with the first item
@@ -39,7 +39,7 @@ def check_chain_items(
         return
     base = set(shared or {})
     seen: set[frozenset[str]] = set()
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, start=first):
         keys = frozenset(item)
         if keys in seen:
             continue

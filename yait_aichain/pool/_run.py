@@ -35,7 +35,7 @@ from ..ratelimit._admit import with_rate_limits
 from ._config import Settings, resolve_progress
 from ._flows import flows_for
 from ._guards import Guards
-from ._items import SharedVariables, item_type_error
+from ._items import SharedVariables, check_chain_items, item_type_error
 from ._progress import ProgressLine
 from ._record import ItemRecord, RecordBook
 from ._sharing import Sharing
@@ -103,6 +103,7 @@ class Run:
         self._reason: str | None = None  # why nothing new starts: stop, deadline, budget
         self._abort_reason = "interrupt"
         self._exhausted = False
+        self._checked = False
         self._next_scan = 0.0
         self._journal: Any = None  # the checkpoint file of this run, when there is one
         # Identical requests sent once, and the prompt-cache warm-up (pool/_sharing.py).
@@ -292,6 +293,9 @@ class Run:
                     break  # let the policy act before anything else starts
                 continue
             rec.variables = self._shared.merge(item)
+            if not self._checked:  # a Chain is walked against the first item before it runs
+                self._checked = True
+                check_chain_items(self.s.runner, [rec.variables], None, first=index)
             if self._journal is not None and self._journal.restore(self.book, rec):
                 ended.append(rec)
             elif self._sharing.follows(rec):
