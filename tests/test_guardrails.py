@@ -64,7 +64,7 @@ def test_a_base_url_where_nothing_listens_ends_500_items_within_10_s():
     assert time.monotonic() - started < 10
     assert pool.status[DONE] == 0 and pool.status[CANCELLED] >= 490
     message = str(_systemic(pool)[0])
-    assert "Is the server running at http://127.0.0.1:" in message
+    assert "is the server running at http://127.0.0.1:" in message
     assert isinstance(_systemic(pool)[0].cause, NetworkError)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._usage import Usage
-from .errors import CancelledError, ConfigurationError
+from .errors import APITimeoutError, CancelledError, ConfigurationError
 
 __all__ = ["Budget", "Hold", "worst_case"]
 
@@ -33,6 +33,7 @@ DEFAULT_RESERVED_OUTPUT = 4096
 #: per token of English; 2 keeps code, numbers and other scripts inside the estimate too.
 INPUT_CHARS_PER_TOKEN = 2
 _MEDIA_TOKENS = 1500
+_WAIT_SLICE = 0.05  # seconds between checks for a cancelled run while waiting for room
 _PER_MESSAGE_TOKENS = 8
 
 
@@ -78,7 +79,8 @@ class Budget:
 
     def __init__(self, max_cost: float | None = None, max_tokens: int | None = None):
         self.max_cost, self.max_tokens = max_cost, max_tokens
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # settling wakes the calls waiting for room
+        self._open = 0  # reservations not settled yet
         self._cost = 0.0  # settled spend plus open reservations
         self._tokens = 0
         self.refused: CancelledError | None = None  # set once a call did not fit
@@ -98,8 +100,10 @@ class Budget:
             self._cost += usage.cost or 0.0
             self._tokens += usage.total_tokens
 
-    def reserve(self, worst: Usage, model: str = "the model") -> Hold:
-        """Reserve a call's worst case.
+    def reserve(self, worst: Usage, model: str = "the model", scope: Any = None) -> Hold:
+        """Reserve a call's worst case. When it does not fit while other calls hold
+        reservations, wait for them to settle (their real usage is usually far below
+        their worst case); refuse only when it cannot fit with nothing else open.
 
         Raises:
             ConfigurationError: ``max_cost`` is set but the model's price is unknown.
@@ -113,14 +117,22 @@ class Budget:
             )
         cost = worst.cost or 0.0
         with self._lock:
-            problem = self._does_not_fit(cost, worst.total_tokens)
-            if problem is None:
-                self._cost += cost
-                self._tokens += worst.total_tokens
-                return Hold(self, cost, worst.total_tokens)
+            while True:
+                problem = self._does_not_fit(cost, worst.total_tokens)
+                if problem is None:
+                    self._cost += cost
+                    self._tokens += worst.total_tokens
+                    self._open += 1
+                    return Hold(self, cost, worst.total_tokens)
+                if self._open == 0 or self.refused is not None:
+                    break
+                self._lock.wait(_WAIT_SLICE)
+                if scope is not None:
+                    _still_waiting(scope)
             err = CancelledError(f"not sent: {problem}", reason="budget")
             if self.refused is None:
                 self.refused = err
+                self._lock.notify_all()  # the other waiters will not fit either
         raise err
 
     def _does_not_fit(self, cost: float, tokens: int) -> str | None:
@@ -139,8 +151,19 @@ class Budget:
             if hold.settled:
                 return
             hold.settled = True
+            self._open -= 1
             self._cost += (usage.cost or 0.0) - hold.cost
             self._tokens += usage.total_tokens - hold.tokens
+            self._lock.notify_all()
+
+
+def _still_waiting(scope: Any) -> None:
+    """A call waiting for budget room stops at Ctrl-C and at the end of its time."""
+    scope.check()
+    left = scope.remaining()
+    if left is not None and left <= 0:
+        raise APITimeoutError("the call's time ran out while it waited for room in the "
+                              "run's budget (other calls held it)", retryable=False)
 
 
 def _unshared() -> None:
@@ -228,7 +251,7 @@ def reserve_call(scope: Any, price: Any, messages: Sequence[dict[str, Any]],
     holds: list[Hold] = []
     try:
         for budget in dict.fromkeys(budgets):  # each once, in order
-            holds.append(budget.reserve(worst, f"model {model!r}"))
+            holds.append(budget.reserve(worst, f"model {model!r}", scope))
     except BaseException:
         for hold in holds:
             hold.settle(None)

@@ -77,7 +77,7 @@ class Guards:
             cause = self._breaker.tripped
             return CancelledError(
                 f"not started: {self._failed_in_a_row} items in a row failed with "
-                f"{type(cause).__name__}: {cause}. {_capital(advice(cause))}; then "
+                f"{type(cause).__name__}: {cause}. To fix: {advice(cause)}; then "
                 "retry_failed() (or --resume) runs the items that did not start",
                 reason="systemic", cause=cause,
             )
@@ -85,7 +85,3 @@ class Guards:
             return CancelledError(f"not started: the run's budget is spent: a call was "
                                   f"{self.budget.refused}", reason="budget")
         return CancelledError(default, reason=why)
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
