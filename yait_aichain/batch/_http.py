@@ -7,10 +7,10 @@ call, and the key only ever travels in the adapter's auth header.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .. import _context
+from .._text import json_bytes
 from ..errors import InvalidResponseError
 from ..models._model import Model
 from ..models._retry import call_with_retries
@@ -36,8 +36,7 @@ class BatchHttp:
         """
         model = self.model
         payload = raw if raw is not None else (
-            b"" if body is None else json.dumps(body, ensure_ascii=False,
-                                                separators=(",", ":")).encode("utf-8"))
+            b"" if body is None else json_bytes(body, separators=(",", ":")))
         headers = model._headers(self._wire_headers)
         headers["Content-Type"] = content_type
         target = url or model.base_url + path
@@ -49,15 +48,18 @@ class BatchHttp:
                 response = model._transport.post(
                     target, headers, payload, connect_timeout=connect, read_timeout=read,
                     deadline=None, method=method)
+                # As on the live path: a server that echoes the key cannot put it into an
+                # error, a record or a log.
+                content = model._key.scrub(response.content)
                 if 200 <= response.status < 300:
-                    return response.content
+                    return content
                 if 300 <= response.status < 400:
                     raise InvalidResponseError(
                         f"unexpected redirect from the batch endpoint {path!r}; check base_url",
                         reason="redirect", status=response.status, provider=model.provider,
                         model=model.name)
                 raise error_for_response(
-                    response.status, response.headers, response.content, provider=model.provider,
+                    response.status, response.headers, content, provider=model.provider,
                     model=model.name, error_details=model._adapter.error_details)
 
         return call_with_retries(attempt, model.retry)[0]

@@ -16,13 +16,13 @@ its provider adapter); only the envelope differs:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .._text import json_bytes, json_loads
 from ..errors import BatchError
 from ..models.providers._base import WireRequest
 from ._http import BatchHttp
@@ -95,7 +95,7 @@ def _jsonl(content: bytes) -> Iterator[dict[str, Any]]:
     for line in content.splitlines():
         if line.strip():
             try:
-                value = json.loads(line)
+                value = json_loads(line)
             except ValueError:
                 continue  # one torn line must not lose the others
             if isinstance(value, dict):
@@ -113,8 +113,7 @@ class OpenAIBatches(Backend):
         return {"custom_id": key, "method": "POST", "url": url, "body": wire.body}
 
     def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
-        content = b"".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode()
-                           + b"\n" for e in entries)
+        content = b"".join(json_bytes(e, separators=(",", ":")) + b"\n" for e in entries)
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
                 f"batch\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
