@@ -342,3 +342,15 @@ def test_a_variable_without_a_stable_form_warns_that_resume_cannot_work(tmp_path
     with pytest.warns(RuntimeWarning, match="can never be resumed"):
         Pool(Counting(), items(3), checkpoint=path).run({"client": object()})
     assert runner_identity(len) != runner_identity(abs)
+
+
+def test_convert_to_md_identity_follows_what_shapes_its_markdown(tmp_path):
+    from yait_aichain.tools import convertToMD
+
+    base = runner_identity(convertToMD())
+    # Caps decide where a document is cut, and root which files can be read at all.
+    assert runner_identity(convertToMD(max_pages=3)) != base
+    assert runner_identity(convertToMD(max_rows=10)) != base
+    assert runner_identity(convertToMD(root=tmp_path)) != base
+    # How long a fetch may take changes no answer.
+    assert runner_identity(convertToMD(timeout=99)) == base

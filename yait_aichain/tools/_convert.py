@@ -158,6 +158,11 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
     def __repr__(self) -> str:
         return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"
 
+    def identity(self) -> dict[str, Any]:
+        # The document caps decide where a result is cut, so a checkpoint written under
+        # other caps must not be reused.
+        return {**super().identity(), "caps": dict(self._caps)}
+
     def __getstate__(self) -> dict[str, Any]:
         # Live sockets and the adapter's locks stay behind; a copy (say, on a Dask worker)
         # opens its own connections with the same settings and the same pool size.
