@@ -233,7 +233,7 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
     ) -> Any:
         if proxies or cert is not None:
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
-        url = request.url
+        url = request.url or ""
         end = url.find("/", url.find("//") + 2)
         key = (url if end < 0 else url[:end], verify)
         pool = self._pools.get(key)
@@ -255,7 +255,7 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
         response.encoding = requests.utils.get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
-        response.url = req.url
+        response.url = req.url or ""
         response.request = req
         response.connection = self
         return response

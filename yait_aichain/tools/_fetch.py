@@ -187,7 +187,8 @@ class Fetcher:
         if verify is True:
             # Proxy variables are ignored on purpose (they would bypass the address guard),
             # but a corporate CA bundle only adds trust, so it is honoured like requests does.
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                      or True)
         self._verify = verify
         self._adapter = PinnedAdapter(dialer=dialer, pool_maxsize=pool_maxsize)
 
@@ -214,7 +215,8 @@ class Fetcher:
         if left is not None:
             budget = min(budget, left)
         if budget <= 0:
-            raise _fetch_error(f"no time left to fetch {short(url)}", url=url, cls=FetchTimeoutError)
+            raise _fetch_error(f"no time left to fetch {short(url)}", url=url,
+                               cls=FetchTimeoutError)
         deadline = time.monotonic() + budget
         allow_private = self.allow_private or allow_private_from_env()
         with _watchdog.deadline_alarm(deadline) as alarm:

@@ -97,15 +97,13 @@ def decode_body(data: bytes, charset: str | None = None) -> str:
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
             return data.decode(name, errors="replace")
-    candidates = [charset]
+    candidates: list[str | None] = [charset]
     head = data[:2048]
     for pattern in (_META_CHARSET, _XML_ENCODING):
         m = pattern.search(head)
         if m:
             candidates.append(m.group(1).decode("ascii"))
-    for name in candidates:
-        if not name:
-            continue
+    for name in filter(None, candidates):
         try:
             # Only real text encodings: "rot13", "zlib" or "base64" look up fine and then
             # refuse to decode, or decode to something that is not the page.

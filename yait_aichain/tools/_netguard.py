@@ -225,23 +225,38 @@ def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None
     metadata, unspecified, multicast and broadcast addresses never pass.
     """
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return address_problem(ip.ipv4_mapped, allow_private=allow_private)
-        if ip.teredo is not None or ((int(ip) >> 32) == 0 and int(ip) > 1):
-            # Teredo and the deprecated IPv4-compatible form ::a.b.c.d hide an IPv4
-            # address that no policy below would see.
-            return "an IPv6 address that tunnels IPv4"
-        if ip in _NAT64_LOCAL:
-            return "a local-use NAT64 address"
-        inner = _embedded_ipv4(ip)
-        if inner is not None:
-            why = address_problem(inner, allow_private=allow_private)
-            if why:
-                return f"{why} (embedded in {ip})"
-            if ip in _NAT64:
-                # DNS64 answers on IPv6-only networks: the embedded address decides
-                # (Python calls the whole ::/8 block, NAT64 included, "reserved").
-                return None
+        decided, why = _ipv6_problem(ip, allow_private)
+        if decided:
+            return why
+    why = _never_allowed(ip)
+    if why or allow_private:
+        return why
+    return _not_public(ip)
+
+
+def _ipv6_problem(ip: ipaddress.IPv6Address, allow_private: bool) -> tuple[bool, str | None]:
+    """(True, verdict) when an IPv6 form decides on its own, else (False, None)."""
+    if ip.ipv4_mapped is not None:
+        return True, address_problem(ip.ipv4_mapped, allow_private=allow_private)
+    if ip.teredo is not None or ((int(ip) >> 32) == 0 and int(ip) > 1):
+        # Teredo and the deprecated IPv4-compatible form ::a.b.c.d hide an IPv4
+        # address that no policy below would see.
+        return True, "an IPv6 address that tunnels IPv4"
+    if ip in _NAT64_LOCAL:
+        return True, "a local-use NAT64 address"
+    inner = _embedded_ipv4(ip)
+    if inner is not None:
+        why = address_problem(inner, allow_private=allow_private)
+        if why:
+            return True, f"{why} (embedded in {ip})"
+        if ip in _NAT64:
+            # DNS64 answers on IPv6-only networks: the embedded address decides
+            # (Python calls the whole ::/8 block, NAT64 included, "reserved").
+            return True, None
+    return False, None
+
+
+def _never_allowed(ip: IPAddress) -> str | None:
     if ip in _METADATA:
         return "a cloud metadata address"
     if ip.is_unspecified:
@@ -250,8 +265,10 @@ def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None
         return "a multicast address"
     if ip == _BROADCAST:
         return "a broadcast address"
-    if allow_private:
-        return None
+    return None
+
+
+def _not_public(ip: IPAddress) -> str | None:
     if ip.is_loopback:
         return "a loopback address"
     if ip.is_link_local:
@@ -270,7 +287,7 @@ def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None
 def system_resolver(host: str, port: int) -> list[str]:
     """Resolve ``host`` with ``socket.getaddrinfo`` (one lookup) and return the IPs."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 def _connect_form(ip: IPAddress) -> IPAddress:

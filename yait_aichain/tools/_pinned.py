@@ -12,6 +12,7 @@ that forgets the guard fails closed.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from collections.abc import Callable
@@ -66,7 +67,7 @@ class _PinnedConnectionMixin:
 
     def __init__(self, *args: Any, dialer: Dialer = default_dialer, **kwargs: Any) -> None:
         self._dialer = dialer
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
 
     def _new_conn(self) -> socket.socket:
         ip = self.host.strip("[]")
@@ -78,12 +79,12 @@ class _PinnedConnectionMixin:
                 self, f"Connection to {ip} timed out. (connect timeout={timeout})"
             ) from exc
         except OSError as exc:
-            raise NewConnectionError(self, f"Failed to establish a new connection: {exc}") from exc
+            # self is an HTTPConnection: this mixin is only ever combined with one.
+            message = f"Failed to establish a new connection: {exc}"
+            raise NewConnectionError(self, message) from exc  # type: ignore[arg-type]
         for opt in self.socket_options or ():
-            try:
+            with contextlib.suppress(OSError):  # e.g. TCP_NODELAY on a socketpair double
                 sock.setsockopt(*opt)
-            except OSError:
-                pass  # e.g. TCP_NODELAY on a test double's socketpair
         sys.audit("http.client.connect", self, ip, self.port)
         return sock
 
