@@ -97,6 +97,14 @@ def test_run_500_items_writes_500_lines_with_their_ids(sim_env, tmp_path, capsys
     assert "done 500, failed 0" in capsys.readouterr().out
 
 
+def test_run_with_max_flows_auto_adapts_and_writes_its_report(sim_env, tmp_path, capsys):
+    report = tmp_path / "run.html"
+    code, out = _run(tmp_path, "--max-flows", "auto", "--report", str(report), n=40)
+    assert code == 0 and len(_lines(out)) == 40 and sim_env.stats.requests == 40
+    assert "(max_flows auto)" in capsys.readouterr().out
+    assert "max_flows = " in report.read_text(encoding="utf-8")
+
+
 def test_failures_exit_1_and_resume_reruns_only_them(sim_env, tmp_path, capsys):
     sim_env.fail_when("doc 3", Fault.unauthorized())
     code, out = _run(tmp_path, n=6)
@@ -226,6 +234,7 @@ def test_rpm_without_the_rate_limiter_is_exit_2(sim_env, tmp_path, capsys, monke
     ([], "usage:"),
     (["run", "-m", "gpt-4o-mini"], "required"),
     (["run", "-m", "x", "-p", "{t}", "-i", "a", "-o", "b", "--max-flows", "0"], "1 or more"),
+    (["run", "-m", "x", "-p", "{t}", "-i", "a", "-o", "b", "--max-flows", "lots"], "whole number"),
     (["run", "-m", "mystery-model", "-p", "{t}", "-i", "a", "-o", "b"], "provider"),
     (["demo", "--latency", "-1"], "positive"),
 ])

@@ -78,6 +78,16 @@ def test_bad_arguments_are_refused():
         render_report([_rec(0)], max_flows=1, labels=["a", "b"])
 
 
+def test_an_auto_run_is_drawn_with_the_most_flows_its_controller_allowed():
+    records = [_rec(0, flows=4), _rec(1, start=1.0, flows=12), _rec(2, start=2.0, flows=8)]
+    assert "max_flows = 12;" in render_report(records, max_flows="auto")
+    from yait_aichain import AutoFlows
+    # Records that never started under the controller fall back to its bound.
+    assert "max_flows = 7;" in render_report([_rec(0)], max_flows=AutoFlows(max=7))
+    with pytest.raises(ValueError, match="auto"):
+        render_report([_rec(0)], max_flows="lots")
+
+
 # -- the page ---------------------------------------------------------------------------
 
 

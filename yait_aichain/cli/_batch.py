@@ -21,6 +21,7 @@ from ._common import (
     CliError,
     add_model_arguments,
     build_model,
+    flows,
     non_negative_float,
     positive_float,
     positive_int,
@@ -103,8 +104,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--id", dest="id_column", metavar="COLUMN",
                    help="the column (or JSON key) that identifies an item; default: its line "
                         "number")
-    p.add_argument("--max-flows", type=positive_int, default=DEFAULT_MAX_FLOWS, metavar="N",
-                   help="items in flight at once (default: %(default)s)")
+    p.add_argument("--max-flows", type=flows, default=DEFAULT_MAX_FLOWS, metavar="N|auto",
+                   help="items in flight at once, or auto: adapt to the provider's rate-limit "
+                        "headers and latency (default: %(default)s)")
     p.add_argument("--timeout", type=positive_float, metavar="S",
                    help="seconds each item may take, retries included; then it FAILS")
     p.add_argument("--temperature", type=non_negative_float, metavar="T",

@@ -25,6 +25,11 @@ class CliError(Exception):
         self.code = code
 
 
+def flows(text: str) -> int | str:
+    """argparse type for --max-flows: an int >= 1, or "auto"."""
+    return "auto" if text.strip().lower() == "auto" else positive_int(text)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1."""
     try:

@@ -377,11 +377,7 @@ class Pool:
         ids = [rec.variables.get("id") if isinstance(rec.variables, dict) else None
                for rec in records]
         labels = ids if any(i is not None for i in ids) else None
-        # "auto": the most flows it allowed (the report draws how the limit moved).
-        settings = self._settings
-        flows = settings.flow_bound if settings.auto is None else \
-            max((rec.flows for rec in records if rec.flows), default=1)
-        return write_report(path, records, max_flows=flows, title=title,
+        return write_report(path, records, max_flows=self._settings.max_flows, title=title,
                             usage=self.usage, labels=labels)
 
     def identity(self) -> dict[str, Any]:

@@ -22,15 +22,26 @@ from typing import Any
 from .._usage import Usage
 from ._html import render_page
 from ..errors import ConfigurationError
+from ..ratelimit._adaptive import AutoFlows, check_auto
 from ._summary import summarise
 from ._svg import layout
 
 __all__ = ["render_report", "write_report"]
 
 
-def _check(records: Sequence[Any], max_flows: Any, labels: Sequence[Any] | None) -> None:
+def _flow_cap(records: Sequence[Any], max_flows: Any) -> int:
+    """The run's concurrency cap as a number: ``max_flows`` itself, or for an "auto" run
+    the most flows its controller allowed (the report draws how the limit moved)."""
+    auto = check_auto(max_flows)
+    if auto is not None:
+        return max((getattr(rec, "flows", None) or 0 for rec in records), default=0) or auto.max
     if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
-        raise ConfigurationError(f"max_flows must be a positive int, got {max_flows!r}")
+        raise ConfigurationError(
+            f"max_flows must be a positive int or \"auto\", got {max_flows!r}")
+    return max_flows
+
+
+def _check(records: Sequence[Any], labels: Sequence[Any] | None) -> None:
     if labels is not None and len(labels) != len(records):
         raise ConfigurationError(f"labels has {len(labels)} entries for {len(records)} records")
 
@@ -38,7 +49,7 @@ def _check(records: Sequence[Any], max_flows: Any, labels: Sequence[Any] | None)
 def render_report(
     records: Sequence[Any],
     *,
-    max_flows: int,
+    max_flows: int | str | AutoFlows,
     title: str = "yait-aichain run",
     labels: Sequence[Any] | None = None,
     usage: Usage | None = None,
@@ -47,7 +58,8 @@ def render_report(
 
     Args:
         records: ItemRecords in input order, e.g. ``pool.records``.
-        max_flows: the run's concurrency cap (for the ideal time and the load strip).
+        max_flows: the run's concurrency cap (for the ideal time and the load strip), or
+            ``"auto"``/``AutoFlows`` for an adaptive run (its records' ``flows`` give the cap).
         title: the page heading.
         labels: one id per record, shown on hover and in the failures table.
         usage: the run's total usage (``pool.usage``); by default the records' sum.
@@ -57,8 +69,8 @@ def render_report(
             a ValueError).
     """
     records = list(records)
-    _check(records, max_flows, labels)
-    summary = summarise(records, max_flows, usage)
+    _check(records, labels)
+    summary = summarise(records, _flow_cap(records, max_flows), usage)
     return render_page(records, summary, layout(records, summary, labels), title=title,
                        labels=labels)
 
@@ -67,7 +79,7 @@ def write_report(
     path: str | os.PathLike[str],
     records: Sequence[Any],
     *,
-    max_flows: int,
+    max_flows: int | str | AutoFlows,
     title: str = "yait-aichain run",
     labels: Sequence[Any] | None = None,
     usage: Usage | None = None,
