@@ -15,12 +15,12 @@ checked after they end, as before.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._messages import estimate_input_tokens
 from ._usage import Usage
 from .errors import APITimeoutError, CancelledError, ConfigurationError
 
@@ -32,7 +32,6 @@ DEFAULT_RESERVED_OUTPUT = 4096
 #: Characters per input token for the reservation. Real tokenizers give 3-4 characters
 #: per token of English; 2 keeps code, numbers and other scripts inside the estimate too.
 INPUT_CHARS_PER_TOKEN = 2
-_MEDIA_TOKENS = 1500
 _WAIT_SLICE = 0.05  # seconds between checks for a cancelled run while waiting for room
 _PER_MESSAGE_TOKENS = 8
 
@@ -40,14 +39,7 @@ _PER_MESSAGE_TOKENS = 8
 def worst_case(price: Any, messages: Sequence[dict[str, Any]], max_tokens: int | None) -> Usage:
     """The most a call can use: a generous input estimate plus its ``max_tokens``, priced
     with ``price`` (a Price with ``cost(usage)``, or None: cost unknown)."""
-    chars = media = 0
-    for message in messages:
-        for part in message.get("parts", ()):
-            if part.get("type") == "text":
-                chars += len(part.get("text", ""))
-            else:
-                media += 1
-    prompt = (math.ceil(chars / INPUT_CHARS_PER_TOKEN) + media * _MEDIA_TOKENS
+    prompt = (estimate_input_tokens(messages, INPUT_CHARS_PER_TOKEN)
               + _PER_MESSAGE_TOKENS * len(messages))
     output = DEFAULT_RESERVED_OUTPUT if max_tokens is None else int(max_tokens)
     usage = Usage(prompt, output, prompt + output)

@@ -11,7 +11,8 @@ Normalised output: ``[{"role": ..., "parts": [{"type": "text", "text": ...} | im
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigurationError
@@ -94,3 +95,21 @@ def _normalise_part(part: Any, i: int, j: int) -> dict[str, Any]:
 def text_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every text part dict of normalised messages (to render templates into)."""
     return [p for m in messages for p in m["parts"] if p["type"] == "text"]
+
+
+#: Input tokens counted for each non-text part (an image, a file) by the estimates below.
+MEDIA_PART_TOKENS = 1500
+
+
+def estimate_input_tokens(messages: Sequence[Mapping[str, Any]], chars_per_token: float) -> int:
+    """Input tokens of normalised messages, estimated before the call: their text's
+    characters / ``chars_per_token``, plus ``MEDIA_PART_TOKENS`` per non-text part. The
+    rate limiter and the budget both estimate this way, each with its own margin."""
+    chars = media = 0
+    for message in messages:
+        for part in message.get("parts", ()):
+            if part.get("type") == "text":
+                chars += len(part.get("text", ""))
+            else:
+                media += 1
+    return math.ceil(chars / chars_per_token) + media * MEDIA_PART_TOKENS

@@ -14,13 +14,13 @@ wait that would have been needed: sleeping into a timeout would only waste the s
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 from .. import _context
+from .._messages import MEDIA_PART_TOKENS, estimate_input_tokens
 from .._runner import call_runner
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
 from ._bucket import TooLong
@@ -32,7 +32,7 @@ __all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "w
 logger = logging.getLogger("yait_aichain.ratelimit")
 
 #: Tokens charged per image, audio or document part (providers bill roughly 1-2k each).
-DEFAULT_MEDIA_TOKENS = 1500
+DEFAULT_MEDIA_TOKENS = MEDIA_PART_TOKENS
 # The usual rule of thumb for English text; the response's usage corrects it.
 _CHARS_PER_TOKEN = 4
 
@@ -40,14 +40,7 @@ _CHARS_PER_TOKEN = 4
 def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """A rough input-token estimate of normalised messages: characters / 4, plus
     ``DEFAULT_MEDIA_TOKENS`` per non-text part."""
-    chars = media = 0
-    for message in messages:
-        for part in message.get("parts", ()):
-            if part.get("type") == "text":
-                chars += len(part.get("text", ""))
-            else:
-                media += 1
-    return math.ceil(chars / _CHARS_PER_TOKEN) + media * DEFAULT_MEDIA_TOKENS
+    return estimate_input_tokens(messages, _CHARS_PER_TOKEN)
 
 
 def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tuple[RateLimit, ...]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..models._schemas._common import resolve
+
 __all__ = ["example"]
 
 # Recursive schemas (a tree node holding nodes) would otherwise never end.
@@ -119,20 +121,7 @@ def _merge(parts: list[Any], root: Any) -> dict[str, Any]:
 
 def _resolve(root: Any, ref: str) -> Any:
     # Only local references: a simulator must never fetch a remote schema.
-    if not ref.startswith("#"):
-        return None
-    node = root
-    for token in ref[1:].split("/"):
-        if not token:
-            continue
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return None
-    return node
+    return resolve(root, ref) if ref.startswith("#") else None
 
 
 def _array(s: dict[str, Any], text: str, root: Any, depth: int) -> list[Any]:
