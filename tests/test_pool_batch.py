@@ -94,6 +94,16 @@ def test_runners_without_a_batch_api_are_refused_before_anything_is_sent(sim_env
     skill = Skill(Model("claude-sonnet-4-6"), prompt="{text}")
     with pytest.raises(ConfigurationError, match="max_cost"):
         Pool(skill, _items(2), mode="batch", max_cost=1.0)
+    # Settings a submitted batch cannot honour are refused, not silently ignored.
+    for on_error in ("stop", "skip"):
+        with pytest.raises(ConfigurationError, match=f"on_error='{on_error}'.*collect"):
+            Pool(skill, _items(2), mode="batch", on_error=on_error)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as executor, pytest.raises(ConfigurationError, match="executor="):
+        Pool(skill, _items(2), mode="batch", executor=executor)
+    pool = Pool(skill, _items(2), mode="batch")
+    with pytest.raises(ConfigurationError, match="on_error='stop'"):
+        pool.on_error = "stop"
     assert sim_env.stats.requests == 0
 
 

@@ -47,10 +47,11 @@ __all__ = ["BatchRun", "batch_steps", "check_batch"]
 MODES = ("live", "batch")
 
 
-def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = False) -> None:
+def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = False,
+                on_error: str = "collect", executor: bool = False) -> None:
     """A Pool's ``mode`` and ``poll_interval``; in batch mode, also that the runner can
-    run as batches and that no budget is set that a batch could not keep (before anything
-    is sent)."""
+    run as batches and that no setting is given that a batch could not honour (before
+    anything is sent): a budget, ``on_error`` "stop"/"skip", an executor."""
     if mode not in MODES:
         raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
     if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
@@ -63,6 +64,15 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = Fals
             raise ConfigurationError(
                 "max_cost and max_tokens cannot be enforced in mode='batch' (a submitted "
                 "batch runs whole at the provider); remove them, or use mode='live'")
+        if on_error in ("stop", "skip"):
+            raise ConfigurationError(
+                f"on_error={on_error!r} cannot act in mode='batch': every item of a "
+                "submitted batch is answered; use 'collect' or 'raise', or mode='live'")
+        if executor:
+            raise ConfigurationError(
+                "executor= and worker_context= do not apply in mode='batch': the provider "
+                "runs the requests and this process only submits and collects them; drop "
+                "them, or use mode='live'")
 
 
 def _batchable(runner: Any) -> bool:

@@ -104,7 +104,9 @@ class Settings:
         from ._batch import check_batch  # batch mode's own checks live with it
 
         check_batch(self.mode, self.poll_interval, self.runner,
-                    budgets=self.max_cost is not None or self.max_tokens is not None)
+                    budgets=self.max_cost is not None or self.max_tokens is not None,
+                    on_error=self.on_error,
+                    executor=self.executor is not None or self.worker_context is not None)
 
 
 class Setting(Generic[T]):
