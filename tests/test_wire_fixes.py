@@ -152,7 +152,7 @@ def test_proxy_hint_headers(headers, expected):
 
 @pytest.mark.parametrize("text, seconds", [
     ("1s", 1.0), ("6m0s", 360.0), ("1h2m3.5s", 3723.5), ("20ms", 0.02), ("0.5s", 0.5),
-    ("", None), ("soon", None), ("5", None), ("1s junk", None),
+    ("", None), ("soon", None), ("5", None), ("1s junk", None), ("1" + "0" * 400 + "s", None),
 ])
 def test_openai_duration_format(text, seconds):
     assert parse_duration(text) == seconds

@@ -135,7 +135,7 @@ def parse_duration(text: str) -> float | None:
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
         total += float(m.group(1)) * scale
         pos = m.end()
-    return total if pos == len(text) else None
+    return total if pos == len(text) and math.isfinite(total) else None
 
 
 def _finite_float(text: str) -> float | None:

@@ -16,10 +16,11 @@ must not fail a call that succeeded.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from ..models._status import parse_duration as go_duration
 
 __all__ = ["Reading", "Window", "read_headers"]
 
@@ -28,8 +29,6 @@ __all__ = ["Reading", "Window", "read_headers"]
 MINUTE = 60.0
 #: A reset further away than this means a per-day limit (OpenAI's RPD on some tiers).
 DAY = 86_400.0
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # Anthropic's separate token families, read when the total family is absent.
 _ANTHROPIC_PARTS = ("input-tokens", "output-tokens")
 
@@ -77,17 +76,8 @@ def parse_duration(text: str | None) -> float | None:
     """Seconds in a Go-style duration (``"1m30s"``, ``"250ms"``) or a bare number."""
     if text is None:
         return None
-    text = text.strip()
-    plain = _number(text)
-    if plain is not None:
-        return plain
-    pos = total = 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            return None  # something between the pieces: not a duration
-        total += float(match.group(1)) * _UNIT[match.group(2)]
-        pos = match.end()
-    return total if text and pos == len(text) and math.isfinite(total) else None
+    plain = _number(text.strip())
+    return plain if plain is not None else go_duration(text)
 
 
 def parse_time(text: str | None, now: float) -> float | None:
