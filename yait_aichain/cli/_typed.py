@@ -10,7 +10,7 @@ from typing import Any
 
 from ..pool._rows import FACT_COLUMNS, flat_fields, write_csv
 from ..skills._typed import DEFAULT_MAX_REASKS
-from ._common import EXIT_FAILED, CliError
+from ._common import EXIT_FAILED, CliError, non_negative_int
 
 __all__ = ["CsvResults", "add_typed_arguments", "is_csv", "output_arguments"]
 
@@ -20,19 +20,9 @@ def add_typed_arguments(p: argparse.ArgumentParser) -> None:
                    help="a JSON Schema file: each answer is JSON matching it (validated, and "
                         "re-asked with the errors when it does not); the result line's "
                         "\"output\" is the parsed object")
-    p.add_argument("--max-reasks", type=_non_negative_int, default=DEFAULT_MAX_REASKS,
+    p.add_argument("--max-reasks", type=non_negative_int, default=DEFAULT_MAX_REASKS,
                    metavar="N", help="times an answer that fails --schema is sent back "
                                      "(default: %(default)s); then the item FAILS")
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
 
 
 def output_arguments(args: argparse.Namespace) -> dict[str, Any]:

@@ -150,7 +150,7 @@ class SharedVariables:
             try:
                 # Snapshot now: a caller changing the dict during the run changes nothing.
                 self._mutable[key] = copy.deepcopy(value)
-            except Exception:
+            except Exception:  # noqa: BLE001  any user object: an uncopyable one is shared as is
                 self._plain[key] = value
 
     def merge(self, item: dict[str, Any]) -> dict[str, Any]:
