@@ -344,5 +344,5 @@ class BatchJob:
 
 def describe(submitted: Iterable[Submitted]) -> str:
     """One line per batch: provider, id, request count."""
-    return "\n".join(f"  {s.provider} batch {s.batch_id} ({len(s.keys)} requests)"
+    return "\n".join(f"  {s.provider} batch {s.batch_id} ({len(s.keys):,} requests)"
                      for s in submitted)

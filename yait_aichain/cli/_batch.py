@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -30,7 +31,13 @@ from ._common import (
     say,
     usage_text,
 )
-from ._batchmode import add_batch_arguments, batch_options, check_batch_arguments, submit_only
+from ._batchmode import (
+    add_batch_arguments,
+    batch_options,
+    check_batch_arguments,
+    dry_run,
+    submit_only,
+)
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
 from ._files import (
@@ -47,9 +54,6 @@ from ._files import (
     read_previous,
     result_line,
 )
-
-DRY_RUN_SHOWN = 3
-CHARS_PER_TOKEN = 4  # the usual rough rule for English text; only for the dry-run estimate
 
 DESCRIPTION = """\
 Run a prompt template over every item of a JSONL or CSV file, max-flows at a time,
@@ -101,9 +105,8 @@ def add_parser(sub: Any) -> None:
                         "field of the answer, in input order")
     p.add_argument("--format", choices=("jsonl", "csv"), help="input format, when the file "
                    "name does not tell (default: by extension, else jsonl)")
-    p.add_argument("--id", dest="id_column", metavar="COLUMN",
-                   help="the column (or JSON key) that identifies an item; default: its line "
-                        "number")
+    p.add_argument("--id", dest="id_column", metavar="COLUMN", help="the column (or JSON key) "
+                   "that identifies an item; default: its line number")
     p.add_argument("--max-flows", type=flows, default=DEFAULT_MAX_FLOWS, metavar="N|auto",
                    help="items in flight at once, or auto: adapt to the provider's rate-limit "
                         "headers and latency (default: %(default)s)")
@@ -128,9 +131,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tpm", type=positive_int, metavar="N", help="tokens per minute cap")
     p.add_argument("--resume", action="store_true",
                    help="skip ids already DONE in --output and append the rest")
-    p.add_argument("--force", action="store_true",
-                   help="with --resume: run again the items DONE under other settings "
-                        "instead of refusing")
+    p.add_argument("--force", action="store_true", help="with --resume: run again the items "
+                   "DONE under other settings instead of refusing")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --output instead of refusing")
     p.add_argument("--dry-run", action="store_true",
@@ -151,16 +153,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 def _unescape(text: str) -> str:
     """``\\n`` -> newline, ``\\t`` -> tab, ``\\\\`` -> backslash; any other backslash
     stays as typed (``\\d`` in a regex example is not mangled)."""
-    out, i = [], 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPES:
-            out.append(_ESCAPES[text[i + 1]])
-            i += 2
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
+    return re.sub(r"\\([nt\\])", lambda m: _ESCAPES[m.group(1)], text)
 
 
 def _read_file(path: str, flag: str) -> str:
@@ -200,27 +193,20 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if args.temperature is not None:
-        options["temperature"] = args.temperature
-    if args.max_tokens is not None:
-        options["max_tokens"] = args.max_tokens
-    if args.price is not None:
-        options["price"] = args.price
-    return options
+    given = {"temperature": args.temperature, "max_tokens": args.max_tokens, "price": args.price}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _check_identity(args: argparse.Namespace, previous: Previous, identity: dict[str, Any],
                     run: str) -> None:
     """Refuse to reuse DONE lines written under other settings, unless --force."""
     elsewhere = previous.done_elsewhere(run)
-    if not elsewhere or args.force:
-        if elsewhere:
-            count = sum(elsewhere.values())
-            say(sys.stderr, f"note: --force: {count:,} items DONE under other settings run again")
-        return
-    old_run, count = max(elsewhere.items(), key=lambda kv: kv[1])
     total = sum(elsewhere.values())
+    if elsewhere and args.force:
+        say(sys.stderr, f"note: --force: {total:,} items DONE under other settings run again")
+    if not elsewhere or args.force:
+        return
+    old_run = max(elsewhere, key=elsewhere.__getitem__)
     change = describe_change(previous.identities.get(old_run or ""), identity)
     raise CliError(
         f"--resume: {total:,} items in {args.output} are DONE under other settings, so their "
@@ -264,59 +250,19 @@ def run_command(args: argparse.Namespace) -> int:
     done = {key for key, was in previous.done_runs.items() if was is None or was == run}
     todo = [i for i, item_id in enumerate(items.ids) if id_key(item_id) not in done]
     if args.dry_run:
-        return _dry_run(args, skill, items, todo, previous, key_note)
-    writer = _Output(args, previous, run, identity)
-    return _run(args, skill, items, todo, writer, rate)
+        return dry_run(args, skill, items, todo, key_note)
+    return _run(args, skill, items, todo, rate, previous, (run, identity))
 
 
-def _dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
-             previous: Previous, key_note: str | None) -> int:
-    rendered = [skill.render(items.rows[i]) for i in todo]
-    chars = sum(len(part["text"]) for messages in rendered for m in messages
-                for part in m["parts"] if part.get("type") == "text")
-    skipped = len(items.rows) - len(todo)
-    if args.json:
-        say(sys.stdout, json.dumps({
-            "dry_run": True, "items": len(items.rows), "skipped": skipped, "to_run": len(todo),
-            "characters": chars, "model": skill.model.name, "provider": skill.model.provider,
-            "base_url": skill.model.base_url, "key_note": key_note,
-            "prompts": [{"id": items.ids[i], "messages": m}
-                        for i, m in zip(todo[:DRY_RUN_SHOWN], rendered, strict=False)],
-        }, ensure_ascii=False, default=str))
-        return EXIT_OK
-    out = sys.stdout
-    say(out, "dry run: nothing is sent")
-    say(out, f"model: {skill.model.name} ({skill.model.provider}) at {skill.model.base_url}"
-             + (f"; {key_note}" if key_note else ""))
-    say(out, f"items: {len(items.rows):,} from {args.input}"
-             + (f", {skipped:,} already DONE in {args.output} (skipped)" if skipped else ""))
-    for i, messages in zip(todo[:DRY_RUN_SHOWN], rendered, strict=False):
-        say(out, f"--- item id {items.ids[i]} ---")
-        for message in messages:
-            text = "".join(p["text"] for p in message["parts"] if p.get("type") == "text")
-            say(out, f"[{message['role']}] {text}")
-    if len(todo) > DRY_RUN_SHOWN:
-        say(out, f"--- ({DRY_RUN_SHOWN} of {len(todo):,} prompts shown) ---")
-    say(out, f"prompts: {len(todo):,}, {chars:,} characters "
-             f"(about {chars // CHARS_PER_TOKEN:,} input tokens)")
-    return EXIT_OK
-
-
-class _Output:
-    """Opens the output file only when there is something to write."""
-
-    def __init__(self, args: argparse.Namespace, previous: Previous, run: str,
-                 identity: dict[str, Any]):
-        self.args, self.previous, self.run, self.identity = args, previous, run, identity
-
-    def open(self, ids: list[Any]) -> Any:
-        if self.previous.torn:
-            cut_torn_tail(self.args.output)
-            say(sys.stderr, f"note: dropped an incomplete last line from {self.args.output}")
-        if is_csv(self.args.output):
-            return CsvResults(self.args.output, ids)
-        return ResultWriter(self.args.output, append=self.args.resume, run=self.run,
-                            identity=self.identity)
+def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
+                 run: tuple[str, dict[str, Any]]) -> Any:
+    """Opened only when there is something to write."""
+    if previous.torn:
+        cut_torn_tail(args.output)
+        say(sys.stderr, f"note: dropped an incomplete last line from {args.output}")
+    if is_csv(args.output):
+        return CsvResults(args.output, ids)
+    return ResultWriter(args.output, append=args.resume, run=run[0], identity=run[1])
 
 
 def _pool(args: argparse.Namespace, skill: Any, rows: list[Any], write: Any,
@@ -334,11 +280,11 @@ def _pool(args: argparse.Namespace, skill: Any, rows: list[Any], write: Any,
 
 
 def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
-         output: _Output, rate: dict[str, Any]) -> int:
+         rate: dict[str, Any], previous: Previous, run: tuple[str, dict[str, Any]]) -> int:
     if not todo:
         return _nothing_to_do(args, items, todo)
     ids = [items.ids[i] for i in todo]
-    writer = output.open(ids)
+    writer = _open_output(args, previous, ids, run)
 
     def write(rec: Any) -> None:
         writer.write(result_line(ids[rec.index], rec))
@@ -362,14 +308,11 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     finally:
         writer.close()
     wall = time.monotonic() - started
-    report = _write_report(args, pool, items, todo, output.previous)
+    report = _write_report(args, pool, items, todo, previous)
     counts = pool.status
     problem = problem or _stopped_because(pool)
-    code = EXIT_OK
-    if interrupted:
-        code = EXIT_INTERRUPTED
-    elif problem or counts[FAILED] or counts[CANCELLED]:
-        code = EXIT_FAILED
+    failed = problem or counts[FAILED] or counts[CANCELLED]
+    code = EXIT_INTERRUPTED if interrupted else EXIT_FAILED if failed else EXIT_OK
     _summary(args, items, todo, writer.count, counts, pool.usage, wall, report, code, problem)
     return code
 

@@ -1,24 +1,32 @@
-"""``run --batch`` and ``--no-wait``: the same command through the providers' Batch APIs.
+"""``run``'s other modes: ``--dry-run``, and ``--batch``/``--no-wait`` through the providers'
+Batch APIs.
 
-``--batch`` runs the items as provider batches (half the price, results within 24 hours)
-and keeps the batch ids in ``<output>.checkpoint.batches``, so ``--resume`` after a crash
-or Ctrl-C re-attaches instead of paying again. ``--no-wait`` submits and exits, printing
-the command that collects the results later.
+``--dry-run`` renders the first prompts and sends nothing. ``--batch`` runs the items as
+provider batches (half the price, results within 24 hours) and keeps the batch ids in
+``<output>.checkpoint.batches``, so ``--resume`` after a crash or Ctrl-C re-attaches instead
+of paying again. ``--no-wait`` submits and exits, printing the command that collects the
+results later.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 from typing import Any
 
+from ..batch._job import describe
 from ._common import EXIT_OK, CliError, positive_float, say
+from ._files import Items
 
-__all__ = ["add_batch_arguments", "batch_options", "check_batch_arguments", "submit_only"]
+__all__ = ["add_batch_arguments", "batch_options", "check_batch_arguments", "dry_run",
+           "submit_only"]
 
 DEFAULT_POLL_INTERVAL = 60.0
+DRY_RUN_SHOWN = 3
+CHARS_PER_TOKEN = 4  # the usual rough rule for English text; only for the dry-run estimate
 
 
 def add_batch_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,16 +50,12 @@ def check_batch_arguments(args: argparse.Namespace) -> None:
         raise CliError("--batch keeps the batch ids beside the output file; use --output FILE")
 
 
-def checkpoint_path(output: str) -> str:
-    return output + ".checkpoint"
-
-
 def batch_options(args: argparse.Namespace) -> dict[str, Any]:
     """The Pool keywords of a --batch run (none without it). --overwrite starts over, so
     the batches and results kept for the old output are forgotten."""
     if not args.batch:
         return {}
-    path = checkpoint_path(args.output)
+    path = args.output + ".checkpoint"
     if args.overwrite:
         for stale in (path, path + ".batches"):
             if os.path.exists(stale):
@@ -65,14 +69,46 @@ def submit_only(pool: Any, args: argparse.Namespace) -> int:
     stream = sys.stderr if args.json else sys.stdout
     requests = sum(len(s.keys) for s in submitted)
     say(stream, f"submitted {len(submitted)} batch(es), {requests:,} requests:")
-    for sub in submitted:
-        say(stream, f"  {sub.provider} batch {sub.batch_id} ({len(sub.keys):,} requests)")
-    say(stream, f"collect the results (they take up to 24 hours) with:\n  {_collect_command()}")
-    return EXIT_OK
-
-
-def _collect_command() -> str:
+    say(stream, describe(submitted))
     argv = [a for a in sys.argv[1:] if a not in ("--no-wait", "--overwrite")]
     if "--resume" not in argv:
         argv.append("--resume")
-    return shlex.join(["yait-aichain", *argv])
+    say(stream, "collect the results (they take up to 24 hours) with:\n  "
+                + shlex.join(["yait-aichain", *argv]))
+    return EXIT_OK
+
+
+def _text(message: dict[str, Any]) -> str:
+    return "".join(p["text"] for p in message["parts"] if p.get("type") == "text")
+
+
+def dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
+            key_note: str | None) -> int:
+    """--dry-run: the first prompts and the size of the job; nothing is sent."""
+    rendered = [skill.render(items.rows[i]) for i in todo]
+    shown = list(zip(todo[:DRY_RUN_SHOWN], rendered, strict=False))
+    chars = sum(len(_text(m)) for messages in rendered for m in messages)
+    skipped = len(items.rows) - len(todo)
+    out = sys.stdout
+    if args.json:
+        say(out, json.dumps({
+            "dry_run": True, "items": len(items.rows), "skipped": skipped, "to_run": len(todo),
+            "characters": chars, "model": skill.model.name, "provider": skill.model.provider,
+            "base_url": skill.model.base_url, "key_note": key_note,
+            "prompts": [{"id": items.ids[i], "messages": m} for i, m in shown],
+        }, ensure_ascii=False, default=str))
+        return EXIT_OK
+    say(out, "dry run: nothing is sent")
+    say(out, f"model: {skill.model.name} ({skill.model.provider}) at {skill.model.base_url}"
+             + (f"; {key_note}" if key_note else ""))
+    say(out, f"items: {len(items.rows):,} from {args.input}"
+             + (f", {skipped:,} already DONE in {args.output} (skipped)" if skipped else ""))
+    for i, messages in shown:
+        say(out, f"--- item id {items.ids[i]} ---")
+        for message in messages:
+            say(out, f"[{message['role']}] {_text(message)}")
+    if len(todo) > DRY_RUN_SHOWN:
+        say(out, f"--- ({DRY_RUN_SHOWN} of {len(todo):,} prompts shown) ---")
+    say(out, f"prompts: {len(todo):,}, {chars:,} characters "
+             f"(about {chars // CHARS_PER_TOKEN:,} input tokens)")
+    return EXIT_OK

@@ -5,7 +5,8 @@ OpenAI: ``/v1/files`` (multipart upload, retrieve, ``/content``) and ``/v1/batch
 retrieve, ``/cancel``, ``/results`` as JSON Lines, delete). Gemini:
 ``/v1beta/models/{model}:batchGenerateContent`` with inlined requests, and
 ``/v1beta/batches`` (list, get, ``:cancel``, delete). The official SDKs' batch calls work
-against them. ``serve()`` is the one hook the request handler calls.
+against them. ``serve()`` is the one hook the request handler calls; the routes are shared
+(:func:`_batches`), each provider's shapes an :class:`_API`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -21,62 +24,28 @@ from urllib.parse import unquote
 
 from . import _errors as E
 from . import _wire as W
-from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore
+from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore, Request
 
 __all__ = ["serve"]
 
-_OPENAI = re.compile(r"^/v1/(files|batches)(?:/([^/]+))?(?:/(content|cancel))?$")
-_ANTHROPIC = re.compile(r"^/v1/messages/batches(?:/([^/]+))?(?:/(cancel|results))?$")
-_GEMINI_CREATE = re.compile(r"^/v1beta/models/([^/:]+):batchGenerateContent$")
-_GEMINI = re.compile(r"^/v1beta/batches(?:/([^/:]+))?(?::(cancel))?$")
-_LIVE_PATH = {"/v1/chat/completions": W.OPENAI}
+_Created = tuple[list[Request], dict[str, Any]]
 
 
-def serve(handler: Any, raw: bytes) -> bool:
-    """Answer a Batch API request; False when the path is not one (the live routes go on)."""
-    path = handler._path
-    for pattern, provider, func in ((_ANTHROPIC, W.ANTHROPIC, _anthropic),
-                                    (_OPENAI, W.OPENAI, _openai),
-                                    (_GEMINI_CREATE, W.GEMINI, _gemini_create),
-                                    (_GEMINI, W.GEMINI, _gemini)):
-        match = pattern.match(path)
-        if match:
-            handler._provider = provider
-            core = handler._core
-            if core.require_key is not None and \
-                    W.api_key(provider, handler._headers) != core.require_key:
-                _error(handler, provider, 401, "Invalid API key (simulated)")
-                return True
-            func(handler, core, match, raw)
-            return True
-    return False
+class _Refused(Exception):
+    """A request answered with this status and message, in the provider's error shape."""
 
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
-def _obj(value: Any) -> dict[str, Any]:
-    """A JSON object from untrusted data, else an empty one."""
-    return value if isinstance(value, dict) else {}
-
-
-# -- helpers ------------------------------------------------------------------------------
 
 def _json(handler: Any, value: Any, status: int = 200) -> None:
     handler._send(status, json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
-def _error(handler: Any, provider: str, status: int, message: str) -> None:
-    _json(handler, E.error_body(provider, status, message=message), status)
-
-
-def _body(handler: Any, provider: str, raw: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError as exc:
-        _error(handler, provider, 400, f"Request body is not valid JSON: {exc}")
-        return None
-    if not isinstance(data, dict):
-        _error(handler, provider, 400, "Request body must be a JSON object")
-        return None
-    return data
+def _obj(value: Any) -> dict[str, Any]:
+    """A JSON object from untrusted data, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def _rfc3339(stamp: float | None) -> str | None:
@@ -89,77 +58,43 @@ def _lines(values: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(v, separators=(",", ":")).encode("utf-8") + b"\n" for v in values)
 
 
-def _store(core: Any) -> BatchStore:
-    store: BatchStore = core.batches
-    return store
+def _listing(views: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": views, "has_more": False, "first_id": views[0]["id"] if views else None,
+            "last_id": views[-1]["id"] if views else None}
 
 
-def _found(handler: Any, provider: str, batch: Batch | None, batch_id: str) -> Batch | None:
-    if batch is None or batch.provider != provider:
-        _error(handler, provider, 404, f"No batch found with id '{batch_id}' (simulated)")
-        return None
-    return batch
+@dataclass(frozen=True)
+class _API:
+    """One provider's batch shapes: what a create call holds (``requests``: the requests
+    and the batch's own fields, or :class:`_Refused`), how a batch and a list of them look,
+    and what its cancel and delete calls answer (``deleted`` None: no delete)."""
+
+    provider: str
+    id_prefix: str
+    requests: Callable[[BatchStore, dict[str, Any], re.Match[str]], _Created]
+    view: Callable[[Any, BatchStore, Batch], dict[str, Any]]
+    listing: Callable[[list[dict[str, Any]]], dict[str, Any]] = _listing
+    cancelled: Callable[[Any, BatchStore, Batch], dict[str, Any]] | None = None  # None: view
+    deleted: Callable[[str], dict[str, Any]] | None = None
+    unique_ids: bool = True  # custom_id values must differ within a batch
+    collection_creates: bool = True  # a POST to the batch list creates (Gemini: a model path)
 
 
 # -- OpenAI -------------------------------------------------------------------------------
 
-def _openai(handler: Any, core: Any, match: re.Match[str], raw: bytes) -> None:
-    kind, ident, action = match.groups()
-    store, method = _store(core), handler.command
-    if kind == "files":
-        if method == "POST" and ident is None:
-            return _upload(handler, store, raw)
-        entry = store.files.get(ident or "")
-        if entry is None:
-            return _error(handler, W.OPENAI, 404, f"No such File object: {ident}")
-        if action == "content":
-            handler._send(200, entry["content"], "application/jsonl")
-            return None
-        return _json(handler, {k: v for k, v in entry.items() if k != "content"})
-    if method == "POST" and ident is None:
-        return _openai_create(handler, store, raw)
-    if ident is None:
-        data = [_openai_batch(store, b) for b in reversed(store.all(core.reply))
-                if b.provider == W.OPENAI]
-        return _json(handler, {"object": "list", "data": data, "has_more": False,
-                               "first_id": data[0]["id"] if data else None,
-                               "last_id": data[-1]["id"] if data else None})
-    if action == "cancel":
-        store.cancel(ident)
-    batch = _found(handler, W.OPENAI, store.get(ident, core.reply), ident)
-    if batch is not None:
-        _json(handler, _openai_batch(store, batch))
+_OPENAI_ENDPOINTS = ("/v1/chat/completions",)
+_OPENAI_STATUS = {"running": "in_progress", SUCCEEDED: "completed", CANCELED: "cancelled",
+                  EXPIRED: "expired"}
 
 
-def _upload(handler: Any, store: BatchStore, raw: bytes) -> None:
-    head = f"Content-Type: {handler._headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(head + raw)
-    fields: dict[str, tuple[str | None, bytes]] = {}
-    if message.is_multipart():
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True)
-            content = payload if isinstance(payload, bytes) else b""
-            fields[str(name)] = (part.get_filename(), content)
-    if "file" not in fields:
-        return _error(handler, W.OPENAI, 400, "Upload needs a multipart 'file' field")
-    filename, content = fields["file"]
-    purpose = fields.get("purpose", (None, b"batch"))[1].decode("utf-8", "replace")
-    entry = store.add_file(content, filename or "upload.jsonl", purpose)
-    _json(handler, {k: v for k, v in entry.items() if k != "content"})
-
-
-def _openai_create(handler: Any, store: BatchStore, raw: bytes) -> None:
-    data = _body(handler, W.OPENAI, raw)
-    if data is None:
-        return
+def _openai_requests(store: BatchStore, data: dict[str, Any], match: re.Match[str]) -> _Created:
     entry = store.files.get(str(data.get("input_file_id")))
     if entry is None:
-        return _error(handler, W.OPENAI, 400, "input_file_id does not name an uploaded file")
+        raise _Refused(400, "input_file_id does not name an uploaded file")
     endpoint = data.get("endpoint")
-    if _LIVE_PATH.get(str(endpoint)) is None:
-        return _error(handler, W.OPENAI, 400, f"endpoint {endpoint!r} is not supported here")
-    requests = []
+    if str(endpoint) not in _OPENAI_ENDPOINTS:
+        raise _Refused(400, f"endpoint {endpoint!r} is not supported here")
+    requests: list[Request] = []
     for number, line in enumerate(entry["content"].splitlines(), 1):
         if not line.strip():
             continue
@@ -167,26 +102,17 @@ def _openai_create(handler: Any, store: BatchStore, raw: bytes) -> None:
             item = json.loads(line)
             requests.append((str(item["custom_id"]), dict(item["body"]), None))
         except (ValueError, KeyError, TypeError):
-            return _error(handler, W.OPENAI, 400, f"line {number} of the input file is not a "
-                          "batch request ({custom_id, method, url, body})")
-    ids = [cid for cid, _, _ in requests]
-    if len(set(ids)) != len(ids):
-        return _error(handler, W.OPENAI, 400, "custom_id values must be unique in a batch")
-    batch = store.create(W.OPENAI, requests, "batch_", endpoint=endpoint,
-                         input_file_id=entry["id"], metadata=data.get("metadata"),
-                         completion_window=data.get("completion_window", "24h"))
-    _json(handler, _openai_batch(store, batch))
+            raise _Refused(400, f"line {number} of the input file is not a batch request "
+                                "({custom_id, method, url, body})") from None
+    return requests, {"endpoint": endpoint, "input_file_id": entry["id"],
+                      "metadata": data.get("metadata"),
+                      "completion_window": data.get("completion_window", "24h")}
 
 
-def _openai_batch(store: BatchStore, batch: Batch) -> dict[str, Any]:
+def _openai_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
-    status = "in_progress"
-    output_file = error_file = None
-    if batch.done:
-        kinds = {o.kind for o in batch.outcomes or ()}
-        status = ("cancelled" if CANCELED in kinds else "expired" if EXPIRED in kinds
-                  else "completed")
-        output_file, error_file = _openai_files(store, batch)
+    status = _OPENAI_STATUS[batch.state]
+    output_file, error_file = _openai_files(store, batch) if batch.done else (None, None)
     ended = int(batch.ended) if batch.ended else None
     return {
         "id": batch.id, "object": "batch", "endpoint": batch.extra.get("endpoint"),
@@ -206,9 +132,9 @@ def _openai_batch(store: BatchStore, batch: Batch) -> dict[str, Any]:
 
 
 def _openai_files(store: BatchStore, batch: Batch) -> tuple[str | None, str | None]:
+    """The output and error files of a finished batch, written the first time asked."""
     if "output_file_id" not in batch.extra:
-        good: list[dict[str, Any]] = []
-        bad: list[dict[str, Any]] = []
+        lines: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
         for n, outcome in enumerate(batch.outcomes or (), 1):
             line: dict[str, Any] = {"id": f"batch_req_{batch.id}_{n}",
                                     "custom_id": outcome.custom_id, "response": None,
@@ -220,69 +146,31 @@ def _openai_files(store: BatchStore, batch: Batch) -> tuple[str | None, str | No
                 line["error"] = {"code": f"batch_{outcome.kind}".replace("canceled", "cancelled"),
                                  "message": f"This request could not be executed before the "
                                             f"batch was {outcome.kind} (simulated)."}
-            (good if outcome.kind == SUCCEEDED else bad).append(line)
-        batch.extra["output_file_id"] = (
-            store.add_file(_lines(good), f"{batch.id}_output.jsonl", "batch_output")["id"]
-            if good else None)
-        batch.extra["error_file_id"] = (
-            store.add_file(_lines(bad), f"{batch.id}_error.jsonl", "batch_output")["id"]
-            if bad else None)
+            lines[outcome.kind == SUCCEEDED].append(line)
+        for name, good in (("output", True), ("error", False)):
+            batch.extra[f"{name}_file_id"] = store.add_file(
+                _lines(lines[good]), f"{batch.id}_{name}.jsonl", "batch_output"
+            )["id"] if lines[good] else None
     return batch.extra["output_file_id"], batch.extra["error_file_id"]
 
 
 # -- Anthropic ----------------------------------------------------------------------------
 
-def _anthropic(handler: Any, core: Any, match: re.Match[str], raw: bytes) -> None:
-    ident, action = match.groups()
-    store, method = _store(core), handler.command
-    if ident is None and method == "POST":
-        return _anthropic_create(handler, store, raw)
-    if ident is None:
-        data = [_anthropic_batch(handler, b) for b in reversed(store.all(core.reply))
-                if b.provider == W.ANTHROPIC]
-        return _json(handler, {"data": data, "has_more": False,
-                               "first_id": data[0]["id"] if data else None,
-                               "last_id": data[-1]["id"] if data else None})
-    if method == "DELETE":
-        if not store.delete(ident):
-            return _error(handler, W.ANTHROPIC, 404, f"No batch {ident} (simulated)")
-        return _json(handler, {"id": ident, "type": "message_batch_deleted"})
-    if action == "cancel":
-        store.cancel(ident)
-    batch = _found(handler, W.ANTHROPIC, store.get(ident, core.reply), ident)
-    if batch is None:
-        return
-    if action == "results":
-        if not batch.done:
-            return _error(handler, W.ANTHROPIC, 400, "Batch is still processing (simulated)")
-        handler._send(200, _lines([_anthropic_result(o) for o in batch.outcomes or ()]),
-                      "application/binary")
-        return None
-    _json(handler, _anthropic_batch(handler, batch))
-
-
-def _anthropic_create(handler: Any, store: BatchStore, raw: bytes) -> None:
-    data = _body(handler, W.ANTHROPIC, raw)
-    if data is None:
-        return
+def _anthropic_requests(store: BatchStore, data: dict[str, Any], match: re.Match[str]
+                        ) -> _Created:
     items = data.get("requests")
     if not isinstance(items, list) or not items:
-        return _error(handler, W.ANTHROPIC, 400, "requests: must be a non-empty list")
-    requests = []
+        raise _Refused(400, "requests: must be a non-empty list")
     for n, item in enumerate(items):
         if not (isinstance(item, dict) and isinstance(item.get("custom_id"), str)
                 and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", item["custom_id"])
                 and isinstance(item.get("params"), dict)):
-            return _error(handler, W.ANTHROPIC, 400, f"requests.{n}: needs a custom_id matching "
-                          "^[a-zA-Z0-9_-]{1,64}$ and params")
-        requests.append((item["custom_id"], item["params"], None))
-    if len({cid for cid, _, _ in requests}) != len(requests):
-        return _error(handler, W.ANTHROPIC, 400, "custom_id values must be unique")
-    batch = store.create(W.ANTHROPIC, requests, "msgbatch_")
-    _json(handler, _anthropic_batch(handler, batch))
+            raise _Refused(400, f"requests.{n}: needs a custom_id matching "
+                                "^[a-zA-Z0-9_-]{1,64}$ and params")
+    return [(item["custom_id"], item["params"], None) for item in items], {}
 
 
-def _anthropic_batch(handler: Any, batch: Batch) -> dict[str, Any]:
+def _anthropic_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
     status = "ended" if batch.done else ("canceling" if batch.cancel_requested else "in_progress")
     host = handler._headers.get("host") or f"127.0.0.1:{handler.server.server_port}"
@@ -299,77 +187,53 @@ def _anthropic_batch(handler: Any, batch: Batch) -> dict[str, Any]:
     }
 
 
-def _anthropic_result(outcome: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"type": outcome.kind}
-    if outcome.kind == SUCCEEDED:
-        result["message"] = outcome.body
-    elif outcome.kind == ERRORED:
-        result["error"] = outcome.body
-    return {"custom_id": outcome.custom_id, "result": result}
+def _anthropic_results(handler: Any, batch: Batch) -> None:
+    if not batch.done:
+        raise _Refused(400, "Batch is still processing (simulated)")
+    lines = []
+    for outcome in batch.outcomes or ():
+        result: dict[str, Any] = {"type": outcome.kind}
+        if outcome.kind == SUCCEEDED:
+            result["message"] = outcome.body
+        elif outcome.kind == ERRORED:
+            result["error"] = outcome.body
+        lines.append({"custom_id": outcome.custom_id, "result": result})
+    handler._send(200, _lines(lines), "application/binary")
 
 
 # -- Gemini -------------------------------------------------------------------------------
 
+# A batch reports google.rpc.Status codes, not HTTP statuses.
 _GRPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 500: 13, 501: 12, 503: 14,
               504: 4}
 _GEMINI_STATE = {"running": "BATCH_STATE_RUNNING", SUCCEEDED: "BATCH_STATE_SUCCEEDED",
                  CANCELED: "BATCH_STATE_CANCELLED", EXPIRED: "BATCH_STATE_EXPIRED"}
+_GEMINI_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch"
 
 
-def _gemini_create(handler: Any, core: Any, match: re.Match[str], raw: bytes) -> None:
-    data = _body(handler, W.GEMINI, raw)
-    if data is None:
-        return
-    model = unquote(match.group(1))
+def _gemini_requests(store: BatchStore, data: dict[str, Any], match: re.Match[str]) -> _Created:
     spec = _obj(data.get("batch"))
-    config = _obj(spec.get("inputConfig"))
-    holder = _obj(config.get("requests"))
-    items = holder.get("requests")
+    items = _obj(_obj(spec.get("inputConfig")).get("requests")).get("requests")
     if not isinstance(items, list) or not items:
-        return _error(handler, W.GEMINI, 400, "batch.inputConfig.requests.requests must be a "
-                      "non-empty list (the simulator takes inlined requests)")
-    requests = []
+        raise _Refused(400, "batch.inputConfig.requests.requests must be a non-empty list "
+                            "(the simulator takes inlined requests)")
+    model = unquote(match.group(1))
+    requests: list[Request] = []
     for n, item in enumerate(items):
         request = item.get("request") if isinstance(item, dict) else None
         if not isinstance(request, dict):
-            return _error(handler, W.GEMINI, 400, f"requests[{n}].request must be an object")
-        meta = _obj(item.get("metadata"))
-        requests.append((str(meta.get("key", n)), request, model))
-    batch = _store(core).create(W.GEMINI, requests, "", model=f"models/{model}",
-                                display_name=spec.get("displayName") or "batch",
-                                metadata=[i.get("metadata") for i in items])
-    _json(handler, _gemini_batch(batch))
+            raise _Refused(400, f"requests[{n}].request must be an object")
+        requests.append((str(_obj(item.get("metadata")).get("key", n)), request, model))
+    return requests, {"model": f"models/{model}", "display_name": spec.get("displayName")
+                      or "batch", "metadata": [i.get("metadata") for i in items]}
 
 
-def _gemini(handler: Any, core: Any, match: re.Match[str], raw: bytes) -> None:
-    ident, action = match.groups()
-    store = _store(core)
-    if ident is None:
-        ops = [_gemini_batch(b) for b in reversed(store.all(core.reply)) if b.provider == W.GEMINI]
-        return _json(handler, {"operations": ops})
-    if handler.command == "DELETE":
-        store.delete(ident)
-        return _json(handler, {})
-    if action == "cancel":
-        if _found(handler, W.GEMINI, store.cancel(ident), ident) is not None:
-            _json(handler, {})
-        return
-    batch = _found(handler, W.GEMINI, store.get(ident, core.reply), ident)
-    if batch is not None:
-        _json(handler, _gemini_batch(batch))
-
-
-def _gemini_batch(batch: Batch) -> dict[str, Any]:
+def _gemini_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
-    kinds = {o.kind for o in batch.outcomes or ()}
-    state = "running"
-    if batch.done:
-        state = CANCELED if CANCELED in kinds else EXPIRED if EXPIRED in kinds else SUCCEEDED
     meta: dict[str, Any] = {
-        "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch",
-        "model": batch.extra.get("model"), "displayName": batch.extra.get("display_name"),
-        "state": _GEMINI_STATE[state], "createTime": _rfc3339(batch.created),
-        "updateTime": _rfc3339(batch.ended or time.time()),
+        "@type": _GEMINI_TYPE, "model": batch.extra.get("model"),
+        "displayName": batch.extra.get("display_name"), "state": _GEMINI_STATE[batch.state],
+        "createTime": _rfc3339(batch.created), "updateTime": _rfc3339(batch.ended or time.time()),
         "batchStats": {"requestCount": str(len(batch.requests)),
                        "successfulRequestCount": str(counts[SUCCEEDED]),
                        "failedRequestCount": str(counts[ERRORED]),
@@ -378,7 +242,7 @@ def _gemini_batch(batch: Batch) -> dict[str, Any]:
     op: dict[str, Any] = {"name": f"batches/{batch.id}", "metadata": meta, "done": batch.done}
     if batch.done:
         meta["endTime"] = _rfc3339(batch.ended)
-    if state == SUCCEEDED:
+    if batch.state == SUCCEEDED:
         keys = batch.extra.get("metadata") or []
         responses = []
         for n, outcome in enumerate(batch.outcomes or ()):
@@ -387,13 +251,122 @@ def _gemini_batch(batch: Batch) -> dict[str, Any]:
             if outcome.kind == SUCCEEDED:
                 entry["response"] = outcome.body
             else:
-                # A batch reports google.rpc.Status codes, not HTTP statuses.
                 err = (outcome.body or {}).get("error") or {}
                 entry["error"] = {"code": _GRPC_CODE.get(outcome.status, 13),
                                   "message": err.get("message", "failed (simulated)")}
             responses.append(entry)
-        output = {"inlinedResponses": {"inlinedResponses": responses}}
-        meta["output"] = output
-        op["response"] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1beta."
-                                   "GenerateContentBatchOutput", **output}
+        meta["output"] = output = {"inlinedResponses": {"inlinedResponses": responses}}
+        op["response"] = {"@type": _GEMINI_TYPE + "Output", **output}
     return op
+
+
+_OPENAI = _API(W.OPENAI, "batch_", _openai_requests, _openai_batch,
+               lambda views: {"object": "list", **_listing(views)})
+_ANTHROPIC = _API(W.ANTHROPIC, "msgbatch_", _anthropic_requests, _anthropic_batch,
+                  deleted=lambda ident: {"id": ident, "type": "message_batch_deleted"})
+_GEMINI = _API(W.GEMINI, "", _gemini_requests, _gemini_batch,
+               lambda views: {"operations": views}, cancelled=lambda *_: {},
+               deleted=lambda ident: {}, unique_ids=False, collection_creates=False)
+
+
+def _store(handler: Any) -> BatchStore:
+    store: BatchStore = handler._core.batches
+    return store
+
+
+def _files(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
+    ident, action = match.groups()
+    store = _store(handler)
+    entry = (_upload(handler, store, raw) if handler.command == "POST" and ident is None
+             else store.files.get(ident or ""))
+    if entry is None:
+        raise _Refused(404, f"No such File object: {ident}")
+    if action == "content":
+        handler._send(200, entry["content"], "application/jsonl")
+    else:
+        _json(handler, {k: v for k, v in entry.items() if k != "content"})
+
+
+def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
+    head = f"Content-Type: {handler._headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=HTTP).parsebytes(head + raw)
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    if message.is_multipart():
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            fields[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes)
+                                 else b"")
+    if "file" not in fields:
+        raise _Refused(400, "Upload needs a multipart 'file' field")
+    filename, content = fields["file"]
+    purpose = fields.get("purpose", (None, b"batch"))[1].decode("utf-8", "replace")
+    return store.add_file(content, filename or "upload.jsonl", purpose)
+
+
+def _create(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise _Refused(400, f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _Refused(400, "Request body must be a JSON object")
+    store = _store(handler)
+    requests, extra = api.requests(store, data, match)
+    if api.unique_ids and len({cid for cid, _, _ in requests}) != len(requests):
+        raise _Refused(400, "custom_id values must be unique in a batch")
+    batch = store.create(api.provider, requests, api.id_prefix, **extra)
+    _json(handler, api.view(handler, store, batch))
+
+
+def _batches(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
+    ident, action = match.groups()
+    store, reply = _store(handler), handler._core.reply
+    if ident is None and handler.command == "POST" and api.collection_creates:
+        return _create(handler, api, match, raw)
+    if ident is None:
+        views = [api.view(handler, store, b) for b in reversed(store.all(reply))
+                 if b.provider == api.provider]
+        return _json(handler, api.listing(views))
+    if handler.command == "DELETE" and api.deleted is not None:
+        if not store.delete(ident):
+            raise _Refused(404, f"No batch {ident} (simulated)")
+        return _json(handler, api.deleted(ident))
+    if action == "cancel":
+        store.cancel(ident)
+    batch = store.get(ident, reply)
+    if batch is None or batch.provider != api.provider:
+        raise _Refused(404, f"No batch found with id '{ident}' (simulated)")
+    if action == "results":  # only Anthropic's route has it
+        return _anthropic_results(handler, batch)
+    answer = api.cancelled if action == "cancel" and api.cancelled else api.view
+    _json(handler, answer(handler, store, batch))
+
+
+_Route = Callable[[Any, _API, "re.Match[str]", bytes], None]
+_ROUTES: tuple[tuple[re.Pattern[str], _API, _Route], ...] = (
+    (re.compile(r"^/v1/messages/batches(?:/([^/]+))?(?:/(cancel|results))?$"), _ANTHROPIC,
+     _batches),
+    (re.compile(r"^/v1/files(?:/([^/]+))?(?:/(content))?$"), _OPENAI, _files),
+    (re.compile(r"^/v1/batches(?:/([^/]+))?(?:/(cancel))?$"), _OPENAI, _batches),
+    (re.compile(r"^/v1beta/models/([^/:]+):batchGenerateContent$"), _GEMINI, _create),
+    (re.compile(r"^/v1beta/batches(?:/([^/:]+))?(?::(cancel))?$"), _GEMINI, _batches),
+)
+
+
+def serve(handler: Any, raw: bytes) -> bool:
+    """Answer a Batch API request; False when the path is not one (the live routes go on)."""
+    for pattern, api, route in _ROUTES:
+        match = pattern.match(handler._path)
+        if match:
+            handler._provider = api.provider
+            required = handler._core.require_key
+            try:
+                if required is not None and W.api_key(api.provider, handler._headers) != required:
+                    raise _Refused(401, "Invalid API key (simulated)")
+                route(handler, api, match, raw)
+            except _Refused as exc:
+                _json(handler, E.error_body(api.provider, exc.status, message=str(exc)),
+                      exc.status)
+            return True
+    return False

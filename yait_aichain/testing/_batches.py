@@ -23,9 +23,10 @@ from . import _errors as E
 from . import _wire as W
 from ._prompt_cache import PromptCache
 
-__all__ = ["Batch", "BatchControl", "BatchStore", "Outcome"]
+__all__ = ["Batch", "BatchControl", "BatchStore", "Outcome", "Request"]
 
 SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
+Request = tuple[str, dict[str, Any], str | None]  # custom_id, body as sent, model of its path
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Batch:
     provider: str
     created: float
     ready_at: float
-    requests: list[tuple[str, dict[str, Any], str | None]]
+    requests: list[Request]
     extra: dict[str, Any] = field(default_factory=dict)
     outcomes: list[Outcome] | None = None
     cancel_requested: float | None = None
@@ -56,6 +57,14 @@ class Batch:
     @property
     def done(self) -> bool:
         return self.outcomes is not None
+
+    @property
+    def state(self) -> str:
+        """"running", or how the batch ended: canceled, expired, or succeeded (it ran)."""
+        kinds = {o.kind for o in self.outcomes or ()}
+        if not self.done:
+            return "running"
+        return CANCELED if CANCELED in kinds else EXPIRED if EXPIRED in kinds else SUCCEEDED
 
     def counts(self) -> dict[str, int]:
         """Requests per outcome kind, plus those still processing."""
@@ -161,8 +170,8 @@ class BatchStore:
             self.files[file_id] = entry
         return entry
 
-    def create(self, provider: str, requests: Sequence[tuple[str, dict[str, Any], str | None]],
-               prefix: str, **extra: Any) -> Batch:
+    def create(self, provider: str, requests: Sequence[Request], prefix: str,
+               **extra: Any) -> Batch:
         now = time.time()
         batch = Batch(self.new_id(prefix), provider, now, now + self.delay, list(requests), extra)
         with self.lock:
