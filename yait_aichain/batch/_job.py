@@ -1,15 +1,11 @@
 """A set of generation requests sent through the providers' Batch APIs.
 
-:class:`BatchJob` renders every request exactly as a live call would (the Model and its
-provider adapter do it), groups them by model, splits each group by the provider's
-request-count and size limits, submits, polls every ``poll_interval`` seconds (``sleep``
-and ``clock`` are injectable, so tests never wait), and maps each result back by its key:
-an output and a Usage priced at the batch rate, or a typed error.
-
-Byte-equal requests to the same model are sent once and their answer shared.
-With a :class:`~yait_aichain.batch.Journal`, every batch id is saved the moment the
-provider returns it; a later job over the same requests re-attaches to those batches
-instead of paying for them again.
+:class:`BatchJob` renders every request exactly as a live call would, groups them by model,
+splits each group by the provider's request-count and size limits, submits, polls every
+``poll_interval`` seconds, and maps each result back by its key: an output and a Usage
+priced at the batch rate, or a typed error. Byte-equal requests to the same model are sent
+once and their answer shared. With a :class:`~yait_aichain.batch.Journal`, a later job over
+the same requests re-attaches to their batches instead of paying for them again.
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +30,12 @@ from ..errors import (
 )
 from ..models._model import Model
 from ..models._status import error_for_response
-from ..models.providers._base import TEXT, OutputSpec
+from ..models.providers._base import TEXT, OutputSpec, WireRequest
 from ._http import BatchHttp
 from ._journal import Journal, Submitted
-from ._providers import BACKENDS, CANCELED, ERRORED, EXPIRED, SUCCEEDED, Backend, Poll, Raw
+from ._providers import BACKENDS, CANCELED, EXPIRED, SUCCEEDED, Backend, Poll, Raw
 
-__all__ = ["BatchJob", "BatchRequest", "BatchResult"]
+__all__ = ["BatchJob", "BatchRequest", "BatchResult", "check_poll_interval", "describe"]
 
 logger = logging.getLogger("yait_aichain.batch")
 
@@ -70,6 +66,10 @@ class BatchResult:
     shared: bool = False
 
 
+# A request ready to send: the request, its entry in the batch, and its wire request.
+_Rendered = tuple[BatchRequest, dict[str, Any], WireRequest]
+
+
 @dataclass
 class _Group:
     """The requests of one submitted (or re-attached) batch."""
@@ -77,11 +77,18 @@ class _Group:
     backend: Backend
     http: BatchHttp
     model: Model
-    keys: list[str]
-    specs: dict[str, OutputSpec]
+    specs: dict[str, OutputSpec]  # key -> the output each request asked for
     submitted: Submitted
     done: bool = False
     last: Poll | None = None
+
+    @property
+    def batch_id(self) -> str:
+        return self.submitted.batch_id
+
+    def facts(self, key: str) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "custom_id": key, "provider": self.model.provider,
+                "model": self.model.name}
 
 
 def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
@@ -92,6 +99,13 @@ def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
 def _size(entry: dict[str, Any]) -> int:
     text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
     return len(text.encode("utf-8", "surrogatepass")) + 1
+
+
+def check_poll_interval(value: Any) -> float:
+    """``value`` as seconds, or a ConfigurationError unless it is a number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"poll_interval must be seconds > 0, got {value!r}")
+    return float(value)
 
 
 class BatchJob:
@@ -119,10 +133,7 @@ class BatchJob:
         clock: Callable[[], float] = time.monotonic,
         on_progress: Callable[[dict[str, dict[str, int]]], None] | None = None,
     ):
-        if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
-                or poll_interval <= 0:
-            raise ConfigurationError(f"poll_interval must be seconds > 0, got {poll_interval!r}")
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_poll_interval(poll_interval)
         self._journal = journal
         self._sleep, self._clock, self._on_progress = sleep, clock, on_progress
         self._requests = list(requests)
@@ -138,8 +149,6 @@ class BatchJob:
         self.results: dict[str, BatchResult] = {}
         self._aliases: dict[str, str] = {}  # key -> the key whose identical request is sent
 
-    # -- submission ------------------------------------------------------------------------
-
     @property
     def submitted(self) -> list[Submitted]:
         """Every batch this job submitted or re-attached to."""
@@ -148,33 +157,32 @@ class BatchJob:
     @property
     def batch_ids(self) -> list[str]:
         """Ids of every batch this job submitted or re-attached to."""
-        return [g.submitted.batch_id for g in self._groups]
+        return [g.batch_id for g in self._groups]
 
     def submit(self) -> list[Submitted]:
         """Render and submit every request not yet in a batch; returns the batches.
         Batches already in the journal for the same requests are re-attached, not paid
         for twice."""
-        by_model: dict[int, list[tuple[BatchRequest, dict[str, Any]]]] = {}
+        by_model: dict[int, list[_Rendered]] = {}
         seen: dict[tuple[int, str], str] = {}
         for request in self._requests:
             rendered = self._render(request)
             if rendered is None:
                 continue
-            entry, body = rendered
-            body_key = (id(request.model), body)
-            twin = seen.get(body_key)
-            if twin is not None:
-                self._aliases[request.key] = twin
+            body_key = (id(request.model), json.dumps([rendered[2].path, rendered[2].body],
+                                                      sort_keys=True, ensure_ascii=False))
+            if body_key in seen:
+                self._aliases[request.key] = seen[body_key]
                 continue
             seen[body_key] = request.key
-            by_model.setdefault(id(request.model), []).append((request, entry))
-        for pairs in by_model.values():
-            for chunk in self._split(pairs):
+            by_model.setdefault(id(request.model), []).append(rendered)
+        for group in by_model.values():
+            for chunk in self._split(group):
                 self._submit_chunk(chunk)
-        return [g.submitted for g in self._groups]
+        return self.submitted
 
-    def _render(self, request: BatchRequest) -> tuple[dict[str, Any], str] | None:
-        """The request's batch entry and its body as text (to spot byte-equal twins)."""
+    def _render(self, request: BatchRequest) -> _Rendered | None:
+        """The request's batch entry and wire request, or None when it is too large."""
         model = request.model
         wire, _ = model._wire_request(request.messages, request.output, request.options)
         backend = BACKENDS[model.provider]
@@ -185,45 +193,40 @@ class BatchJob:
                 f"({backend.max_bytes} bytes); shorten the input", status=413,
                 provider=model.provider, model=model.name))
             return None
-        return entry, json.dumps([wire.path, wire.body], sort_keys=True, ensure_ascii=False)
+        return request, entry, wire
 
-    def _split(self, pairs: list[tuple[BatchRequest, dict[str, Any]]]
-               ) -> Iterable[list[tuple[BatchRequest, dict[str, Any]]]]:
-        backend = BACKENDS[pairs[0][0].model.provider]
-        chunk: list[tuple[BatchRequest, dict[str, Any]]] = []
+    @staticmethod
+    def _split(group: list[_Rendered]) -> Iterator[list[_Rendered]]:
+        backend = BACKENDS[group[0][0].model.provider]
+        chunk: list[_Rendered] = []
         size = 0
-        for pair in pairs:
-            n = _size(pair[1])
+        for rendered in group:
+            n = _size(rendered[1])
             if chunk and (len(chunk) >= backend.max_requests or size + n > backend.max_bytes):
                 yield chunk
                 chunk, size = [], 0
-            chunk.append(pair)
+            chunk.append(rendered)
             size += n
         if chunk:
             yield chunk
 
-    def _submit_chunk(self, chunk: list[tuple[BatchRequest, dict[str, Any]]]) -> None:
-        model = chunk[0][0].model
+    def _submit_chunk(self, chunk: list[_Rendered]) -> None:
+        model, wire = chunk[0][0].model, chunk[0][2]
         backend = BACKENDS[model.provider]
-        entries = [entry for _, entry in chunk]
-        keys = [request.key for request, _ in chunk]
+        entries = [entry for _, entry, _ in chunk]
         digest = _digest(model, entries)
-        wire, _ = model._wire_request(chunk[0][0].messages, chunk[0][0].output,
-                                      chunk[0][0].options)
         http = BatchHttp(model, wire.headers)
-        known = self._journal.find(digest) if self._journal is not None else None
-        if known is not None:
-            logger.info("re-attaching to %s batch %s", model.provider, known.batch_id)
-            submitted = known
+        submitted = self._journal.find(digest) if self._journal is not None else None
+        if submitted is not None:
+            logger.info("re-attaching to %s batch %s", model.provider, submitted.batch_id)
         else:
             batch_id = backend.create(http, entries, wire)
-            submitted = Submitted(batch_id, model.provider, model.name, digest, tuple(keys))
+            submitted = Submitted(batch_id, model.provider, model.name, digest,
+                                  tuple(request.key for request, _, _ in chunk))
             if self._journal is not None:
                 self._journal.add(submitted)
-        specs = {request.key: request.output for request, _ in chunk}
-        self._groups.append(_Group(backend, http, model, keys, specs, submitted))
-
-    # -- waiting and collecting ------------------------------------------------------------
+        specs = {request.key: request.output for request, _, _ in chunk}
+        self._groups.append(_Group(backend, http, model, specs, submitted))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """The latest request counts per provider, summed over its batches."""
@@ -255,91 +258,79 @@ class BatchJob:
                 self._give_up("the time budget ran out while the batch was still running")
                 break
             self._sleep(self.poll_interval if left is None else min(self.poll_interval, left))
-        return self._finish()
-
-    def cancel(self) -> int:
-        """Ask the provider to cancel every unfinished batch; returns how many."""
-        count = 0
-        for group in self._groups:
-            if not group.done:
-                group.backend.cancel(group.http, group.submitted.batch_id)
-                count += 1
-        return count
-
-    def _poll(self, group: _Group) -> None:
-        batch_id = group.submitted.batch_id
-        try:
-            group.last = poll = group.backend.poll(group.http, batch_id)
-            if not poll.done:
-                return
-            got = {raw.key: raw for raw in group.backend.results(group.http, batch_id, poll)}
-        except APIError as exc:
-            # Retries already ran inside the call; a still-transient failure waits for the
-            # next poll, anything else (the batch is gone, the key is wrong) ends it.
-            if exc.status in (0, 429) or exc.status >= 500:
-                logger.warning("polling batch %s failed (%s); trying again later", batch_id, exc)
-                return
-            for key in group.keys:
-                self.results[key] = BatchResult(key, error=exc, batch_id=batch_id)
-            group.done = True
-            return
-        for key in group.keys:
-            raw = got.get(key)
-            self.results[key] = self._result(group, key, raw, poll)
-        group.done = True
-
-    def _result(self, group: _Group, key: str, raw: Raw | None, poll: Poll) -> BatchResult:
-        model, batch_id = group.model, group.submitted.batch_id
-        if raw is None:
-            state = poll.state.lower()
-            kind = CANCELED if "cancel" in state else EXPIRED if "expire" in state else ""
-            raw = Raw(key, kind or ERRORED, 0, None)
-            if not kind:
-                error: AichainError = BatchError(
-                    f"batch {batch_id} ended ({poll.state}) without a result for {key}",
-                    batch_id=batch_id, custom_id=key, provider=model.provider,
-                    model=model.name)
-                return BatchResult(key, error=error, batch_id=batch_id)
-        if raw.kind == SUCCEEDED:
-            try:
-                parsed = model._adapter.parse_response(raw.body, group.specs[key])
-            except APIError as exc:
-                exc.provider, exc.model = model.provider, model.name
-                return BatchResult(key, error=exc, batch_id=batch_id)
-            usage = model._priced(parsed.usage, batch=True)
-            return BatchResult(key, parsed.output, usage, batch_id=batch_id)
-        if raw.kind == EXPIRED:
-            return BatchResult(key, error=BatchExpiredError(
-                f"the request expired in batch {batch_id} before the provider ran it",
-                batch_id=batch_id, custom_id=key, provider=model.provider, model=model.name),
-                batch_id=batch_id)
-        if raw.kind == CANCELED:
-            return BatchResult(key, error=BatchCancelledError(
-                f"batch {batch_id} was cancelled before this request ran", batch_id=batch_id),
-                batch_id=batch_id)
-        content = json.dumps(raw.body).encode("utf-8")
-        err = error_for_response(raw.status or 500, {}, content, provider=model.provider,
-                                 model=model.name, error_details=model._adapter.error_details)
-        return BatchResult(key, error=err, batch_id=batch_id)
-
-    def _give_up(self, why: str) -> None:
-        for group in self._groups:
-            if group.done:
-                continue
-            batch_id = group.submitted.batch_id
-            for key in group.keys:
-                self.results[key] = BatchResult(key, error=BatchError(
-                    f"{why}; batch {batch_id} goes on at {group.model.provider}: collect it by "
-                    f"running again with the same checkpoint", batch_id=batch_id, custom_id=key,
-                    provider=group.model.provider, model=group.model.name), batch_id=batch_id)
-
-    def _finish(self) -> dict[str, BatchResult]:
         for key, twin in self._aliases.items():
             first = self.results.get(twin)
             if first is not None:
                 self.results[key] = BatchResult(key, first.output, Usage(), first.error,
                                                 first.batch_id, shared=True)
         return {r.key: self.results[r.key] for r in self._requests if r.key in self.results}
+
+    def cancel(self) -> int:
+        """Ask the provider to cancel every unfinished batch; returns how many."""
+        unfinished = [g for g in self._groups if not g.done]
+        for group in unfinished:
+            group.backend.cancel(group.http, group.batch_id)
+        return len(unfinished)
+
+    def _poll(self, group: _Group) -> None:
+        error: APIError | None = None
+        try:
+            group.last = poll = group.backend.poll(group.http, group.batch_id)
+            if not poll.done:
+                return
+            got = {raw.key: raw for raw in group.backend.results(group.http, group.batch_id,
+                                                                 poll)}
+        except APIError as exc:
+            # Retries already ran inside the call; a still-transient failure waits for the
+            # next poll, anything else (the batch is gone, the key is wrong) ends it.
+            if exc.status in (0, 429) or exc.status >= 500:
+                logger.warning("polling batch %s failed (%s); trying again later",
+                               group.batch_id, exc)
+                return
+            got, error = {}, exc
+        for key in group.specs:
+            result = error or self._result(group, key, got.get(key), poll)
+            self.results[key] = result if isinstance(result, BatchResult) else BatchResult(
+                key, error=result, batch_id=group.batch_id)
+        group.done = True
+
+    def _result(self, group: _Group, key: str, raw: Raw | None,
+                poll: Poll) -> BatchResult | AichainError:
+        """The request's result, or the error it ended with."""
+        model, batch_id = group.model, group.batch_id
+        if raw is None:
+            state = poll.state.lower()
+            kind = CANCELED if "cancel" in state else EXPIRED if "expire" in state else None
+            if kind is None:
+                return BatchError(f"batch {batch_id} ended ({poll.state}) without a result "
+                                  f"for {key}", **group.facts(key))
+            raw = Raw(key, kind, 0)
+        if raw.kind == EXPIRED:
+            return BatchExpiredError(f"the request expired in batch {batch_id} before the "
+                                     "provider ran it", **group.facts(key))
+        if raw.kind == CANCELED:
+            return BatchCancelledError(f"batch {batch_id} was cancelled before this request "
+                                       "ran", batch_id=batch_id)
+        if raw.kind != SUCCEEDED:
+            return error_for_response(raw.status or 500, {}, json.dumps(raw.body).encode(),
+                                      provider=model.provider, model=model.name,
+                                      error_details=model._adapter.error_details)
+        try:
+            parsed = model._adapter.parse_response(raw.body, group.specs[key])
+        except APIError as exc:
+            exc.provider, exc.model = model.provider, model.name
+            return exc
+        usage = model._priced(parsed.usage, batch=True)
+        return BatchResult(key, parsed.output, usage, batch_id=batch_id)
+
+    def _give_up(self, why: str) -> None:
+        for group in self._groups:
+            if not group.done:
+                for key in group.specs:
+                    self.results[key] = BatchResult(key, error=BatchError(
+                        f"{why}; batch {group.batch_id} goes on at {group.model.provider}: "
+                        "collect it by running again with the same checkpoint",
+                        **group.facts(key)), batch_id=group.batch_id)
 
 
 def describe(submitted: Iterable[Submitted]) -> str:

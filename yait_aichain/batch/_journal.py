@@ -1,14 +1,14 @@
 """Where submitted batch ids are kept, so a restarted process never pays for them twice.
 
 A journal is a JSON Lines file beside the Pool's checkpoint (``<checkpoint>.batches``):
-one line per batch, written and flushed to disk the moment the provider returns the id.
-A batch is found again by the digest of exactly what was submitted (base URL and the
-rendered requests), so changed inputs are submitted afresh instead of re-attached to an
-answer for something else. The file holds ids and keys only: no key, no prompt.
+one line per batch, on disk the moment the provider returns the id. A batch is found again
+by the digest of exactly what was submitted (base URL and the rendered requests), so
+changed inputs are submitted afresh. The file holds ids and keys only: no key, no prompt.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -31,8 +31,8 @@ class Submitted:
     keys: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "provider": self.provider, "model": self.model,
-                "digest": self.digest, "keys": list(self.keys)}
+        """The batch as JSON values."""
+        return {**dataclasses.asdict(self), "keys": list(self.keys)}
 
 
 class Journal:
@@ -43,19 +43,16 @@ class Journal:
         self._lock = threading.Lock()
         self._entries: dict[str, Submitted] = {}
         if self.path is not None and self.path.exists():
-            self._load(self.path)
-
-    def _load(self, path: Path) -> None:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    raw = json.loads(line)
-                    entry = Submitted(str(raw["batch_id"]), str(raw["provider"]),
-                                      str(raw["model"]), str(raw["digest"]),
-                                      tuple(str(k) for k in raw["keys"]))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line torn by a kill mid-write: that batch was not saved
-                self._entries[entry.digest] = entry
+            with open(self.path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        raw = json.loads(line)
+                        entry = Submitted(str(raw["batch_id"]), str(raw["provider"]),
+                                          str(raw["model"]), str(raw["digest"]),
+                                          tuple(str(k) for k in raw["keys"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line torn by a kill mid-write: that batch was not saved
+                    self._entries[entry.digest] = entry
 
     def find(self, digest: str) -> Submitted | None:
         """The batch submitted for exactly these requests, if any."""
@@ -75,6 +72,7 @@ class Journal:
                 os.fsync(fh.fileno())
 
     def entries(self) -> list[Submitted]:
+        """Every batch remembered."""
         with self._lock:
             return list(self._entries.values())
 

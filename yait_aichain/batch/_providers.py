@@ -1,17 +1,14 @@
 """The three providers' Batch APIs: how a batch is created, polled, read and cancelled.
 
-Each request inside a batch is the very body a live call sends (rendered by the Model and
-its provider adapter); only the envelope differs:
+Each request in a batch is the very body a live call sends (rendered by the Model and its
+provider adapter); only the envelope differs, one :class:`Backend` per provider:
 
-- OpenAI: a JSONL file (``{custom_id, method, url, body}`` per line) uploaded to
-  ``/files`` with purpose ``batch``, then ``POST /batches``; results are the output and
-  error files. At most 50,000 requests and 200 MB per batch.
-- Anthropic: ``POST /v1/messages/batches`` with ``{custom_id, params}`` requests; results
-  are JSON Lines at ``/v1/messages/batches/{id}/results``. At most 100,000 requests and
-  256 MB per batch.
+- OpenAI: a JSONL file of ``{custom_id, method, url, body}`` uploaded to ``/files``, then
+  ``POST /batches``; the results are its output and error files.
+- Anthropic: ``POST /v1/messages/batches`` with ``{custom_id, params}`` requests; the
+  results are JSON Lines at ``/v1/messages/batches/{id}/results``.
 - Gemini: ``POST /v1beta/models/{model}:batchGenerateContent`` with inlined requests
-  (``{request, metadata: {key}}``), results inlined in the finished batch. Inlined batches
-  are limited to 20 MB.
+  (``{request, metadata: {key}}``), the results inlined in the finished batch.
 """
 
 from __future__ import annotations
@@ -54,31 +51,6 @@ class Raw:
     body: Any = None
 
 
-class Backend:
-    """One provider's Batch API."""
-
-    provider = ""
-    max_requests = 0
-    max_bytes = 0
-
-    def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
-        """The request as the batch holds it."""
-        raise NotImplementedError
-
-    def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
-        """Submit one batch; returns its id."""
-        raise NotImplementedError
-
-    def poll(self, http: BatchHttp, batch_id: str) -> Poll:
-        raise NotImplementedError
-
-    def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
-        raise NotImplementedError
-
-    def cancel(self, http: BatchHttp, batch_id: str) -> None:
-        raise NotImplementedError
-
-
 def _obj(value: Any) -> dict[str, Any]:
     """A JSON object from untrusted data, else an empty one."""
     return value if isinstance(value, dict) else {}
@@ -89,6 +61,11 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def _counts(values: Any, names: tuple[str, ...] | None = None) -> dict[str, int]:
+    values = _obj(values)
+    return {k: _int(values.get(k)) for k in (names or values)}
 
 
 def _jsonl(content: bytes) -> Iterator[dict[str, Any]]:
@@ -102,10 +79,50 @@ def _jsonl(content: bytes) -> Iterator[dict[str, Any]]:
                 yield value
 
 
+class Backend:
+    """One provider's Batch API: its limits (requests and bytes per batch), and where its
+    batches live (``{batches}/{id}``, cancelled at ``{batches}/{id}{cancel_at}``)."""
+
+    provider = ""
+    name = ""
+    max_requests = 0
+    max_bytes = 0
+    batches = ""
+    cancel_at = "/cancel"
+
+    def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
+        """The request as the batch holds it."""
+        raise NotImplementedError
+
+    def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
+        """Submit one batch; returns its id."""
+        raise NotImplementedError
+
+    def state(self, data: dict[str, Any]) -> Poll:
+        """The provider's description of a batch, read."""
+        raise NotImplementedError
+
+    def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
+        """The results of a batch that has ended."""
+        raise NotImplementedError
+
+    def url(self, batch_id: str) -> str:
+        return f"{self.batches}/{quote(batch_id, safe='')}"
+
+    def poll(self, http: BatchHttp, batch_id: str) -> Poll:
+        return self.state(_obj(http.json("GET", self.url(batch_id))))
+
+    def cancel(self, http: BatchHttp, batch_id: str) -> None:
+        http.json("POST", self.url(batch_id) + self.cancel_at, {})
+
+    def _failed(self, batch_id: str, why: str) -> BatchError:
+        return BatchError(f"the {self.name} batch {batch_id} {why}", batch_id=batch_id,
+                          provider=self.provider)
+
+
 class OpenAIBatches(Backend):
-    provider = "openai"
-    max_requests = 50_000
-    max_bytes = 200 * 1024 * 1024
+    provider, name, batches = "openai", "OpenAI", "/batches"
+    max_requests, max_bytes = 50_000, 200 * 1024 * 1024
     _RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
@@ -121,49 +138,40 @@ class OpenAIBatches(Backend):
                 ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
         upload = http.json("POST", "/files", raw=body,
                            content_type=f"multipart/form-data; boundary={boundary}")
-        batch = http.json("POST", "/batches", {
+        batch = http.json("POST", self.batches, {
             "input_file_id": upload.get("id"), "endpoint": entries[0]["url"],
             "completion_window": "24h", "metadata": {"client": "yait_aichain"}})
         return str(batch["id"])
 
-    def poll(self, http: BatchHttp, batch_id: str) -> Poll:
-        data = http.json("GET", f"/batches/{quote(batch_id, safe='')}")
+    def state(self, data: dict[str, Any]) -> Poll:
         state = str(data.get("status"))
-        counts = data.get("request_counts") or {}
-        return Poll(state not in self._RUNNING, state,
-                    {k: _int(counts.get(k)) for k in ("total", "completed", "failed")}, data)
+        counts = _counts(data.get("request_counts"), ("total", "completed", "failed"))
+        return Poll(state not in self._RUNNING, state, counts, data)
 
     def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
         if poll.state == "failed":
-            errors = (poll.data.get("errors") or {}).get("data") or []
+            errors = _obj(poll.data.get("errors")).get("data") or []
             why = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
-            raise BatchError(f"the OpenAI batch {batch_id} failed validation: "
-                             f"{why or 'no reason given'}", batch_id=batch_id,
-                             provider=self.provider)
+            raise self._failed(batch_id, f"failed validation: {why or 'no reason given'}")
         for name in ("output_file_id", "error_file_id"):
             file_id = poll.data.get(name)
-            if not file_id:
-                continue
-            content = http.call("GET", f"/files/{quote(str(file_id), safe='')}/content")
-            for line in _jsonl(content):
-                yield self._raw(line)
+            if file_id:
+                content = http.call("GET", f"/files/{quote(str(file_id), safe='')}/content")
+                yield from map(self._raw, _jsonl(content))
 
     @staticmethod
     def _raw(line: dict[str, Any]) -> Raw:
         key = str(line.get("custom_id"))
-        response = line.get("response") if isinstance(line.get("response"), dict) else None
-        if response is not None:
+        response = line.get("response")
+        if isinstance(response, dict):
             status = _int(response.get("status_code"))
             return Raw(key, SUCCEEDED if status == 200 else ERRORED, status, response.get("body"))
-        code = str((line.get("error") or {}).get("code") or "")
+        code = str(_obj(line.get("error")).get("code") or "")
         if "expired" in code:
             return Raw(key, EXPIRED, 0)
         if "cancel" in code:
             return Raw(key, CANCELED, 0)
         return Raw(key, ERRORED, 500, {"error": line.get("error")})
-
-    def cancel(self, http: BatchHttp, batch_id: str) -> None:
-        http.json("POST", f"/batches/{quote(batch_id, safe='')}/cancel", {})
 
 
 # Anthropic names the error type in a batch result, not an HTTP status.
@@ -174,26 +182,22 @@ _ANTHROPIC_STATUS = {"invalid_request_error": 400, "authentication_error": 401,
 
 
 class AnthropicBatches(Backend):
-    provider = "anthropic"
-    max_requests = 100_000
-    max_bytes = 256 * 1024 * 1024
+    provider, name, batches = "anthropic", "Anthropic", "/v1/messages/batches"
+    max_requests, max_bytes = 100_000, 256 * 1024 * 1024
 
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
         return {"custom_id": key, "params": wire.body}
 
     def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
-        return str(http.json("POST", "/v1/messages/batches", {"requests": entries})["id"])
+        return str(http.json("POST", self.batches, {"requests": entries})["id"])
 
-    def poll(self, http: BatchHttp, batch_id: str) -> Poll:
-        data = http.json("GET", f"/v1/messages/batches/{quote(batch_id, safe='')}")
+    def state(self, data: dict[str, Any]) -> Poll:
         state = str(data.get("processing_status"))
-        counts = data.get("request_counts") or {}
-        return Poll(state == "ended", state, {k: _int(v) for k, v in counts.items()}, data)
+        return Poll(state == "ended", state, _counts(data.get("request_counts")), data)
 
     def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
         # The batch's own results_url is not followed: the key goes only to base_url.
-        content = http.call("GET", f"/v1/messages/batches/{quote(batch_id, safe='')}/results")
-        for line in _jsonl(content):
+        for line in _jsonl(http.call("GET", self.url(batch_id) + "/results")):
             result = _obj(line.get("result"))
             kind = str(result.get("type"))
             key = str(line.get("custom_id"))
@@ -206,9 +210,6 @@ class AnthropicBatches(Backend):
             elif kind in (EXPIRED, CANCELED):
                 yield Raw(key, kind, 0)
 
-    def cancel(self, http: BatchHttp, batch_id: str) -> None:
-        http.json("POST", f"/v1/messages/batches/{quote(batch_id, safe='')}/cancel", {})
-
 
 # google.rpc.Code values to the HTTP statuses they stand for.
 _GRPC_STATUS = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 11: 400, 13: 500, 14: 503, 16: 401,
@@ -218,9 +219,8 @@ _GEMINI_DONE = {"BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANC
 
 
 class GeminiBatches(Backend):
-    provider = "gemini"
-    max_requests = 100_000
-    max_bytes = 20 * 1000 * 1000
+    provider, name, batches, cancel_at = "gemini", "Gemini", "/v1beta/batches", ":cancel"
+    max_requests, max_bytes = 100_000, 20 * 1000 * 1000  # inlined requests: 20 MB at most
 
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
         return {"request": wire.body, "metadata": {"key": key}}
@@ -232,32 +232,25 @@ class GeminiBatches(Backend):
         name = str(data.get("name") or "")
         return name.split("/", 1)[1] if name.startswith("batches/") else name
 
-    def poll(self, http: BatchHttp, batch_id: str) -> Poll:
-        data = http.json("GET", f"/v1beta/batches/{quote(batch_id, safe='')}")
+    def state(self, data: dict[str, Any]) -> Poll:
         meta = _obj(data.get("metadata"))
         state = str(meta.get("state"))
-        stats = _obj(meta.get("batchStats"))
-        counts = {k: _int(v) for k, v in stats.items()}
-        return Poll(state in _GEMINI_DONE or data.get("done") is True, state, counts, data)
+        done = state in _GEMINI_DONE or data.get("done") is True
+        return Poll(done, state, _counts(meta.get("batchStats")), data)
 
     def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
         data = poll.data
         if poll.state == "BATCH_STATE_FAILED":
-            err = _obj(data.get("error"))
-            raise BatchError(f"the Gemini batch {batch_id} failed: "
-                             f"{err.get('message') or 'no reason given'}", batch_id=batch_id,
-                             provider=self.provider)
+            why = _obj(data.get("error")).get("message") or "no reason given"
+            raise self._failed(batch_id, f"failed: {why}")
         if poll.state in ("BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED"):
             return  # nothing came back; the job marks every request of it
-        meta = _obj(data.get("metadata"))
-        output = meta.get("output") or data.get("response") or {}
-        holder = output.get("inlinedResponses") if isinstance(output, dict) else None
-        items = holder.get("inlinedResponses") if isinstance(holder, dict) else None
+        output = _obj(_obj(data.get("metadata")).get("output") or data.get("response"))
+        items = _obj(output.get("inlinedResponses")).get("inlinedResponses")
         if not isinstance(items, list):
-            raise BatchError(f"the Gemini batch {batch_id} ended without inlined responses",
-                             batch_id=batch_id, provider=self.provider)
-        for item in items:
-            key = str(((item.get("metadata") or {}).get("key")))
+            raise self._failed(batch_id, "ended without inlined responses")
+        for item in map(_obj, items):
+            key = str(_obj(item.get("metadata")).get("key"))
             if isinstance(item.get("response"), dict):
                 yield Raw(key, SUCCEEDED, 200, item["response"])
                 continue
@@ -266,9 +259,6 @@ class GeminiBatches(Backend):
             status = code if code >= 100 else _GRPC_STATUS.get(code, 500)
             yield Raw(key, ERRORED, status, {"error": {"code": status,
                                                        "message": err.get("message")}})
-
-    def cancel(self, http: BatchHttp, batch_id: str) -> None:
-        http.json("POST", f"/v1beta/batches/{quote(batch_id, safe='')}:cancel", {})
 
 
 BACKENDS: dict[str, Backend] = {b.provider: b for b in (OpenAIBatches(), AnthropicBatches(),

@@ -2,9 +2,8 @@
 
 A Skill runner is one batch step; a Chain runs step by step, every Skill step one batch
 across the items still going, its tools and callables locally in between. The records end
-as in a live run (DONE, FAILED or CANCELLED, usage at batch prices, in input order), and
-with ``checkpoint=`` the batch ids are saved beside it (``<checkpoint>.batches``) the moment
-they exist, so a run killed after submitting re-attaches to its batches when started again.
+as in a live run (usage at batch prices, in input order); with ``checkpoint=`` the batch
+ids are saved beside it (``<checkpoint>.batches``), so a restarted run re-attaches.
 """
 
 from __future__ import annotations
@@ -15,17 +14,15 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .. import _context
 from .._runner import runner_name
 from .._usage import Usage
 from ..batch import BatchJob, BatchRequest, BatchResult, Journal
-from ..batch._job import describe
+from ..batch._job import check_poll_interval, describe
 from ..batch._providers import BACKENDS
-from ..chain._chain import Chain
-from ..chain._steps import Step, call_step, describe_missing, missing_variables
+from ..chain._chain import Chain, _run_step
+from ..chain._steps import Step
 from ..errors import (
     AichainError,
     BatchCancelledError,
@@ -54,9 +51,7 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = Fals
     anything is sent): a budget, ``on_error`` "stop"/"skip", an executor."""
     if mode not in MODES:
         raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
-    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) \
-            or not poll_interval > 0:
-        raise ConfigurationError(f"poll_interval must be seconds > 0, got {poll_interval!r}")
+    check_poll_interval(poll_interval)
     if mode == "batch":
         batch_steps(runner)
         if budgets:
@@ -146,12 +141,13 @@ class BatchRun:
     def events(self) -> Iterator[ItemRecord]:
         """Yield a snapshot of each record as it ends (input order once the batches are
         in); on Ctrl-C the batches keep running and the message says how to collect them."""
-        journal = _open_checkpoint(self.s)
-        path = None if self.s.checkpoint is None else Path(str(self.s.checkpoint.path) + ".batches")
+        s, checkpoint = self.s, self.s.checkpoint
+        journal = None if checkpoint is None else checkpoint.open(s.runner, s.checkpoint_key)
+        batches = Journal(None if checkpoint is None else f"{checkpoint.path}.batches")
         items: list[_Item] = []
         try:
             yield from self._admit(journal, items)
-            if not self._run_steps(items, Journal(path)):
+            if not self._run_steps(items, batches):
                 return  # submit_only: the batches are out
             for it in items:
                 yield self._finish(it, journal)
@@ -163,7 +159,7 @@ class BatchRun:
             for rec in self.book.cancel_unfinished(
                     lambda: CancelledError("cancelled: the batch run was interrupted; the "
                                            "batches go on at the provider", reason="interrupt")):
-                self._report(rec)
+                self._ended(rec)
             raise
         finally:
             if journal is not None:
@@ -204,15 +200,14 @@ class BatchRun:
         skill: Skill = step.runner
         requests, by_key = [], {}
         for it in alive:
-            inputs = _inputs(step, it.accumulated)
             try:
-                messages = skill.render(inputs)
+                messages = skill.render(_inputs(step, it.accumulated))
             except TemplateError as exc:
                 self._step_failed(step, it, exc)
                 continue
             key = f"s{step.index}-i{it.rec.index}"
-            options = dict(skill.options)
-            requests.append(BatchRequest(key, skill.model, messages, skill.output, options))
+            requests.append(BatchRequest(key, skill.model, messages, skill.output,
+                                         dict(skill.options)))
             by_key[key] = it
         if not requests:
             return True
@@ -233,10 +228,10 @@ class BatchRun:
         it.usage = it.usage + result.usage
         it.requests += 0 if result.shared else 1
         it.shared = it.shared or result.shared
+        if isinstance(result.error, BatchCancelledError):
+            it.error, it.status = result.error, CANCELLED
+            return
         if result.error is not None:
-            if isinstance(result.error, BatchCancelledError):
-                it.error, it.status = result.error, CANCELLED
-                return
             self._step_failed(step, it, result.error)
             return
         output = result.output
@@ -253,21 +248,12 @@ class BatchRun:
 
     def _local_step(self, step: Step, alive: list[_Item]) -> None:
         for it in alive:
-            missing = missing_variables(step, it.accumulated)
-            if missing:
-                self._step_failed(step, it, TemplateError(
-                    describe_missing(missing, it.accumulated), missing=sorted(missing)))
-                continue
-            tally = _context.Tally()
-            try:
-                with _context.scope(tally=tally):
-                    output = call_step(step, it.accumulated)
-            except Exception as exc:  # noqa: BLE001 - the step's failure is the item's
-                it.usage, it.requests = it.usage + tally.usage, it.requests + tally.requests
-                self._step_failed(step, it, exc)
-                continue
-            it.usage, it.requests = it.usage + tally.usage, it.requests + tally.requests
-            self._stepped(step, it, output)
+            record, _ = _run_step(step, it.accumulated)  # as a live Chain runs it
+            it.usage, it.requests = it.usage + record.usage, it.requests + record.requests
+            if record.exception is None:
+                self._stepped(step, it, record.output)
+            else:
+                self._step_failed(step, it, record.exception)
 
     def _stepped(self, step: Step, it: _Item, output: Any) -> None:
         it.output = output
@@ -308,12 +294,9 @@ class BatchRun:
                           traceback=tb, **facts)
         return self._ended(rec, journal)
 
-    def _ended(self, rec: ItemRecord, journal: Any) -> ItemRecord:
+    def _ended(self, rec: ItemRecord, journal: Any = None) -> ItemRecord:
         if journal is not None and rec.status in (DONE, FAILED):
             journal.record(rec)
-        return self._report(rec)
-
-    def _report(self, rec: ItemRecord) -> ItemRecord:
         snapshot = copy.copy(rec)
         if self.s.on_item_done is not None:
             self.s.on_item_done(snapshot)
@@ -350,13 +333,6 @@ class BatchRun:
             f"cancel them.\n")
 
 
-def _open_checkpoint(s: Settings) -> Any:
-    return None if s.checkpoint is None else s.checkpoint.open(s.runner, s.checkpoint_key)
-
-
 def _inputs(step: Step, accumulated: dict[str, Any]) -> dict[str, Any]:
-    inputs = dict(accumulated)
-    for param, source in step.input_map.items():
-        if source in accumulated:
-            inputs[param] = accumulated[source]
-    return inputs
+    mapped = {p: accumulated[src] for p, src in step.input_map.items() if src in accumulated}
+    return {**accumulated, **mapped}
