@@ -18,8 +18,14 @@ from yait_aichain.ratelimit._adaptive import (
     FlowController,
     check_auto,
 )
-from yait_aichain.ratelimit._headers import Window, parse_duration, parse_time, read_headers
-from yait_aichain.ratelimit._learn import believe, tighter
+from yait_aichain.ratelimit._headers import (
+    Window,
+    believe,
+    parse_duration,
+    parse_time,
+    read_headers,
+    tighter,
+)
 
 NOW = 1_800_000_000.0  # a fixed wall clock for Anthropic's absolute resets
 

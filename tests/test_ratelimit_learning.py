@@ -17,9 +17,8 @@ from yait_aichain.errors import APITimeoutError
 from yait_aichain.models import Model
 from yait_aichain.ratelimit import RateLimit
 from yait_aichain.ratelimit._admit import admit
-from yait_aichain.ratelimit._feedback import pace_of
-from yait_aichain.ratelimit._limiter import account_limit
 from yait_aichain.ratelimit._headers import Reading, read_headers
+from yait_aichain.ratelimit._limiter import account_limit, pace_of
 from yait_aichain.testing import Simulator
 
 from . import test_ratelimit_redis

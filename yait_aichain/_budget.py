@@ -1,23 +1,19 @@
 """Budgets that hold: each model call reserves its worst case before it is sent.
 
 A Pool with ``max_cost`` or ``max_tokens`` puts one :class:`Budget` into every item's
-scope. Before a Model sends a call it reserves the call's worst case, the input estimate
-plus the most output the call may produce (its ``max_tokens``) at the model's price, and
-after the call it settles the reservation with the usage the provider reported. A call
-whose worst case does not fit in what is left is not sent (``CancelledError(reason=
-"budget")``), so with 20 flows in flight a run still cannot pass its budget by whatever
-was in flight: only by how far the provider's count exceeds the input estimate, which is
-deliberately generous (``INPUT_CHARS_PER_TOKEN``).
-
-A budget lives in one process; items on another process (``Pool(executor=...)``) are
-checked after they end, as before.
+scope. A call reserves its worst case (a generous input estimate plus its ``max_tokens``, at
+the model's price) and settles with the usage the provider reported; one that does not fit
+is not sent (``CancelledError(reason="budget")``). So 20 flows in flight cannot overrun the
+budget, except by how far the provider's count exceeds the input estimate. Items on another
+process (``Pool(executor=...)``) are checked after they end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ._messages import estimate_input_tokens
@@ -43,11 +39,10 @@ def worst_case(price: Any, messages: Sequence[dict[str, Any]], max_tokens: int |
               + _PER_MESSAGE_TOKENS * len(messages))
     output = DEFAULT_RESERVED_OUTPUT if max_tokens is None else int(max_tokens)
     usage = Usage(prompt, output, prompt + output)
-    cost = None if price is None else price.cost(usage)
-    return Usage(prompt, output, prompt + output, cost)
+    return usage if price is None else dataclasses.replace(usage, cost=price.cost(usage))
 
 
-@dataclass
+@dataclasses.dataclass
 class Hold:
     """One call's reservation."""
 
@@ -62,12 +57,8 @@ class Hold:
 
 
 class Budget:
-    """The money and tokens one run may spend, reserved call by call. Thread-safe.
-
-    Args:
-        max_cost: USD, or None.
-        max_tokens: total tokens, or None.
-    """
+    """The money (``max_cost``, USD) and tokens (``max_tokens``) one run may spend, None
+    for no limit, reserved call by call. Thread-safe."""
 
     def __init__(self, max_cost: float | None = None, max_tokens: int | None = None):
         self.max_cost, self.max_tokens = max_cost, max_tokens
@@ -84,13 +75,6 @@ class Budget:
         # On another process the budget cannot be shared: the copy reserves nothing there
         # and the Pool checks those items after they end.
         return (_unshared, ())
-
-    def charge_outside(self, usage: Usage) -> None:
-        """Spend that did not go through a reservation (a runner that reports usage
-        itself, an item on another process)."""
-        with self._lock:
-            self._cost += usage.cost or 0.0
-            self._tokens += usage.total_tokens
 
     def reserve(self, worst: Usage, model: str = "the model", scope: Any = None) -> Hold:
         """Reserve a call's worst case. When it does not fit while other calls hold
@@ -166,48 +150,32 @@ def models_in(runner: Any, _depth: int = 0) -> list[Any]:
     """The Models a runner calls, as far as can be seen without running it: a Model, a
     Skill's model, a Chain's steps, a Pool's or wrapper's runner, a partial's function, and
     the runners a plain function reaches through its closure or globals."""
-    from .models import Model
-
-    if _depth > 20:
-        return []
-    if isinstance(runner, Model):
-        return [runner]
-    d = _depth + 1
-    found: list[Any] = []
-    model = getattr(runner, "model", None)
-    if isinstance(model, Model):
-        found.append(model)
-    steps = getattr(runner, "steps", None)
-    if isinstance(steps, tuple):
-        for step in steps:
-            found += models_in(step[0] if isinstance(step, tuple) else step, d)
-    for attr in ("runner", "func"):  # Pool, a rate-limit wrapper, functools.partial
-        inner = getattr(runner, attr, None)
-        if inner is not None and inner is not runner:
-            found += models_in(inner, d)
-    for value in _referenced(runner):
-        found += models_in(value, d)
-    return found
-
-
-def _referenced(fn: Any) -> list[Any]:
-    code = getattr(fn, "__code__", None)
-    if code is None or not hasattr(fn, "__globals__"):
-        return []
-    names = set(code.co_names)
-    values = []
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            values.append(cell.cell_contents)
-        except ValueError:  # an empty cell
-            continue
-    values += [fn.__globals__[n] for n in sorted(names) if n in fn.__globals__]
     from .chain import Chain
     from .models import Model
     from .pool import Pool
     from .skills import Skill
 
-    return [v for v in values if isinstance(v, (Chain, Model, Pool, Skill))]
+    if _depth > 20:
+        return []
+    if isinstance(runner, Model):
+        return [runner]
+    model, steps = getattr(runner, "model", None), getattr(runner, "steps", None)
+    inner = [s[0] if isinstance(s, tuple) else s for s in steps] if isinstance(steps, tuple) else []
+    inner += [getattr(runner, attr, None) for attr in ("runner", "func")]  # Pool, partial...
+    code = getattr(runner, "__code__", None)
+    if code is not None and hasattr(runner, "__globals__"):  # a plain function
+        cells = []
+        for cell in getattr(runner, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                cells.append(cell.cell_contents)
+        cells += [runner.__globals__[n] for n in sorted(set(code.co_names))
+                  if n in runner.__globals__]
+        inner += [v for v in cells if isinstance(v, (Chain, Model, Pool, Skill))]
+    found = [model] if isinstance(model, Model) else []
+    for value in inner:
+        if value is not None and value is not runner:
+            found += models_in(value, _depth + 1)
+    return found
 
 
 def check_prices(runner: Any, max_cost: float | None, max_tokens: int | None) -> None:

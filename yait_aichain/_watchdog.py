@@ -26,10 +26,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = [
-    "ACTIVE_ALARM", "Alarm", "AlarmedPoolMixin", "arm", "attach", "call_within",
-    "deadline_alarm", "detach", "remaining", "resolve_within",
-]
+__all__ = ["ACTIVE_ALARM", "Alarm", "AlarmedPoolMixin", "call_within", "deadline_alarm",
+           "remaining", "resolve_within"]
 
 T = TypeVar("T")
 
@@ -89,32 +87,21 @@ class Alarm:
             _shutdown(conn)
 
 
-def attach(conn: Any) -> None:
-    """Attach ``conn`` to the running fetch's alarm, if there is one."""
-    alarm = ACTIVE_ALARM.get()
-    if alarm is not None:
-        alarm.attach(conn)
-
-
-def detach(conn: Any) -> None:
-    """``conn`` goes back to its pool: no alarm may shut it down any more."""
-    with _LOCK:
-        if getattr(conn, _ATTR, None) is not None:
-            setattr(conn, _ATTR, None)
-
-
 class AlarmedPoolMixin:
     """For a urllib3 connection pool: hands each checked-out connection to the running
     call's alarm, and takes it back when the connection returns to the pool."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
-        attach(conn)
+        alarm = ACTIVE_ALARM.get()
+        if alarm is not None:
+            alarm.attach(conn)
         return conn
 
     def _put_conn(self, conn: Any) -> None:
         if conn is not None:
-            detach(conn)
+            with _LOCK:  # no alarm may shut it down any more
+                setattr(conn, _ATTR, None)
         super()._put_conn(conn)  # type: ignore[misc]
 
 
@@ -173,11 +160,6 @@ _WATCHDOG = _Watchdog()
 if hasattr(os, "register_at_fork"):
     # The thread does not survive a fork; the child starts a fresh watchdog.
     os.register_at_fork(after_in_child=lambda: _WATCHDOG.__init__())  # type: ignore[misc]
-
-
-def arm(deadline: float) -> Alarm:
-    """An alarm that shuts down the attached connections at ``deadline`` (monotonic)."""
-    return _WATCHDOG.arm(deadline)
 
 
 @contextmanager
@@ -247,13 +229,9 @@ def resolve_within(host: str, port: int, timeout: float | None) -> list[tuple[An
     """
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        ip = None
-    if ip is not None:
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        addr = (str(ip), port) if ip.version == 4 else (str(ip), port, 0, 0)
-        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", addr)]
-    return call_within(
-        lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
-        timeout, f"resolving {host!r}",
-    )
+    except ValueError:  # a name
+        return call_within(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                           timeout, f"resolving {host!r}")
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    addr = (str(ip), port) if ip.version == 4 else (str(ip), port, 0, 0)
+    return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", addr)]

@@ -1,34 +1,22 @@
 """How many items a ``max_flows="auto"`` Pool keeps in flight: a gradient controller.
 
-Pure state driven by what the requests report (their time at the server, whether the
-server pushed back, whether they waited for a rate-limit budget); it never sleeps or
-reads a clock except the one it is given.
+Pure state fed by what the requests report (time at the server, push-back, waits for a
+rate-limit budget), on the clock it is given. Per window of completed requests (as many as
+the limit: about one round trip; their mean round trip, which by Little's law grows with a
+queue) it does one of four things:
 
-Per window of completed requests (as many as the current limit, so about once per round
-trip; their mean round trip, since by Little's law that is what grows with a queue) it
-does one of four things:
+- **overload** (a 429, 503 or 529): the limit times ``BACKOFF``; slow start ends.
+- **budget-bound** (most requests waited for a budget): the provider's limit sets the pace,
+  so move toward ``rate x round trip x HEADROOM + 2`` flows (fewer leave the budget idle
+  between calls, more only wait).
+- **slow start**: double while the round trip stays within ``SLOW_START_TOLERANCE`` of the
+  best seen, as TCP does.
+- **gradient** (Netflix concurrency-limits): ``limit x min(1, TOLERANCE x best / now) +
+  sqrt(limit)``, smoothed: it grows while the round trip is flat and settles where the
+  two terms balance once the server queues (a fixed point; AIMD's halving would saw).
 
-- **overload** (any 429, 503 or 529 in the window): multiply the limit by
-  ``BACKOFF``; slow start ends. The 429's own hint pauses the account elsewhere.
-- **budget-bound** (most requests waited for a rate-limit budget): the provider's
-  limit, not concurrency, sets the pace, so move toward what Little's law says the pace
-  needs (``rate x round trip x HEADROOM + 2``): fewer would leave the budget idle between
-  calls, more would only sit waiting.
-- **slow start** (from ``AutoFlows.initial``): double while the round trip stays within
-  ``SLOW_START_TOLERANCE`` of the best seen, as TCP does, so a server that takes hundreds
-  of flows gets them in a few round trips.
-- **gradient** (after that, as Netflix's concurrency-limits "gradient" limiter):
-  ``new = limit x min(1, TOLERANCE x best / now) + sqrt(limit)``, smoothed. While the
-  round trip is flat the limit grows by ``sqrt(limit)`` a window up to the upper bound;
-  once the server queues, the round trip grows with the load and the limit settles where
-  the two terms balance: a fixed point, not a sawtooth (AIMD's halving would oscillate).
-
-A request sent before the last change of the limit is no evidence about the new one
-(its round trip was set by the load it met), so it is left out of the window.
-
-The limit only grows when the Pool actually used it (``saw_in_flight``): a Pool that has
-few items left, or a Chain that spends its time elsewhere, gives no evidence that more
-would be fine.
+A request sent before the last change says nothing about the new limit, so it is left out;
+and the limit grows only when the Pool used it (``saw_in_flight``).
 """
 
 from __future__ import annotations
@@ -62,16 +50,12 @@ MAX_LOG = 5000  # decisions kept per run (the oldest go first)
 
 @dataclass(frozen=True)
 class AutoFlows:
-    """``Pool(max_flows=AutoFlows(max=500))``: adapt the number of flows between 1 and
-    ``max``, starting from ``initial``. ``max_flows="auto"`` is ``AutoFlows()``.
-
-    Args:
-        max: the most items in flight, ever (each is a thread).
-        initial: flows before anything was measured.
+    """``Pool(max_flows=AutoFlows(max=500))``: adapt the flows between 1 and ``max`` (each a
+    thread), from ``initial``; ``max_flows="auto"`` is ``AutoFlows()``.
 
     Raises:
-        ConfigurationError: a bound that is not an int from 1 to ``MAX_FLOWS_LIMIT``, or
-            ``initial`` above ``max``.
+        ConfigurationError: a bound not an int from 1 to ``MAX_FLOWS_LIMIT``, or ``initial``
+            above ``max``.
     """
 
     max: int = DEFAULT_AUTO_MAX_FLOWS
@@ -106,33 +90,19 @@ def check_auto(value: Any) -> AutoFlows | None:
 
 @dataclass(frozen=True)
 class FlowDecision:
-    """One decision of a ``max_flows="auto"`` run, for records, progress and the report.
+    """One decision of a ``max_flows="auto"`` run, for records, progress and the report."""
 
-    Attributes:
-        at: seconds since the run began.
-        flows: the flow limit decided.
-        round_trip: the mean round trip of the window behind it (None: no answer yet).
-        requests_per_minute, tokens_per_minute: the tightest limits the headers taught
-            (None: none stated).
-        waited: seconds the run's calls had waited for a rate-limit budget so far.
-    """
-
-    at: float
-    flows: int
-    round_trip: float | None
-    requests_per_minute: float | None
+    at: float  # seconds since the run began
+    flows: int  # the flow limit decided
+    round_trip: float | None  # the window's mean round trip (None: no answer yet)
+    requests_per_minute: float | None  # the tightest limits the headers taught (None: none)
     tokens_per_minute: float | None
-    waited: float
+    waited: float  # seconds the run's calls had waited for a budget so far
 
 
 class FlowController:
-    """The adaptive flow limit of one Pool run. Thread-safe: requests report from the
-    Pool's worker threads, the Pool reads :attr:`limit` from its own.
-
-    Args:
-        config: the bounds.
-        clock: a monotonic clock (tests inject a fake one).
-    """
+    """The adaptive flow limit of one Pool run, on a monotonic ``clock``. Thread-safe:
+    requests report from the Pool's worker threads, the Pool reads :attr:`limit`."""
 
     def __init__(self, config: AutoFlows, clock: Callable[[], float] = time.monotonic):
         self.config = config
@@ -147,7 +117,6 @@ class FlowController:
         self._peak = 0
         self._opened = self._changed = clock()
         self._began = self._opened
-        self.last_rtt: float | None = None
         self.decisions = 0  # windows closed so far
         self.believed: tuple[float | None, float | None] = (None, None)
         self.waited = 0.0  # seconds the calls waited for a budget, in total
@@ -171,10 +140,9 @@ class FlowController:
         self, seconds: float, *, status: int = 200, waited: float = 0.0,
         believed: tuple[float | None, float | None] | None = None,
     ) -> None:
-        """One request ended after ``seconds`` at the server (not counting any wait for
-        a budget), with HTTP ``status`` (0: none, a network failure), having waited
-        ``waited`` seconds for a rate-limit budget first; ``believed`` is the tightest
-        (requests, tokens) per minute its rate limits pace by."""
+        """One request ended after ``seconds`` at the server with HTTP ``status`` (0: a
+        network failure), having waited ``waited`` seconds for a budget first; ``believed``
+        is the tightest (requests, tokens) per minute its rate limits pace by."""
         with self._lock:
             self.waited += waited
             if believed is not None:
@@ -199,7 +167,6 @@ class FlowController:
     def _close_window(self, count: int) -> None:
         now = self._clock()
         rtt = statistics.fmean(self._rtts) if self._rtts else None
-        self.last_rtt = rtt if rtt is not None else self.last_rtt
         if self._overloads:
             self._slow_start = False
             self._set(self._limit * BACKOFF)
@@ -241,13 +208,13 @@ class FlowController:
             self._changed = self._clock()
 
     def describe(self) -> str:
-        """What it decided, for the progress line: ``auto 12 flows, limit 600 req/min
-        100k tok/min, 31 s waiting``."""
+        """For the progress line: ``auto 12 flows, limit 600 req/min 100k tok/min, 31 s
+        waiting``."""
         text = [f"auto {self.limit} flows"]
-        rpm, tpm = self.believed
-        stated = [f"{_short(rpm)} req/min" if rpm else "", f"{_short(tpm)} tok/min" if tpm else ""]
-        if any(stated):
-            text.append("limit " + " ".join(part for part in stated if part))
+        stated = [f"{_short(rate)} {unit}/min"
+                  for rate, unit in zip(self.believed, ("req", "tok"), strict=True) if rate]
+        if stated:
+            text.append("limit " + " ".join(stated))
         if self.waited >= 1:
             text.append(f"{self.waited:.0f} s waiting")
         return ", ".join(text)

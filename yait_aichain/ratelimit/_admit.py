@@ -1,14 +1,16 @@
-"""Admission: how one request waits for every rate limit that applies to it.
+"""Admission: how one request waits for every rate limit that applies to it, and what its
+response teaches them.
 
-A Model call is subject to its own ``rate_limit`` and to those of the Pools around it
-(carried in the per-item scope). Before each HTTP attempt it reserves a turn in each limit,
-sleeps until the latest of them, sends, and then corrects the token charge from the
-response's usage. A 429 with ``Retry-After`` is passed on to the limits, so every process
-sharing a Redis-backed limit pauses too.
+A Model call is subject to its account's 429 pause, its own ``rate_limit`` and those of the
+Pools around it (carried in the per-item scope). Before each HTTP attempt it reserves a turn
+in each, sleeps until the latest, sends, and then corrects the token charge from the usage.
+A wait that does not fit in the call's time left reserves nothing and raises at once (not
+retried, ``retry_after`` set): sleeping into a timeout would only waste the slot.
 
-Budget: the wait must fit in the call's time left. When it cannot, nothing is reserved and
-:class:`APITimeoutError` is raised at once (not retried), with ``retry_after`` set to the
-wait that would have been needed: sleeping into a timeout would only waste the slot.
+The same :class:`Permit` hears how the attempt went, so there is no second channel: the
+headers teach each limit that admitted it (and, in a ``max_flows="auto"`` Pool, the
+account's learned pace); the round trip, status and wait go to the scope's ``observers``
+(the auto Pools' flow controllers); a 429's ``Retry-After`` pauses the limits.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any
 
 from .. import _context
 from .._messages import MEDIA_PART_TOKENS, estimate_input_tokens
-from .._runner import call_runner
+from .._runner import call_runner, reserve_connections
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
 from ._bucket import TooLong
-from ._feedback import pace_of, report
-from ._limiter import DEFAULT_MAX_PAUSE, RateLimit
+from ._headers import read_headers, tighter
+from ._limiter import DEFAULT_MAX_PAUSE, RateLimit, pace_of
 
 __all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "with_rate_limits"]
 
@@ -35,6 +37,8 @@ logger = logging.getLogger("yait_aichain.ratelimit")
 DEFAULT_MEDIA_TOKENS = MEDIA_PART_TOKENS
 # The usual rule of thumb for English text; the response's usage corrects it.
 _CHARS_PER_TOKEN = 4
+
+Grants = list[tuple[RateLimit, object, int]]  # (limit, reservation handle, tokens charged)
 
 
 def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
@@ -54,18 +58,15 @@ def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tupl
 
 
 class Permit:
-    """One admitted request. As a context manager around the request: on success set
-    :attr:`used` to the reported total tokens and the charge is corrected; on failure a
-    429 pauses the limits and a rejected request (4xx) gets its tokens back."""
+    """One admitted request, as a context manager around it: on success set :attr:`used`
+    to the reported total tokens and the charge is corrected; on failure a 429 pauses the
+    limits and a rejected request (4xx) gets its tokens back."""
 
     __slots__ = ("_grants", "_learners", "_observers", "_sent", "_status", "_headers",
                  "_prompt", "used", "waited")
 
-    def __init__(
-        self, grants: list[tuple[RateLimit, object, int]], waited: float,
-        learners: tuple[RateLimit, ...] = (), observers: tuple[Any, ...] = (),
-        prompt: int = 0,
-    ):
+    def __init__(self, grants: Grants, waited: float, learners: tuple[RateLimit, ...] = (),
+                 observers: tuple[Any, ...] = (), prompt: int = 0):
         self._grants = grants
         self._prompt = prompt
         self._learners = learners
@@ -77,26 +78,22 @@ class Permit:
         self.used: int | None = None
 
     def response(self, status: int, headers: Any) -> None:
-        """The HTTP answer, before it is parsed: its rate-limit headers teach the limits
-        and its status and round trip drive ``max_flows="auto"``."""
+        """The HTTP answer, before it is parsed: its headers teach the limits, its status
+        and round trip drive ``max_flows="auto"``."""
         self._status, self._headers = status, headers
 
     def __enter__(self) -> Permit:  # noqa: PYI034 (typing.Self needs 3.11)
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if exc is None:
                 self._settle()
             else:
                 self._failed(exc)
             if self._learners or self._observers:
-                status = self._status or getattr(exc, "status", 0) or 0
-                report(self._learners, self._observers, status, self._headers,
-                       time.monotonic() - self._sent, self.waited)
+                self._report(self._status or getattr(exc, "status", 0) or 0)
         except NetworkError as err:
             # Bookkeeping after the request must not turn a good answer into a failure,
             # nor hide the request's own error.
@@ -121,6 +118,20 @@ class Permit:
             if 400 <= status < 500 and charged and limit.believed_tokens_per_minute is not None:
                 limit.backend.adjust(-charged)  # a rejected request generated nothing
 
+    def _report(self, status: int) -> None:
+        # Never raises for what the server sent: a response that was fine stays fine.
+        reading = read_headers(self._headers, time.time()) if self._headers else None
+        if reading is not None:
+            for limit in self._learners:
+                limit.learn(reading)
+        if self._observers:
+            learners = self._learners
+            believed = (tighter(*(lim.believed_requests_per_minute for lim in learners)),
+                        tighter(*(lim.believed_tokens_per_minute for lim in learners)))
+            for observer in self._observers:
+                observer.observe(time.monotonic() - self._sent, status=status,
+                                 waited=self.waited, believed=believed)
+
 
 _NO_PERMIT = Permit([], 0.0)
 
@@ -133,7 +144,7 @@ def _charge(limit: RateLimit, prompt: int, max_tokens: int | None, exact: int | 
     return prompt + (limit.output_tokens if max_tokens is None else max_tokens)
 
 
-def _release(grants: list[tuple[RateLimit, object, int]]) -> None:
+def _release(grants: Grants) -> None:
     for limit, handle, _ in grants:
         try:
             limit.backend.cancel(handle)
@@ -173,10 +184,9 @@ def admit(
     """
     scope = _context.current()
     observers = scope.observers
-    if account is not None and observers:
-        pace = pace_of(account)  # an auto Pool paces by what the account's headers said
-        if pace not in limits:
-            limits = (*limits, pace)
+    pace = pace_of(account) if account is not None and observers else None
+    if pace is not None and pace not in limits:
+        limits = (*limits, pace)  # an auto Pool paces by what the account's headers said
     # Every budget learns from the headers, but not the account's pause itself: it would
     # then pace calls outside any auto Pool by what it learned. With neither a budget nor
     # an observer, nothing reads the headers at all (the common call stays as cheap).
@@ -185,11 +195,19 @@ def admit(
         return Permit([], 0.0, learners, observers, prompt) if learners or observers \
             else _NO_PERMIT
     if all(limit.pause_only for limit in limits):
-        return _pause_only(limits, scope, learners, observers, prompt)
+        # The common case, only accounts' 429 pauses: nothing to reserve or give back, so
+        # no lock is taken; the permit still passes a 429 on to them.
+        wait = max(limit.backend.paused_for() for limit in limits)
+        if wait > 0:
+            left = scope.remaining()
+            if left is not None and wait > left:
+                raise _too_long(limits[0], wait, max(0.0, left))
+            _sleep(limits, scope, wait)
+        return Permit([(limit, None, 0) for limit in limits], wait, learners, observers, prompt)
     charges = [_charge(limit, prompt, max_tokens, exact) for limit in limits]
     for limit, tokens in zip(limits, charges, strict=True):
         limit.check_fits(tokens)
-    grants: list[tuple[RateLimit, object, int]] = []
+    grants: Grants = []
     wait = 0.0
     try:
         for limit, tokens in zip(limits, charges, strict=True):
@@ -201,30 +219,18 @@ def admit(
                 raise _too_long(limit, exc.wait, left) from None
             grants.append((limit, handle, tokens))
             wait = max(wait, seconds)
-        if wait > 0:
-            sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
-            with scope.waiting():
-                sleep(wait)
+        _sleep(limits, scope, wait)
     except BaseException:
         _release(grants)
         raise
     return Permit(grants, wait, learners, observers, prompt)
 
 
-def _pause_only(limits: Sequence[RateLimit], scope: _context.Scope,
-                learners: tuple[RateLimit, ...], observers: tuple[Any, ...],
-                prompt: int) -> Permit:
-    """The common case, only accounts' 429 pauses: nothing to reserve or give back, so no
-    lock is taken; the permit still passes a 429 on to them."""
-    wait = max(limit.backend.paused_for() for limit in limits)
+def _sleep(limits: Sequence[RateLimit], scope: _context.Scope, wait: float) -> None:
     if wait > 0:
-        left = scope.remaining()
-        if left is not None and wait > left:
-            raise _too_long(limits[0], wait, max(0.0, left))
         sleep = next((lim.sleep for lim in limits if lim.sleep is not None), scope.sleep)
         with scope.waiting():
             sleep(wait)
-    return Permit([(limit, None, 0) for limit in limits], wait, learners, observers, prompt)
 
 
 def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:
@@ -243,9 +249,8 @@ def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:
 
 
 class LimitedRunner:
-    """A Pool's runner with the Pool's rate limits put into each item's scope, so that
-    every Model call inside the item waits for them; and its observers (the flow
-    controller of a ``max_flows="auto"`` Pool), which hear how each call went."""
+    """A Pool's runner whose items run in a scope with the Pool's rate limits (every Model
+    call inside waits for them) and observers (an auto Pool's flow controller)."""
 
     def __init__(self, runner: Any, limits: tuple[RateLimit, ...],
                  observers: tuple[Any, ...] = ()):
@@ -258,9 +263,7 @@ class LimitedRunner:
             return call_runner(self.runner, variables)
 
     def _reserve_connections(self, n: int) -> None:
-        hook = getattr(self.runner, "_reserve_connections", None)
-        if callable(hook):
-            hook(n)
+        reserve_connections(self.runner, n)
 
     def __repr__(self) -> str:
         return f"LimitedRunner({self.runner!r}, {self.limits!r})"

@@ -1,42 +1,45 @@
-"""What a provider's rate-limit headers say about the account's budget.
-
-Pure functions over a response's headers, with the wall clock passed in:
+"""What a provider's rate-limit headers say, and the pace a :class:`RateLimit` keeps by it.
 
 - OpenAI (and LiteLLM-style proxies): ``x-ratelimit-{limit,remaining,reset}-{requests,
-  tokens}``; resets are durations in Go's format (``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``).
+  tokens}``; resets are Go durations (``"6m0s"``, ``"20ms"``).
 - Anthropic: ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
-  remaining,reset}``; resets are RFC 3339 times (``"2026-01-01T12:00:30Z"``).
+  remaining,reset}``; resets are RFC 3339 times.
 
-Both providers describe per-minute limits that refill continuously (a token bucket), so
-one :class:`Window` per kind (requests, tokens) is enough to pace by. A header that is
-missing, negative, infinite or unparsable is ignored, never raised: a proxy's odd header
-must not fail a call that succeeded.
+Both state per-minute limits that refill continuously, so one :class:`Window` per kind
+(requests, tokens) is enough. A missing, negative, infinite or unparsable header is
+ignored, never raised: a proxy's odd header must not fail a call that succeeded.
+
+The pace is the stated limit per minute; only when what remains would run out before the
+reset at that rate (someone else shares the key, or the provider counts in fixed windows)
+does it drop to "what is left, spread until the reset". A budget at zero pauses until then.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..models._status import parse_duration as go_duration
 
-__all__ = ["Reading", "Window", "read_headers"]
+__all__ = ["Belief", "Reading", "Window", "believe", "read_headers", "tighter"]
 
-#: The period a stated limit covers when the reset does not say otherwise: both providers
-#: state requests and tokens per minute.
+#: Both providers state requests and tokens per minute.
 MINUTE = 60.0
 #: A reset further away than this means a per-day limit (OpenAI's RPD on some tiers).
 DAY = 86_400.0
-# Anthropic's separate token families, read when the total family is absent.
-_ANTHROPIC_PARTS = ("input-tokens", "output-tokens")
+#: What remains must last at least this share of the stated rate before the pace follows
+#: it down (noise in "remaining" must not shake a steady pace).
+SPEND_SLACK = 0.9
+#: Never pace below this share of the stated limit on one reading's word.
+MIN_SHARE = 0.05
 
 
 @dataclass(frozen=True)
 class Window:
-    """One budget as the provider reported it: ``limit`` units per ``period`` seconds,
-    ``remaining`` of them now, fully refilled in ``reset`` seconds."""
+    """One budget as reported: ``limit`` units per ``period``, ``remaining`` now, fully
+    refilled in ``reset`` seconds."""
 
     limit: float
     remaining: float
@@ -44,12 +47,12 @@ class Window:
 
     @property
     def period(self) -> float:
-        """The period the limit covers: a minute, or a day when the reset is past one."""
+        """A minute, or a day when the reset is past one."""
         return DAY if self.reset > MINUTE + 1.0 else MINUTE
 
     @property
     def per_minute(self) -> float:
-        """The limit as units per minute (what :class:`RateLimit` is configured in)."""
+        """The limit as units per minute."""
         return self.limit * MINUTE / self.period
 
 
@@ -60,6 +63,16 @@ class Reading:
     provider: str  # "openai" or "anthropic": which header family was read
     requests: Window | None
     tokens: Window | None
+
+
+@dataclass(frozen=True)
+class Belief:
+    """The pace a reading allows: per minute (None: not stated), and seconds nobody
+    should send (a budget at zero until its reset)."""
+
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    pause: float = 0.0
 
 
 def _number(text: str | None) -> float | None:
@@ -74,20 +87,16 @@ def _number(text: str | None) -> float | None:
 
 def parse_duration(text: str | None) -> float | None:
     """Seconds in a Go-style duration (``"1m30s"``, ``"250ms"``) or a bare number."""
-    if text is None:
-        return None
-    plain = _number(text.strip())
-    return plain if plain is not None else go_duration(text)
+    plain = _number(text)
+    return plain if plain is not None or text is None else go_duration(text)
 
 
 def parse_time(text: str | None, now: float) -> float | None:
-    """Seconds from ``now`` (a ``time.time()`` value) until an RFC 3339 time; 0 for a
-    time already past (the budget is full again), None when unparsable."""
-    if text is None:
-        return None
+    """Seconds from ``now`` (``time.time()``) until an RFC 3339 time (or bare seconds, as
+    some proxies send); 0 for a time past, None when unparsable."""
     plain = _number(text)
-    if plain is not None:
-        return plain  # some proxies send seconds here
+    if plain is not None or text is None:
+        return plain
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -97,56 +106,56 @@ def parse_time(text: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def _window(limit: str | None, remaining: str | None, reset: float | None) -> Window | None:
-    lim, rem = _number(limit), _number(remaining)
-    if lim is None or lim <= 0 or rem is None:
+def _window(headers: Mapping[str, str], names: list[str],
+            reset: Callable[[str | None], float | None]) -> Window | None:
+    limit, remaining = _number(headers.get(names[0])), _number(headers.get(names[1]))
+    if limit is None or limit <= 0 or remaining is None:
         return None
-    return Window(lim, min(rem, lim), 0.0 if reset is None else reset)
-
-
-def _openai(headers: Mapping[str, str], kind: str) -> Window | None:
-    return _window(
-        headers.get(f"x-ratelimit-limit-{kind}"),
-        headers.get(f"x-ratelimit-remaining-{kind}"),
-        parse_duration(headers.get(f"x-ratelimit-reset-{kind}")),
-    )
-
-
-def _anthropic(headers: Mapping[str, str], kind: str, now: float) -> Window | None:
-    base = f"anthropic-ratelimit-{kind}"
-    return _window(
-        headers.get(f"{base}-limit"),
-        headers.get(f"{base}-remaining"),
-        parse_time(headers.get(f"{base}-reset"), now),
-    )
-
-
-def _tightest(windows: list[Window]) -> Window | None:
-    # The one that runs out first at its own refill rate: least remaining per unit of rate.
-    return min(windows, key=lambda w: (w.per_minute, w.remaining), default=None)
+    return Window(limit, min(remaining, limit), reset(headers.get(names[2])) or 0.0)
 
 
 def read_headers(headers: Mapping[str, str], now: float) -> Reading | None:
-    """The budgets in ``headers`` (case-insensitive mapping), or None when it carries no
-    rate-limit family.
+    """The budgets in ``headers`` (case-insensitive), or None when it has no rate-limit
+    family; ``now`` is ``time.time()``, for Anthropic's absolute resets.
 
-    Args:
-        headers: the response headers.
-        now: the current ``time.time()``, for Anthropic's absolute reset times.
-
-    For Anthropic the total ``tokens`` family is used when present (the provider's most
-    restrictive token limit); otherwise the tighter of ``input-tokens`` and
-    ``output-tokens``, which charges every token against it: conservative, never over.
+    For Anthropic the total ``tokens`` family wins (its most restrictive token limit);
+    without it, the tighter of ``input-tokens`` and ``output-tokens``, charged with every
+    token: conservative, never over.
     """
-    requests = _openai(headers, "requests")
-    tokens = _openai(headers, "tokens")
+    parts = ("limit", "remaining", "reset")
+    requests, tokens = (_window(headers, [f"x-ratelimit-{p}-{kind}" for p in parts],
+                                parse_duration) for kind in ("requests", "tokens"))
     if requests is not None or tokens is not None:
         return Reading("openai", requests, tokens)
-    requests = _anthropic(headers, "requests", now)
-    tokens = _anthropic(headers, "tokens", now)
-    if tokens is None:
-        parts = (_anthropic(headers, kind, now) for kind in _ANTHROPIC_PARTS)
-        tokens = _tightest([w for w in parts if w is not None])
-    if requests is None and tokens is None:
+    found = {kind: _window(headers, [f"anthropic-ratelimit-{kind}-{p}" for p in parts],
+                           lambda text: parse_time(text, now))
+             for kind in ("requests", "tokens", "input-tokens", "output-tokens")}
+    tokens = found["tokens"] or min(
+        (w for w in (found["input-tokens"], found["output-tokens"]) if w is not None),
+        key=lambda w: (w.per_minute, w.remaining), default=None)  # runs out first
+    if found["requests"] is None and tokens is None:
         return None
-    return Reading("anthropic", requests, tokens)
+    return Reading("anthropic", found["requests"], tokens)
+
+
+def _pace(window: Window | None) -> tuple[float | None, float]:
+    if window is None:
+        return None, 0.0
+    rate = window.per_minute
+    if window.reset <= 0:
+        return rate, 0.0  # already full again
+    spend = window.remaining / window.reset * MINUTE
+    if spend < rate * SPEND_SLACK:
+        rate = max(spend, rate * MIN_SHARE)
+    return rate, (window.reset if window.remaining < 1 else 0.0)
+
+
+def believe(reading: Reading) -> Belief:
+    """The pace ``reading`` allows."""
+    (requests, pause_r), (tokens, pause_t) = _pace(reading.requests), _pace(reading.tokens)
+    return Belief(requests, tokens, max(pause_r, pause_t))
+
+
+def tighter(*rates: float | None) -> float | None:
+    """The lowest of ``rates`` (None means "no limit")."""
+    return min((rate for rate in rates if rate is not None), default=None)

@@ -14,16 +14,10 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._bucket import BucketSpec, LocalBackend
-from ._headers import Reading
-from ._learn import Belief, believe, tighter
+from ._headers import Reading, believe, tighter
 from ._redis import RedisBackend, sanitise_url
 
-__all__ = [
-    "DEFAULT_MAX_PAUSE",
-    "DEFAULT_OUTPUT_TOKENS",
-    "DEFAULT_TOKEN_BURST_SECONDS",
-    "RateLimit",
-]
+__all__ = ["DEFAULT_MAX_PAUSE", "DEFAULT_OUTPUT_TOKENS", "DEFAULT_TOKEN_BURST_SECONDS", "RateLimit"]
 
 #: Output tokens charged up front when a call sets no ``max_tokens``; corrected afterwards
 #: from the response's usage.
@@ -56,46 +50,31 @@ def _rate(name: str, value: Any) -> float | None:
 
 class RateLimit:
     """At most ``requests_per_minute`` requests and ``tokens_per_minute`` tokens, for every
-    call made through it.
+    call made through it: give one object to several Models or Pools and they share one
+    budget; with ``redis_url`` every process and host using the same URL and ``key`` does.
 
-    Give one object to several Models (``Model(..., rate_limit=limit)``) or Pools
-    (``Pool(..., rate_limit=limit)``) and they share one budget; with ``redis_url`` every
-    process and host using the same URL and ``key`` shares it. Calls wait for their turn
-    (they are never refused): the wait is interruptible (Ctrl-C, a cancelled run) and
-    bounded by the call's time budget.
-
-    It also learns: every response that carries the provider's rate-limit headers
-    (OpenAI's ``x-ratelimit-*``, Anthropic's ``anthropic-ratelimit-*``) tells it the
-    account's real limits, and a limit lower than the one given here tightens it (the
-    given limits are ceilings; a header never loosens them). A budget the headers report
-    as spent pauses every caller until its reset. :attr:`believed_requests_per_minute`
-    and :attr:`believed_tokens_per_minute` say what it paces by now. With ``redis_url``
-    the budget itself is shared; each process learns the rates from its own responses.
-
-    Both limits are smooth buckets: requests go out evenly, one every ``60 / rpm`` seconds
-    at most, so every window of W seconds holds at most ``rpm / 60 * W + 1`` requests;
-    tokens accrue at ``tpm / 60`` per second with one second of credit. Tokens are charged
-    before a call from an estimate (prompt characters / 4, plus ``max_tokens`` or
-    ``output_tokens``) and corrected from the response's usage.
+    Calls wait their turn (never refused); the wait is interruptible and bounded by the
+    call's time budget. Both limits are smooth buckets (every window of W seconds holds at
+    most ``rpm / 60 * W + 1`` requests; tokens have one second of credit), charged before a
+    call from an estimate and corrected from the response's usage. Rate-limit headers
+    tighten the pace (the given limits are ceilings) and a budget they report spent pauses
+    every caller: :attr:`believed_requests_per_minute` says what it paces by now.
 
     Args:
         requests_per_minute: the request budget, or None for no request limit.
         tokens_per_minute: the token budget (input plus output), or None.
-        redis_url: e.g. ``"redis://127.0.0.1:6379/0"`` to share the limit across
-            processes; needs the redis package (``pip install -e ".[redis]"`` in a checkout).
-        key: the name of the shared budget in Redis (required with ``redis_url``);
-            only a label otherwise.
+        redis_url: e.g. ``"redis://127.0.0.1:6379/0"`` to share the limit across processes
+            (needs the redis package).
+        key: the name of the shared budget in Redis (required with ``redis_url``).
         output_tokens: output tokens charged up front when a call sets no ``max_tokens``.
         clock: a monotonic clock for an in-process limit (tests inject a fake one).
-        sleep: ``sleep(seconds)`` used for waits; None uses the current Pool item's
-            interruptible sleep.
+        sleep: ``sleep(seconds)`` for waits; None uses the Pool item's interruptible sleep.
 
     Raises:
         ConfigurationError: no limit given, a bad number, or ``redis_url`` without ``key``.
 
-    Thread-safe. Pickles as its settings only (not ``clock``/``sleep``): a copy in the
-    same process shares this object's budget; a copy in another process shares it only
-    through Redis (a local limit there is a separate budget of the same size).
+    Thread-safe. Pickles as its settings: a copy in the same process shares this budget; in
+    another process only through Redis.
     """
 
     def __init__(
@@ -142,33 +121,26 @@ class RateLimit:
         self._clock = clock
         self.sleep = sleep
         self._id = uuid.uuid4().hex
-        self._learned: Belief | None = None
+        self._learned: tuple[float | None, float | None] | None = None  # (rpm, tpm)
         self._output_mean: float | None = None
+        self._pace: RateLimit | None = None  # an account's learned pace (account_limit)
         self._backend: Any = None
         self._backend_pid = 0
         self._init_lock = threading.Lock()
 
-    @property
-    def pause_only(self) -> bool:
-        """True for a provider account's 429 pause (no budget of its own)."""
-        return self.believed_requests_per_minute is None and self.believed_tokens_per_minute is None
-
-    # -- settings ------------------------------------------------------------------
-
     @classmethod
     def _learning(cls, clock: Callable[[], float] | None = None) -> RateLimit:
-        """A limit with no ceilings that paces only by what headers teach it (the
-        per-account budget of ``max_flows="auto"``); until then it never waits."""
+        """No ceilings: it paces only by what headers teach it (an account's pace under
+        ``max_flows="auto"``) and never waits before that."""
         limit = cls(requests_per_minute=1, clock=clock)  # built lazily: nothing paced yet
         limit.requests_per_minute = None
         limit._output_mean = float(limit.output_tokens)  # adapts to the answers seen
         return limit
 
     def _saw_output(self, tokens: int) -> None:
-        """A learning limit's up-front output charge follows the answers actually seen
-        (a mean with some headroom): a fixed 1,000-token guess would hold so much budget
-        for calls in flight that it, not the provider, would set the pace. The response's
-        usage still corrects each charge."""
+        # A learning limit's up-front output charge follows the answers seen (a mean with
+        # headroom): a fixed 1,000-token guess would hold so much budget for calls in
+        # flight that it, not the provider, would set the pace. Usage corrects each charge.
         mean = self._output_mean
         if mean is None:
             return  # a user's limit keeps its documented estimate
@@ -177,42 +149,39 @@ class RateLimit:
         self.output_tokens = max(1, math.ceil(mean * _OUTPUT_HEADROOM))
 
     @property
+    def pause_only(self) -> bool:
+        """True for a provider account's 429 pause (no budget of its own)."""
+        return self._believed() == (None, None)
+
+    @property
     def believed_requests_per_minute(self) -> float | None:
         """The request rate it paces by: the given limit, or a lower one it learned."""
-        learned = self._learned.requests_per_minute if self._learned else None
-        return tighter(self.requests_per_minute, learned)
+        return self._believed()[0]
 
     @property
     def believed_tokens_per_minute(self) -> float | None:
         """The token rate it paces by: the given limit, or a lower one it learned."""
-        learned = self._learned.tokens_per_minute if self._learned else None
-        return tighter(self.tokens_per_minute, learned)
+        return self._believed()[1]
+
+    def _believed(self) -> tuple[float | None, float | None]:
+        rpm, tpm = self._learned or (None, None)
+        return tighter(self.requests_per_minute, rpm), tighter(self.tokens_per_minute, tpm)
 
     def _specs(self) -> tuple[BucketSpec | None, BucketSpec | None]:
-        requests = tokens = None
-        rpm, tpm = self.believed_requests_per_minute, self.believed_tokens_per_minute
-        if rpm is not None:
-            interval = 60.0 / rpm
-            requests = BucketSpec(interval, interval)  # a burst of one request
-        if tpm is not None:
-            tokens = BucketSpec(60.0 / tpm, DEFAULT_TOKEN_BURST_SECONDS)
-        return requests, tokens
+        rpm, tpm = self._believed()
+        return (None if rpm is None else BucketSpec(60.0 / rpm, 60.0 / rpm),  # a burst of one
+                None if tpm is None else BucketSpec(60.0 / tpm, DEFAULT_TOKEN_BURST_SECONDS))
 
     def learn(self, reading: Reading) -> None:
-        """Take in what one response's rate-limit headers said (Models do this on their
-        own): tighten the pace to the provider's limits, pause while a budget is spent."""
-        belief = believe(reading)
-        old = (self.believed_requests_per_minute, self.believed_tokens_per_minute)
-        before = self._learned
-        if before is not None:  # a kind this response did not mention keeps its rate
-            belief = Belief(
-                _first(belief.requests_per_minute, before.requests_per_minute),
-                _first(belief.tokens_per_minute, before.tokens_per_minute),
-                belief.pause,
-            )
-        self._learned = belief
-        new = (self.believed_requests_per_minute, self.believed_tokens_per_minute)
-        if any(_moved(a, b) for a, b in zip(old, new, strict=True)):
+        """Take in one response's rate-limit headers (Models do this on their own): tighten
+        the pace to the provider's limits, pause while a budget is spent."""
+        belief, old = believe(reading), self._believed()
+        # A kind this response did not mention keeps the rate learned before.
+        rates = zip((belief.requests_per_minute, belief.tokens_per_minute),
+                    self._learned or (None, None), strict=True)
+        rpm, tpm = (was if new is None else new for new, was in rates)
+        self._learned = rpm, tpm
+        if any(_moved(a, b) for a, b in zip(old, self._believed(), strict=True)):
             self.backend.retune(*self._specs())
         if belief.pause > 0:
             self.pause(belief.pause)
@@ -254,20 +223,15 @@ class RateLimit:
 
     def acquire(self, tokens: int = 0, *, timeout: float | None = None) -> float:
         """Wait until one request of ``tokens`` tokens may go, for code that calls an API
-        itself (Models do this on their own). Correct the charge later with
-        :meth:`adjust`.
+        itself; correct the charge later with :meth:`adjust`. Returns the seconds waited.
 
         Args:
             tokens: tokens to charge now (0 with no token limit).
-            timeout: longest wait in seconds; None waits as long as the current Pool
-                item's time budget allows.
-
-        Returns:
-            The seconds waited.
+            timeout: longest wait in seconds; None: as long as the Pool item's budget allows.
 
         Raises:
-            APITimeoutError: the wait would be longer than ``timeout`` (or the budget
-                left); ``retry_after`` says how long it would have been.
+            APITimeoutError: the wait would be longer than ``timeout`` (or the budget left);
+                ``retry_after`` says how long it would have been.
             ConfigurationError: ``tokens`` exceeds the whole ``tokens_per_minute``.
             CancelledError: the surrounding run was cancelled while waiting.
         """
@@ -280,16 +244,14 @@ class RateLimit:
             return admit((self,), exact=tokens).waited
 
     def adjust(self, tokens: int) -> None:
-        """Charge ``tokens`` more tokens, or refund them when negative (say, the
-        estimate minus what the response reported)."""
+        """Charge ``tokens`` more tokens, or refund them when negative."""
         if isinstance(tokens, bool) or not isinstance(tokens, int):
             raise ConfigurationError(f"tokens must be an int; got {tokens!r}")
         self.backend.adjust(tokens)
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller of this limit for ``seconds`` (what a 429 with
-        ``Retry-After`` does; Models report those themselves). Capped at
-        ``DEFAULT_MAX_PAUSE``."""
+        """Hold every caller of this limit for ``seconds``, at most ``DEFAULT_MAX_PAUSE``
+        (what a 429 with ``Retry-After`` does; Models report those themselves)."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
             raise ConfigurationError(f"seconds must be a number >= 0; got {seconds!r}")
         if seconds > 0:
@@ -298,17 +260,15 @@ class RateLimit:
     # -- identity and pickling -----------------------------------------------------
 
     def __repr__(self) -> str:
-        parts = []
-        if self.requests_per_minute is not None:
-            parts.append(f"requests_per_minute={self.requests_per_minute:g}")
-        if self.tokens_per_minute is not None:
-            parts.append(f"tokens_per_minute={self.tokens_per_minute:g}")
+        parts = [f"{name}={value:g}" for name, value in (
+            ("requests_per_minute", self.requests_per_minute),
+            ("tokens_per_minute", self.tokens_per_minute)) if value is not None]
         if self.redis_url is not None:
             parts.append(f"redis_url={sanitise_url(self.redis_url)!r}")
         if self.key is not None:
             parts.append(f"key={self.key!r}")
         if self._learned is not None:
-            rpm, tpm = self.believed_requests_per_minute, self.believed_tokens_per_minute
+            rpm, tpm = self._believed()
             believed = [f"{rpm:g} requests/min" if rpm is not None else "",
                         f"{tpm:g} tokens/min" if tpm is not None else ""]
             parts.append("learned: " + ", ".join(b for b in believed if b))
@@ -327,16 +287,16 @@ class RateLimit:
         self._init_lock = threading.Lock()
 
 
-# The 429 pause of each provider account (provider, base URL and a hash of the key): a
-# RateLimit with no budget, only the pause, held by every live Model of that account. Weak
-# values, so the registry never holds more accounts than there are Models using them.
+# The one 429 pause of each provider account (provider, base URL and a hash of the key): a
+# RateLimit with no budget, held by every live Model of that account, with the pace its
+# headers teach (``max_flows="auto"``). Weak values: the registry holds no more accounts
+# than there are Models using them.
 _accounts: weakref.WeakValueDictionary[str, RateLimit] = weakref.WeakValueDictionary()
 
 
 def account_limit(provider: str, base_url: str, api_key: str | None) -> RateLimit:
-    """The pause shared by every Model that uses this account: a 429 with a hint makes
-    each of them wait until then before its next request, instead of each finding the
-    limit on its own. Keyed by a hash, so the key itself is never stored."""
+    """The pause shared by every Model of this account: a 429 with a hint holds them all
+    until then. Keyed by a hash, so the key itself is never stored."""
     digest = hashlib.sha256(f"{provider}\0{base_url}\0{api_key or ''}".encode()).hexdigest()
     with _registry_lock:
         limit = _accounts.get(digest)
@@ -344,12 +304,14 @@ def account_limit(provider: str, base_url: str, api_key: str | None) -> RateLimi
             limit = RateLimit.__new__(RateLimit)
             limit.requests_per_minute = limit.tokens_per_minute = None
             limit._setup(None, f"account {provider} {digest[:8]}", 0, None, None)
+            limit._pace = RateLimit._learning()
             _accounts[digest] = limit
         return limit
 
 
-def _first(value: float | None, fallback: float | None) -> float | None:
-    return fallback if value is None else value
+def pace_of(account: RateLimit) -> RateLimit | None:
+    """The pace an account's headers taught (None for a limit that is no account)."""
+    return account._pace
 
 
 def _moved(old: float | None, new: float | None) -> bool:
