@@ -1,16 +1,11 @@
-"""Admission: how one request waits for every rate limit that applies to it, and what its
+"""Admission: how one request waits for every rate limit that applies, and what its
 response teaches them.
 
-A Model call is subject to its account's 429 pause, its own ``rate_limit`` and those of the
-Pools around it (carried in the per-item scope). Before each HTTP attempt it reserves a turn
-in each, sleeps until the latest, sends, and then corrects the token charge from the usage.
-A wait that does not fit in the call's time left reserves nothing and raises at once (not
-retried, ``retry_after`` set): sleeping into a timeout would only waste the slot.
-
-The same :class:`Permit` hears how the attempt went, so there is no second channel: the
-headers teach each limit that admitted it (and, in a ``max_flows="auto"`` Pool, the
-account's learned pace); the round trip, status and wait go to the scope's ``observers``
-(the auto Pools' flow controllers); a 429's ``Retry-After`` pauses the limits.
+Before each HTTP attempt a Model call reserves a turn in its account's 429 pause, its own
+``rate_limit`` and those of the Pools around it (the scope's), sleeps until the latest,
+sends, and corrects the token charge from the usage. The same :class:`Permit` hears how it
+went (no second channel): headers teach the limits, a 429's ``Retry-After`` pauses them,
+and the round trip goes to the scope's observers (auto Pools' flow controllers).
 """
 
 from __future__ import annotations
@@ -160,24 +155,18 @@ def admit(
     exact: int | None = None,
     account: RateLimit | None = None,
 ) -> Permit:
-    """Wait until one request may go under every limit in ``limits``, within the current
-    scope's time budget.
+    """Wait until one request may go under every limit in ``limits``, within the scope's
+    time budget; the :class:`Permit` says how long it ``waited``.
 
-    Args:
-        limits: the RateLimits that apply (none: returns at once).
-        prompt: estimated input tokens; each limit adds ``max_tokens`` (or its own
-            ``output_tokens`` when None) for the output.
-        exact: charge exactly this many tokens instead of an estimate.
-        account: the account's 429 pause (the Model's ``account_limit``); inside a
-            ``max_flows="auto"`` Pool (the scope has observers) the request also waits for
-            the account's learned pace, which learns from the response.
-
-    Returns:
-        A :class:`Permit` (``waited`` holds the seconds slept).
+    ``prompt`` is the estimated input, to which each limit adds ``max_tokens`` (or its
+    ``output_tokens``); ``exact`` charges that many tokens instead. ``account`` is the
+    Model's 429 pause; in a ``max_flows="auto"`` Pool (the scope has observers) the request
+    also waits for the account's learned pace.
 
     Raises:
         ConfigurationError: one request needs more tokens than a limit's whole minute.
-        APITimeoutError: the wait does not fit in the time left (not retried).
+        APITimeoutError: the wait does not fit in the time left: nothing is reserved and
+            it is not retried (sleeping into a timeout would only waste the slot).
         RateLimitError: an account's 429 pause does not fit in the time left.
         CancelledError: the run was cancelled while waiting.
         NetworkError: a Redis-backed limit could not be reached (retried by the Model).

@@ -1,15 +1,20 @@
-"""GCRA buckets (the generic cell rate algorithm) for requests and tokens.
+"""GCRA buckets (the generic cell rate algorithm) for requests and tokens, in this process or
+in Redis.
 
 GCRA is a token bucket in one number per bucket (the "theoretical arrival time", ``tat``):
-no polling, no thundering herd on wake-up, first come first served, and the same arithmetic
-runs as one short Lua script in Redis. A bucket whose burst is one request keeps every
-window of any length at ``rate * length + 1`` requests (a window log would let a minute's
-budget go out in its first second).
+no polling, no thundering herd on wake-up, first come first served. A bucket whose burst is
+one request keeps every window of any length at ``rate * length + 1`` requests (a window
+log would let a minute's budget go out in its first second).
 
 A reservation is made before the caller sleeps: ``new_tat = max(tat, now) + cost *
 interval``, and the caller may go at ``new_tat - tolerance``. Sending later than that never
 breaks the limit, so several limits are reserved one after another and the caller waits for
 the latest.
+
+In Redis each operation is one Lua script, atomic across processes without a lock
+round-trip, on the server's clock (``TIME``: the callers' monotonic clocks are unrelated), in
+integer microseconds (exact in Lua's doubles). Keys expire once the bucket would be full
+again, so an idle limit leaves nothing behind. The ``redis`` package is imported on first use.
 """
 
 from __future__ import annotations
@@ -17,9 +22,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any
 
-__all__ = ["Buckets", "BucketSpec", "LocalBackend", "TooLong"]
+from ..errors import ConfigurationError, NetworkError
+
+__all__ = ["BucketSpec", "LocalBackend", "RedisBackend", "TooLong", "sanitise_url"]
+
+_INSTALL_HINT = ('the redis package is needed for RateLimit(redis_url=...): pip install redis '
+                 '(or this project with its extra: pip install -e ".[redis]" in a checkout)')
+_SOCKET_TIMEOUT = 5.0
+_US = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,8 @@ class TooLong(Exception):
         self.wait = wait
 
 
-class Buckets:
-    """What both backends share: the (requests, tokens) specs, which headers may retune."""
+class _Buckets:
+    """What both stores share: the (requests, tokens) specs, which headers may retune."""
 
     def __init__(self, requests: BucketSpec | None, tokens: BucketSpec | None):
         self._specs = (requests, tokens)
@@ -56,17 +68,28 @@ class Buckets:
                   for spec, cost in zip(self._specs, (requests, tokens), strict=True))
         return s0, s1
 
+    def cancel(self, handle: Any) -> None:
+        """Give a reservation back, but only while nobody reserved after it: handing back
+        a slot in the middle of the queue would let a newcomer go beside a waiter."""
+        tats, spans = handle
+        for i, (tat, span) in enumerate(zip(tats, spans, strict=True)):
+            if tat is not None and span:
+                self._shift(i, -span, tat)
+
     def adjust(self, tokens: int) -> None:
         """Charge ``tokens`` more (a refund when negative) once the real usage is known."""
         spec = self._specs[1]
         if spec is not None and tokens != 0:
-            self._shift(tokens * spec.interval)
+            self._shift(1, tokens * spec.interval)
 
-    def _shift(self, seconds: float) -> None:
+    def _shift(self, i: int, seconds: float, expected: Any = None) -> None:
+        # Move bucket i's tat by ``seconds`` (only while it is ``expected``, if given),
+        # never below now: a refund creates no credit older than now (an idle bucket is
+        # full anyway).
         raise NotImplementedError
 
 
-class LocalBackend(Buckets):
+class LocalBackend(_Buckets):
     """Thread-safe bucket state for one process. ``clock`` is a monotonic clock."""
 
     def __init__(self, requests: BucketSpec | None, tokens: BucketSpec | None,
@@ -77,7 +100,7 @@ class LocalBackend(Buckets):
         self._clock = clock
         self._lock = threading.Lock()
 
-    def reserve(self, requests: int, tokens: int, max_wait: float | None) -> tuple[float, object]:
+    def reserve(self, requests: int, tokens: int, max_wait: float | None) -> tuple[float, Any]:
         """Reserve ``requests`` and ``tokens``; return (seconds to wait, handle).
 
         Raises:
@@ -100,20 +123,11 @@ class LocalBackend(Buckets):
                     self._tats[i] = reserved
         return wait, (new, spans)
 
-    def cancel(self, handle: object) -> None:
-        """Give a reservation back, but only while nobody reserved after it: handing back
-        a slot in the middle of the queue would let a newcomer go beside a waiter."""
-        new, spans = cast("tuple[list[float | None], tuple[float, float]]", handle)
+    def _shift(self, i: int, seconds: float, expected: Any = None) -> None:
         with self._lock:
-            for i, (tat, span) in enumerate(zip(new, spans, strict=True)):
-                if tat is not None and self._tats[i] == tat:
-                    self._tats[i] = tat - span
-
-    def _shift(self, seconds: float) -> None:
-        with self._lock:
-            now = self._clock()
-            # A refund never creates credit older than "now": an idle bucket is full anyway.
-            self._tats[1] = max(max(self._tats[1], now) + seconds, now)
+            if expected is None or self._tats[i] == expected:
+                now = self._clock()
+                self._tats[i] = max(max(self._tats[i], now) + seconds, now)
 
     def paused_for(self) -> float:
         """Seconds left of the current pause (0 when none). One float read: no lock."""
@@ -123,3 +137,133 @@ class LocalBackend(Buckets):
         """Nobody may go for ``seconds`` from now (the provider answered 429)."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+# Every script: ``now`` from the server, and ``keep`` to store a time until it has passed.
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function keep(key, value)
+  local ms = math.floor((value - now) / 1000) + 1000
+  if ms < 1000 then ms = 1000 end
+  redis.call('SET', key, string.format('%.0f', value), 'PX', ms)
+end
+"""
+
+# KEYS: requests tat, tokens tat, paused-until.  ARGV: per bucket (span_us, tolerance_us)
+# x2, then max_wait_us (-1: no limit).  Returns {ok, wait_us, tat1, tat2}.
+_RESERVE = _PRELUDE + """
+local wait = 0
+local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
+if paused > now then wait = paused - now end
+local new = {-1, -1}
+for i = 1, 2 do
+  local span = tonumber(ARGV[i * 2 - 1])
+  if span > 0 then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if tat < now then tat = now end
+    new[i] = tat + span
+    local go = new[i] - tonumber(ARGV[i * 2]) - now
+    if go > wait then wait = go end
+  end
+end
+local max_wait = tonumber(ARGV[5])
+if max_wait >= 0 and wait > max_wait then return {0, wait, -1, -1} end
+for i = 1, 2 do
+  if new[i] >= 0 then keep(KEYS[i], new[i]) end
+end
+return {1, wait, new[1], new[2]}
+"""
+
+# KEYS: a tat.  ARGV: the expected tat (-1: any), delta_us; never below now.
+_SHIFT = _PRELUDE + """
+local tat = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local expected = tonumber(ARGV[1])
+if expected >= 0 and tat ~= expected then return 0 end
+if tat < now then tat = now end
+tat = tat + tonumber(ARGV[2])
+if tat < now then tat = now end
+keep(KEYS[1], tat)
+return 1
+"""
+
+# KEYS: paused-until.  ARGV: seconds_us.
+_PAUSE = _PRELUDE + """
+local untl = now + tonumber(ARGV[1])
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+if old > untl then untl = old end
+keep(KEYS[1], untl)
+return 1
+"""
+
+_SCRIPTS = {"reserve": _RESERVE, "shift": _SHIFT, "pause": _PAUSE}
+
+
+def sanitise_url(url: str) -> str:
+    """The URL with any password replaced, for repr and error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    creds, _, host = rest.partition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user + ':' if user else ':'}***@{host}"
+
+
+class RedisBackend(_Buckets):
+    """Bucket state in Redis under ``yait:ratelimit:{key}:*``. The client is made on first
+    use, so building (or unpickling) a RateLimit never opens a connection."""
+
+    def __init__(self, url: str, key: str, requests: BucketSpec | None, tokens: BucketSpec | None):
+        super().__init__(requests, tokens)  # the rates travel with each script call
+        self._url = url
+        # The braces are a Redis Cluster hash tag: the three keys land on one shard, as a
+        # multi-key script requires.
+        base = f"yait:ratelimit:{{{key}}}"
+        self._keys = [f"{base}:requests", f"{base}:tokens", f"{base}:paused"]
+        self._lock = threading.Lock()
+        self._scripts: dict[str, Any] = {}
+        self._errors: tuple[type[BaseException], ...] = ()
+
+    def _connect(self) -> None:
+        try:
+            import redis
+        except ImportError as exc:
+            raise ConfigurationError(_INSTALL_HINT) from exc
+        self._errors = (redis.exceptions.RedisError,)
+        client = redis.Redis.from_url(self._url, socket_timeout=_SOCKET_TIMEOUT,
+                                      socket_connect_timeout=_SOCKET_TIMEOUT)
+        self._scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        if not self._scripts:
+            with self._lock:
+                if not self._scripts:
+                    self._connect()
+        try:
+            return self._scripts[name](keys=keys, args=args)
+        except self._errors as exc:
+            # A NetworkError is retried by the Model's retry layer like any other
+            # transient failure; the message never shows the URL's password.
+            raise NetworkError(
+                f"the rate limit's Redis server at {sanitise_url(self._url)} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def reserve(self, requests: int, tokens: int, max_wait: float | None) -> tuple[float, Any]:
+        spans = self._spans(requests, tokens)
+        args: list[Any] = []
+        for spec, span in zip(self._specs, spans, strict=True):
+            args += [0, 0] if spec is None else [round(span * _US), round(spec.tolerance * _US)]
+        args.append(-1 if max_wait is None else max(0, int(max_wait * _US)))
+        ok, wait_us, *tats = self._run("reserve", self._keys, args)
+        if not int(ok):
+            raise TooLong(int(wait_us) / _US)
+        return int(wait_us) / _US, ([int(t) if int(t) >= 0 else None for t in tats], spans)
+
+    def _shift(self, i: int, seconds: float, expected: Any = None) -> None:
+        # round(): a span given back is exactly the microseconds it reserved.
+        self._run("shift", [self._keys[i]],
+                  [-1 if expected is None else expected, round(seconds * _US)])
+
+    def pause(self, seconds: float) -> None:
+        self._run("pause", [self._keys[2]], [int(seconds * _US)])

@@ -13,18 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigurationError
-from ._bucket import BucketSpec, LocalBackend
+from ._bucket import BucketSpec, LocalBackend, RedisBackend, sanitise_url
 from ._headers import Reading, believe, tighter
-from ._redis import RedisBackend, sanitise_url
 
 __all__ = ["DEFAULT_MAX_PAUSE", "DEFAULT_OUTPUT_TOKENS", "DEFAULT_TOKEN_BURST_SECONDS", "RateLimit"]
 
-#: Output tokens charged up front when a call sets no ``max_tokens``; corrected afterwards
-#: from the response's usage.
+#: Output tokens charged up front when a call sets no ``max_tokens`` (usage corrects it).
 DEFAULT_OUTPUT_TOKENS = 1000
-#: Token credit a caller may use at once, in seconds of budget: smooth, like the requests
-#: bucket, so no short window sees much more than its share. A request bigger than this
-#: is not refused; it waits until its share has accrued.
+#: Token credit a caller may use at once, in seconds of budget: smooth, so no short window
+#: sees much more than its share; a bigger request waits until its share has accrued.
 DEFAULT_TOKEN_BURST_SECONDS = 1.0
 #: The longest 429 ``Retry-After`` a limit passes on to everyone sharing it.
 DEFAULT_MAX_PAUSE = 60.0
@@ -151,7 +148,9 @@ class RateLimit:
     @property
     def pause_only(self) -> bool:
         """True for a provider account's 429 pause (no budget of its own)."""
-        return self._believed() == (None, None)
+        # What was learned always names a rate (a reading has at least one window).
+        return self._learned is None and self.requests_per_minute is None \
+            and self.tokens_per_minute is None
 
     @property
     def believed_requests_per_minute(self) -> float | None:
