@@ -1,12 +1,6 @@
-"""A set of generation requests sent through the providers' Batch APIs.
-
-:class:`BatchJob` renders every request exactly as a live call would, groups them by model,
-splits each group by the provider's request-count and size limits, submits, polls every
-``poll_interval`` seconds, and maps each result back by its key: an output and a Usage
-priced at the batch rate, or a typed error. Byte-equal requests to the same model are sent
-once and their answer shared. With a :class:`~yait_aichain.batch.Journal`, a later job over
-the same requests re-attaches to their batches instead of paying for them again.
-"""
+"""A set of generation requests sent through the providers' Batch APIs: rendered as live
+calls are, split by the providers' limits, submitted (or re-attached from a Journal),
+polled, and mapped back by key to an output priced at the batch rate or a typed error."""
 
 from __future__ import annotations
 
@@ -66,8 +60,7 @@ class BatchResult:
     shared: bool = False
 
 
-# A request ready to send: the request, its entry in the batch, and its wire request.
-_Rendered = tuple[BatchRequest, dict[str, Any], WireRequest]
+_Rendered = tuple[BatchRequest, dict[str, Any], WireRequest]  # with its batch entry
 
 
 @dataclass
@@ -160,9 +153,8 @@ class BatchJob:
         return [g.batch_id for g in self._groups]
 
     def submit(self) -> list[Submitted]:
-        """Render and submit every request not yet in a batch; returns the batches.
-        Batches already in the journal for the same requests are re-attached, not paid
-        for twice."""
+        """Render and submit the requests (byte-equal ones once); returns the batches.
+        Batches in the journal for the same requests are re-attached, not paid twice."""
         by_model: dict[int, list[_Rendered]] = {}
         seen: dict[tuple[int, str], str] = {}
         for request in self._requests:
@@ -182,7 +174,7 @@ class BatchJob:
         return self.submitted
 
     def _render(self, request: BatchRequest) -> _Rendered | None:
-        """The request's batch entry and wire request, or None when it is too large."""
+        """None when the request is too large for a batch (its result says so)."""
         model = request.model
         wire, _ = model._wire_request(request.messages, request.output, request.options)
         backend = BACKENDS[model.provider]
@@ -240,8 +232,7 @@ class BatchJob:
         return out
 
     def poll_once(self) -> bool:
-        """Look at every unfinished batch once, collecting those that ended; True when
-        all have ended."""
+        """Look at every unfinished batch once; True when all have ended."""
         for group in self._groups:
             if not group.done:
                 self._poll(group)
@@ -296,7 +287,6 @@ class BatchJob:
 
     def _result(self, group: _Group, key: str, raw: Raw | None,
                 poll: Poll) -> BatchResult | AichainError:
-        """The request's result, or the error it ended with."""
         model, batch_id = group.model, group.batch_id
         if raw is None:
             state = poll.state.lower()

@@ -1,14 +1,8 @@
 """The three providers' Batch APIs: how a batch is created, polled, read and cancelled.
 
-Each request in a batch is the very body a live call sends (rendered by the Model and its
-provider adapter); only the envelope differs, one :class:`Backend` per provider:
-
-- OpenAI: a JSONL file of ``{custom_id, method, url, body}`` uploaded to ``/files``, then
-  ``POST /batches``; the results are its output and error files.
-- Anthropic: ``POST /v1/messages/batches`` with ``{custom_id, params}`` requests; the
-  results are JSON Lines at ``/v1/messages/batches/{id}/results``.
-- Gemini: ``POST /v1beta/models/{model}:batchGenerateContent`` with inlined requests
-  (``{request, metadata: {key}}``), the results inlined in the finished batch.
+Each request in a batch is the very body a live call sends; only the envelope differs, one
+:class:`Backend` per provider: OpenAI uploads a JSONL file and reads output and error files,
+Anthropic sends and reads JSON Lines, Gemini inlines requests and results.
 """
 
 from __future__ import annotations
@@ -80,8 +74,9 @@ def _jsonl(content: bytes) -> Iterator[dict[str, Any]]:
 
 
 class Backend:
-    """One provider's Batch API: its limits (requests and bytes per batch), and where its
-    batches live (``{batches}/{id}``, cancelled at ``{batches}/{id}{cancel_at}``)."""
+    """One provider's Batch API: its limits (requests and bytes per batch), where its
+    batches live (``{batches}/{id}``, cancelled at ``{batches}/{id}{cancel_at}``), how a
+    request sits in a batch (``entry``), and how a batch is created, read and answered."""
 
     provider = ""
     name = ""
@@ -91,19 +86,15 @@ class Backend:
     cancel_at = "/cancel"
 
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
-        """The request as the batch holds it."""
         raise NotImplementedError
 
     def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
-        """Submit one batch; returns its id."""
         raise NotImplementedError
 
     def state(self, data: dict[str, Any]) -> Poll:
-        """The provider's description of a batch, read."""
         raise NotImplementedError
 
     def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
-        """The results of a batch that has ended."""
         raise NotImplementedError
 
     def url(self, batch_id: str) -> str:

@@ -31,13 +31,7 @@ from ._common import (
     say,
     usage_text,
 )
-from ._batchmode import (
-    add_batch_arguments,
-    batch_options,
-    check_batch_arguments,
-    dry_run,
-    submit_only,
-)
+from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
 from ._files import (
@@ -140,7 +134,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--limit", type=positive_int, metavar="N", help="only the first N items")
     p.add_argument("--report", metavar="HTML", help="also write an HTML timeline of the run")
     add_typed_arguments(p)
-    add_batch_arguments(p)
+    modes.add_batch_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a live progress line on stderr (default: when stderr is a terminal)")
@@ -183,7 +177,7 @@ def _check_paths(args: argparse.Namespace) -> None:
     if args.resume and is_csv(args.output):
         raise CliError("--resume reads back JSON lines, and a .csv --output is written whole "
                        "at the end; use --output FILE.jsonl to resume")
-    check_batch_arguments(args)
+    modes.check_batch_arguments(args)
     check_distinct({"--input": args.input, "--output": args.output,
                     "--report": getattr(args, "report", None)})
     exists = args.output != "-" and os.path.exists(args.output)
@@ -250,7 +244,7 @@ def run_command(args: argparse.Namespace) -> int:
     done = {key for key, was in previous.done_runs.items() if was is None or was == run}
     todo = [i for i, item_id in enumerate(items.ids) if id_key(item_id) not in done]
     if args.dry_run:
-        return dry_run(args, skill, items, todo, key_note)
+        return modes.dry_run(args, skill, items, todo, key_note)
     return _run(args, skill, items, todo, rate, previous, (run, identity))
 
 
@@ -273,7 +267,7 @@ def _pool(args: argparse.Namespace, skill: Any, rows: list[Any], write: Any,
         return Pool(skill, items=rows, max_flows=args.max_flows, timeout=args.timeout,
                     progress=args.progress, on_item_done=write, name="run",
                     on_error=args.on_error, max_cost=args.max_cost,
-                    max_tokens=args.max_tokens_total, **rate, **batch_options(args))
+                    max_tokens=args.max_tokens_total, **rate, **modes.batch_options(args))
     except (ConfigurationError, TypeError) as exc:
         writer.close()
         raise CliError(str(exc)) from None
@@ -292,7 +286,7 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     pool = _pool(args, skill, [items.rows[i] for i in todo], write, rate, writer)
     if args.no_wait:
         writer.close()
-        return submit_only(pool, args)
+        return modes.submit_only(pool, args)
     started = time.monotonic()
     interrupted, problem = False, None
     try:

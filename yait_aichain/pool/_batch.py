@@ -32,12 +32,13 @@ from ..errors import (
     OutputValidationError,
     TemplateError,
 )
-from ..models._model import Model
 from ..skills._skill import Skill
 from ._config import Settings, resolve_progress
 from ._items import SharedVariables, item_type_error
 from ._record import ItemRecord, RecordBook
-from ._status import CANCELLED, DONE, FAILED, Status
+from ._sharing import _real_model
+from ._status import DONE, FAILED
+from ._worker import Outcome
 
 __all__ = ["BatchRun", "batch_steps", "check_batch"]
 
@@ -52,28 +53,27 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = Fals
     if mode not in MODES:
         raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
     check_poll_interval(poll_interval)
-    if mode == "batch":
-        batch_steps(runner)
-        if budgets:
-            # The provider runs a submitted batch whole: nothing can stop it at a budget.
-            raise ConfigurationError(
-                "max_cost and max_tokens cannot be enforced in mode='batch' (a submitted "
-                "batch runs whole at the provider); remove them, or use mode='live'")
-        if on_error in ("stop", "skip"):
-            raise ConfigurationError(
-                f"on_error={on_error!r} cannot act in mode='batch': every item of a "
-                "submitted batch is answered; use 'collect' or 'raise', or mode='live'")
-        if executor:
-            raise ConfigurationError(
-                "executor= and worker_context= do not apply in mode='batch': the provider "
-                "runs the requests and this process only submits and collects them; drop "
-                "them, or use mode='live'")
+    if mode != "batch":
+        return
+    batch_steps(runner)
+    # The provider runs a submitted batch whole: nothing can stop it at a budget or error.
+    if budgets:
+        raise ConfigurationError(
+            "max_cost and max_tokens cannot be enforced in mode='batch' (a submitted batch "
+            "runs whole at the provider); remove them, or use mode='live'")
+    if on_error in ("stop", "skip"):
+        raise ConfigurationError(
+            f"on_error={on_error!r} cannot act in mode='batch': every item of a submitted "
+            "batch is answered; use 'collect' or 'raise', or mode='live'")
+    if executor:
+        raise ConfigurationError(
+            "executor= and worker_context= do not apply in mode='batch': the provider runs "
+            "the requests and this process only submits and collects them; drop them, or "
+            "use mode='live'")
 
 
 def _batchable(runner: Any) -> bool:
-    return (isinstance(runner, Skill) and isinstance(runner.model, Model)
-            and type(runner.model).generate is Model.generate
-            and runner.model.provider in BACKENDS)
+    return isinstance(runner, Skill) and _real_model(runner) and runner.model.provider in BACKENDS
 
 
 def batch_steps(runner: Any) -> tuple[Step, ...]:
@@ -110,8 +110,7 @@ class _Item:
     usage: Usage = field(default_factory=Usage)
     requests: int = 0
     shared: bool = False
-    error: BaseException | None = None
-    status: Status = DONE
+    error: BaseException | None = None  # a CancelledError cancels the item, others fail it
     stopped: bool = False  # on_step_error="stop": no later step runs, the output so far stays
 
 
@@ -126,7 +125,6 @@ class BatchRun:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
         self.s, self.book, self._plan, self._shared = settings, book, plan, shared
-        self._poll_interval = float(settings.poll_interval)
         self._submit_only = submit_only
         self._sleep, self._clock = sleep, clock
         self._steps = batch_steps(settings.runner)
@@ -151,7 +149,7 @@ class BatchRun:
                 return  # submit_only: the batches are out
             for it in items:
                 yield self._finish(it, journal)
-            failed = next((it.error for it in items if it.status == FAILED), None)
+            failed = next((it.error for it in items if it.rec.status == FAILED), None)
             if failed is not None and self.s.on_error == "raise":
                 raise failed  # after every record is settled: the batch has run anyway
         except BaseException as exc:
@@ -211,7 +209,7 @@ class BatchRun:
             by_key[key] = it
         if not requests:
             return True
-        job = BatchJob(requests, poll_interval=self._poll_interval, journal=batches,
+        job = BatchJob(requests, poll_interval=self.s.poll_interval, journal=batches,
                        sleep=self._sleep, clock=self._clock, on_progress=self._progress)
         self.jobs.append(job)
         job.submit()
@@ -229,7 +227,7 @@ class BatchRun:
         it.requests += 0 if result.shared else 1
         it.shared = it.shared or result.shared
         if isinstance(result.error, BatchCancelledError):
-            it.error, it.status = result.error, CANCELLED
+            it.error = result.error
             return
         if result.error is not None:
             self._step_failed(step, it, result.error)
@@ -265,7 +263,7 @@ class BatchRun:
     def _step_failed(self, step: Step, it: _Item, error: BaseException) -> None:
         runner = self.s.runner
         if not isinstance(runner, Chain):
-            it.error, it.status = error, FAILED
+            it.error = error
             return
         policy = runner.on_step_error
         if policy == "skip":
@@ -276,22 +274,18 @@ class BatchRun:
         wrapped = ChainStepError(f"{step.label} failed: {type(error).__name__}: {error}",
                                  step=step.index, name=step.name)
         wrapped.__cause__ = error
-        it.error, it.status = wrapped, FAILED
+        it.error = wrapped
 
     # -- records ------------------------------------------------------------------------
 
     def _finish(self, it: _Item, journal: Any) -> ItemRecord:
-        rec = it.rec
-        duration = time.time() - (rec.start or time.time())
+        rec, error, now = it.rec, it.error, time.time()
+        start = rec.start or now
         self.book.charge(it.usage)
-        facts: dict[str, Any] = {"usage": it.usage, "attempts": it.requests,
-                                 "duration": duration, "shared": it.shared}
-        if it.error is None:
-            self.book.end(rec, DONE, output=it.output, **facts)
-        else:
-            tb = "".join(traceback.format_exception_only(type(it.error), it.error))
-            self.book.end(rec, it.status if it.status != DONE else FAILED, error=it.error,
-                          traceback=tb, **facts)
+        tb = None if error is None else "".join(traceback.format_exception_only(error))
+        rec.shared = it.shared
+        self.book.finish(rec, Outcome(it.output if error is None else None, error, tb,
+                                      it.usage, it.requests, 0, 0.0, start, now, now - start))
         return self._ended(rec, journal)
 
     def _ended(self, rec: ItemRecord, journal: Any = None) -> ItemRecord:

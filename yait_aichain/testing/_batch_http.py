@@ -1,12 +1,7 @@
-"""The simulator's Batch API endpoints, in each provider's wire shape.
-
-OpenAI: ``/v1/files`` (multipart upload, retrieve, ``/content``) and ``/v1/batches``
-(create, list, retrieve, ``/cancel``). Anthropic: ``/v1/messages/batches`` (create, list,
-retrieve, ``/cancel``, ``/results`` as JSON Lines, delete). Gemini:
-``/v1beta/models/{model}:batchGenerateContent`` with inlined requests, and
-``/v1beta/batches`` (list, get, ``:cancel``, delete). The official SDKs' batch calls work
-against them. ``serve()`` is the one hook the request handler calls; the routes are shared
-(:func:`_batches`), each provider's shapes an :class:`_API`.
+"""The simulator's Batch API endpoints, in each provider's wire shape (the official SDKs'
+batch calls work against them): the routes are in ``_ROUTES``, shared by the providers
+(:func:`_batches`), each provider's shapes an :class:`_API`. ``serve()`` is the one hook
+the request handler calls.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """The simulator's Batch APIs: the state of every batch and file, and how each ends.
 
-A batch holds its requests as sent. It stays in progress for ``delay`` seconds after it
-was created, then every request is answered at once, exactly as the live endpoint would
-answer it (the same reply callable, the same default summary, the same usage counts), or
-fails as scripted (:meth:`BatchControl.fail_when`), or the whole batch expires
-(:attr:`BatchControl.expire`). Nothing runs in the background: a batch is finished the
-first time anyone looks at it after its time is up. The HTTP side is in ``_batch_http``.
+A batch stays in progress for ``delay`` seconds, then every request is answered at once as
+the live endpoint would answer it, or fails as scripted (:meth:`BatchControl.fail_when`),
+or expires (:attr:`BatchControl.expire`). Nothing runs in the background: a batch finishes
+the first time anyone looks at it after its time is up. The HTTP side is ``_batch_http``.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from . import _faults as F
 from . import _errors as E
 from . import _wire as W
 from ._prompt_cache import PromptCache
+from ._script import Match
 
 __all__ = ["Batch", "BatchControl", "BatchStore", "Outcome", "Request"]
 
@@ -75,13 +74,6 @@ class Batch:
         return tally
 
 
-@dataclass(frozen=True)
-class _Failure:
-    match: str | Callable[[W.ReplyInfo], bool]
-    status: int
-    message: str | None
-
-
 class BatchControl:
     """What a test sets about batches: ``sim.batches``.
 
@@ -111,13 +103,12 @@ class BatchControl:
     def expire(self, value: bool) -> None:
         self._store.expire = bool(value)
 
-    def fail_when(self, match: str | Callable[[W.ReplyInfo], bool], status: int = 400,
-                  message: str | None = None) -> None:
+    def fail_when(self, match: Match, status: int = 400, message: str | None = None) -> None:
         """Requests whose last user text contains ``match`` (or for which
         ``match(info)`` is true) end errored with this status."""
         if not (isinstance(match, str) or callable(match)):
             raise ConfigurationError("fail_when needs a str or a callable(info) -> bool")
-        self._store.failures.append(_Failure(match, int(status), message))
+        self._store.failures.append((match, int(status), message))
 
     def clear_failures(self) -> None:
         """Forget every ``fail_when`` rule."""
@@ -150,7 +141,7 @@ class BatchStore:
         self.files: dict[str, dict[str, Any]] = {}
         self.delay = 0.0
         self.expire = False
-        self.failures: list[_Failure] = []
+        self.failures: list[tuple[Match, int, str | None]] = []  # fail_when rules
         self.created = 0
         self._ids = itertools.count(1)
         self._read = read
@@ -197,9 +188,8 @@ class BatchStore:
             batch = self.batches.get(batch_id)
             if batch is None or batch.done:
                 return batch
-            batch.cancel_requested = time.time()
+            batch.cancel_requested = batch.ended = time.time()
             batch.outcomes = [Outcome(cid, CANCELED, 0) for cid, _, _ in batch.requests]
-            batch.ended = batch.cancel_requested
         return batch
 
     def delete(self, batch_id: str) -> bool:
@@ -220,12 +210,10 @@ class BatchStore:
     def _answer(self, provider: str, custom_id: str, body: dict[str, Any],
                 path_model: str | None, reply: Callable[[W.ReplyInfo], Any] | None) -> Outcome:
         info = self._read(provider, body, path_model, next(self._sequence))
-        for failure in self.failures:
-            hit = (failure.match in info.last_user_text if isinstance(failure.match, str)
-                   else failure.match(info))
-            if hit:
-                return Outcome(custom_id, ERRORED, failure.status,
-                               E.error_body(provider, failure.status, message=failure.message))
+        for match, status, message in self.failures:
+            if (match in info.last_user_text) if isinstance(match, str) else match(info):
+                return Outcome(custom_id, ERRORED, status,
+                               E.error_body(provider, status, message=message))
         value = W.default_output(info) if reply is None else reply(info)
         if isinstance(value, F.Fault):
             status = E.fault_status(provider, value)
