@@ -53,57 +53,37 @@ No exception message, ``repr`` or attribute ever holds an API key.
 from __future__ import annotations
 
 import builtins
-from typing import Any
-
-__all__ = [
-    "APIError",
-    "APITimeoutError",
-    "AichainError",
-    "AuthenticationError",
-    "BatchCancelledError",
-    "BatchError",
-    "BatchExpiredError",
-    "CancelledError",
-    "ChainStepError",
-    "ConfigurationError",
-    "ConversionError",
-    "DocumentError",
-    "DocumentTimeoutError",
-    "DocumentTooLargeError",
-    "EncryptedDocumentError",
-    "FetchError",
-    "FetchTimeoutError",
-    "InsufficientCreditsError",
-    "InvalidRequestError",
-    "InvalidResponseError",
-    "ItemTimeoutError",
-    "MissingAPIKeyError",
-    "MissingDependencyError",
-    "NetworkError",
-    "NoTextLayerError",
-    "NotFoundError",
-    "OutputValidationError",
-    "RateLimitError",
-    "RemoteError",
-    "RequestTooLargeError",
-    "ResponseTooLargeError",
-    "ServerError",
-    "TemplateError",
-    "ToolError",
-    "ToolInputError",
-    "UnsafePathError",
-    "UnsafeURLError",
-    "UnsupportedContentTypeError",
-    "UnsupportedSchemaError",
-]
+import inspect
+from typing import Any, ClassVar
 
 
 class AichainError(Exception):
-    """Root of every error yait_aichain raises on purpose."""
+    """Root of every error yait_aichain raises on purpose. A subclass declares its facts
+    as annotated class attributes (a default makes one optional): the constructor takes
+    them as keywords, refuses unknown ones and sets each on the instance."""
+
+    _facts: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = dict.fromkeys(n for base in reversed(cls.__mro__) for n, kind in
+                              inspect.get_annotations(base).items() if "ClassVar" not in kind)
+        cls._facts = tuple(names)
+
+    def __init__(self, *args: Any, **facts: Any):
+        super().__init__(*args)
+        cls = type(self)
+        unknown = facts.keys() - set(cls._facts)
+        if unknown:
+            raise TypeError(f"{cls.__name__}() got unexpected keywords {sorted(unknown)}")
+        for name in cls._facts:
+            if name not in facts and not hasattr(cls, name):
+                raise TypeError(f"{cls.__name__}() needs the keyword argument {name!r}")
+            setattr(self, name, facts.get(name, getattr(cls, name, None)))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The default pickling calls cls(*args), which keyword-only constructors refuse;
-        # errors travel between processes in Pool records, so rebuild from the state.
+        # The default pickling calls cls(*args), which keyword-only facts refuse; errors
+        # travel between processes in Pool records, so rebuild from the state.
         return (_rebuild, (type(self), self.args, dict(vars(self))))
 
 
@@ -119,94 +99,64 @@ class ConfigurationError(AichainError, ValueError):
 
 
 class MissingAPIKeyError(ConfigurationError):
-    """No API key was given and the provider's environment variable is not set."""
-
-    def __init__(self, message: str, *, provider: str | None = None, env_var: str | None = None):
-        super().__init__(message)
-        self.provider = provider
-        self.env_var = env_var
+    """No API key was given and ``env_var``, the ``provider``'s environment variable, is not
+    set: pass ``api_key=`` or set the variable."""
+    provider: str | None = None
+    env_var: str | None = None
 
 
 class UnsupportedSchemaError(ConfigurationError):
-    """The output schema holds something the provider's structured-output mode cannot
-    express. Nothing was sent.
-
-    ``provider`` names the dialect, ``path`` where in the schema (``$.items[].tags``),
-    ``feature`` what was found.
-    """
-
-    def __init__(self, message: str, *, provider: str, path: str, feature: str):
-        super().__init__(message)
-        self.provider = provider
-        self.path = path
-        self.feature = feature
+    """The provider's structured-output mode cannot express something in the output schema;
+    nothing was sent. ``provider`` names the dialect, ``path`` where in the schema
+    (``$.items[].tags``), ``feature`` what was found."""
+    provider: str
+    path: str
+    feature: str
 
 
 class OutputValidationError(AichainError, ValueError):
-    """The answer did not match the output schema, re-asks included.
+    """The answer did not match the output schema, re-asks included. ``raw`` is the last
+    answer as parsed from the reply (before validation), ``errors`` its validation errors
+    (one str each, ``"path: message"``), ``attempts`` how many answers were asked for
+    (1 + re-asks) and ``schema_name`` the model class or schema name."""
+    raw: Any = None
+    errors: list[str]
+    attempts: int = 1
+    schema_name: str | None = None
 
-    ``raw`` is the last answer as parsed from the reply (before validation), ``errors``
-    the validation errors of that answer (one str each, ``"path: message"``),
-    ``attempts`` how many answers were asked for (1 + re-asks) and ``schema_name`` the
-    model class or schema name.
-    """
-
-    def __init__(self, message: str, *, raw: Any = None, errors: list[str] | None = None,
-                 attempts: int = 1, schema_name: str | None = None):
-        super().__init__(message)
-        self.raw = raw
-        self.errors = list(errors or [])
-        self.attempts = attempts
-        self.schema_name = schema_name
+    def __init__(self, message: str, *, errors: list[str] | None = None, **facts: Any):
+        super().__init__(message, errors=list(errors or []), **facts)
 
 
 class TemplateError(AichainError, ValueError):
-    """A prompt needs variables that were not given. Nothing was sent.
-
-    ``missing`` lists the names, sorted.
-    """
+    """A prompt needs variables that were not given (``missing``, sorted); nothing was sent."""
+    missing: list[str]
 
     def __init__(self, message: str, *, missing: list[str] | None = None):
-        super().__init__(message)
-        self.missing = list(missing or [])
+        super().__init__(message, missing=list(missing or []))
 
 
 class APIError(AichainError):
-    """A provider call failed.
-
-    Attributes carry the facts: ``status`` (0 when no HTTP response arrived), ``provider``,
-    ``model``, ``request_id``, ``retry_after`` (seconds the server asked us to wait),
-    ``body`` (a short, sanitised excerpt of the response body), ``attempts`` (how many
-    requests were sent) and ``retryable`` (whether another attempt may succeed). ``str()``
-    gives ``"[HTTP 429] message"``, as users of yait_aichain expect.
-    """
+    """A provider call failed. The facts: ``status`` (0 when no HTTP response arrived),
+    ``provider``, ``model``, ``request_id``, ``retry_after`` (seconds the server asked us to
+    wait), ``body`` (a short, sanitised excerpt of the response body), ``attempts`` (how
+    many requests were sent) and ``retryable`` (whether another attempt may succeed).
+    ``str()`` gives ``"[HTTP 429] message"``, as users of yait_aichain expect."""
 
     #: Whether errors of this class are worth another attempt; None: decided by the status
     #: (408, 409, 429 and 5xx are). ``retryable=`` overrides it for one error.
-    retry_by_default: bool | None = None
+    retry_by_default: ClassVar[bool | None] = None
+    status: int = 0
+    provider: str | None = None
+    model: str | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+    body: str | None = None
+    attempts: int = 1
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 0,
-        provider: str | None = None,
-        model: str | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-        body: str | None = None,
-        attempts: int = 1,
-        retryable: bool | None = None,
-    ):
-        super().__init__(message)
+    def __init__(self, message: str, *, retryable: bool | None = None, **facts: Any):
+        super().__init__(message, **facts)
         self.message = message
-        self.status = status
-        self.provider = provider
-        self.model = model
-        self.request_id = request_id
-        self.retry_after = retry_after
-        self.body = body
-        self.attempts = attempts
         self._retryable = retryable  # the server's word (x-should-retry) or the transport's
 
     @property
@@ -229,7 +179,6 @@ class APIError(AichainError):
 
 class AuthenticationError(APIError):
     """401/403: the key is wrong, revoked, or lacks access. Never retried."""
-
     retry_by_default = False
 
 
@@ -243,7 +192,6 @@ class InsufficientCreditsError(APIError):
 
 class InvalidRequestError(APIError):
     """400/422: the provider rejected the request as malformed. Never retried."""
-
     retry_by_default = False
 
 
@@ -253,31 +201,24 @@ class RequestTooLargeError(InvalidRequestError):
 
 class NotFoundError(APIError):
     """404: the model or endpoint does not exist (check the model name and base URL)."""
-
     retry_by_default = False
 
 
 class RateLimitError(APIError):
     """429: too many requests. Retried with backoff; raised when retries run out or the
     server asks for a longer wait than the cap (see ``retry_after``)."""
-
     retry_by_default = True
 
 
 class ServerError(APIError):
     """5xx or 529: the provider failed or is overloaded. Safe to retry."""
-
     retry_by_default = True
 
 
 class InvalidResponseError(APIError):
-    """A 2xx response that cannot be used: not JSON, no choices or candidates, empty
-    content, a refusal, a safety block or JSON output cut off by the token limit.
-    ``reason`` says which."""
-
-    def __init__(self, message: str, *, reason: str = "invalid", **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.reason = reason
+    """A 2xx response that cannot be used (``reason`` says why): not JSON, no choices or
+    candidates, empty content, a refusal, a safety block, JSON cut off by the token limit."""
+    reason: str = "invalid"
 
     @property
     def retryable(self) -> bool:  # a body that was not JSON may come out whole next time
@@ -289,12 +230,8 @@ class BatchError(APIError):
     request. ``batch_id`` names the batch, ``custom_id`` the request (None for the whole
     batch); a request the provider answered with an error gets that error's own class
     instead (e.g. :class:`InvalidRequestError`)."""
-
-    def __init__(self, message: str, *, batch_id: str | None = None,
-                 custom_id: str | None = None, **facts: Any):
-        super().__init__(message, **facts)
-        self.batch_id = batch_id
-        self.custom_id = custom_id
+    batch_id: str | None = None
+    custom_id: str | None = None
 
 
 class BatchExpiredError(BatchError):
@@ -305,7 +242,6 @@ class BatchExpiredError(BatchError):
 class NetworkError(APIError):
     """No usable HTTP response: DNS failure, refused or reset connection, TLS or proxy
     error. Retried, except a TLS or proxy error (``retryable`` is False)."""
-
     retry_by_default = True
 
 
@@ -316,11 +252,8 @@ class APITimeoutError(NetworkError, builtins.TimeoutError):
 
 class ItemTimeoutError(AichainError, builtins.TimeoutError):
     """A Pool item did not finish within its ``timeout``. ``index`` names the item."""
-
-    def __init__(self, message: str, *, index: int | None = None, timeout: float | None = None):
-        super().__init__(message)
-        self.index = index
-        self.timeout = timeout
+    index: int | None = None
+    timeout: float | None = None
 
 
 class CancelledError(AichainError):
@@ -328,42 +261,37 @@ class CancelledError(AichainError):
     spent budget or deadline, or the circuit breaker. ``reason`` says which ("interrupt",
     "stop", "raise", "deadline", "budget", "systemic", "cancelled"); for "systemic",
     ``cause`` is the error every item met."""
+    reason: str = "cancelled"
+    cause: BaseException | None = None
 
-    def __init__(self, message: str = "cancelled", *, reason: str = "cancelled",
-                 cause: BaseException | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.cause = cause
+    def __init__(self, message: str = "cancelled", **facts: Any):
+        super().__init__(message, **facts)
 
 
 class BatchCancelledError(CancelledError):
     """The provider batch holding this request was cancelled before the request ran;
-    ``batch_id`` names it."""
-
-    def __init__(self, message: str, *, batch_id: str | None = None):
-        super().__init__(message, reason="batch_cancelled")
-        self.batch_id = batch_id
+    ``batch_id`` names it (``reason`` is "batch_cancelled")."""
+    reason: str = "batch_cancelled"
+    batch_id: str | None = None
 
 
 class ChainStepError(AichainError):
     """A Chain step failed. ``step`` is its index, ``name`` its name; the step's own
     exception is in ``__cause__``."""
-
-    def __init__(self, message: str, *, step: int, name: str):
-        super().__init__(message)
-        self.step = step
-        self.name = name
+    step: int
+    name: str
 
 
 class RemoteError(AichainError):
-    """An item failed on another process with an exception that could not be pickled
-    back; ``type_name``, ``message`` and ``remote_traceback`` describe the original."""
+    """An item failed on another process with an exception that would not pickle back;
+    ``type_name``, ``message`` and ``remote_traceback`` describe the original."""
+    type_name: str
+    message: str
+    remote_traceback: str | None = None
 
     def __init__(self, type_name: str, message: str, remote_traceback: str | None = None):
-        super().__init__(type_name, message, remote_traceback)
-        self.type_name = type_name
-        self.message = message
-        self.remote_traceback = remote_traceback
+        super().__init__(type_name, message, remote_traceback, type_name=type_name,
+                         message=message, remote_traceback=remote_traceback)
 
     def __str__(self) -> str:
         return f"{self.type_name}: {self.message}"
@@ -387,42 +315,29 @@ class UnsafePathError(ToolError, PermissionError):
     """A local file was refused: the tool reads local files only under the ``root``
     directory it was built with (``root`` is None when no root was given, so no local
     file is read at all), and ``path`` resolves outside it."""
-
-    def __init__(self, message: str, *, path: str | None = None, root: str | None = None):
-        super().__init__(message)
-        self.path = path
-        self.root = root
+    path: str | None = None
+    root: str | None = None
 
 
 class FetchError(ToolError):
     """A page could not be fetched (HTTP error, timeout, too many redirects). ``url`` and
     ``status`` (None when no response arrived) say where and how."""
-
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.url = url
-        self.status = status
+    url: str | None = None
+    status: int | None = None
 
 
 class FetchTimeoutError(FetchError, builtins.TimeoutError):
     """The fetch did not finish within its ``timeout`` (or the Pool item's budget)."""
 
 
-class ResponseTooLargeError(APIError, FetchError):  # type: ignore[misc]  # status: int | None
-    """A response body (after decompression) is larger than its cap: a model answer over
-    ``Model(max_response_bytes=...)`` (32 MiB by default) or a page over convertToMD's
-    ``max_bytes``. The cap holds while decoding, so a compression bomb never inflates.
-    Never retried: the same request would get the same body. ``limit`` is the cap in
-    bytes; ``status`` the HTTP status of the oversized response (None when no HTTP
-    response was read, as for a local file)."""
-
-
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
-                 limit: int | None = None, **kwargs: Any):
-        APIError.__init__(self, message, status=status or 0, **kwargs)
-        self.url = url
-        self.status = status  # type: ignore[assignment]
-        self.limit = limit
+class ResponseTooLargeError(APIError, FetchError):
+    """A response body (after decompression) is over its cap (``limit``, in bytes): a model
+    answer over ``Model(max_response_bytes=...)`` (32 MiB by default) or a page over
+    convertToMD's ``max_bytes``; the cap holds while decoding, so a compression bomb never
+    inflates. Never retried: the same request would get the same body. ``status`` is the
+    HTTP status (None when no HTTP response was read, as for a local file)."""
+    status: int | None = None  # type: ignore[assignment]
+    limit: int | None = None
 
     @property
     def retryable(self) -> bool:  # the class decides, whatever the status: same request,
@@ -445,11 +360,8 @@ class ConversionError(ToolError):
 class DocumentError(ConversionError):
     """A document (PDF, DOCX, XLSX, PPTX) is malformed or cannot be read. ``format`` is
     "pdf", "docx", "xlsx" or "pptx"; ``source`` the URL or path it came from."""
-
-    def __init__(self, message: str, *, format: str | None = None, source: str | None = None):
-        super().__init__(message)
-        self.format = format
-        self.source = source
+    format: str | None = None
+    source: str | None = None
 
 
 class EncryptedDocumentError(DocumentError):
@@ -457,29 +369,25 @@ class EncryptedDocumentError(DocumentError):
 
 
 class NoTextLayerError(DocumentError):
-    """A PDF whose pages hold no text, only images (a scan): it needs OCR, which
-    convertToMD does not do."""
+    """A scanned PDF (images, no text): it needs OCR, which convertToMD does not do."""
 
 
 class DocumentTooLargeError(DocumentError):
     """The document is over a cap checked before parsing (unpacked size or number of
     parts of a DOCX/XLSX/PPTX: a zip bomb). ``limit`` names the cap."""
-
-    def __init__(self, message: str, *, limit: str | None = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.limit = limit
+    limit: str | None = None
 
 
 class DocumentTimeoutError(DocumentError, builtins.TimeoutError):
-    """Converting the document took longer than the tool's ``timeout`` (or the Pool
-    item's remaining budget)."""
+    """Converting the document took longer than the tool's ``timeout`` (or the item's budget)."""
 
 
 class MissingDependencyError(ToolError, ImportError):
     """An optional dependency is missing. ``extra`` is the extra that installs it, as in
     ``pip install "yait-aichain[documents]"``; ``package`` the missing distribution."""
+    extra: str
+    package: str
 
-    def __init__(self, message: str, *, extra: str, package: str):
-        super().__init__(message)
-        self.extra = extra
-        self.package = package
+# Every class here is public: the list is derived from them, so it cannot drift.
+__all__ = sorted(name for name, obj in list(globals().items())
+                 if isinstance(obj, type) and issubclass(obj, AichainError))
