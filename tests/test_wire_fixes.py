@@ -20,7 +20,7 @@ from yait_aichain.models import RetryPolicy
 from yait_aichain.models._families import FAMILIES, family_for
 from yait_aichain.models._status import error_for_response, parse_duration, parse_retry_after
 from yait_aichain.models.providers import ADAPTERS, TEXT, OutputSpec
-from yait_aichain.models.providers._google_rpc import retry_delay
+from yait_aichain.models.providers._gemini import retry_delay
 from yait_aichain.testing import Fault, Simulator
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "providers"

@@ -26,11 +26,5 @@ from ._common import self_contained
 from ._gemini import gemini_schema
 from ._jsonschema import anthropic_native, anthropic_tool, claude_has_native_output, openai_strict
 
-__all__ = [
-    "anthropic_native",
-    "anthropic_tool",
-    "claude_has_native_output",
-    "gemini_schema",
-    "openai_strict",
-    "self_contained",
-]
+__all__ = ["anthropic_native", "anthropic_tool", "claude_has_native_output", "gemini_schema",
+           "openai_strict", "self_contained"]

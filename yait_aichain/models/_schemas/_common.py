@@ -4,12 +4,14 @@ restating dropped keywords, and the error for what a provider cannot express."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from ...errors import UnsupportedSchemaError
 
-__all__ = ["ASSERTIONS", "STRUCTURAL", "error", "key", "resolve", "restate", "self_contained",
-           "walk_refs"]
+__all__ = ["ASSERTIONS", "STRUCTURAL", "converted", "error", "resolve", "restate",
+           "self_contained", "walk_refs"]
 
 # Keywords that shape the value in ways a dropped keyword could not be checked back:
 # refusing them is the only honest answer for a constrained-decoding dialect.
@@ -23,15 +25,24 @@ ASSERTIONS = ("minLength", "maxLength", "pattern", "format", "minimum", "maximum
               "maxProperties")
 
 
-def key(schema: Any) -> str:
+def converted(convert: Callable[[dict[str, Any]], dict[str, Any]], schema: Any) -> dict[str, Any]:
+    """``convert(schema)``, cached by the schema's text: a Skill converts its schema once,
+    not on every call (and each caller gets its own copy)."""
     if not isinstance(schema, dict):
         raise error("schema", "$", "a schema that is not a JSON object",
                     "pass a JSON Schema dict or a pydantic model class")
     try:
-        return json.dumps(schema)  # key order kept: providers answer in schema order
+        text = json.dumps(schema)  # key order kept: providers answer in schema order
     except (TypeError, ValueError) as exc:
         raise error("schema", "$", f"a schema that is not JSON ({exc})",
                     "use only JSON values in the schema") from None
+    result: dict[str, Any] = json.loads(_converted(convert, text))
+    return result
+
+
+@lru_cache(maxsize=512)
+def _converted(convert: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> str:
+    return json.dumps(convert(json.loads(text)))
 
 
 def restate(out: dict[str, Any], dropped: list[tuple[str, Any]]) -> None:

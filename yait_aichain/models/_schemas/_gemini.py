@@ -3,11 +3,9 @@ string enums and no references (they are inlined)."""
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Any
 
-from ._common import ASSERTIONS, STRUCTURAL, error, key, resolve, restate, self_contained
+from ._common import ASSERTIONS, STRUCTURAL, converted, error, resolve, restate, self_contained
 
 __all__ = ["gemini_schema"]
 
@@ -31,9 +29,7 @@ def gemini_schema(schema: Any) -> dict[str, Any]:
     become ``nullable``, ``const`` becomes a one-value ``enum``, and property order is kept
     through ``propertyOrdering`` (Gemini would sort the keys otherwise).
     """
-    schema = self_contained(schema, "gemini")
-    result: dict[str, Any] = json.loads(_gemini_cached(key(schema)))
-    return result
+    return converted(_gemini_root, self_contained(schema, "gemini"))
 
 
 class _Inlining:
@@ -53,10 +49,8 @@ class _Inlining:
                         "use fewer shared definitions, or smaller ones")
 
 
-@lru_cache(maxsize=256)
-def _gemini_cached(key: str) -> str:
-    schema = json.loads(key)
-    return json.dumps(_gemini(schema, _Inlining(schema), "$", 0))
+def _gemini_root(schema: dict[str, Any]) -> dict[str, Any]:
+    return _gemini(schema, _Inlining(schema), "$", 0)
 
 
 def _gemini(node: Any, ctx: _Inlining, path: str, depth: int) -> dict[str, Any]:

@@ -3,22 +3,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from ...errors import UnsupportedSchemaError
-from ._common import ASSERTIONS, STRUCTURAL, error, key, resolve, restate, self_contained, walk_refs
+from ._common import (ASSERTIONS, STRUCTURAL, converted, error, resolve, restate, self_contained,
+                      walk_refs)
 
 __all__ = ["anthropic_native", "anthropic_tool", "claude_has_native_output", "openai_strict"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 _TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean", "null"})
 _MAX_DEPTH = 64  # of the walk itself, whatever the dialect allows
-
 
 
 @dataclass(frozen=True)
@@ -36,6 +34,9 @@ class _Rules:
     max_enum_values: int | None = None
     max_chars: int | None = None
 
+    def __call__(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return _Walk(self, schema).root()
+
 
 _OPENAI_KEEP = frozenset({"pattern", "minimum", "maximum", "exclusiveMinimum",
                           "exclusiveMaximum", "multipleOf", "minItems", "maxItems"})
@@ -46,31 +47,27 @@ _ANTHROPIC_FORMATS = _OPENAI_FORMATS | {"uri"}
 _COMPLEX_REGEX = re.compile(r"\(\?[=!<]|\\[1-9]|\\k<")
 
 
-def _openai_keeps(key: str, value: Any) -> bool:
-    return key in _OPENAI_KEEP
-
-
-def _anthropic_keeps(key: str, value: Any) -> bool:
-    if key == "minItems":
+def _anthropic_keeps(word: str, value: Any) -> bool:
+    if word == "minItems":
         return value in (0, 1)
-    return key == "pattern" and isinstance(value, str) and not _COMPLEX_REGEX.search(value)
+    return word == "pattern" and isinstance(value, str) and not _COMPLEX_REGEX.search(value)
 
 
-OPENAI = _Rules("openai", _openai_keeps, _OPENAI_FORMATS, require_all=True, recursion=True,
-                all_of=False, max_object_depth=10, max_properties=5000, max_enum_values=1000,
-                max_chars=120_000)
+OPENAI = _Rules("openai", lambda word, value: word in _OPENAI_KEEP, _OPENAI_FORMATS,
+                require_all=True, recursion=True, all_of=False, max_object_depth=10,
+                max_properties=5000, max_enum_values=1000, max_chars=120_000)
 ANTHROPIC = _Rules("anthropic", _anthropic_keeps, _ANTHROPIC_FORMATS, require_all=False,
                    recursion=False, all_of=True)
 
 
 def openai_strict(schema: Any) -> dict[str, Any]:
     """``schema`` as OpenAI's strict structured outputs accept it."""
-    return _cached(OPENAI, key(schema))
+    return converted(OPENAI, schema)
 
 
 def anthropic_native(schema: Any) -> dict[str, Any]:
     """``schema`` as Claude's ``output_config.format`` accepts it."""
-    return _cached(ANTHROPIC, key(schema))
+    return converted(ANTHROPIC, schema)
 
 
 def anthropic_tool(schema: Any) -> dict[str, Any]:
@@ -93,17 +90,6 @@ def claude_has_native_output(model: str) -> bool:
     if m:
         return int(m.group(1)) >= 5
     return bool(_CLAUDE_NEXT.search(name))
-
-
-@lru_cache(maxsize=256)
-def _convert(rules: _Rules, key: str) -> str:
-    # Cached as text: a Skill converts its schema once, not on every call.
-    return json.dumps(_Walk(rules, json.loads(key)).root())
-
-
-def _cached(rules: _Rules, key: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(_convert(rules, key))
-    return result
 
 
 class _Walk:

@@ -13,52 +13,27 @@ from ._base import OPTION_NAMES, TEXT, Adapter, OutputSpec, Parsed, WireRequest
 from ._gemini import GeminiAdapter
 from ._openai import OpenAIAdapter, OpenAICompatibleAdapter
 
-__all__ = [
-    "ADAPTERS",
-    "ALIASES",
-    "Adapter",
-    "AnthropicAdapter",
-    "DEFAULT_LOCAL_BASE_URLS",
-    "GeminiAdapter",
-    "OPTION_NAMES",
-    "OpenAIAdapter",
-    "OpenAICompatibleAdapter",
-    "OutputSpec",
-    "Parsed",
-    "TEXT",
-    "WireRequest",
-    "get_adapter",
-    "provider_key",
-]
+__all__ = ["ADAPTERS", "ALIASES", "Adapter", "AnthropicAdapter", "DEFAULT_LOCAL_BASE_URLS",
+           "GeminiAdapter", "OPTION_NAMES", "OpenAIAdapter", "OpenAICompatibleAdapter",
+           "OutputSpec", "Parsed", "TEXT", "WireRequest", "get_adapter", "provider_key"]
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: a
     for a in (AnthropicAdapter(), OpenAIAdapter(), GeminiAdapter(), OpenAICompatibleAdapter())
 }
 
-ALIASES: dict[str, str] = {
-    "claude": "anthropic",
-    "google": "gemini",
-    "compatible": "openai-compatible",
-    "openai_compatible": "openai-compatible",
-    "ollama": "openai-compatible",
-    "vllm": "openai-compatible",
-    "llamacpp": "openai-compatible",
-    "llama.cpp": "openai-compatible",
-    "llama-cpp": "openai-compatible",
-    "lmstudio": "openai-compatible",
-    "lm-studio": "openai-compatible",
-    "local": "openai-compatible",
-}
-
 DEFAULT_LOCAL_BASE_URLS: dict[str, str] = {
     "ollama": "http://localhost:11434/v1",
     "vllm": "http://localhost:8000/v1",
-    "llamacpp": "http://127.0.0.1:8080/v1",
-    "llama.cpp": "http://127.0.0.1:8080/v1",
-    "llama-cpp": "http://127.0.0.1:8080/v1",
-    "lmstudio": "http://localhost:1234/v1",
-    "lm-studio": "http://localhost:1234/v1",
+    **dict.fromkeys(("llamacpp", "llama.cpp", "llama-cpp"), "http://127.0.0.1:8080/v1"),
+    **dict.fromkeys(("lmstudio", "lm-studio"), "http://localhost:1234/v1"),
+}
+
+ALIASES: dict[str, str] = {
+    "claude": "anthropic",
+    "google": "gemini",
+    **dict.fromkeys(("compatible", "openai_compatible", *DEFAULT_LOCAL_BASE_URLS, "local"),
+                    "openai-compatible"),
 }
 
 

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._usage import Usage
-from .._families import sampling_options
 from .._schemas import anthropic_native, anthropic_tool, claude_has_native_output
-from ._base import Adapter, OutputSpec, Parsed, WireRequest
-from ._common import (
-    JSON_HINT,
-    CacheMark,
-    Image,
-    count,
-    fail,
-    finish_text,
-    mentions_json,
-    normalise,
-    split_system,
-    tool_name,
-)
+from ._base import Adapter, OutputSpec, WireRequest
+from ._common import (JSON_HINT, CacheMark, Image, Tokens, Turns, fail, finish_text,
+                      mentions_json, split_system, text_of, tool_name)
 
 __all__ = ["AnthropicAdapter"]
 
@@ -34,6 +22,7 @@ API_VERSION = "2026-10-21"
 _CUT_OFF = frozenset({"max_tokens", "model_context_window_exceeded"})
 # Tool inputs must be JSON objects, so any other schema is wrapped under this key.
 _WRAP_KEY = "value"
+_MISSING = object()
 
 
 class AnthropicAdapter(Adapter):
@@ -49,25 +38,20 @@ class AnthropicAdapter(Adapter):
     key_env = ("ANTHROPIC_API_KEY",)
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
-    key_required = True
+    key_header = ("x-api-key", "")
+    option_fields = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+                     "stop": "stop_sequences"}
+    # Cached prompt tokens are reported apart from input_tokens but are still input.
+    tokens = Tokens("usage", ("input_tokens", "cache_creation_input_tokens",
+                              "cache_read_input_tokens"), ("output_tokens",),
+                    read=("cache_read_input_tokens",), write=("cache_creation_input_tokens",))
 
-    def auth_headers(self, api_key: str | None) -> dict[str, str]:
-        """``x-api-key``, or nothing when there is no key."""
-        return {"x-api-key": api_key} if api_key else {}
-
-    def build_request(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        output: OutputSpec,
-        options: dict[str, Any],
-    ) -> WireRequest:
-        """The Messages request for one generation."""
-        normalised = normalise(messages, self.name)
+    def _request(self, model: str, turns: Turns, output: OutputSpec,
+                 options: dict[str, Any]) -> WireRequest:
         # A static prefix that ends in the system text caches the whole system block.
-        cache_system = any(isinstance(p, CacheMark) for role, parts in normalised
+        cache_system = any(isinstance(p, CacheMark) for role, parts in turns
                            if role == "system" for p in parts)
-        system, turns = split_system(normalised, self.name)
+        system, turns = split_system(turns, self.name)
         if output.type == "json" and not mentions_json(turns) and JSON_HINT not in system:
             system = f"{system}\n\n{JSON_HINT}" if system else JSON_HINT
         max_tokens = options.get("max_tokens")
@@ -79,33 +63,14 @@ class AnthropicAdapter(Adapter):
             ],
         }
         if system:
-            body["system"] = ([{"type": "text", "text": system,
-                                "cache_control": dict(_EPHEMERAL)}]
-                              if cache_system else system)
-        allowed = sampling_options(self.name, model, options)
-        for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p"),
-                             ("top_k", "top_k"), ("stop", "stop_sequences")):
-            if allowed.get(ours) is not None:
-                body[theirs] = allowed[ours]
-        if output.type == "json_schema" and claude_has_native_output(model):
-            body["output_config"] = {"format": {
-                "type": "json_schema", "schema": anthropic_native(_wrapped(output.schema or {})),
-            }}
-        elif output.type == "json_schema":
-            name = tool_name(output.name)
-            body["tools"] = [{
-                "name": name,
-                "description": "Return the answer by calling this tool with it as the input.",
-                "input_schema": anthropic_tool(_wrapped(output.schema or {})),
-            }]
-            body["tool_choice"] = {"type": "tool", "name": name}
+            body["system"] = [_block(CacheMark(system))] if cache_system else system
+        body.update(self._settings(model, options))
+        if output.type == "json_schema":
+            body.update(_structured(model, output))
         return WireRequest("/v1/messages", body, {"anthropic-version": API_VERSION})
 
-    def parse_response(self, data: Any, output: OutputSpec) -> Parsed:
-        """Read a Messages response: text, tolerant JSON, or the forced tool's input."""
-        if not isinstance(data, dict):
-            raise fail(self.name, f"the body is not a JSON object ({type(data).__name__})",
-                       "invalid")
+    def _parse(self, data: dict[str, Any], output: OutputSpec) -> tuple[Any, Any]:
+        """Text, tolerant JSON, or the forced tool's input."""
         if data.get("type") == "error":
             msg, _ = self.error_details(data)
             raise fail(self.name, f"the body is an error: {msg or 'no message'}", "invalid")
@@ -115,34 +80,24 @@ class AnthropicAdapter(Adapter):
             raise fail(self.name, "the model refused to answer", "refusal")
         cut_off = stop in _CUT_OFF
         if output.type == "json_schema" and _tool_form(data, blocks):
-            value = _tool_input(blocks, tool_name(output.name))
-            if value is _MISSING:
+            out = _tool_input(blocks, tool_name(output.name))
+            if out is _MISSING:
                 if cut_off:
                     raise fail(self.name, "the token limit was reached before the tool "
                                "output; raise max_tokens", "truncated")
                 raise fail(self.name, "the reply has no tool output for the schema",
                            "no_tool_output")
-            out = _unwrapped(output.schema or {}, value)
         else:
-            text = "".join(
-                b["text"] for b in blocks
-                if b.get("type") == "text" and isinstance(b.get("text"), str)
-            )
+            text = text_of([b for b in blocks if b.get("type") == "text"])
             out = finish_text(self.name, text, output, cut_off)
-            if output.type == "json_schema":
-                out = _unwrapped(output.schema or {}, out)
-        return Parsed(out, _usage(data.get("usage")), stop if isinstance(stop, str) else None)
-
-
-_MISSING = object()
-
-
-_EPHEMERAL = {"type": "ephemeral"}
+        if output.type == "json_schema":
+            out = _unwrapped(output.schema or {}, out)
+        return out, stop
 
 
 def _block(part: str | Image) -> dict[str, Any]:
     if isinstance(part, CacheMark):
-        return {"type": "text", "text": str(part), "cache_control": dict(_EPHEMERAL)}
+        return {"type": "text", "text": str(part), "cache_control": {"type": "ephemeral"}}
     if isinstance(part, str):
         return {"type": "text", "text": part}
     if part.kind == "url":
@@ -150,6 +105,22 @@ def _block(part: str | Image) -> dict[str, Any]:
     return {
         "type": "image",
         "source": {"type": "base64", "media_type": part.mime_type, "data": part.data},
+    }
+
+
+def _structured(model: str, output: OutputSpec) -> dict[str, Any]:
+    schema = _wrapped(output.schema or {})
+    if claude_has_native_output(model):
+        return {"output_config": {"format": {"type": "json_schema",
+                                             "schema": anthropic_native(schema)}}}
+    name = tool_name(output.name)
+    return {
+        "tools": [{
+            "name": name,
+            "description": "Return the answer by calling this tool with it as the input.",
+            "input_schema": anthropic_tool(schema),
+        }],
+        "tool_choice": {"type": "tool", "name": name},
     }
 
 
@@ -163,14 +134,10 @@ def _tool_form(data: dict[str, Any], blocks: list[dict[str, Any]]) -> bool:
     return not (isinstance(model, str) and claude_has_native_output(model))
 
 
-def _needs_wrap(schema: dict[str, Any]) -> bool:
-    return schema.get("type") != "object"
-
-
 def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
     """Both forms need an object at the root, so any other schema goes under one key;
     its definitions move up with it, where its ``#/$defs/...`` references point."""
-    if not _needs_wrap(schema):
+    if schema.get("type") == "object":
         return schema
     defs: dict[str, Any] = {k: schema[k] for k in ("$defs", "definitions") if k in schema}
     inner = {k: v for k, v in schema.items() if k not in defs}
@@ -179,29 +146,13 @@ def _wrapped(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unwrapped(schema: dict[str, Any], value: Any) -> Any:
-    if _needs_wrap(schema) and isinstance(value, dict):
+    if schema.get("type") != "object" and isinstance(value, dict):
         return value.get(_WRAP_KEY)
     return value
 
 
 def _tool_input(blocks: list[dict[str, Any]], name: str) -> Any:
-    uses = [b for b in blocks if b.get("type") == "tool_use"]
-    for block in uses:
-        if block.get("name") == name and "input" in block:
-            return block["input"]
+    uses = [b for b in blocks if b.get("type") == "tool_use" and "input" in b]
     # Only one tool is ever offered, so a renamed echo is still our answer.
-    for block in uses:
-        if "input" in block:
-            return block["input"]
-    return _MISSING
-
-
-def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
-    # Cached prompt tokens are reported apart from input_tokens but are still input.
-    write = count(raw.get("cache_creation_input_tokens"))
-    read = count(raw.get("cache_read_input_tokens"))
-    inp = count(raw.get("input_tokens")) + write + read
-    out = count(raw.get("output_tokens"))
-    return Usage(inp, out, inp + out, cache_read_tokens=read, cache_write_tokens=write)
+    named = [b for b in uses if b.get("name") == name]
+    return (named or uses)[0]["input"] if uses else _MISSING

@@ -1,20 +1,10 @@
 """The contract every provider adapter meets.
 
-An adapter is pure data work: it turns normalised messages into one provider's request
-body and turns that provider's response body back into an output and a :class:`Usage`.
-It never touches the network, reads the environment or sleeps, so it is tested without
-sockets. The Model owns keys, base URLs, the transport and retries.
-
-Normalised messages (what Skill produces)::
-
-    [{"role": "system" | "user" | "assistant",
-      "parts": [{"type": "text", "text": "..."},
-                {"type": "image", "source": {"kind": "url", "url": "https://..."}},
-                {"type": "image", "source": {"kind": "base64", "data": "...",
-                                             "mime_type": "image/png"}}]}]
-
-Normalised options (all optional; Model rejects any other key before an adapter sees it):
-``temperature``, ``max_tokens``, ``top_p``, ``top_k``, ``stop`` (list of str), ``seed``.
+An adapter is pure data work: it turns normalised messages (``_messages``) and options
+(:data:`OPTION_NAMES`, checked by Model) into one provider's request body, and that
+provider's response body back into an output and a :class:`Usage`. It never touches the
+network, reads the environment or sleeps, so it is tested without sockets. The Model owns
+keys, base URLs, the transport and retries.
 """
 
 from __future__ import annotations
@@ -23,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..._usage import Usage
+from ...errors import ConfigurationError
+from .._families import sampling_options
+from ._common import Tokens, Turns, fail, normalise
 
 #: Generation settings every adapter understands; Model rejects anything else.
 OPTION_NAMES = frozenset({"temperature", "max_tokens", "top_p", "top_k", "stop", "seed"})
@@ -40,14 +33,10 @@ class OutputSpec:
 
     def __post_init__(self) -> None:
         if self.type not in ("text", "json", "json_schema"):
-            from ...errors import ConfigurationError
-
             raise ConfigurationError(
                 f"output type {self.type!r} is not supported; use 'text', 'json' or 'json_schema'"
             )
         if self.type == "json_schema" and not isinstance(self.schema, dict):
-            from ...errors import ConfigurationError
-
             raise ConfigurationError("output type 'json_schema' needs a 'schema' dict")
 
 
@@ -74,8 +63,9 @@ class Parsed:
 
 
 class Adapter:
-    """Base class of the provider adapters. Subclasses set the class attributes and
-    implement the three methods."""
+    """Base class of the provider adapters. A subclass fills in the table of class
+    attributes and writes ``_request`` (the body from checked turns) and ``_parse``
+    (the output and finish reason from a JSON object); the rest is shared here."""
 
     #: registry key, e.g. "anthropic"
     name: ClassVar[str] = ""
@@ -89,6 +79,12 @@ class Adapter:
     default_base_url: ClassVar[str] = ""
     #: False for local servers that need no key
     key_required: ClassVar[bool] = True
+    #: the header that carries the key, and what goes before the key in it
+    key_header: ClassVar[tuple[str, str]] = ("", "")
+    #: our option name -> the provider's field, for the settings sent as given
+    option_fields: ClassVar[dict[str, str]] = {}
+    #: where the response reports its token counts
+    tokens: ClassVar[Tokens]
 
     def base_url_from_env(self, environ: Any) -> str | None:
         """The base URL the environment sets for this provider, or None."""
@@ -98,23 +94,23 @@ class Adapter:
         return None
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
-        """Headers that carry the key (the only place a key goes)."""
-        raise NotImplementedError
+        """Headers that carry the key (the only place a key goes); none without a key."""
+        header, prefix = self.key_header
+        return {header: f"{prefix}{api_key}"} if api_key else {}
 
-    def build_request(
-        self,
-        model: str,
-        messages: list[dict[str, Any]],
-        output: OutputSpec,
-        options: dict[str, Any],
-    ) -> WireRequest:
+    def build_request(self, model: str, messages: list[dict[str, Any]], output: OutputSpec,
+                      options: dict[str, Any]) -> WireRequest:
         """The request for one generation."""
-        raise NotImplementedError
+        return self._request(model, normalise(messages, self.name), output, options)
 
     def parse_response(self, data: Any, output: OutputSpec) -> Parsed:
         """Read a 2xx JSON body. Raise :class:`~yait_aichain.errors.InvalidResponseError`
         (with a ``reason``) when it cannot be used: never return ``""`` for a failure."""
-        raise NotImplementedError
+        if not isinstance(data, dict):
+            raise fail(self.name, f"the body is not a JSON object ({type(data).__name__})",
+                       "invalid")
+        out, finish = self._parse(data, output)
+        return Parsed(out, self.tokens.usage(data), finish if isinstance(finish, str) else None)
 
     def error_category(self, status: int, data: Any) -> str | None:
         """What a provider's structured error details say the failure is, when they say
@@ -134,3 +130,16 @@ class Adapter:
             if isinstance(data.get("message"), str):
                 return data["message"], None
         return None, None
+
+    def _settings(self, model: str, options: dict[str, Any]) -> dict[str, Any]:
+        """The settings this model takes (``models/_families.py``), under their wire names."""
+        allowed = sampling_options(self.name, model, options)
+        return {wire: allowed[ours] for ours, wire in self.option_fields.items()
+                if allowed.get(ours) is not None}
+
+    def _request(self, model: str, turns: Turns, output: OutputSpec,
+                 options: dict[str, Any]) -> WireRequest:
+        raise NotImplementedError
+
+    def _parse(self, data: dict[str, Any], output: OutputSpec) -> tuple[Any, Any]:
+        raise NotImplementedError

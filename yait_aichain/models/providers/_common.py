@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..._messages import normalise_messages
+from ..._usage import Usage
 from ...errors import ConfigurationError, InvalidResponseError
-from ._base import OutputSpec
 from ._json import parse_json
+
+if TYPE_CHECKING:
+    from ._base import OutputSpec
 
 # Added when JSON output is requested but no message says so. OpenAI rejects json_object
 # mode outright without the word "json" in the messages, and other models follow the
@@ -17,12 +20,8 @@ from ._json import parse_json
 JSON_HINT = "Reply with one valid JSON value and nothing else."
 
 # Leading base64 characters of common image formats, for when no mime_type was given.
-_MAGIC = (
-    ("iVBORw0KGgo", "image/png"),
-    ("/9j/", "image/jpeg"),
-    ("R0lGOD", "image/gif"),
-    ("UklGR", "image/webp"),
-)
+_MAGIC = (("iVBORw0KGgo", "image/png"), ("/9j/", "image/jpeg"), ("R0lGOD", "image/gif"),
+          ("UklGR", "image/webp"))
 _TOOL_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+);base64,(.+)$", re.S)
 
@@ -44,10 +43,20 @@ class Image:
         return f"data:{self.mime_type};base64,{self.data}"
 
 
-def normalise(messages: Any, provider: str) -> list[tuple[str, list[str | Image]]]:
-    """Messages as ``(role, parts)`` pairs; a text part becomes a str and an image part an
-    :class:`Image`. Checked by the one message validator (``_messages``), which passes
-    already-normalised messages (from Model or Skill) through at no cost.
+class CacheMark(str):
+    """Text that ends the prompt's static prefix: adapters mark the cache there
+    (Anthropic ``cache_control``) or derive a cache key from the text up to it (OpenAI)."""
+
+    __slots__ = ()
+
+
+Turns: TypeAlias = "list[tuple[str, list[str | Image]]]"
+
+
+def normalise(messages: Any, provider: str) -> Turns:
+    """Messages as ``(role, parts)`` pairs; a text part becomes a str (a :class:`CacheMark`
+    when it ends the cached prefix) and an image part an :class:`Image`. Checked by the one
+    message validator (``_messages``), which passes already-normalised messages through.
 
     Raises:
         ConfigurationError: a message, role or part this library cannot send.
@@ -64,14 +73,29 @@ def _part(part: dict[str, Any], index: int) -> str | Image:
     return _image(part["source"], index)
 
 
-class CacheMark(str):
-    """Text that ends the prompt's static prefix: adapters mark the cache there
-    (Anthropic ``cache_control``) or derive a cache key from the text up to it (OpenAI)."""
+def _image(source: dict[str, Any], index: int) -> Image:
+    # _messages has checked that the source is a dict of kind "url" or "base64".
+    if source["kind"] == "url":
+        url = source.get("url")
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError(f"message {index}: an image url source needs a 'url'")
+        inline = _DATA_URL.match(url)
+        if inline:
+            # Providers that fetch URLs cannot fetch data: URLs; send the bytes instead.
+            return Image("base64", data=inline.group(2), mime_type=inline.group(1))
+        return Image("url", url=url, mime_type=source.get("mime_type") or "")
+    data = source.get("data")
+    if not isinstance(data, str) or not data:
+        raise ConfigurationError(f"message {index}: a base64 image source needs 'data'")
+    mime = source.get("mime_type") or next(
+        (mime for prefix, mime in _MAGIC if data.startswith(prefix)), "")
+    if not mime:
+        raise ConfigurationError(
+            f"message {index}: cannot tell the image format; set source['mime_type']")
+    return Image("base64", data=data, mime_type=mime)
 
-    __slots__ = ()
 
-
-def cache_prefix(turns: list[tuple[str, list[str | Image]]]) -> str | None:
+def cache_prefix(turns: Turns) -> str | None:
     """The text of every part up to and including the CacheMark, or None without one."""
     seen: list[str] = []
     for _, parts in turns:
@@ -83,42 +107,6 @@ def cache_prefix(turns: list[tuple[str, list[str | Image]]]) -> str | None:
     return None
 
 
-def _image(source: Any, index: int) -> Image:
-    if not isinstance(source, dict):
-        raise ConfigurationError(f"message {index}: an image part needs a 'source' dict")
-    kind = source.get("kind")
-    if kind == "url":
-        url = source.get("url")
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError(f"message {index}: an image url source needs a 'url'")
-        inline = _DATA_URL.match(url)
-        if inline:
-            # Providers that fetch URLs cannot fetch data: URLs; send the bytes instead.
-            return Image("base64", data=inline.group(2), mime_type=inline.group(1))
-        return Image("url", url=url, mime_type=source.get("mime_type") or "")
-    if kind == "base64":
-        data = source.get("data")
-        if not isinstance(data, str) or not data:
-            raise ConfigurationError(f"message {index}: a base64 image source needs 'data'")
-        mime = source.get("mime_type") or sniff_mime(data)
-        if not mime:
-            raise ConfigurationError(
-                f"message {index}: cannot tell the image format; set source['mime_type']"
-            )
-        return Image("base64", data=data, mime_type=mime)
-    raise ConfigurationError(
-        f"message {index}: image source kind {kind!r} is not supported; use 'url' or 'base64'"
-    )
-
-
-def sniff_mime(data: str) -> str:
-    """The image MIME type implied by base64 ``data``, or "" when unknown."""
-    for prefix, mime in _MAGIC:
-        if data.startswith(prefix):
-            return mime
-    return ""
-
-
 def system_text(parts: list[str | Image], provider: str) -> str:
     """The text of a system message; providers take no images there."""
     if any(isinstance(p, Image) for p in parts):
@@ -126,16 +114,14 @@ def system_text(parts: list[str | Image], provider: str) -> str:
     return "\n\n".join(p for p in parts if isinstance(p, str))
 
 
-def split_system(
-    turns: list[tuple[str, list[str | Image]]], provider: str
-) -> tuple[str, list[tuple[str, list[str | Image]]]]:
+def split_system(turns: Turns, provider: str) -> tuple[str, Turns]:
     """Lift every system message out: the joined system text and the other turns."""
     system = [system_text(parts, provider) for role, parts in turns if role == "system"]
     rest = [(role, parts) for role, parts in turns if role != "system"]
     return "\n\n".join(s for s in system if s), rest
 
 
-def mentions_json(turns: list[tuple[str, list[str | Image]]]) -> bool:
+def mentions_json(turns: Turns) -> bool:
     """Whether any text part already asks for JSON (case-insensitive)."""
     return any("json" in p.lower() for _, parts in turns for p in parts if isinstance(p, str))
 
@@ -153,6 +139,39 @@ def count(value: Any) -> int:
     if value != value or value < 0 or value == float("inf"):
         return 0
     return int(value)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Where a response reports usage (the ``at`` field) and which keys each count sums
+    (``"a.b"`` is key ``b`` inside ``a``). The total defaults to input plus output."""
+
+    at: str
+    input: tuple[str, ...]
+    output: tuple[str, ...]
+    total: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+
+    def usage(self, data: dict[str, Any]) -> Usage:
+        """The usage a response body reports (untrusted: a bad count reads as 0)."""
+        raw = data.get(self.at)
+        if not isinstance(raw, dict):
+            return Usage()
+        inp, out = _sum(raw, self.input), _sum(raw, self.output)
+        return Usage(inp, out, _sum(raw, self.total) or inp + out,
+                     cache_read_tokens=min(_sum(raw, self.read), inp),
+                     cache_write_tokens=_sum(raw, self.write))
+
+
+def _sum(raw: dict[str, Any], keys: tuple[str, ...]) -> int:
+    total = 0
+    for key in keys:
+        value: Any = raw
+        for step in key.split("."):
+            value = value.get(step) if isinstance(value, dict) else None
+        total += count(value)
+    return total
 
 
 def text_of(value: Any) -> str:
