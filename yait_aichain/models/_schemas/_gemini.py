@@ -29,70 +29,102 @@ def gemini_schema(schema: Any) -> dict[str, Any]:
     become ``nullable``, ``const`` becomes a one-value ``enum``, and property order is kept
     through ``propertyOrdering`` (Gemini would sort the keys otherwise).
     """
-    return converted(_gemini_root, self_contained(schema, "gemini"))
+    return converted(_inlined, self_contained(schema, "gemini"))
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    return _Inlining(schema).node(schema, "$", 0)
 
 
 class _Inlining:
-    """The schema being inlined, and how many nodes the result has so far: shared
-    definitions are copied wherever they are used, so the result can grow much larger
-    than the schema."""
+    """One conversion: the schema being inlined, and how many nodes the result has so far
+    (shared definitions are copied wherever they are used, so the result can grow much
+    larger than the schema)."""
 
     def __init__(self, root: dict[str, Any]):
         self.root = root
         self.nodes = 0
 
-    def count(self, path: str) -> None:
+    def node(self, node: Any, path: str, depth: int) -> dict[str, Any]:
+        if depth > _GEMINI_DEPTH:
+            raise error("gemini", path, "a recursive or too deep schema",
+                        "bound the nesting; Gemini inlines every reference")
+        if not isinstance(node, dict):
+            return {}
         self.nodes += 1
         if self.nodes > _GEMINI_MAX_NODES:
             raise error("gemini", path, f"a schema of more than {_GEMINI_MAX_NODES} nodes "
                         "once its references are inlined",
                         "use fewer shared definitions, or smaller ones")
+        for word in STRUCTURAL + ("prefixItems",):
+            if word in node:
+                raise error("gemini", path, f"the keyword {word!r}",
+                            "express it with properties, enums or anyOf")
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = resolve(self.root, ref) if ref.startswith("#") else None
+            return self.node({**(target or {}), **{k: v for k, v in node.items() if k != "$ref"}},
+                             path, depth + 1)
+        return self.fields(node, path, depth)
+
+    def fields(self, node: dict[str, Any], path: str, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in node.items() if k in _GEMINI_KEYS}
+        dropped = [(k, node[k]) for k in ASSERTIONS if k in node and k not in _GEMINI_KEYS]
+        if node.get("format") in _GEMINI_FORMATS:
+            out["format"] = node["format"]
+            dropped = [d for d in dropped if d[0] != "format"]
+        kind = _enum(node, out, dropped, _type(node, out))
+        restate(out, dropped)
+        if isinstance(kind, str) and kind != "null":
+            out["type"] = kind.upper()
+        out = self.unions(node, out, path, depth)
+        self.object(node, out, path, depth)
+        items = node.get("items")
+        if isinstance(items, dict):
+            out["items"] = self.node(items, f"{path}[]", depth + 1)
+            out.setdefault("type", "ARRAY")
+        return out
+
+    def unions(self, node: dict[str, Any], out: dict[str, Any], path: str,
+               depth: int) -> dict[str, Any]:
+        options = node.get("anyOf", node.get("oneOf"))
+        if isinstance(options, list):
+            real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
+            if len(real) < len(options):
+                out["nullable"] = True
+            cleaned = [self.node(o, f"{path}.anyOf[{i}]", depth + 1) for i, o in enumerate(real)]
+            if len(cleaned) == 1:
+                out = {**cleaned[0], **out}
+            elif cleaned:
+                out["anyOf"] = cleaned
+        all_of = node.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1:
+            out = {**self.node(all_of[0], f"{path}.allOf[0]", depth + 1), **out}
+        elif isinstance(all_of, list) and all_of:
+            raise error("gemini", path, "'allOf' with several parts",
+                        "merge the parts into one object schema")
+        return out
+
+    def object(self, node: dict[str, Any], out: dict[str, Any], path: str, depth: int) -> None:
+        props = node.get("properties")
+        extra = node.get("additionalProperties")
+        is_object = isinstance(props, dict) or node.get("type") == "object"
+        if is_object and not props and extra not in (None, False):
+            # An OBJECT needs non-empty properties in responseSchema: a map has none.
+            raise error("gemini", path, "an object with free-form keys (a dict/map)",
+                        "declare its fields, or use a list of {key, value} objects")
+        if isinstance(props, dict) and props:
+            out["properties"] = {k: self.node(v, f"{path}.{k}", depth + 1)
+                                 for k, v in props.items()}
+            out["propertyOrdering"] = list(props)
+            required = [r for r in node.get("required") or [] if r in props]
+            if required:
+                out["required"] = required
+            out.setdefault("type", "OBJECT")
 
 
-def _gemini_root(schema: dict[str, Any]) -> dict[str, Any]:
-    return _gemini(schema, _Inlining(schema), "$", 0)
-
-
-def _gemini(node: Any, ctx: _Inlining, path: str, depth: int) -> dict[str, Any]:
-    if depth > _GEMINI_DEPTH:
-        raise error("gemini", path, "a recursive or too deep schema",
-                    "bound the nesting; Gemini inlines every reference")
-    if not isinstance(node, dict):
-        return {}
-    ctx.count(path)
-    _gemini_refuse(node, path)
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        target = resolve(ctx.root, ref) if ref.startswith("#") else None
-        return _gemini({**(target or {}), **{k: v for k, v in node.items() if k != "$ref"}},
-                       ctx, path, depth + 1)
-    out: dict[str, Any] = {k: v for k, v in node.items() if k in _GEMINI_KEYS}
-    dropped = [(k, node[k]) for k in ASSERTIONS if k in node and k not in _GEMINI_KEYS]
-    if node.get("format") in _GEMINI_FORMATS:
-        out["format"] = node["format"]
-        dropped = [d for d in dropped if d[0] != "format"]
-    kind = _gemini_enum(node, out, dropped, _gemini_type(node, out))
-    restate(out, dropped)
-    if isinstance(kind, str) and kind != "null":
-        out["type"] = kind.upper()
-    out = _gemini_unions(node, out, ctx, path, depth)
-    _gemini_object(node, out, ctx, path, depth)
-    items = node.get("items")
-    if isinstance(items, dict):
-        out["items"] = _gemini(items, ctx, f"{path}[]", depth + 1)
-        out.setdefault("type", "ARRAY")
-    return out
-
-
-def _gemini_refuse(node: dict[str, Any], path: str) -> None:
-    for word in STRUCTURAL + ("prefixItems",):
-        if word in node:
-            raise error("gemini", path, f"the keyword {word!r}",
-                        "express it with properties, enums or anyOf")
-
-
-def _gemini_enum(node: dict[str, Any], out: dict[str, Any], dropped: list[tuple[str, Any]],
-                 kind: str | None) -> str | None:
+def _enum(node: dict[str, Any], out: dict[str, Any], dropped: list[tuple[str, Any]],
+          kind: str | None) -> str | None:
     enum = [node["const"]] if "const" in node else node.get("enum")
     # Gemini enums hold strings only; another enum is left to the type (and validated).
     if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
@@ -103,7 +135,7 @@ def _gemini_enum(node: dict[str, Any], out: dict[str, Any], dropped: list[tuple[
     return kind
 
 
-def _gemini_type(node: dict[str, Any], out: dict[str, Any]) -> str | None:
+def _type(node: dict[str, Any], out: dict[str, Any]) -> str | None:
     kind = node.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"]
@@ -115,45 +147,3 @@ def _gemini_type(node: dict[str, Any], out: dict[str, Any]) -> str | None:
     if node.get("nullable") is True:
         out["nullable"] = True
     return kind if isinstance(kind, str) else None
-
-
-def _gemini_unions(node: dict[str, Any], out: dict[str, Any], ctx: _Inlining,
-                   path: str, depth: int) -> dict[str, Any]:
-    options = node.get("anyOf", node.get("oneOf"))
-    if isinstance(options, list):
-        real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")]
-        if len(real) < len(options):
-            out["nullable"] = True
-        cleaned = [_gemini(o, ctx, f"{path}.anyOf[{i}]", depth + 1) for i, o in enumerate(real)]
-        if len(cleaned) == 1:
-            out = {**cleaned[0], **out}
-        elif cleaned:
-            out["anyOf"] = cleaned
-    all_of = node.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1:
-        out = {**_gemini(all_of[0], ctx, f"{path}.allOf[0]", depth + 1), **out}
-    elif isinstance(all_of, list) and all_of:
-        raise error("gemini", path, "'allOf' with several parts",
-                    "merge the parts into one object schema")
-    return out
-
-
-def _gemini_object(node: dict[str, Any], out: dict[str, Any], ctx: _Inlining,
-                   path: str, depth: int) -> None:
-    props = node.get("properties")
-    extra = node.get("additionalProperties")
-    is_object = isinstance(props, dict) or node.get("type") == "object"
-    if is_object and not props and extra not in (None, False):
-        # An OBJECT needs non-empty properties in responseSchema: a map has none.
-        raise error("gemini", path, "an object with free-form keys (a dict/map)",
-                    "declare its fields, or use a list of {key, value} objects")
-    if isinstance(props, dict) and props:
-        out["properties"] = {k: _gemini(v, ctx, f"{path}.{k}", depth + 1)
-                             for k, v in props.items()}
-        out["propertyOrdering"] = list(props)
-        required = [r for r in node.get("required") or [] if r in props]
-        if required:
-            out["required"] = required
-        out.setdefault("type", "OBJECT")
-
-

@@ -39,8 +39,8 @@ class AnthropicAdapter(Adapter):
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
     key_header = ("x-api-key", "")
-    option_fields = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
-                     "stop": "stop_sequences"}
+    option_fields = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p",
+                     "top_k": "top_k", "stop": "stop_sequences"}
     # Cached prompt tokens are reported apart from input_tokens but are still input.
     tokens = Tokens("usage", ("input_tokens", "cache_creation_input_tokens",
                               "cache_read_input_tokens"), ("output_tokens",),
@@ -54,10 +54,9 @@ class AnthropicAdapter(Adapter):
         system, turns = split_system(turns, self.name)
         if output.type == "json" and not mentions_json(turns) and JSON_HINT not in system:
             system = f"{system}\n\n{JSON_HINT}" if system else JSON_HINT
-        max_tokens = options.get("max_tokens")
         body: dict[str, Any] = {
             "model": model,
-            "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+            "max_tokens": DEFAULT_MAX_TOKENS,  # replaced by the caller's below
             "messages": [
                 {"role": role, "content": [_block(p) for p in parts]} for role, parts in turns
             ],

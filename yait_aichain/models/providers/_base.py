@@ -101,7 +101,7 @@ class Adapter:
     def build_request(self, model: str, messages: list[dict[str, Any]], output: OutputSpec,
                       options: dict[str, Any]) -> WireRequest:
         """The request for one generation."""
-        return self._request(model, normalise(messages, self.name), output, options)
+        return self._request(model, normalise(messages), output, options)
 
     def parse_response(self, data: Any, output: OutputSpec) -> Parsed:
         """Read a 2xx JSON body. Raise :class:`~yait_aichain.errors.InvalidResponseError`

@@ -53,7 +53,7 @@ class CacheMark(str):
 Turns: TypeAlias = "list[tuple[str, list[str | Image]]]"
 
 
-def normalise(messages: Any, provider: str) -> Turns:
+def normalise(messages: Any) -> Turns:
     """Messages as ``(role, parts)`` pairs; a text part becomes a str (a :class:`CacheMark`
     when it ends the cached prefix) and an image part an :class:`Image`. Checked by the one
     message validator (``_messages``), which passes already-normalised messages through.
@@ -132,15 +132,6 @@ def tool_name(name: str) -> str:
     return cleaned or "response"
 
 
-def count(value: Any) -> int:
-    """A token count from untrusted data: a non-negative int, else 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0
-    if value != value or value < 0 or value == float("inf"):
-        return 0
-    return int(value)
-
-
 @dataclass(frozen=True)
 class Tokens:
     """Where a response reports usage (the ``at`` field) and which keys each count sums
@@ -170,7 +161,10 @@ def _sum(raw: dict[str, Any], keys: tuple[str, ...]) -> int:
         value: Any = raw
         for step in key.split("."):
             value = value.get(step) if isinstance(value, dict) else None
-        total += count(value)
+        # Untrusted data: only a finite, non-negative number counts (NaN fails the test).
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                0 <= value < float("inf"):
+            total += int(value)
     return total
 
 

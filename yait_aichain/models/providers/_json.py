@@ -18,9 +18,13 @@ __all__ = ["parse_json"]
 _FENCE = re.compile(r"```[ \t]*[\w+.-]*[ \t]*\r?\n(.*?)```", re.S)
 # An opening fence with no closing one: the reply was cut off inside the block.
 _OPEN_FENCE = re.compile(r"^```[ \t]*[\w+.-]*[ \t]*\r?\n")
+_OPENER = re.compile(r"[{\[]")
+# What bracket matching reads: a string literal (to its end, or the text's), or a bracket.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
 _CLOSERS = {"{": "}", "[": "]"}
 # Bound the work on long prose full of stray braces.
 _MAX_CANDIDATES = 64
+_NONE = object()
 
 
 def parse_json(text: str) -> Any:
@@ -35,45 +39,35 @@ def parse_json(text: str) -> Any:
     if not isinstance(text, str):
         raise ValueError(f"expected text, got {type(text).__name__}")
     s = text.strip().lstrip("\ufeff")
-    try:
-        return json_loads(s)
-    except ValueError:
-        pass
-    for match in _FENCE.finditer(s):
+    for candidate in (s, *(m.group(1).strip() for m in _FENCE.finditer(s))):
         try:
-            return json_loads(match.group(1).strip())
+            return json_loads(candidate)
         except ValueError:
             continue
-    s = _OPEN_FENCE.sub("", s, count=1)
-    found, value = _first_balanced(s)
-    if found:
-        return value
-    raise ValueError("no complete JSON value found in the text")
+    value = _first_balanced(_OPEN_FENCE.sub("", s, count=1))
+    if value is _NONE:
+        raise ValueError("no complete JSON value found in the text")
+    return value
 
 
-def _first_balanced(s: str) -> tuple[bool, Any]:
+def _first_balanced(s: str) -> Any:
     pos = 0
     for _ in range(_MAX_CANDIDATES):
-        start = _next_opener(s, pos)
-        if start < 0:
-            return False, None
-        end = _balanced_end(s, start)
+        opener = _OPENER.search(s, pos)
+        if opener is None:
+            return _NONE
+        end = _balanced_end(s, opener.start())
         if end < 0:
             # Never closed: the text was cut off. An inner fragment that happens to parse
             # is not the answer, so stop rather than return it.
-            return False, None
+            return _NONE
         try:
-            return True, json_loads(s[start:end])
+            return json_loads(s[opener.start():end])
         except ValueError:
             # Prose such as "use {name} here": skip the whole span, not into it, so a
             # malformed outer object never yields one of its inner pieces.
             pos = end
-    return False, None
-
-
-def _next_opener(s: str, pos: int) -> int:
-    hits = [i for i in (s.find("{", pos), s.find("[", pos)) if i >= 0]
-    return min(hits) if hits else -1
+    return _NONE
 
 
 def _balanced_end(s: str, start: int) -> int:
@@ -81,31 +75,10 @@ def _balanced_end(s: str, start: int) -> int:
 
     A mismatched closer ends the span early (the candidate then fails to parse)."""
     stack: list[str] = []
-    i = start
-    while i < len(s):
-        ch = s[i]
-        if ch == '"':
-            i = _string_end(s, i)
-            continue
-        if ch in _CLOSERS:
-            stack.append(_CLOSERS[ch])
-        elif ch in "}]":
-            if not stack or stack.pop() != ch:
-                return i + 1
-            if not stack:
-                return i + 1
-        i += 1
+    for token in _TOKEN.finditer(s, start):
+        bracket = token.group()
+        if bracket in _CLOSERS:
+            stack.append(_CLOSERS[bracket])
+        elif bracket in ("}", "]") and (not stack or stack.pop() != bracket or not stack):
+            return token.end()
     return -1
-
-
-def _string_end(s: str, quote: int) -> int:
-    """Index just past the string literal that opens at ``s[quote]`` (or the text's end)."""
-    i = quote + 1
-    while i < len(s):
-        if s[i] == "\\":
-            i += 2
-            continue
-        if s[i] == '"':
-            return i + 1
-        i += 1
-    return len(s)
