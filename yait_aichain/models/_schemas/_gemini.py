@@ -70,7 +70,7 @@ class _Inlining:
     def fields(self, node: dict[str, Any], path: str, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in node.items() if k in _GEMINI_KEYS}
         dropped = [(k, node[k]) for k in ASSERTIONS if k in node and k not in _GEMINI_KEYS]
-        if node.get("format") in _GEMINI_FORMATS:
+        if isinstance(node.get("format"), str) and node["format"] in _GEMINI_FORMATS:
             out["format"] = node["format"]
             dropped = [d for d in dropped if d[0] != "format"]
         kind = _enum(node, out, dropped, _type(node, out))

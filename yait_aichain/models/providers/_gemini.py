@@ -205,7 +205,6 @@ def _seconds(value: Any) -> float | None:
 def _until_pacific_midnight(now: _dt.datetime | None) -> float:
     try:
         from zoneinfo import ZoneInfo
-
         zone: _dt.tzinfo = ZoneInfo("America/Los_Angeles")
     except Exception:  # no tz database on this machine: standard time is close enough
         zone = _dt.timezone(_dt.timedelta(hours=-8))
