@@ -131,3 +131,10 @@ def test_a_model_subclass_that_overrides_generate_is_still_called():
 
     skill = Skill(model=Logged("gpt-4o", api_key="k"), prompt="hi {x}")
     assert skill.run({"x": 1}) == "echo: hi 1" and len(calls) == 1
+
+
+def test_escaped_braces_render_the_same_with_or_without_placeholders():
+    plain = Skill(model=FakeModel(), prompt='JSON like {{"a": 1}}')
+    filled = Skill(model=FakeModel(), prompt='JSON like {{"a": 1}} for {x}')
+    assert plain.render()[0]["parts"][0]["text"] == 'JSON like {"a": 1}'
+    assert filled.render({"x": "y"})[0]["parts"][0]["text"] == 'JSON like {"a": 1} for y'

@@ -19,61 +19,21 @@ __version__ = "0.1.0.dev0"
 from ._usage import Usage  # noqa: E402
 from .chain import Chain  # noqa: E402
 from .errors import (  # noqa: E402
-    AichainError,
-    APIError,
-    AuthenticationError,
-    InsufficientCreditsError,
-    InvalidRequestError,
-    NetworkError,
-    NotFoundError,
-    OutputValidationError,
-    RateLimitError,
-    ServerError,
+    AichainError, APIError, AuthenticationError, InsufficientCreditsError, InvalidRequestError,
+    NetworkError, NotFoundError, OutputValidationError, RateLimitError, ServerError,
 )
 from .models import Model, RetryPolicy, Timeout  # noqa: E402
 from .ratelimit import RateLimit  # noqa: E402
-from .pool import (  # noqa: E402
-    CANCELLED,
-    DONE,
-    FAILED,
-    PENDING,
-    RUNNING,
-    AutoFlows,
-    ItemRecord,
-    Pool,
-)
+from .pool import CANCELLED, DONE, FAILED, PENDING, RUNNING, AutoFlows, ItemRecord, Pool  # noqa: E402
 from .skills import Skill  # noqa: E402
 from .tools import Tool, convertToMD  # noqa: E402
 
 __all__ = [
-    "APIError",
-    "AichainError",
-    "AuthenticationError",
-    "AutoFlows",
-    "CANCELLED",
-    "Chain",
-    "DONE",
-    "FAILED",
-    "InsufficientCreditsError",
-    "InvalidRequestError",
-    "ItemRecord",
-    "Model",
-    "NetworkError",
-    "NotFoundError",
-    "OutputValidationError",
-    "PENDING",
-    "Pool",
-    "RUNNING",
-    "RateLimit",
-    "RateLimitError",
-    "RetryPolicy",
-    "ServerError",
-    "Skill",
-    "Timeout",
-    "Tool",
-    "Usage",
-    "__version__",
-    "convertToMD",
+    "APIError", "AichainError", "AuthenticationError", "AutoFlows", "CANCELLED", "Chain",
+    "DONE", "FAILED", "InsufficientCreditsError", "InvalidRequestError", "ItemRecord",
+    "Model", "NetworkError", "NotFoundError", "OutputValidationError", "PENDING", "Pool",
+    "RUNNING", "RateLimit", "RateLimitError", "RetryPolicy", "ServerError", "Skill",
+    "Timeout", "Tool", "Usage", "__version__", "convertToMD",
 ]
 
 logging.getLogger("yait_aichain").addHandler(logging.NullHandler())

@@ -5,10 +5,10 @@ steps, Skill runs, Model calls, retry sleeps) reads the scope of its own thread,
 
 - the item's remaining time budget bounds each HTTP timeout and each backoff sleep;
 - a cancel event (Ctrl-C, ``on_error="raise"``) wakes sleeping retries at once;
-- the usage and attempts of every call are added to the item's own tally, never to a
-  shared attribute, so 50 flows sharing one Skill never mix their numbers;
-- a Pool's ``rate_limit`` rides along, so every Model call inside the item waits for it
-  (besides the Model's own limit).
+- every call adds its usage and attempts to the tallies of the scopes it runs in (a
+  Skill run's, a Chain step's, a Pool item's), never to a shared attribute: the one
+  channel usage travels by, so 50 flows sharing one Skill never mix their numbers;
+- a Pool's ``rate_limit`` rides along: every Model call inside waits for it too.
 
 Scopes nest: an inner scope keeps the tighter deadline, sees the outer cancel events, and
 its usage also counts in the outer tallies. Outside any scope nothing is limited.
@@ -45,12 +45,6 @@ class Tally:
     reasks: int = 0
     budget: Any = None  # the Pool run's _budget.Budget: each model call reserves in it
 
-    def add_call(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
-        self.usage = self.usage + usage
-        self.requests += requests
-        self.calls += 1
-        self.wait_seconds += waited
-
 
 @dataclass(frozen=True)
 class Scope:
@@ -64,9 +58,7 @@ class Scope:
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (may be <= 0), or None without a deadline."""
-        if self.deadline is None:
-            return None
-        return self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
     def cancelled(self) -> bool:
         return any(ev.is_set() for ev in self.cancels)
@@ -77,40 +69,20 @@ class Scope:
             raise CancelledError("the run was cancelled", reason="cancelled")
 
     def sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once when the scope is cancelled (then raise).
-
-        Sleeps past the deadline are cut short; the caller checks the budget afterwards.
-        """
-        if seconds <= 0:
-            self.check()
-            return
+        """Sleep, but wake at once when the scope is cancelled (then raise). Sleeps past
+        the deadline are cut short; the caller checks the budget afterwards."""
         left = self.remaining()
-        if left is not None:
-            seconds = max(0.0, min(seconds, left))
-        end = time.monotonic() + seconds
-        if not self.cancels:
-            time.sleep(seconds)
-            return
-        # Several events cannot be waited on together; poll them in short slices.
-        slice_ = 0.05 if len(self.cancels) > 1 else None
-        while True:
-            now = time.monotonic()
-            if now >= end:
-                break
-            wait = end - now if slice_ is None else min(slice_, end - now)
-            if self.cancels[0].wait(wait) or self.cancelled():
-                break
+        end = time.monotonic() + (seconds if left is None else min(seconds, left))
+        while (wait := end - time.monotonic()) > 0 and not self.cancelled():
+            if not self.cancels:
+                time.sleep(wait)
+            else:  # several events cannot be waited on together: poll them in short slices
+                self.cancels[0].wait(wait if len(self.cancels) == 1 else min(wait, 0.05))
         self.check()
 
-    def child(
-        self,
-        *,
-        timeout: float | None = None,
-        cancel: threading.Event | None = None,
-        tally: Tally | None = None,
-        rate_limits: tuple[Any, ...] = (),
-        observers: tuple[Any, ...] = (),
-    ) -> Scope:
+    def child(self, *, timeout: float | None = None, cancel: threading.Event | None = None,
+              tally: Tally | None = None, rate_limits: tuple[Any, ...] = (),
+              observers: tuple[Any, ...] = ()) -> Scope:
         """A scope inside this one: the tighter deadline, this one's cancel events, tallies,
         rate limits and observers plus the given ones."""
         deadline = self.deadline
@@ -123,12 +95,15 @@ class Scope:
         tallies = self.tallies if tally is None else (*self.tallies, tally)
         limits = self.rate_limits + tuple(r for r in rate_limits if r not in self.rate_limits)
         watchers = self.observers + tuple(o for o in observers if o not in self.observers)
-        return Scope(deadline=deadline, cancels=cancels, tallies=tallies, rate_limits=limits,
-                     observers=watchers)
+        return Scope(deadline, cancels, tallies, limits, watchers)
 
     def record(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
+        """Count one call (its usage, requests sent and rate-limit wait) in every tally."""
         for tally in self.tallies:
-            tally.add_call(usage, requests, waited)
+            tally.usage += usage
+            tally.requests += requests
+            tally.calls += 1
+            tally.wait_seconds += waited
 
     def record_reask(self) -> None:
         for tally in self.tallies:
@@ -146,10 +121,9 @@ class Scope:
                 tally.waiting -= 1
 
 
-_EMPTY = Scope()
-_current: contextvars.ContextVar[Scope] = contextvars.ContextVar(
-    "yait_aichain_scope", default=_EMPTY
-)
+_EMPTY = Scope()  # frozen: one shared default is safe
+_current: contextvars.ContextVar[Scope] = contextvars.ContextVar("yait_aichain_scope",
+                                                                 default=_EMPTY)
 
 
 def current() -> Scope:
@@ -158,20 +132,10 @@ def current() -> Scope:
 
 
 @contextlib.contextmanager
-def scope(
-    *,
-    timeout: float | None = None,
-    cancel: threading.Event | None = None,
-    tally: Tally | None = None,
-    rate_limits: tuple[Any, ...] = (),
-    observers: tuple[Any, ...] = (),
-) -> Iterator[Scope]:
-    """Open a nested scope (see :meth:`Scope.child`) for the enclosed block."""
-    inner = _current.get().child(timeout=timeout, cancel=cancel, tally=tally,
-                                 rate_limits=rate_limits, observers=observers)
-    token = _current.set(inner)
+def scope(**settings: Any) -> Iterator[Scope]:
+    """Open a nested scope (see :meth:`Scope.child` for the settings) for the block."""
+    token = _current.set(_current.get().child(**settings))
     try:
-        yield inner
+        yield _current.get()
     finally:
         _current.reset(token)
-

@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigurationError
 
 ROLES = ("system", "user", "assistant")
+_NONE = object()
 
 
 class Messages(list):  # type: ignore[type-arg]
@@ -53,11 +54,8 @@ def _normalise_message(message: Any, i: int) -> dict[str, Any]:
     role = message.get("role")
     if role not in ROLES:
         raise ConfigurationError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}")
-    if "parts" in message:
-        parts = message["parts"]
-    elif "content" in message:
-        parts = message["content"]
-    else:
+    parts = message.get("parts", message.get("content", _NONE))
+    if parts is _NONE:
         raise ConfigurationError(f"message {i} has no 'parts'")
     if isinstance(parts, (str, Mapping)):
         parts = [parts]
@@ -84,10 +82,9 @@ def _normalise_part(part: Any, i: int, j: int) -> dict[str, Any]:
     if kind == "image":
         source = part.get("source")
         if not isinstance(source, Mapping) or source.get("kind") not in ("url", "base64"):
-            raise ConfigurationError(
-                f"{where} is an image part; give source={{'kind': 'url', 'url': ...}} or "
-                f"{{'kind': 'base64', 'data': ..., 'mime_type': ...}}"
-            )
+            raise ConfigurationError(f"{where} is an image part; give source={{'kind': 'url', "
+                                     "'url': ...} or {'kind': 'base64', 'data': ..., "
+                                     "'mime_type': ...}")
         return {"type": "image", "source": dict(source)}
     raise ConfigurationError(f"{where} has type {kind!r}; use 'text' or 'image'")
 
@@ -105,11 +102,7 @@ def estimate_input_tokens(messages: Sequence[Mapping[str, Any]], chars_per_token
     """Input tokens of normalised messages, estimated before the call: their text's
     characters / ``chars_per_token``, plus ``MEDIA_PART_TOKENS`` per non-text part. The
     rate limiter and the budget both estimate this way, each with its own margin."""
-    chars = media = 0
-    for message in messages:
-        for part in message.get("parts", ()):
-            if part.get("type") == "text":
-                chars += len(part.get("text", ""))
-            else:
-                media += 1
+    parts = [part for message in messages for part in message.get("parts", ())]
+    chars = sum(len(p.get("text", "")) for p in parts if p.get("type") == "text")
+    media = sum(1 for p in parts if p.get("type") != "text")
     return math.ceil(chars / chars_per_token) + media * MEDIA_PART_TOKENS

@@ -21,21 +21,16 @@ from .errors import ConfigurationError
 
 def is_tool(runner: Any) -> bool:
     params = getattr(runner, "parameters", None)
-    return (
-        isinstance(params, Mapping)
-        and isinstance(params.get("properties"), Mapping)
-        and callable(getattr(runner, "run", None))
-    )
+    return (isinstance(params, Mapping) and isinstance(params.get("properties"), Mapping)
+            and callable(getattr(runner, "run", None)))
 
 
 def check_runner(runner: Any, what: str = "runner") -> None:
     """Fail early, before anything runs, when ``runner`` cannot be called."""
-    if callable(getattr(runner, "run", None)) or callable(runner):
-        return
-    raise ConfigurationError(
-        f"{what} must be a Skill, Chain, Tool, an object with run(variables) or a callable "
-        f"taking the variables dict; got {type(runner).__name__}"
-    )
+    if not (callable(getattr(runner, "run", None)) or callable(runner)):
+        raise ConfigurationError(f"{what} must be a Skill, Chain, Tool, an object with "
+                                 "run(variables) or a callable taking the variables dict; "
+                                 f"got {type(runner).__name__}")
 
 
 def runner_name(runner: Any, default: str = "runner") -> str:
@@ -57,30 +52,22 @@ def describe_runner(runner: Any) -> str:
     name = runner_name(runner, default="")
     if name:
         return name
-    model = getattr(runner, "model", None)
-    model_name = getattr(model, "name", None)
+    model_name = getattr(getattr(runner, "model", None), "name", None)
     if isinstance(model_name, str) and model_name:
         return f"{type(runner).__name__}({model_name})"
     steps = getattr(runner, "steps", None)
     if isinstance(steps, (tuple, list)):
         return f"{type(runner).__name__}({len(steps)} step{'s' if len(steps) != 1 else ''})"
-    if getattr(runner, "__name__", None) == "<lambda>":
-        return "lambda"
-    return type(runner).__name__
+    return "lambda" if getattr(runner, "__name__", None) == "<lambda>" else type(runner).__name__
 
 
-def tool_arguments(
-    runner: Any, variables: Mapping[str, Any], input_map: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+def tool_arguments(runner: Any, variables: Mapping[str, Any],
+                   input_map: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The keyword arguments a Tool gets: each declared parameter P is fed from the
     variable ``input_map.get(P, P)`` when that variable exists."""
     input_map = input_map or {}
-    kwargs = {}
-    for param in runner.parameters["properties"]:
-        source = input_map.get(param, param)
-        if source in variables:
-            kwargs[param] = variables[source]
-    return kwargs
+    sources = {param: input_map.get(param, param) for param in runner.parameters["properties"]}
+    return {param: variables[src] for param, src in sources.items() if src in variables}
 
 
 def call_runner(runner: Any, variables: dict[str, Any]) -> Any:
@@ -88,9 +75,7 @@ def call_runner(runner: Any, variables: dict[str, Any]) -> Any:
     if is_tool(runner):
         return runner.run(**tool_arguments(runner, variables))
     run = getattr(runner, "run", None)
-    if callable(run):
-        return run(variables)
-    return runner(variables)
+    return run(variables) if callable(run) else runner(variables)
 
 
 PLAIN = "callable"  # the identity tag of a runner that does not describe itself
@@ -114,10 +99,8 @@ def describe(runner: Any) -> Any:
 def plain_attributes(obj: Any) -> dict[str, Any]:
     """Public attributes holding plain values (names, numbers, flags): the settings an
     object's identity includes."""
-    return {
-        name: value for name, value in sorted(getattr(obj, "__dict__", {}).items())
-        if not name.startswith("_") and (value is None or isinstance(value, (str, int, float)))
-    }
+    return {name: value for name, value in sorted(getattr(obj, "__dict__", {}).items())
+            if not name.startswith("_") and (value is None or isinstance(value, (str, int, float)))}
 
 
 def user_stacklevel() -> int:
@@ -131,8 +114,8 @@ def user_stacklevel() -> int:
 
 def reserve_connections(runner: Any, n: int) -> None:
     """Ask a runner (and the models under it) to keep ``n`` connections ready, so that
-    ``max_flows`` threads never overflow a connection pool. Runners without the hook
-    are left alone."""
+    ``max_flows`` threads never overflow a connection pool (runners without the hook
+    are left alone)."""
     hook = getattr(runner, "_reserve_connections", None)
     if callable(hook):
         hook(n)

@@ -46,25 +46,20 @@ def _default(value: Any) -> Any:
 
 def first_placeholder(template: str) -> int | None:
     """Where the template's first placeholder starts, or None when it has none."""
-    for match in _TOKEN.finditer(template):
-        if match.group(1):
-            return match.start()
-    return None
+    return next((m.start() for m in _TOKEN.finditer(template) if m.group(1)), None)
 
 
 def render_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (bytes, bytearray)):
-        raise TemplateError(
-            "a template variable holds bytes; decode it to str first (e.g. value.decode('utf-8'))"
-        )
+        raise TemplateError("a template variable holds bytes; decode it to str first "
+                            "(e.g. value.decode('utf-8'))")
     try:
         return json.dumps(value, ensure_ascii=False, default=_default)
     except RecursionError:
-        raise TemplateError(
-            "a template variable is nested too deeply to render; flatten it first"
-        ) from None
+        raise TemplateError("a template variable is nested too deeply to render; "
+                            "flatten it first") from None
     except (TypeError, ValueError):  # e.g. circular structures
         return str(value)
 
@@ -88,18 +83,22 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
     return _TOKEN.sub(replace, template)
 
 
-def missing_error(missing: Iterable[str], available: Iterable[str] = ()) -> TemplateError:
-    """The error for placeholders without a value; with ``available`` (the names that do
-    have one) it adds "did you mean" for a near miss (``{sumary}`` -> ``summary``)."""
-    names = sorted(missing)
-    shown = ", ".join(repr(n) for n in names)
-    noun = "variable" if len(names) == 1 else "variables"
+def did_you_mean(names: Iterable[str], available: Iterable[str]) -> str:
+    """``" (did you mean 'summary' for 'sumary'?)"`` for each near miss, or ``""``."""
     have = sorted(set(available))
-    hints = [f"did you mean {close[0]!r} for {n!r}?" for n in names
+    hints = [f"did you mean {close[0]!r} for {n!r}?" for n in sorted(names)
              if (close := difflib.get_close_matches(n, have, n=1))]
-    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def missing_error(missing: Iterable[str], available: Iterable[str] = ()) -> TemplateError:
+    """The error for placeholders without a value, with "did you mean" for a near miss
+    among ``available`` (the names that do have one)."""
+    names = sorted(missing)
+    one = len(names) == 1
     return TemplateError(
-        f"missing template {noun} {shown}{hint}: pass {'it' if len(names) == 1 else 'them'} "
-        f"in run(variables), the item, or the Skill's variables=",
+        f"missing template {'variable' if one else 'variables'} "
+        f"{', '.join(repr(n) for n in names)}{did_you_mean(names, available)}: pass "
+        f"{'it' if one else 'them'} in run(variables), the item, or the Skill's variables=",
         missing=names,
     )

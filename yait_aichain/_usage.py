@@ -7,7 +7,6 @@ from typing import Any
 
 __all__ = ["Usage"]
 
-
 @dataclass(frozen=True)
 class Usage:
     """Tokens used by a call; ``cost`` in USD where the model's price is known, else None.
@@ -30,34 +29,21 @@ class Usage:
     def __add__(self, other: Any) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        if self.cost is None and other.cost is None:
-            cost = None
-        else:
+        cost = None
+        if self.cost is not None or other.cost is not None:
             # Rounded like each call's cost: float sums otherwise print 0.024594000000000008.
             cost = round((self.cost or 0.0) + (other.cost or 0.0), 10)
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.total_tokens + other.total_tokens,
-            cost,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-        )
+        return Usage(self.input_tokens + other.input_tokens,
+                     self.output_tokens + other.output_tokens,
+                     self.total_tokens + other.total_tokens, cost,
+                     self.cache_read_tokens + other.cache_read_tokens,
+                     self.cache_write_tokens + other.cache_write_tokens)
 
     def __radd__(self, other: Any) -> Usage:
-        if other == 0:  # sum() starts from 0
-            return self
-        return self.__add__(other)
+        return self if other == 0 else self.__add__(other)  # sum() starts from 0
 
     def __bool__(self) -> bool:
         return bool(self.input_tokens or self.output_tokens or self.total_tokens)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-            "cost": self.cost,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-        }
+        return dict(vars(self))  # the fields, in order (fast: asdict deep-copies)

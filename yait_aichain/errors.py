@@ -226,17 +226,16 @@ class InvalidResponseError(APIError):
 
 
 class BatchError(APIError):
-    """A provider batch failed as a whole (``status`` 0), or returned no result for one
-    request. ``batch_id`` names the batch, ``custom_id`` the request (None for the whole
-    batch); a request the provider answered with an error gets that error's own class
-    instead (e.g. :class:`InvalidRequestError`)."""
+    """A provider batch failed as a whole (``status`` 0, ``custom_id`` None) or gave no
+    result for the request ``custom_id`` of batch ``batch_id``; a request answered with an
+    error gets that error's own class instead (e.g. :class:`InvalidRequestError`)."""
     batch_id: str | None = None
     custom_id: str | None = None
 
 
 class BatchExpiredError(BatchError):
-    """The provider's batch window (24 hours) closed before this request was processed;
-    nothing was billed for it. Re-submit it (``pool.retry_failed()``)."""
+    """The batch window (24 hours) closed before this request ran; nothing was billed.
+    Re-submit it (``pool.retry_failed()``)."""
 
 
 class NetworkError(APIError):
@@ -257,10 +256,9 @@ class ItemTimeoutError(AichainError, builtins.TimeoutError):
 
 
 class CancelledError(AichainError):
-    """Work was stopped before it finished: Ctrl-C, ``on_error="stop"``/``"raise"``, a
-    spent budget or deadline, or the circuit breaker. ``reason`` says which ("interrupt",
-    "stop", "raise", "deadline", "budget", "systemic", "cancelled"); for "systemic",
-    ``cause`` is the error every item met."""
+    """Work was stopped before it finished; ``reason`` says why: "interrupt" (Ctrl-C),
+    "stop"/"raise" (``on_error``), "deadline", "budget", "systemic" (the circuit breaker;
+    ``cause`` is the error every item met) or "cancelled"."""
     reason: str = "cancelled"
     cause: BaseException | None = None
 
@@ -276,8 +274,7 @@ class BatchCancelledError(CancelledError):
 
 
 class ChainStepError(AichainError):
-    """A Chain step failed. ``step`` is its index, ``name`` its name; the step's own
-    exception is in ``__cause__``."""
+    """A Chain step (index ``step``, named ``name``) failed; its error is in ``__cause__``."""
     step: int
     name: str
 
@@ -320,8 +317,8 @@ class UnsafePathError(ToolError, PermissionError):
 
 
 class FetchError(ToolError):
-    """A page could not be fetched (HTTP error, timeout, too many redirects). ``url`` and
-    ``status`` (None when no response arrived) say where and how."""
+    """A page could not be fetched (HTTP error, timeout, too many redirects) from ``url``;
+    ``status`` is None when no response arrived."""
     url: str | None = None
     status: int | None = None
 

@@ -1,10 +1,8 @@
 """Chain: run runners one after another, each step seeing what the earlier ones produced.
 
-Thread contract: a Chain can be shared between threads (one instance serves every flow of a
-Pool). A run keeps all of its state in local variables and returns it as a frozen
-:class:`ChainRun`; ``history``, ``accumulated`` and ``last_usage`` are thread-local views of
-the most recent run *in the calling thread*, so 50 flows never see each other's records
-(the public project assigns them on the instance, and the last finisher wins).
+What a run leaves behind (a :class:`StepRecord` per step, the :class:`ChainRun` as a whole)
+is frozen, so a result handed to another thread (a Pool record, a log sink) cannot be
+changed under it; the mappings inside are read-only views over private copies.
 """
 
 from __future__ import annotations
@@ -12,31 +10,112 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from .. import _context
-from .._runner import ThreadLocalViews, describe, reserve_connections
+from .._runner import ThreadLocalViews, describe, reserve_connections, user_stacklevel
 from .._usage import Usage
 from ..errors import CancelledError, ChainStepError, ConfigurationError, TemplateError
-from ._check import check_steps
-from ._records import ChainRun, StepRecord, frozen_copy
-from ._steps import (
-    DEFAULT_ON_STEP_ERROR,
-    Step,
-    call_step,
-    check_policy,
-    describe_missing,
-    missing_variables,
-    normalize_steps,
-    step_needs,
-)
+from ._steps import (DEFAULT_ON_STEP_ERROR, Step, call_step, check_policy, check_steps,
+                     describe_missing, missing_variables, normalize_steps)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_copy(variables: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only shallow copy: later merges into the run's variables never show here."""
+    return MappingProxyType(dict(variables))
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One executed (or refused) step of a Chain run.
+
+    ``input`` is a shallow snapshot of the variables just before the step; ``output`` is
+    what the step returned (None when it failed); ``error`` is ``"Type: message"`` and
+    ``exception`` the exception itself when it failed. ``usage`` and ``requests`` count
+    only the model calls made inside this step, ``reasks`` the times a typed Skill asked
+    again (those requests are in ``requests``). ``record["output"]`` works as well as
+    ``record.output``, since the public project exposes history entries as dicts.
+    """
+
+    step: int
+    name: str
+    kind: str
+    output_key: str
+    input: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    output: Any = field(default=None, repr=False)
+    error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+    duration: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 0
+    reasks: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the step ran and returned."""
+        return self.error is None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELD_NAMES:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style access with a default, as for the public project's history dicts."""
+        return getattr(self, key) if key in _FIELD_NAMES else default
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain dict (``input`` as a dict, ``usage`` as a dict), without the exception."""
+        out = {name: getattr(self, name) for name in _FIELD_NAMES if name != "exception"}
+        return {**out, "input": dict(self.input), "usage": self.usage.as_dict()}
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(StepRecord))
+
+
+@dataclass(frozen=True)
+class ChainRun:
+    """The full result of one Chain run, independent of any thread-local state: ``output``
+    (what ``Chain.run`` returns), ``variables`` (the final accumulated ones, read-only),
+    ``history`` (one :class:`StepRecord` per step reached), ``usage`` and ``requests``
+    (summed over the steps) and ``duration`` (seconds)."""
+
+    output: Any
+    variables: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
+    history: tuple[StepRecord, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 0
+    duration: float = 0.0
+
+    @property
+    def failed_steps(self) -> tuple[StepRecord, ...]:
+        """The records of steps that failed or were refused (skipped or stopped at)."""
+        return tuple(r for r in self.history if r.error is not None)
+
+    @property
+    def ok(self) -> bool:
+        """True when every step reached ran without error."""
+        return not self.failed_steps
+
 
 _NO_RUN = ChainRun(output=None)
 
 
 class Chain(ThreadLocalViews):
     """A pipeline of steps sharing one growing dict of variables.
+
+    A Chain can be shared between threads (one instance serves every flow of a Pool): a
+    run keeps its state local and returns it as a frozen :class:`ChainRun`. ``history``,
+    ``accumulated`` and ``last_usage`` are thread-local views of the latest run made
+    directly *by the calling thread*, so 50 flows never see each other's records (the
+    public project assigns them on the instance: the last finisher wins); a ``pool.run()``
+    leaves them as they were (its items ran on the Pool's threads): a Pool run's usage is
+    on its records, ``pool.usage`` and its report.
 
     Args:
         steps: each a runner (output stored under ``"result"``), ``(runner, output_key)``
@@ -53,15 +132,9 @@ class Chain(ThreadLocalViews):
         ConfigurationError: a malformed step (its index is named) or a bad option.
     """
 
-    def __init__(
-        self,
-        steps: Sequence[Any],
-        *,
-        variables: Mapping[str, Any] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        on_step_error: str = DEFAULT_ON_STEP_ERROR,
-    ):
+    def __init__(self, steps: Sequence[Any], *, variables: Mapping[str, Any] | None = None,
+                 name: str | None = None, description: str | None = None,
+                 on_step_error: str = DEFAULT_ON_STEP_ERROR):
         self.on_step_error = check_policy(on_step_error)
         self.variables = _check_variables(variables, "variables")
         if name is not None and not isinstance(name, str):
@@ -71,99 +144,65 @@ class Chain(ThreadLocalViews):
         self._steps = normalize_steps(steps, lambda r: isinstance(r, Chain))
         self._local = threading.local()
 
-    # -- running -------------------------------------------------------------------
-
-    def run(
-        self, variables: Mapping[str, Any] | None = None, *, on_step_error: str | None = None
-    ) -> Any:
-        """Run every step and return the last step's output.
+    def run(self, variables: Mapping[str, Any] | None = None, *,
+            on_step_error: str | None = None) -> Any:
+        """Run every step and return the last step's output (under ``"stop"``/``"skip"``
+        the last successful one, or None when no step succeeded).
 
         Args:
             variables: merged over the Chain's default ``variables``.
             on_step_error: overrides the Chain's policy for this run.
-
-        Returns:
-            The last step's output; under ``"stop"``/``"skip"`` the last successful one, or
-            None when no step succeeded.
 
         Raises:
             ChainStepError: under ``"raise"``, when a step fails or lacks a variable it
                 needs (then it is not called); the step's error is in ``__cause__``.
             CancelledError: the enclosing Pool item was cancelled; never swallowed.
         """
-        return self._execute(variables, on_step_error).output
+        return self.run_detailed(variables, on_step_error=on_step_error).output
 
-    def run_detailed(
-        self, variables: Mapping[str, Any] | None = None, *, on_step_error: str | None = None
-    ) -> ChainRun:
+    def run_detailed(self, variables: Mapping[str, Any] | None = None, *,
+                     on_step_error: str | None = None) -> ChainRun:
         """Like :meth:`run`, but return the whole :class:`ChainRun` (output, variables,
-        history, usage), which does not depend on thread-local state."""
-        return self._execute(variables, on_step_error)
-
-    def _execute(self, variables: Mapping[str, Any] | None, on_step_error: str | None) -> ChainRun:
+        history, usage), independent of thread-local state."""
         policy = self.on_step_error if on_step_error is None else check_policy(on_step_error)
         accumulated = {**self.variables, **_check_variables(variables, "run variables")}
         history: list[StepRecord] = []
         output: Any = None
         started = time.perf_counter()
-
-        def finish() -> ChainRun:
-            result = ChainRun(
-                output=output,
-                variables=frozen_copy(accumulated),
-                history=tuple(history),
-                usage=sum((r.usage for r in history), Usage()),
-                requests=sum(r.requests for r in history),
-                duration=time.perf_counter() - started,
-            )
-            self._local.run = result
-            return result
-
-        self._check_first(policy, accumulated, finish)
-        for step in self._steps:
-            # A cancelled Pool item must not start its next (possibly expensive) step.
-            try:
-                _context.current().check()
-            except CancelledError:
-                finish()
-                raise
-            record, refused = _run_step(step, accumulated)
-            history.append(record)
-            error = record.exception
-            if error is None:
-                output = record.output
-                if isinstance(output, Mapping):
-                    accumulated.update(output)
-                else:
-                    accumulated[step.output_key] = output
-                continue
-            if isinstance(error, CancelledError):
-                finish()
-                raise error
-            problem = _describe(step, error, refused)
-            if policy == "raise":
-                finish()
-                raise ChainStepError(problem, step=step.index, name=step.name) from error
-            if policy == "stop":
-                break
-            warnings.warn(f"{self._label()}{problem}; skipped", RuntimeWarning, stacklevel=3)
-        return finish()
-
-    def _check_first(
-        self, policy: str, accumulated: Mapping[str, Any], finish: Callable[[], ChainRun]
-    ) -> None:
-        # Under "raise" a step that cannot run fails the run anyway; finding it before
-        # the first step saves what the earlier steps would cost. "stop" and "skip" keep
-        # their meaning: the steps before it run.
-        if policy != "raise":
-            return
         try:
-            check_steps(self._steps, accumulated)
-        except ChainStepError:
-            finish()
-            raise
-
-    # -- thread-local views of the calling thread's last run -------------------------
+            if policy == "raise":
+                # A step that cannot run fails the run anyway: finding it before the first
+                # step saves what the earlier ones cost ("stop"/"skip" run those steps).
+                check_steps(self._steps, accumulated)
+            for step in self._steps:
+                _context.current().check()  # a cancelled item must not start its next step
+                record, refused = _run_step(step, accumulated)
+                history.append(record)
+                error = record.exception
+                if error is None:
+                    output = record.output
+                    if isinstance(output, Mapping):
+                        accumulated.update(output)
+                    else:
+                        accumulated[step.output_key] = output
+                    continue
+                if isinstance(error, CancelledError):
+                    raise error
+                problem = _describe(step, error, refused)
+                if policy == "raise":
+                    raise ChainStepError(problem, step=step.index, name=step.name) from error
+                if policy == "stop":
+                    break
+                label = f"chain {self.name!r} " if self.name else ""
+                warnings.warn(f"{label}{problem}; skipped", RuntimeWarning,
+                              stacklevel=user_stacklevel())
+        finally:
+            # The step tallies are the run's usage: each model call was counted in one step.
+            self._local.run = run = ChainRun(
+                output=output, variables=frozen_copy(accumulated), history=tuple(history),
+                usage=sum((r.usage for r in history), Usage()),
+                requests=sum(r.requests for r in history), duration=time.perf_counter() - started)
+        return run
 
     @property
     def history(self) -> list[StepRecord]:
@@ -177,10 +216,8 @@ class Chain(ThreadLocalViews):
 
     @property
     def last_usage(self) -> Usage:
-        """The usage summed over the steps of the last run in this thread."""
+        """The usage of the last run in this thread: the sum of its steps' usage."""
         return getattr(self._local, "run", _NO_RUN).usage
-
-    # -- introspection -------------------------------------------------------------
 
     @property
     def steps(self) -> tuple[tuple[Any, str, dict[str, str]], ...]:
@@ -189,13 +226,11 @@ class Chain(ThreadLocalViews):
 
     def check_variables(self, variables: Iterable[str] | Mapping[str, Any] = ()) -> None:
         """Walk the steps without running any: raise if a step needs a variable that
-        neither ``variables`` (names, or a dict whose keys count), the Chain's defaults,
-        nor an earlier step's known output provides.
-
-        A step's output is known for a text Skill, a JSON-schema Skill with a closed
-        object schema, a runner with an ``output_keys`` attribute, and a callable whose
-        return annotation is a scalar type (``-> str``); after any other step the rest is
-        trusted. ``run()`` does this before its first step, and a Pool before its first
+        neither ``variables`` (names, or a dict's keys), the Chain's defaults, nor an
+        earlier step's known output provides. An output is known for a text Skill, a
+        JSON-schema Skill with a closed object schema, a runner with ``output_keys`` and a
+        callable annotated ``-> str`` (or another scalar); after any other step the rest
+        is trusted. ``run()`` does this before its first step and a Pool before its first
         item, so a misspelt ``{sumary}`` in step 2 costs nothing.
 
         Raises:
@@ -206,22 +241,16 @@ class Chain(ThreadLocalViews):
 
     @property
     def required_variables(self) -> frozenset[str]:
-        """The variables a run must be given, as far as is known before running.
-
-        Best effort: only the first step's needs are certain (a Tool's required
-        parameters after ``input_map``, a runner's own ``required_variables``, the
-        ``input_map`` sources), minus the Chain's default ``variables``. Later steps are
-        left out because any earlier step may return a dict that provides them; each step
-        is still checked just before it runs. A plain callable's needs are unknown.
-        """
-        return step_needs(self._steps[0]) - self.variables.keys()
+        """The variables a run must be given, as far as is known before running: the first
+        step's needs (a Tool's required parameters after ``input_map``, a runner's own
+        ``required_variables``, the ``input_map`` sources) minus the Chain's defaults.
+        Later steps are left out (an earlier step's dict output may provide them; each is
+        checked just before it runs); a plain callable's needs are unknown."""
+        return frozenset(missing_variables(self._steps[0], {})) - self.variables.keys()
 
     def _reserve_connections(self, n: int) -> None:
         for step in self._steps:
             reserve_connections(step.runner, n)
-
-    def _label(self) -> str:
-        return f"chain {self.name!r} " if self.name else ""
 
     def identity(self) -> dict[str, Any]:
         """What this Chain's answers depend on (its steps in order), for checkpoint keys."""
@@ -243,10 +272,8 @@ def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool
     if missing:
         # Like a Skill's TemplateError: the facts, and the certainty that nothing was called.
         err = TemplateError(describe_missing(missing, accumulated), missing=sorted(missing))
-        return _record(step, snapshot, error=err), True
-
-    tally = _context.Tally()
-    started = time.perf_counter()
+        return _record(step, snapshot, err), True
+    tally, started = _context.Tally(), time.perf_counter()
     error: Exception | None = None
     output: Any = None
     try:
@@ -254,32 +281,15 @@ def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool
             output = call_step(step, accumulated)
     except Exception as exc:  # noqa: BLE001 - every step failure goes through on_step_error
         error = exc
-    record = _record(
-        step,
-        snapshot,
-        output=output,
-        error=error,
-        duration=time.perf_counter() - started,
-        usage=tally.usage,
-        requests=tally.requests,
-        reasks=tally.reasks,
-    )
-    return record, False
+    return _record(step, snapshot, error, output=output, duration=time.perf_counter() - started,
+                   usage=tally.usage, requests=tally.requests, reasks=tally.reasks), False
 
 
-def _record(
-    step: Step, snapshot: Mapping[str, Any], *, error: BaseException | None = None, **kw: Any
-) -> StepRecord:
-    return StepRecord(
-        step=step.index,
-        name=step.name,
-        kind=step.kind,
-        output_key=step.output_key,
-        input=snapshot,
-        error=None if error is None else f"{type(error).__name__}: {error}",
-        exception=error,
-        **kw,
-    )
+def _record(step: Step, snapshot: Mapping[str, Any], error: BaseException | None,
+            **kw: Any) -> StepRecord:
+    return StepRecord(step=step.index, name=step.name, kind=step.kind, output_key=step.output_key,
+                      input=snapshot, exception=error,
+                      error=None if error is None else f"{type(error).__name__}: {error}", **kw)
 
 
 def _describe(step: Step, error: BaseException, refused: bool) -> str:

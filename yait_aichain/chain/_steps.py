@@ -2,16 +2,29 @@
 
 Mistakes in a step are reported when the Chain is built, with the step's index, so a
 pipeline of 50 flows does not start only to fail the same way 50 times.
+
+Before a run, :func:`check_steps` walks the steps: each step's variables must come from
+the run's variables (the item's keys and shared variables), the Chain's defaults, or what
+earlier steps store (a scalar output under the step's ``output_key``, a dict output's
+keys). What a runner returns is known statically for a text Skill, a JSON-schema Skill
+with a closed object schema, a runner that declares ``output_keys``, and a callable or
+``run`` method annotated with a scalar return type. Any other step's output cannot be
+known, so the walk trusts it: from there on nothing is reported missing. The point is
+money: a misspelt ``{sumary}`` in step 2 used to be found only after every item had paid
+for step 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._runner import call_runner, check_runner, is_tool, runner_name, tool_arguments
-from ..errors import ConfigurationError
+from .._template import did_you_mean
+from ..errors import ChainStepError, ConfigurationError, TemplateError
 
 ON_STEP_ERROR = ("raise", "stop", "skip")
 DEFAULT_OUTPUT_KEY = "result"
@@ -40,19 +53,16 @@ class Step:
 def check_policy(value: Any) -> str:
     """Return ``value`` if it is a valid ``on_step_error``, else raise ConfigurationError."""
     if value not in ON_STEP_ERROR:
-        raise ConfigurationError(
-            f"on_step_error must be one of {', '.join(map(repr, ON_STEP_ERROR))}; got {value!r}"
-        )
+        raise ConfigurationError(f"on_step_error must be one of "
+                                 f"{', '.join(map(repr, ON_STEP_ERROR))}; got {value!r}")
     return str(value)
 
 
 def normalize_steps(steps: Any, is_chain: Callable[[Any], bool]) -> tuple[Step, ...]:
     """Turn the user's step list into :class:`Step` objects, or raise ConfigurationError."""
     if isinstance(steps, (str, bytes, Mapping)) or not isinstance(steps, Sequence):
-        raise ConfigurationError(
-            "steps must be a list of runners or (runner, output_key[, input_map]) tuples; "
-            f"got {type(steps).__name__}"
-        )
+        raise ConfigurationError("steps must be a list of runners or (runner, output_key"
+                                 f"[, input_map]) tuples; got {type(steps).__name__}")
     if not steps:
         raise ConfigurationError("a Chain needs at least one step")
     return tuple(_normalize_one(i, raw, is_chain) for i, raw in enumerate(steps))
@@ -63,31 +73,22 @@ def _normalize_one(index: int, raw: Any, is_chain: Callable[[Any], bool]) -> Ste
     if isinstance(raw, list):
         # A list looks like a step tuple but the public project silently treats it as a bare
         # runner that fails later; say so now.
-        raise ConfigurationError(
-            f"{where} is a list; write it as a tuple (runner, output_key[, input_map])"
-        )
+        raise ConfigurationError(f"{where} is a list; write it as a tuple "
+                                 "(runner, output_key[, input_map])")
+    runner, output_key, input_map = raw, DEFAULT_OUTPUT_KEY, {}
     if isinstance(raw, tuple):
         if len(raw) not in (2, 3):
-            raise ConfigurationError(
-                f"{where} has {len(raw)} elements; expected (runner, output_key) or "
-                "(runner, output_key, input_map)"
-            )
-        runner, output_key = raw[0], raw[1]
-        input_map = raw[2] if len(raw) == 3 else {}
-    else:
-        runner, output_key, input_map = raw, DEFAULT_OUTPUT_KEY, {}
-
+            raise ConfigurationError(f"{where} has {len(raw)} elements; expected (runner, "
+                                     "output_key) or (runner, output_key, input_map)")
+        runner, output_key, input_map = raw if len(raw) == 3 else (*raw, {})
     if isinstance(runner, type) and hasattr(runner, "run"):
-        raise ConfigurationError(
-            f"{where} is the class {runner.__name__}; pass an instance, e.g. {runner.__name__}()"
-        )
+        raise ConfigurationError(f"{where} is the class {runner.__name__}; pass an instance, "
+                                 f"e.g. {runner.__name__}()")
     check_runner(runner, where)
     if not isinstance(output_key, str) or not output_key:
-        raise ConfigurationError(
-            f"{where}: output_key must be a non-empty str; got {type(output_key).__name__}"
-        )
+        raise ConfigurationError(f"{where}: output_key must be a non-empty str; "
+                                 f"got {type(output_key).__name__}")
     input_map = _check_input_map(where, runner, input_map)
-
     if is_tool(runner):
         kind = "tool"
     elif is_chain(runner):
@@ -96,37 +97,30 @@ def _normalize_one(index: int, raw: Any, is_chain: Callable[[Any], bool]) -> Ste
         kind = "skill"  # Skill, Pool or any user object with run(variables)
     else:
         kind = "callable"
-    name = runner_name(runner, default=f"step_{index}")
-    return Step(index, runner, output_key, input_map, kind, name)
+    return Step(index, runner, output_key, input_map, kind,
+                runner_name(runner, default=f"step_{index}"))
 
 
 def _check_input_map(where: str, runner: Any, input_map: Any) -> dict[str, str]:
     if not isinstance(input_map, Mapping):
-        raise ConfigurationError(
-            f"{where}: input_map must be a dict {{parameter: variable}}; "
-            f"got {type(input_map).__name__}"
-        )
+        raise ConfigurationError(f"{where}: input_map must be a dict {{parameter: variable}}; "
+                                 f"got {type(input_map).__name__}")
     for param, source in input_map.items():
         if not isinstance(param, str) or not isinstance(source, str):
-            raise ConfigurationError(
-                f"{where}: input_map keys and values must be str names; got {param!r}: {source!r}"
-            )
+            raise ConfigurationError(f"{where}: input_map keys and values must be str names; "
+                                     f"got {param!r}: {source!r}")
         if "{" in source or "}" in source:
-            raise ConfigurationError(
-                f"{where}: input_map values are variable names, not templates; "
-                f"write {param!r}: {source.strip('{}')!r}"
-            )
+            raise ConfigurationError(f"{where}: input_map values are variable names, not "
+                                     f"templates; write {param!r}: {source.strip('{}')!r}")
     if is_tool(runner):
         declared = list(runner.parameters["properties"])
         unknown = [p for p in input_map if p not in declared]
         if unknown:
             # The public project's docs map {"source": "url"} for a tool whose parameter is
             # "input": the key is dropped and the tool fails later with a TypeError.
-            raise ConfigurationError(
-                f"{where}: input_map is {{parameter: variable}}, but "
-                f"{runner_name(runner)} has no parameter {_names(unknown)} "
-                f"(its parameters: {_names(declared) or 'none'})"
-            )
+            raise ConfigurationError(f"{where}: input_map is {{parameter: variable}}, but "
+                                     f"{runner_name(runner)} has no parameter {_names(unknown)} "
+                                     f"(its parameters: {_names(declared) or 'none'})")
     return dict(input_map)
 
 
@@ -145,13 +139,10 @@ def missing_variables(step: Step, variables: Mapping[str, Any]) -> dict[str, str
     A tool needs the variable behind each required parameter; any other runner needs its
     ``required_variables`` (after aliasing); every source named in ``input_map`` must exist.
     """
-    missing: dict[str, str | None] = {}
-    for param, source in step.input_map.items():
-        if source not in variables:
-            missing[source] = f"parameter {param!r}"
+    missing: dict[str, str | None] = {source: f"parameter {param!r}" for param, source
+                                      in step.input_map.items() if source not in variables}
     if step.kind == "tool":
-        required = step.runner.parameters.get("required") or ()
-        for param in required:
+        for param in step.runner.parameters.get("required") or ():
             source = step.input_map.get(param, param)
             if source not in variables and source not in missing:
                 missing[source] = f"parameter {param!r}" if source != param else None
@@ -170,23 +161,100 @@ def describe_missing(missing: Mapping[str, str | None], variables: Mapping[str, 
     return f"missing {noun} {', '.join(parts)}; available: {available}"
 
 
-def step_needs(step: Step) -> frozenset[str]:
-    """The variable names ``step`` is known to need (empty when unknown)."""
-    return frozenset(missing_variables(step, {}))
-
-
 def call_step(step: Step, variables: Mapping[str, Any]) -> Any:
     """Run ``step`` on ``variables`` and return its output."""
     if step.kind == "tool":
         return step.runner.run(**tool_arguments(step.runner, variables, step.input_map))
     # The runner gets its own dict: it may mutate it without touching the run's variables.
-    inputs = dict(variables)
-    for param, source in step.input_map.items():
-        inputs[param] = variables[source]
-    return call_runner(step.runner, inputs)
+    aliases = {param: variables[source] for param, source in step.input_map.items()}
+    return call_runner(step.runner, {**variables, **aliases})
 
 
 def _names(names: Sequence[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:_MAX_NAMES_SHOWN])
     extra = len(names) - _MAX_NAMES_SHOWN
     return f"{shown} and {extra} more" if extra > 0 else shown
+
+
+# Return annotations that mean "stored under output_key", never merged as a dict.
+_SCALARS = (str, int, float, bool, bytes, list, tuple, type(None))
+
+
+def check_steps(
+    steps: tuple[Step, ...], known: Iterable[str], label: str = ""
+) -> frozenset[str] | None:
+    """Raise ChainStepError at the first step that needs a variable nothing provides.
+
+    Returns the variables known after the last step, or None once a step's output could
+    not be known (the rest of the walk trusted it).
+    """
+    have = set(known)
+    for step in steps:
+        if step.kind == "chain":  # walk it inside; it returns its last step's output
+            inner = step.runner._steps
+            after = check_steps(inner, have | set(step.input_map) | set(step.runner.variables),
+                                f"{label}{step.label} > ")
+            last = inner[-1]
+            returned = None if after is None or last.kind == "chain" else _returns(last.runner)
+        else:
+            missing = missing_variables(step, dict.fromkeys(have))
+            if missing:
+                raise _error(step, missing, have, label)
+            returned = _returns(step.runner)
+        # A scalar is stored under the output_key, a dict's keys are merged.
+        if returned == "scalar":
+            have.add(step.output_key)
+        elif isinstance(returned, frozenset):
+            have |= returned
+        else:
+            return None
+    return frozenset(have)
+
+
+def _returns(runner: Any) -> Any:
+    """``"scalar"``, a frozenset of dict keys, or None (unknown)."""
+    declared = getattr(runner, "output_keys", None)
+    if isinstance(declared, (set, frozenset, tuple, list)) and all(isinstance(k, str)
+                                                                   for k in declared):
+        return frozenset(declared)
+    spec = getattr(runner, "output", None)
+    is_skill = callable(getattr(runner, "render", None))
+    if is_skill and hasattr(spec, "type") and hasattr(spec, "schema"):
+        return _from_output_spec(spec)
+    has_run = callable(getattr(runner, "run", None))
+    target = getattr(type(runner), "run", None) if has_run else runner
+    return "scalar" if _annotated_scalar(target) else None
+
+
+def _from_output_spec(spec: Any) -> Any:
+    if spec.type == "text":
+        return "scalar"
+    schema = spec.schema if isinstance(spec.schema, Mapping) else None
+    if spec.type != "json_schema" or schema is None:
+        return None  # free JSON: a dict of unknown keys, or a list
+    kind = schema.get("type")
+    if kind in ("array", "string", "number", "integer", "boolean"):
+        return "scalar"
+    props = schema.get("properties")
+    closed = kind == "object" and schema.get("additionalProperties") is False
+    return frozenset(props) if closed and isinstance(props, Mapping) else None
+
+
+def _annotated_scalar(fn: Any) -> bool:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: unknown, so trusted
+        return False
+    hint = hints.get("return", inspect.Signature.empty)
+    origin = typing.get_origin(hint) or hint
+    return isinstance(origin, type) and issubclass(origin, _SCALARS)
+
+
+def _error(step: Step, missing: dict[str, str | None], have: set[str],
+           label: str) -> ChainStepError:
+    text = describe_missing(missing, dict.fromkeys(have))
+    err = ChainStepError(
+        f"{label}{step.label} would not run: {text}{did_you_mean(missing, have)}. Checked "
+        "before the first step, so nothing was sent", step=step.index, name=step.name)
+    err.__cause__ = TemplateError(text, missing=sorted(missing))
+    return err

@@ -1,26 +1,17 @@
 """Django: run a Pool from a management command without leaking database connections.
 
 Django opens one database connection per thread and closes them only at the end of a
-request, or of a command run from the shell (``call_command`` closes nothing). A Pool
-worker thread that touches the ORM therefore leaves its connection open until garbage
-collection, which on PostgreSQL or MySQL piles up into "too many clients". Two habits
-avoid it::
+request, or of a command run from the shell (``call_command`` closes nothing), so Pool
+worker threads that touch the ORM pile up open connections ("too many clients" on
+PostgreSQL or MySQL). Read plain values in the command, call the LLM in the workers,
+write results in ``on_item_done`` (the command's own thread)::
 
-    from yait_aichain import Pool
-    from yait_aichain.integrations.django import close_db_connections, command_progress
+    pool = Pool(runner, items, max_flows=8,
+                worker_context=close_db_connections,  # each item closes what its thread opened
+                on_item_done=save, progress=command_progress(self))
 
-    pool = Pool(
-        runner, items, max_flows=8,
-        worker_context=close_db_connections,      # each item closes what its thread opened
-        on_item_done=save,                        # writes run in the command's own thread
-        progress=command_progress(self),          # a live line only on a terminal
-    )
-
-Read rows in the command (``values_list`` of plain values, never model instances or lazy
-QuerySets in items), call the LLM in the workers, write results in ``on_item_done``. Call
-``Pool.run()`` from synchronous code only; from an async view wrap it in
-``asgiref.sync.sync_to_async``. Size a pooled database (PostgreSQL ``"pool"`` option) for
-``max_flows + 1`` connections.
+Call ``Pool.run()`` from synchronous code only (from an async view, through
+``asgiref.sync.sync_to_async``); size a pooled database for ``max_flows + 1`` connections.
 """
 
 from __future__ import annotations
@@ -55,11 +46,9 @@ def close_db_connections() -> Iterator[None]:
 
 
 class _Unended:
-    """A management command's ``stdout`` that writes exactly what it is given.
-
-    ``OutputWrapper`` appends a newline to every write, which would turn a progress
-    line that rewrites itself with ``\\r`` into one line per update.
-    """
+    """A management command's ``stdout`` that writes exactly what it is given:
+    ``OutputWrapper`` appends a newline to every write, which would turn a progress line
+    that rewrites itself with ``\\r`` into one line per update."""
 
     def __init__(self, wrapper: Any):
         self._wrapper = wrapper

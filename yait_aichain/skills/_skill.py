@@ -8,14 +8,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .._messages import Messages, normalise_messages, text_parts
-from .._runner import ThreadLocalViews, describe
-from .._template import missing_error, placeholders, render
-from ._cache import cache_point, mark_and_render
+from .. import _context
+from .._messages import normalise_messages, text_parts
+from .._runner import ThreadLocalViews, describe, reserve_connections
+from .._template import missing_error, placeholders
 from .._usage import Usage
 from ..errors import ConfigurationError
 from ..models._model import Model
-from ._typed import DEFAULT_MAX_REASKS, Answer, TypedOutput, check_max_reasks, run_typed
+from ._render import cache_point, render_messages
+from ._typed import DEFAULT_MAX_REASKS, TypedOutput, check_max_reasks, run_typed
 
 __all__ = ["Skill"]
 
@@ -37,10 +38,10 @@ class Skill(ThreadLocalViews):
         variables: default values for placeholders; run-time variables win.
         options: generation settings for this Skill (override the model's).
         prompt, system: shorthands for a one-user-message (and system) template.
-        cache: ``"auto"`` (default) marks the template's static prefix (the messages up
-            to the first ``{variable}``) for the provider's prompt cache when it reaches
-            the model's minimum cacheable length: Anthropic ``cache_control``, OpenAI
-            ``prompt_cache_key``; a Pool then runs one item first so the others read the
+        cache: ``"auto"`` (default) marks the static prefix (up to the first
+            ``{variable}``) for the provider's prompt cache once it reaches the model's
+            minimum cacheable length (Anthropic ``cache_control``, OpenAI
+            ``prompt_cache_key``); a Pool then runs one item first so the others read the
             cache it wrote. ``False`` sends the prompt unmarked.
 
     Raises:
@@ -49,24 +50,17 @@ class Skill(ThreadLocalViews):
 
     One Skill may serve many threads at once (a Pool shares it between all its flows):
     a run keeps its state local. ``last_usage`` and ``history`` describe the latest run
-    *of the calling thread*.
+    made directly *by the calling thread*, so a ``pool.run()`` leaves them as they were
+    (its items ran on the Pool's threads): a Pool run's usage is on its records,
+    ``pool.usage`` and its report.
     """
 
-    def __init__(
-        self,
-        model: Model,
-        input: Any = None,
-        output: Any = None,
-        variables: Mapping[str, Any] | None = None,
-        options: Mapping[str, Any] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        *,
-        prompt: str | None = None,
-        system: str | None = None,
-        max_reasks: int = DEFAULT_MAX_REASKS,
-        cache: Any = "auto",
-    ):
+    def __init__(self, model: Model, input: Any = None, output: Any = None,
+                 variables: Mapping[str, Any] | None = None,
+                 options: Mapping[str, Any] | None = None, name: str | None = None,
+                 description: str | None = None, *, prompt: str | None = None,
+                 system: str | None = None, max_reasks: int = DEFAULT_MAX_REASKS,
+                 cache: Any = "auto"):
         if not callable(getattr(model, "generate", None)):
             raise ConfigurationError(f"Skill needs a Model, got {type(model).__name__}")
         if input is not None and (prompt is not None or system is not None):
@@ -89,9 +83,8 @@ class Skill(ThreadLocalViews):
             check(dict(self.options))  # fail now, not on the first item
         self.name = name
         self.description = description
-        self._placeholders = frozenset(
-            name for part in text_parts(self._messages) for name in placeholders(part["text"])
-        )
+        self._placeholders = frozenset(name for part in text_parts(self._messages)
+                                       for name in placeholders(part["text"]))
         self._local = threading.local()
         if cache not in ("auto", False, True, None):
             raise ConfigurationError(f"cache must be 'auto' or False, got {cache!r}")
@@ -129,7 +122,7 @@ class Skill(ThreadLocalViews):
 
     @property
     def last_usage(self) -> Usage | None:
-        """Usage of this thread's latest run (None before the first)."""
+        """Usage of this thread's latest run, re-asks included (None before the first)."""
         return getattr(self._local, "usage", None)
 
     @property
@@ -149,9 +142,7 @@ class Skill(ThreadLocalViews):
         return f"Skill(model={model!r}{named}, variables={sorted(self.required_variables)})"
 
     def _reserve_connections(self, n: int) -> None:
-        hook = getattr(self.model, "_reserve_connections", None)
-        if callable(hook):
-            hook(n)
+        reserve_connections(self.model, n)
 
     def render(self, variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The messages this Skill would send for ``variables``, without sending them.
@@ -163,21 +154,7 @@ class Skill(ThreadLocalViews):
         missing = self._placeholders - merged.keys()
         if missing:
             raise missing_error(missing, merged.keys())
-        if self._cache_at is not None:
-            return mark_and_render(self._messages, self._cache_at, merged)
-        if not self._placeholders:
-            return copy.deepcopy(self._messages)
-        return Messages(
-            {
-                "role": m["role"],
-                "parts": [
-                    {"type": "text", "text": render(p["text"], merged)} if p["type"] == "text"
-                    else copy.deepcopy(p)
-                    for p in m["parts"]
-                ],
-            }
-            for m in self._messages
-        )
+        return render_messages(self._messages, merged, self._cache_at)
 
     def run(self, variables: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
         """Fill the template with ``variables`` and call the model.
@@ -196,27 +173,18 @@ class Skill(ThreadLocalViews):
             OutputValidationError: no answer matched the schema, re-asks included.
         """
         if variables is not None and not isinstance(variables, Mapping):
-            raise ConfigurationError(
-                f"Skill.run takes a dict of variables, got {type(variables).__name__}"
-            )
+            raise ConfigurationError(f"Skill.run takes a dict of variables, "
+                                     f"got {type(variables).__name__}")
         messages = self.render(variables)
         options = {**self.options, **overrides}
-        self._local.usage = None
-        self._local.history = None
-        if not self._typed.validates:
-            result = self._call(messages, options)
-            self._local.usage = result.usage
-            self._local.history = [result.output]
-            return result.output
-        answer = Answer()
+        # Usage has one channel: each model call adds to the tally of every scope it runs
+        # in, so this run's tally and an enclosing Chain step's or Pool item's count it once.
+        tally = _context.Tally()
+        history: list[Any] = []
         try:
-            return run_typed(lambda msgs: self._call(msgs, options), messages, self._typed,
-                             self.max_reasks, answer)
+            with _context.scope(tally=tally):
+                return run_typed(
+                    lambda msgs: self.model.generate(msgs, output=self.output, **options),
+                    messages, self._typed, self.max_reasks, history)
         finally:
-            self._local.usage = answer.usage
-            self._local.history = answer.history
-
-    def _call(self, messages: list[dict[str, Any]], options: dict[str, Any]) -> Any:
-        # The public call only: rendered messages are already normalised, so the Model
-        # does not check them again.
-        return self.model.generate(messages, output=self.output, **options)
+            self._local.usage, self._local.history = tally.usage, history

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import _context
-from .._usage import Usage
 from ..errors import ConfigurationError, InvalidResponseError, OutputValidationError
 from ..models._values import Generation, is_model_class, output_spec
 from ..models.providers import OutputSpec
 
-__all__ = ["DEFAULT_MAX_REASKS", "Answer", "TypedOutput", "check_max_reasks", "run_typed"]
+__all__ = ["DEFAULT_MAX_REASKS", "TypedOutput", "check_max_reasks", "run_typed"]
 
 #: Re-asks after an invalid answer, unless ``Skill(max_reasks=...)`` says otherwise: one
 #: second chance fixes most slips, and each re-ask costs a whole request.
@@ -48,12 +47,11 @@ class TypedOutput:
         Raises:
             ConfigurationError: the output form, or its schema, is not usable.
         """
-        if is_model_class(output):
-            return cls(output_spec(output), model_class=output)
         spec = output_spec(output)
-        if spec.type != "json_schema":
-            return cls(spec)
-        return cls(spec, validator=_schema_validator(spec.schema or {}))
+        if is_model_class(output):
+            return cls(spec, model_class=output)
+        return cls(spec, validator=_schema_validator(spec.schema or {})
+                   if spec.type == "json_schema" else None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Validators hold compiled state; a copy on another process builds its own.
@@ -71,20 +69,20 @@ class TypedOutput:
         """``(result, [])`` for a valid answer, ``(None, errors)`` otherwise."""
         if self.model_class is not None:
             return _pydantic_check(self.model_class, value)
-        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-        if not errors:
+        if self.validator is None:
             return value, []
-        return None, [f"{_where(e.absolute_path)}: {e.message}" for e in errors[:_ERRORS_KEPT]]
+        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        found = [f"{_where(e.absolute_path)}: {e.message}" for e in errors[:_ERRORS_KEPT]]
+        return (None, found) if found else (value, [])
 
 
 def _schema_validator(schema: dict[str, Any]) -> Any:
     try:
         import jsonschema  # type: ignore[import-untyped]
     except ImportError:
-        raise ConfigurationError(
-            "a JSON-schema output is validated with jsonschema, which is not installed; "
-            "pip install jsonschema (or pass a pydantic model class)"
-        ) from None
+        raise ConfigurationError("a JSON-schema output is validated with jsonschema, which is "
+                                 "not installed; pip install jsonschema (or pass a pydantic "
+                                 "model class)") from None
     validator_class = jsonschema.validators.validator_for(schema)
     try:
         validator_class.check_schema(schema)
@@ -105,10 +103,7 @@ def _pydantic_check(model_class: Any, value: Any) -> tuple[Any, list[str]]:
 
 
 def _where(path: Any) -> str:
-    out = "$"
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
 
 def check_max_reasks(value: Any) -> int:
@@ -117,25 +112,10 @@ def check_max_reasks(value: Any) -> int:
     return value
 
 
-@dataclass
-class Answer:
-    """What a typed run produced: the result, and every call that led to it."""
-
-    value: Any = None
-    usage: Usage = field(default_factory=Usage)
-    history: list[Any] = field(default_factory=list)
-    reasks: int = 0
-
-
-def run_typed(
-    call: Callable[[list[dict[str, Any]]], Generation],
-    messages: list[dict[str, Any]],
-    typed: TypedOutput,
-    max_reasks: int,
-    answer: Answer,
-) -> Any:
-    """Call, validate, and re-ask up to ``max_reasks`` times; fills ``answer`` as it goes
-    (so the caller keeps the usage of a run that fails).
+def run_typed(call: Callable[[list[dict[str, Any]]], Generation], messages: list[dict[str, Any]],
+              typed: TypedOutput, max_reasks: int, history: list[Any]) -> Any:
+    """Call, validate, and re-ask up to ``max_reasks`` times (never for output without a
+    schema); each answer is appended to ``history`` (None for a reply without JSON).
 
     A reply that holds no JSON at all (``invalid_json``, or no forced-tool call) is
     re-asked too, without an answer to quote.
@@ -144,22 +124,21 @@ def run_typed(
         OutputValidationError: no answer validated.
         InvalidResponseError: the last reply held no usable JSON.
     """
+    max_reasks = max_reasks if typed.validates else 0
     raw: Any = None
     errors: list[str] = []
     for attempt in range(max_reasks + 1):
         if attempt:
-            answer.reasks += 1
             _context.current().record_reask()
-        raw = _ask(call, messages, answer, last=attempt == max_reasks)
-        if raw is _NO_ANSWER:
+        answer = _ask(call, messages, history, last=attempt == max_reasks)
+        if answer is _NO_ANSWER:
             raw, errors = None, ["$: the reply was not valid JSON"]
-            messages = messages + _follow_up(_NO_ANSWER, errors)
-            continue
-        value, errors = typed.check(raw)
-        if not errors:
-            answer.value = value
-            return value
-        messages = messages + _follow_up(raw, errors)
+        else:
+            raw = answer
+            value, errors = typed.check(raw)
+            if not errors:
+                return value
+        messages = messages + _follow_up(answer, errors)
     raise OutputValidationError(
         f"the answer does not match {typed.name} after {max_reasks} re-ask"
         f"{'' if max_reasks == 1 else 's'}: " + "; ".join(errors[:3])
@@ -169,19 +148,17 @@ def run_typed(
 
 
 def _ask(call: Callable[[list[dict[str, Any]]], Generation], messages: list[dict[str, Any]],
-         answer: Answer, last: bool) -> Any:
+         history: list[Any], last: bool) -> Any:
     """One call: its parsed output, or _NO_ANSWER for a reply without usable JSON (raised
     as it is on the last attempt, where there is no re-ask left to fix it)."""
     try:
-        result = call(messages)
+        output = call(messages).output
     except InvalidResponseError as exc:
         if last or exc.reason not in _REASKABLE:
             raise
-        answer.history.append(None)
-        return _NO_ANSWER
-    answer.usage = answer.usage + result.usage
-    answer.history.append(result.output)
-    return result.output
+        output = _NO_ANSWER
+    history.append(None if output is _NO_ANSWER else output)
+    return output
 
 
 def _follow_up(raw: Any, errors: list[str]) -> list[dict[str, Any]]:

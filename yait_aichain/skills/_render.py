@@ -1,4 +1,4 @@
-"""Where a Skill's template stops being the same for every run, and marking it there.
+"""Rendering a Skill's messages, and where its template stops being the same for every run.
 
 The static prefix is everything before the first ``{variable}``: the system text and the
 template's text up to its first placeholder. When it is long enough for the model's
@@ -14,10 +14,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from .._messages import Messages
 from .._template import first_placeholder, render
 from ..models._caching import CHARS_PER_TOKEN, MARKING_PROVIDERS, min_cacheable_tokens
 
-__all__ = ["cache_point", "mark_and_render"]
+__all__ = ["cache_point", "render_messages"]
 
 #: (message index, part index, characters of that part's template in the prefix)
 Point = tuple[int, int, int]
@@ -28,46 +29,37 @@ def cache_point(messages: list[dict[str, Any]], model: Any) -> Point | None:
     provider, name = getattr(model, "provider", None), getattr(model, "name", "")
     if provider not in MARKING_PROVIDERS:
         return None
+    texts = [(mi, pi, part["text"]) for mi, message in enumerate(messages)
+             for pi, part in enumerate(message["parts"]) if part["type"] == "text"]
     point: Point | None = None
     chars = 0
-    for mi, message in enumerate(messages):
-        for pi, part in enumerate(message["parts"]):
-            if part["type"] != "text":
-                continue
-            text = part["text"]
-            cut = first_placeholder(text)
-            if cut is None:
-                point, chars = (mi, pi, len(text)), chars + len(text)
-                continue
-            if cut > 0:
-                point, chars = (mi, pi, cut), chars + cut
-            return _worth(point, chars, provider, name)
-    return _worth(point, chars, provider, name)
-
-
-def _worth(point: Point | None, chars: int, provider: str, name: str) -> Point | None:
+    for mi, pi, text in texts:
+        cut = first_placeholder(text)
+        if cut is None or cut > 0:
+            size = len(text) if cut is None else cut
+            point, chars = (mi, pi, size), chars + size
+        if cut is not None:
+            break
     if point is None or chars // CHARS_PER_TOKEN < min_cacheable_tokens(provider, name):
         return None
     return point
 
 
-def mark_and_render(messages: list[dict[str, Any]], point: Point,
-                    variables: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The messages rendered with ``variables``, the part at ``point`` split and flagged."""
-    out = []
+def render_messages(messages: list[dict[str, Any]], variables: Mapping[str, Any],
+                    point: Point | None = None) -> Messages:
+    """The messages rendered with ``variables``; the part at ``point`` split and flagged."""
+    out = Messages()
     for mi, message in enumerate(messages):
         parts: list[dict[str, Any]] = []
         for pi, part in enumerate(message["parts"]):
             if part["type"] != "text":
                 parts.append(copy.deepcopy(part))
-                continue
-            text = part["text"]
-            if (mi, pi) != point[:2]:
-                parts.append({"type": "text", "text": render(text, variables)})
-                continue
-            head, tail = text[:point[2]], text[point[2]:]
-            parts.append({"type": "text", "text": render(head, variables), "cache": True})
-            if tail:
-                parts.append({"type": "text", "text": render(tail, variables)})
+            elif point is None or (mi, pi) != point[:2]:
+                parts.append({"type": "text", "text": render(part["text"], variables)})
+            else:
+                head, tail = part["text"][:point[2]], part["text"][point[2]:]
+                parts.append({"type": "text", "text": render(head, variables), "cache": True})
+                if tail:
+                    parts.append({"type": "text", "text": render(tail, variables)})
         out.append({"role": message["role"], "parts": parts})
     return out
