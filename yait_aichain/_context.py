@@ -1,14 +1,12 @@
 """The per-run scope that travels from a Pool item down to every HTTP call it makes.
 
-A Pool worker opens a :func:`scope` before it runs an item. Everything below it (Chain
-steps, Skill runs, Model calls, retry sleeps) reads the scope of its own thread, so:
-
-- the item's remaining time budget bounds each HTTP timeout and each backoff sleep;
-- a cancel event (Ctrl-C, ``on_error="raise"``) wakes sleeping retries at once;
-- every call adds its usage and attempts to the tallies of the scopes it runs in (a
-  Skill run's, a Chain step's, a Pool item's), never to a shared attribute: the one
-  channel usage travels by, so 50 flows sharing one Skill never mix their numbers;
-- a Pool's ``rate_limit`` rides along: every Model call inside waits for it too.
+A Pool worker opens a :func:`scope` around an item; everything below it (Chain steps,
+Skill runs, Model calls, retry sleeps) reads its own thread's scope. The item's remaining
+budget bounds each HTTP timeout and backoff sleep; a cancel event (Ctrl-C,
+``on_error="raise"``) wakes sleeping retries at once; a Pool's ``rate_limit`` rides along.
+Every call adds its usage and attempts to the tallies of the scopes it runs in (a Skill
+run's, a Chain step's, a Pool item's), never to a shared attribute: the one channel usage
+travels by, so 50 flows sharing one Skill never mix their numbers.
 
 Scopes nest: an inner scope keeps the tighter deadline, sees the outer cancel events, and
 its usage also counts in the outer tallies. Outside any scope nothing is limited.
@@ -30,12 +28,9 @@ from ._usage import Usage
 
 @dataclass
 class Tally:
-    """What the calls made inside one scope cost. Written by one thread at a time.
-
-    ``wait_seconds`` is time spent waiting for a rate limit; ``waiting`` is how many waits
-    are under way right now (read by the Pool's progress line from another thread);
-    ``reasks`` how many times a Skill asked again after an answer failed its schema.
-    """
+    """What the calls made inside one scope cost; written by one thread at a time.
+    ``wait_seconds``: time spent waiting for rate limits; ``waiting``: waits under way now
+    (read by the Pool's progress line from another thread); ``reasks``: a Skill's re-asks."""
 
     usage: Usage = field(default_factory=Usage)
     requests: int = 0
@@ -69,8 +64,8 @@ class Scope:
             raise CancelledError("the run was cancelled", reason="cancelled")
 
     def sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once when the scope is cancelled (then raise). Sleeps past
-        the deadline are cut short; the caller checks the budget afterwards."""
+        """Sleep, up to the deadline (the caller checks the budget afterwards), but wake
+        and raise at once when the scope is cancelled."""
         left = self.remaining()
         end = time.monotonic() + (seconds if left is None else min(seconds, left))
         while (wait := end - time.monotonic()) > 0 and not self.cancelled():

@@ -1,12 +1,7 @@
-"""Normalising and checking the message lists that Skill and Model accept.
-
-Accepted on input::
-
-    "Hello"                                            -> one user message
-    [{"role": "user", "parts": ["text", {...}]}]      -> parts as bare strings or dicts
-    [{"role": "user", "content": "text"}]             -> the OpenAI-style shorthand
-
-Normalised output: ``[{"role": ..., "parts": [{"type": "text", "text": ...} | image]}]``.
+"""Normalising and checking the message lists that Skill and Model accept: a str (one
+user message), ``[{"role": ..., "parts": ["text", {...}]}]`` (parts as bare strings or
+dicts) or the OpenAI-style ``"content"`` shorthand. Normalised output:
+``[{"role": ..., "parts": [{"type": "text", "text": ...} | image part]}]``.
 """
 
 from __future__ import annotations
@@ -27,12 +22,8 @@ class Messages(list):  # type: ignore[type-arg]
 
 
 def normalise_messages(messages: Any) -> Messages:
-    """Return a fresh, normalised copy of ``messages`` (or ``messages`` itself when it is
-    already a :class:`Messages`).
-
-    Raises:
-        ConfigurationError: the messages cannot be sent; the message says which one.
-    """
+    """A fresh, normalised copy of ``messages`` (``messages`` itself when it already is a
+    :class:`Messages`); ConfigurationError, naming the message, when they cannot be sent."""
     if isinstance(messages, Messages):
         return messages
     if isinstance(messages, str):

@@ -1,11 +1,7 @@
-"""How Pool and Chain call a runner, whatever kind it is.
-
-A runner is one of:
-
-- a Tool: an object with a JSON-schema ``parameters`` dict (``{"properties": {...}}``)
-  and ``run(**kwargs)``; it receives only the parameters it declares;
-- anything with ``run(variables)`` (Skill, Chain, user classes);
-- a plain callable taking the variables dict.
+"""How Pool and Chain call a runner, whatever kind it is: a Tool (a JSON-schema
+``parameters`` dict with ``"properties"`` and ``run(**kwargs)``; it receives only the
+parameters it declares), anything with ``run(variables)`` (Skill, Chain, user classes), or
+a plain callable taking the variables dict.
 """
 
 from __future__ import annotations
@@ -46,9 +42,8 @@ def runner_name(runner: Any, default: str = "runner") -> str:
 
 
 def describe_runner(runner: Any) -> str:
-    """A short label a user recognises: the runner's own name when it has one, else what
-    it is (``Skill(claude-sonnet-4-6)``, ``Chain(3 steps)``, ``convertToMD``, a function's
-    name). Never a value that could hold a secret."""
+    """A short label a user recognises (never a value that could hold a secret): the
+    runner's name, else what it is (``Skill(claude-sonnet-4-6)``, ``Chain(3 steps)``)."""
     name = runner_name(runner, default="")
     if name:
         return name
@@ -86,9 +81,9 @@ def qualname(obj: Any) -> str:
 
 
 def describe(runner: Any) -> Any:
-    """The identity of a runner, for checkpoint keys: what its ``identity()`` returns,
+    """A runner's identity, for checkpoint keys (see ``pool._identity``): its ``identity()``
     tagged with its type; for a plain callable only its name, marked as not versioned
-    (built-ins excepted: they change only with Python). See ``pool._identity``."""
+    (built-ins excepted: they change only with Python)."""
     hook = getattr(runner, "identity", None)
     if callable(hook) and not isinstance(runner, type):
         return {"type": qualname(type(runner)), "identity": hook()}
@@ -113,25 +108,22 @@ def user_stacklevel() -> int:
 
 
 def reserve_connections(runner: Any, n: int) -> None:
-    """Ask a runner (and the models under it) to keep ``n`` connections ready, so that
-    ``max_flows`` threads never overflow a connection pool (runners without the hook
-    are left alone)."""
+    """Ask a runner with the hook (and the models under it) to keep ``n`` connections
+    ready, so that ``max_flows`` threads never overflow a connection pool."""
     hook = getattr(runner, "_reserve_connections", None)
     if callable(hook):
         hook(n)
 
 
 class ThreadLocalViews:
-    """For runners that describe "the latest run of the calling thread" through
-    attributes kept in ``self._local`` (a ``threading.local``). A pickled copy starts with
-    no such views: they belong to the threads of the process that ran them."""
+    """For runners whose views of "the calling thread's latest run" live in ``self._local``
+    (a ``threading.local``): a pickled copy starts without them, as they belong to the
+    threads that ran them."""
 
     _local: threading.local
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_local", None)
-        return state
+        return {name: value for name, value in self.__dict__.items() if name != "_local"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

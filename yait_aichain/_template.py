@@ -1,13 +1,10 @@
 """Safe ``{name}`` substitution for prompt templates.
 
-Only a bare ``{identifier}`` is a placeholder. It is replaced by the variable's value: a
-str as is, anything else as JSON (so lists and dicts read naturally in a prompt). ``{{``
-and ``}}`` are literal braces. Everything else (``{x.y}``, ``{x[0]}``, ``{x!r}``,
-``{x:>10}``, ``{"a": 1}``, ``{}``, a lone brace) stays exactly as written: we never call
-``str.format``, whose attribute walking lets a template read secrets.
-
-One pass: a substituted value is never scanned again, so a page or an LLM answer that
-contains ``{api_key}`` reaches the next prompt verbatim.
+Only a bare ``{identifier}`` is a placeholder, replaced by the variable's value (a str as
+is, anything else as JSON); ``{{`` and ``}}`` are literal braces. Everything else
+(``{x.y}``, ``{x[0]}``, ``{x!r}``, ``{"a": 1}``, a lone brace) stays as written: we never
+call ``str.format``, whose attribute walking lets a template read secrets. One pass: a
+substituted value is never scanned again, so an answer holding ``{api_key}`` stays as is.
 """
 
 from __future__ import annotations
@@ -65,20 +62,15 @@ def render_value(value: Any) -> str:
 
 
 def render(template: str, variables: Mapping[str, Any]) -> str:
-    """Substitute ``variables`` into ``template``.
-
-    Raises:
-        TemplateError: a placeholder has no variable; lists every missing name.
-    """
+    """Substitute ``variables`` into ``template`` (TemplateError, listing every missing
+    name, when a placeholder has no variable)."""
     missing = placeholders(template) - variables.keys()
     if missing:
         raise missing_error(missing, variables.keys())
 
-    def replace(match: re.Match[str]) -> str:
+    def replace(match: re.Match[str]) -> str:  # "{{" -> "{", "}}" -> "}"
         name = match.group(1)
-        if name is None:
-            return match.group(0)[0]  # "{{" -> "{", "}}" -> "}"
-        return render_value(variables[name])
+        return match.group(0)[0] if name is None else render_value(variables[name])
 
     return _TOKEN.sub(replace, template)
 

@@ -1,11 +1,9 @@
 """Text that any str Python can hold survives the bytes it is written as.
 
-A Python str may hold lone surrogates (half an emoji from a model answer cut in the
-middle, ``surrogateescape``'d bytes of a file name or argv). UTF-8 cannot encode them,
-and one such character used to abort a checkpointed run, the report and the CLI. Here:
-JSON written as bytes stays exact (a lone surrogate goes out as its ``\\udXXX`` escape,
-which is valid UTF-8 and reads back as the same str), and text meant for people shows
-a replacement character instead.
+A str may hold lone surrogates (half an emoji from a cut model answer, the
+``surrogateescape``'d bytes of a file name), which UTF-8 cannot encode: one used to abort
+a checkpointed run, the report and the CLI. JSON written as bytes stays exact (the
+``\\udXXX`` escape reads back as the same str); text for people shows U+FFFD instead.
 """
 
 from __future__ import annotations
@@ -17,8 +15,7 @@ __all__ = ["json_bytes", "json_loads", "printable"]
 
 
 def json_bytes(obj: Any, **kwargs: Any) -> bytes:
-    """``json.dumps(obj, **kwargs)`` as UTF-8: readable non-ASCII text, except when the
-    value holds a lone surrogate, whose line is then written with ASCII escapes."""
+    """``json.dumps(obj, **kwargs)`` as UTF-8; a value with a lone surrogate goes ASCII-escaped."""
     text = json.dumps(obj, ensure_ascii=False, **kwargs)
     try:
         return text.encode("utf-8")

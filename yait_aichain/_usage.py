@@ -11,12 +11,10 @@ __all__ = ["Usage"]
 class Usage:
     """Tokens used by a call; ``cost`` in USD where the model's price is known, else None.
 
-    ``input_tokens`` counts every prompt token; ``cache_read_tokens`` and
-    ``cache_write_tokens`` say how many of them were read from or written to the
-    provider's prompt cache (each billed at its own rate).
-
-    Usages add up (``a + b``, ``sum(usages)``); a summed cost is None only when every
-    part's cost is None.
+    ``input_tokens`` counts every prompt token, ``cache_read_tokens`` and
+    ``cache_write_tokens`` those read from or written to the provider's prompt cache (each
+    billed at its own rate). Usages add up (``a + b``, ``sum(usages)``); a summed cost is
+    None only when every part's cost is None.
     """
 
     input_tokens: int = 0

@@ -1,9 +1,8 @@
 """The exception tree of yait_aichain.
 
-Every error the library raises on purpose derives from :class:`AichainError`, so
-``except AichainError`` catches all of them. Errors from ``requests`` and ``tenacity`` are
-translated at one boundary each and never reach a user; the original is kept in
-``__cause__``. A class also inherits a built-in exception where the error truly is one
+``except AichainError`` catches every error the library raises on purpose. Errors from
+``requests`` and ``tenacity`` are translated at one boundary each (the original is kept in
+``__cause__``). A class also inherits a built-in exception where the error truly is one
 (a bad argument is also a ``ValueError``, a timeout also a ``TimeoutError``).
 
     AichainError
@@ -66,9 +65,9 @@ class AichainError(Exception):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        names = dict.fromkeys(n for base in reversed(cls.__mro__) for n, kind in
-                              inspect.get_annotations(base).items() if "ClassVar" not in kind)
-        cls._facts = tuple(names)
+        cls._facts = tuple(dict.fromkeys(  # every annotated fact of the class and its bases
+            n for base in reversed(cls.__mro__) for n, kind in
+            inspect.get_annotations(base).items() if "ClassVar" not in kind))
 
     def __init__(self, *args: Any, **facts: Any):
         super().__init__(*args)
@@ -309,9 +308,8 @@ class UnsafeURLError(ToolError, ValueError):
 
 
 class UnsafePathError(ToolError, PermissionError):
-    """A local file was refused: the tool reads local files only under the ``root``
-    directory it was built with (``root`` is None when no root was given, so no local
-    file is read at all), and ``path`` resolves outside it."""
+    """A local file was refused: ``path`` resolves outside the ``root`` directory the tool
+    was built with (None when no root was given: then no local file is read at all)."""
     path: str | None = None
     root: str | None = None
 
@@ -328,11 +326,10 @@ class FetchTimeoutError(FetchError, builtins.TimeoutError):
 
 
 class ResponseTooLargeError(APIError, FetchError):
-    """A response body (after decompression) is over its cap (``limit``, in bytes): a model
-    answer over ``Model(max_response_bytes=...)`` (32 MiB by default) or a page over
-    convertToMD's ``max_bytes``; the cap holds while decoding, so a compression bomb never
-    inflates. Never retried: the same request would get the same body. ``status`` is the
-    HTTP status (None when no HTTP response was read, as for a local file)."""
+    """A decompressed body is over its cap (``limit``, bytes): ``Model(max_response_bytes=)``
+    (32 MiB by default) or convertToMD's ``max_bytes``, held while decoding (a compression
+    bomb never inflates). Never retried: the same request gets the same body. ``status`` is
+    None when no HTTP response was read (a local file)."""
     status: int | None = None  # type: ignore[assignment]
     limit: int | None = None
 

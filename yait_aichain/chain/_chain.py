@@ -1,8 +1,7 @@
 """Chain: run runners one after another, each step seeing what the earlier ones produced.
 
-What a run leaves behind (a :class:`StepRecord` per step, the :class:`ChainRun` as a whole)
-is frozen, so a result handed to another thread (a Pool record, a log sink) cannot be
-changed under it; the mappings inside are read-only views over private copies.
+What a run leaves behind (a :class:`StepRecord` per step, the :class:`ChainRun`) is frozen:
+a result handed to another thread cannot change under it (mappings are read-only copies).
 """
 
 from __future__ import annotations
@@ -25,21 +24,15 @@ from ._steps import (DEFAULT_ON_STEP_ERROR, Step, call_step, check_policy, check
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def frozen_copy(variables: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only shallow copy: later merges into the run's variables never show here."""
-    return MappingProxyType(dict(variables))
-
-
 @dataclass(frozen=True)
 class StepRecord:
-    """One executed (or refused) step of a Chain run.
-
-    ``input`` is a shallow snapshot of the variables just before the step; ``output`` is
-    what the step returned (None when it failed); ``error`` is ``"Type: message"`` and
-    ``exception`` the exception itself when it failed. ``usage`` and ``requests`` count
-    only the model calls made inside this step, ``reasks`` the times a typed Skill asked
-    again (those requests are in ``requests``). ``record["output"]`` works as well as
-    ``record.output``, since the public project exposes history entries as dicts.
+    """One executed (or refused) step of a Chain run: ``input`` is a shallow snapshot of
+    the variables just before it; ``output`` what it returned (None when it failed);
+    ``error`` is ``"Type: message"`` and ``exception`` the exception itself when it failed.
+    ``usage`` and ``requests`` count only the model calls made inside this step,
+    ``reasks`` the times a typed Skill asked again (those requests are in ``requests``).
+    ``record["output"]`` works as well as ``record.output``, since the public project
+    exposes history entries as dicts.
     """
 
     step: int
@@ -146,12 +139,9 @@ class Chain(ThreadLocalViews):
 
     def run(self, variables: Mapping[str, Any] | None = None, *,
             on_step_error: str | None = None) -> Any:
-        """Run every step and return the last step's output (under ``"stop"``/``"skip"``
-        the last successful one, or None when no step succeeded).
-
-        Args:
-            variables: merged over the Chain's default ``variables``.
-            on_step_error: overrides the Chain's policy for this run.
+        """Run every step on ``variables`` (merged over the Chain's defaults) and return the
+        last step's output (under ``"stop"``/``"skip"`` the last successful one, or None);
+        ``on_step_error`` overrides the Chain's policy for this run.
 
         Raises:
             ChainStepError: under ``"raise"``, when a step fails or lacks a variable it
@@ -199,8 +189,8 @@ class Chain(ThreadLocalViews):
         finally:
             # The step tallies are the run's usage: each model call was counted in one step.
             self._local.run = run = ChainRun(
-                output=output, variables=frozen_copy(accumulated), history=tuple(history),
-                usage=sum((r.usage for r in history), Usage()),
+                output=output, variables=MappingProxyType(dict(accumulated)),
+                history=tuple(history), usage=sum((r.usage for r in history), Usage()),
                 requests=sum(r.requests for r in history), duration=time.perf_counter() - started)
         return run
 
@@ -231,21 +221,17 @@ class Chain(ThreadLocalViews):
         JSON-schema Skill with a closed object schema, a runner with ``output_keys`` and a
         callable annotated ``-> str`` (or another scalar); after any other step the rest
         is trusted. ``run()`` does this before its first step and a Pool before its first
-        item, so a misspelt ``{sumary}`` in step 2 costs nothing.
-
-        Raises:
-            ChainStepError: names the step and the variable (``__cause__`` is a
-                TemplateError with ``missing``).
+        item, so a misspelt ``{sumary}`` in step 2 costs nothing. The ChainStepError names
+        the step and the variable (``__cause__`` is a TemplateError with ``missing``).
         """
         check_steps(self._steps, {*self.variables, *variables})
 
     @property
     def required_variables(self) -> frozenset[str]:
         """The variables a run must be given, as far as is known before running: the first
-        step's needs (a Tool's required parameters after ``input_map``, a runner's own
-        ``required_variables``, the ``input_map`` sources) minus the Chain's defaults.
-        Later steps are left out (an earlier step's dict output may provide them; each is
-        checked just before it runs); a plain callable's needs are unknown."""
+        step's needs (a Tool's required parameters, a runner's ``required_variables``, the
+        ``input_map`` sources) minus the Chain's defaults. Later steps are left out (an
+        earlier dict output may provide them); a plain callable's needs are unknown."""
         return frozenset(missing_variables(self._steps[0], {})) - self.variables.keys()
 
     def _reserve_connections(self, n: int) -> None:
@@ -267,7 +253,7 @@ class Chain(ThreadLocalViews):
 
 def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool]:
     """Run one step; return its record and whether it was refused for missing variables."""
-    snapshot = frozen_copy(accumulated)
+    snapshot = MappingProxyType(dict(accumulated))
     missing = missing_variables(step, accumulated)
     if missing:
         # Like a Skill's TemplateError: the facts, and the certainty that nothing was called.
@@ -293,14 +279,11 @@ def _record(step: Step, snapshot: Mapping[str, Any], error: BaseException | None
 
 
 def _describe(step: Step, error: BaseException, refused: bool) -> str:
-    if refused:
-        return f"{step.label} was not run: {error}"
-    return f"{step.label} failed: {type(error).__name__}: {error}"
+    what = "was not run" if refused else f"failed: {type(error).__name__}"
+    return f"{step.label} {what}: {error}"
 
 
 def _check_variables(variables: Any, what: str) -> dict[str, Any]:
-    if variables is None:
-        return {}
-    if not isinstance(variables, Mapping):
+    if variables is not None and not isinstance(variables, Mapping):
         raise ConfigurationError(f"{what} must be a dict; got {type(variables).__name__}")
-    return dict(variables)
+    return dict(variables or {})

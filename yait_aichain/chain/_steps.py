@@ -1,17 +1,10 @@
 """Chain steps: normalising the user's forms, knowing what a step needs, calling it.
 
 Mistakes in a step are reported when the Chain is built, with the step's index, so a
-pipeline of 50 flows does not start only to fail the same way 50 times.
-
-Before a run, :func:`check_steps` walks the steps: each step's variables must come from
-the run's variables (the item's keys and shared variables), the Chain's defaults, or what
-earlier steps store (a scalar output under the step's ``output_key``, a dict output's
-keys). What a runner returns is known statically for a text Skill, a JSON-schema Skill
-with a closed object schema, a runner that declares ``output_keys``, and a callable or
-``run`` method annotated with a scalar return type. Any other step's output cannot be
-known, so the walk trusts it: from there on nothing is reported missing. The point is
-money: a misspelt ``{sumary}`` in step 2 used to be found only after every item had paid
-for step 1.
+pipeline of 50 flows does not start only to fail the same way 50 times. Before a run,
+:func:`check_steps` walks the steps (see ``Chain.check_variables`` for which outputs are
+known; after any other the walk trusts the rest): a misspelt ``{sumary}`` in step 2 used
+to be found only after every item had paid for step 1.
 """
 
 from __future__ import annotations
@@ -134,11 +127,9 @@ def _declared_needs(runner: Any) -> frozenset[str]:
 
 
 def missing_variables(step: Step, variables: Mapping[str, Any]) -> dict[str, str | None]:
-    """The variables ``step`` needs that ``variables`` lacks, each with what it is for.
-
-    A tool needs the variable behind each required parameter; any other runner needs its
-    ``required_variables`` (after aliasing); every source named in ``input_map`` must exist.
-    """
+    """The variables ``step`` needs that ``variables`` lacks, each with what it is for: a
+    tool's required parameters, another runner's ``required_variables`` (after aliasing)
+    and every ``input_map`` source."""
     missing: dict[str, str | None] = {source: f"parameter {param!r}" for param, source
                                       in step.input_map.items() if source not in variables}
     if step.kind == "tool":
@@ -183,11 +174,8 @@ _SCALARS = (str, int, float, bool, bytes, list, tuple, type(None))
 def check_steps(
     steps: tuple[Step, ...], known: Iterable[str], label: str = ""
 ) -> frozenset[str] | None:
-    """Raise ChainStepError at the first step that needs a variable nothing provides.
-
-    Returns the variables known after the last step, or None once a step's output could
-    not be known (the rest of the walk trusted it).
-    """
+    """Raise ChainStepError at the first step that needs a variable nothing provides;
+    return the variables known after the last step (None once an output was unknown)."""
     have = set(known)
     for step in steps:
         if step.kind == "chain":  # walk it inside; it returns its last step's output

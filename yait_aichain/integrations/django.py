@@ -26,13 +26,8 @@ __all__ = ["close_db_connections", "command_progress"]
 @contextlib.contextmanager
 def close_db_connections() -> Iterator[None]:
     """Around one Pool item: drop stale connections on entry, close this thread's on exit.
-
-    Pass the function itself as ``Pool(..., worker_context=close_db_connections)``. It is a
-    module-level function, so it also pickles for ``Pool(executor=...)``.
-
-    Raises:
-        ImportError: Django is not installed.
-    """
+    Pass the function itself as ``worker_context=`` (it pickles for ``Pool(executor=...)``
+    too); ImportError without Django."""
     from django.db import close_old_connections, connections
 
     # Connections are per thread: these calls touch only the worker thread's own.
@@ -46,9 +41,8 @@ def close_db_connections() -> Iterator[None]:
 
 
 class _Unended:
-    """A management command's ``stdout`` that writes exactly what it is given:
-    ``OutputWrapper`` appends a newline to every write, which would turn a progress line
-    that rewrites itself with ``\\r`` into one line per update."""
+    """A command's ``stdout`` that writes exactly what it is given (``OutputWrapper`` adds a
+    newline to every write: a progress line rewritten with ``\\r`` would become many)."""
 
     def __init__(self, wrapper: Any):
         self._wrapper = wrapper
@@ -64,16 +58,9 @@ class _Unended:
 
 
 def command_progress(command: Any, verbosity: int | None = None) -> Any:
-    """The ``progress=`` value for a Pool run by a management command.
-
-    Args:
-        command: the ``BaseCommand`` instance (``self`` in ``handle``).
-        verbosity: ``options["verbosity"]``; 0 turns progress off.
-
-    Returns:
-        A stream over ``command.stdout`` when it is a terminal and verbosity is at least
-        1, else False (no progress: logs, pipes and ``call_command`` stay clean).
-    """
+    """The ``progress=`` value for a Pool run by ``command`` (``self`` in ``handle``): a
+    stream over its stdout when that is a terminal and ``verbosity`` (``options
+    ["verbosity"]``) is not 0, else False (logs, pipes and ``call_command`` stay clean)."""
     stdout = command.stdout
     isatty = getattr(stdout, "isatty", None)
     if (verbosity is not None and verbosity < 1) or not callable(isatty) or not isatty():

@@ -1,4 +1,11 @@
-"""Skill: a prompt template plus a model."""
+"""Skill: a prompt template plus a model.
+
+The static prefix (everything before the first ``{variable}``) is marked for the prompt
+cache once it reaches the model's minimum cacheable length: the text part holding its end
+is split there and the first half flagged ``"cache": True``, which the provider adapters
+turn into ``cache_control`` (Anthropic) or a ``prompt_cache_key`` (OpenAI); the split
+changes no token of the prompt.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _context
-from .._messages import normalise_messages, text_parts
+from .._messages import Messages, normalise_messages, text_parts
 from .._runner import ThreadLocalViews, describe, reserve_connections
-from .._template import missing_error, placeholders
+from .._template import first_placeholder, missing_error, placeholders, render
 from .._usage import Usage
 from ..errors import ConfigurationError
+from ..models._caching import CHARS_PER_TOKEN, MARKING_PROVIDERS, min_cacheable_tokens
 from ..models._model import Model
-from ._render import cache_point, render_messages
 from ._typed import DEFAULT_MAX_REASKS, TypedOutput, check_max_reasks, run_typed
 
 __all__ = ["Skill"]
@@ -38,21 +45,19 @@ class Skill(ThreadLocalViews):
         variables: default values for placeholders; run-time variables win.
         options: generation settings for this Skill (override the model's).
         prompt, system: shorthands for a one-user-message (and system) template.
-        cache: ``"auto"`` (default) marks the static prefix (up to the first
-            ``{variable}``) for the provider's prompt cache once it reaches the model's
-            minimum cacheable length (Anthropic ``cache_control``, OpenAI
-            ``prompt_cache_key``); a Pool then runs one item first so the others read the
-            cache it wrote. ``False`` sends the prompt unmarked.
+        cache: ``"auto"`` (default) marks the static prefix for the provider's prompt cache
+            (see the module docs; a Pool then runs one item first so the others read the
+            cache it wrote); ``False`` sends the prompt unmarked.
 
     Raises:
-        ConfigurationError: the messages, output or options are not usable;
-            UnsupportedSchemaError when the model's provider cannot express the schema.
+        ConfigurationError: unusable messages, output or options (UnsupportedSchemaError
+            when the model's provider cannot express the schema).
 
-    One Skill may serve many threads at once (a Pool shares it between all its flows):
-    a run keeps its state local. ``last_usage`` and ``history`` describe the latest run
-    made directly *by the calling thread*, so a ``pool.run()`` leaves them as they were
-    (its items ran on the Pool's threads): a Pool run's usage is on its records,
-    ``pool.usage`` and its report.
+    One Skill may serve many threads at once (a Pool shares it between its flows): a run
+    keeps its state local. ``last_usage`` and ``history`` describe the latest run made
+    directly *by the calling thread*; a ``pool.run()`` leaves them as they were (its items
+    ran on the Pool's threads): a Pool run's usage is on its records, ``pool.usage`` and
+    its report.
     """
 
     def __init__(self, model: Model, input: Any = None, output: Any = None,
@@ -111,8 +116,7 @@ class Skill(ThreadLocalViews):
 
     @property
     def caches_prefix(self) -> bool:
-        """True when runs mark a static prefix for the prompt cache (a Pool then lets
-        one item write the cache before the others start)."""
+        """True when runs mark a static prefix for the prompt cache (a Pool warms it first)."""
         return self._cache_at is not None
 
     @property
@@ -145,11 +149,8 @@ class Skill(ThreadLocalViews):
         reserve_connections(self.model, n)
 
     def render(self, variables: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The messages this Skill would send for ``variables``, without sending them.
-
-        Raises:
-            TemplateError: a placeholder has no value; names every missing variable.
-        """
+        """The messages this Skill would send for ``variables``, without sending them
+        (TemplateError, naming every missing variable, when a placeholder has no value)."""
         merged = {**self.variables, **(variables or {})}
         missing = self._placeholders - merged.keys()
         if missing:
@@ -157,15 +158,9 @@ class Skill(ThreadLocalViews):
         return render_messages(self._messages, merged, self._cache_at)
 
     def run(self, variables: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
-        """Fill the template with ``variables`` and call the model.
-
-        Args:
-            variables: values for the placeholders (a dict, first positional argument).
-            **overrides: generation settings for this call only.
-
-        Returns:
-            The answer: a str, the parsed JSON for JSON output, or an instance of the
-            ``output=`` class.
+        """Fill the template with ``variables`` (a dict) and call the model; ``overrides``
+        are generation settings for this call only. Returns a str, the parsed JSON for JSON
+        output, or an instance of the ``output=`` class.
 
         Raises:
             TemplateError: before any request, when a placeholder has no value.
@@ -188,3 +183,48 @@ class Skill(ThreadLocalViews):
                     messages, self._typed, self.max_reasks, history)
         finally:
             self._local.usage, self._local.history = tally.usage, history
+
+
+#: (message index, part index, characters of that part's template in the prefix)
+Point = tuple[int, int, int]
+
+
+def cache_point(messages: list[dict[str, Any]], model: Any) -> Point | None:
+    """Where the static prefix of ``messages`` ends, if it is worth marking for ``model``."""
+    provider, name = getattr(model, "provider", None), getattr(model, "name", "")
+    if provider not in MARKING_PROVIDERS:
+        return None
+    texts = [(mi, pi, part["text"]) for mi, message in enumerate(messages)
+             for pi, part in enumerate(message["parts"]) if part["type"] == "text"]
+    point: Point | None = None
+    chars = 0
+    for mi, pi, text in texts:
+        cut = first_placeholder(text)
+        if cut is None or cut > 0:
+            size = len(text) if cut is None else cut
+            point, chars = (mi, pi, size), chars + size
+        if cut is not None:
+            break
+    if point is None or chars // CHARS_PER_TOKEN < min_cacheable_tokens(provider, name):
+        return None
+    return point
+
+
+def render_messages(messages: list[dict[str, Any]], variables: Mapping[str, Any],
+                    point: Point | None = None) -> Messages:
+    """The messages rendered with ``variables``; the part at ``point`` split and flagged."""
+    out = Messages()
+    for mi, message in enumerate(messages):
+        parts: list[dict[str, Any]] = []
+        for pi, part in enumerate(message["parts"]):
+            if part["type"] != "text":
+                parts.append(copy.deepcopy(part))
+            elif point is None or (mi, pi) != point[:2]:
+                parts.append({"type": "text", "text": render(part["text"], variables)})
+            else:
+                head, tail = part["text"][:point[2]], part["text"][point[2]:]
+                parts.append({"type": "text", "text": render(head, variables), "cache": True})
+                if tail:
+                    parts.append({"type": "text", "text": render(tail, variables)})
+        out.append({"role": message["role"], "parts": parts})
+    return out

@@ -1,9 +1,8 @@
 """Typed answers for a Skill: read ``output=``, validate each answer, re-ask on failure.
 
-A pydantic class is validated by pydantic (the result is an instance); a JSON-schema dict
-by ``jsonschema`` (the result is the dict). An answer that fails goes back to the model
-once more per re-ask, with the errors in a follow-up message; after ``max_reasks``
-re-asks the Skill raises :class:`~yait_aichain.errors.OutputValidationError`.
+A pydantic class is validated by pydantic (the result is an instance), a JSON-schema dict
+by ``jsonschema`` (the result is the dict). A failed answer goes back to the model with its
+errors in a follow-up message, up to ``max_reasks`` times; then OutputValidationError.
 """
 
 from __future__ import annotations
@@ -42,11 +41,7 @@ class TypedOutput:
 
     @classmethod
     def read(cls, output: Any) -> TypedOutput:
-        """From anything ``output=`` accepts.
-
-        Raises:
-            ConfigurationError: the output form, or its schema, is not usable.
-        """
+        """From anything ``output=`` accepts (ConfigurationError when it is not usable)."""
         spec = output_spec(output)
         if is_model_class(output):
             return cls(spec, model_class=output)
@@ -115,15 +110,9 @@ def check_max_reasks(value: Any) -> int:
 def run_typed(call: Callable[[list[dict[str, Any]]], Generation], messages: list[dict[str, Any]],
               typed: TypedOutput, max_reasks: int, history: list[Any]) -> Any:
     """Call, validate, and re-ask up to ``max_reasks`` times (never for output without a
-    schema); each answer is appended to ``history`` (None for a reply without JSON).
-
-    A reply that holds no JSON at all (``invalid_json``, or no forced-tool call) is
-    re-asked too, without an answer to quote.
-
-    Raises:
-        OutputValidationError: no answer validated.
-        InvalidResponseError: the last reply held no usable JSON.
-    """
+    schema; a reply without JSON is re-asked too, with no answer to quote); each answer
+    goes to ``history`` (None for a reply without JSON). Raises OutputValidationError, or
+    the last reply's InvalidResponseError."""
     max_reasks = max_reasks if typed.validates else 0
     raw: Any = None
     errors: list[str] = []
