@@ -220,3 +220,51 @@ def test_timeout_coercion():
     assert Model("gpt-4o", api_key="k", timeout=2).timeout == Timeout(total=2.0, connect=2.0)
     assert Model("gpt-4o", api_key="k", timeout=Timeout(30, connect=1)).timeout.connect == 1
     assert Model("gpt-4o", api_key="k", timeout=None).timeout.total is None
+
+
+@responses.activate
+def test_build_request_renders_what_generate_would_send_without_sending():
+    model = Model("gpt-4o", api_key=CANARY, temperature=1)
+    wire = model.build_request("Hello", output="json", temperature=0)
+    assert wire.path == "/chat/completions" and not responses.calls
+    assert wire.body["response_format"] == {"type": "json_object"} and wire.body["temperature"] == 0
+    assert wire.body["messages"][-1]["content"] == "Hello" and CANARY not in json.dumps(wire.headers)
+    with pytest.raises(ConfigurationError, match="unknown generation option"):
+        model.build_request("Hello", temprature=0)
+    with pytest.raises(ConfigurationError, match="max_tokens"):
+        model.build_request("Hello", max_tokens=-1)
+
+
+def test_parse_response_reads_and_prices_a_body_as_generate_does():
+    model = Model("claude-sonnet-4-6", api_key="k", price=(2, 10))
+    gen = model.parse_response(ANTHROPIC_OK)
+    assert gen.output == "Hi there" and gen.attempts == 1 and gen.finish_reason == "end_turn"
+    assert gen.usage.cost == pytest.approx((10 * 2 + 5 * 10) / 1e6)
+    batch = model.parse_response(json.dumps(ANTHROPIC_OK).encode(), batch=True)
+    assert batch.usage.cost == pytest.approx(gen.usage.cost / 2)
+    with pytest.raises(InvalidResponseError) as info:
+        model.parse_response(b"<html>")
+    assert info.value.reason == "malformed" and info.value.provider == "anthropic"
+    with pytest.raises(InvalidResponseError):
+        model.parse_response([ANTHROPIC_OK])
+
+
+@responses.activate
+def test_send_is_one_authenticated_call_retried_and_scrubbed(no_wait, sleeps):
+    url = "https://api.anthropic.com/v1/messages/batches"
+    responses.post(url, status=503, json={"error": {"message": "busy"}})
+    responses.post(url, json={"id": "b1", "echo": CANARY})
+    model = Model("claude-sonnet-4-6", api_key=CANARY, retry=no_wait)
+    body = model.send("POST", "/v1/messages/batches", b"{}",
+                      headers={"Content-Type": "application/x-ndjson"})
+    assert json.loads(body) == {"id": "b1", "echo": "***"} and len(sleeps) == 1
+    sent = responses.calls[-1].request
+    assert sent.headers["x-api-key"] == CANARY and sent.headers["Content-Type"] == "application/x-ndjson"
+    responses.get(url + "/gone", status=404, json={"error": {"message": f"no {CANARY}"}})
+    with pytest.raises(APIError) as info:
+        model.send("GET", "/v1/messages/batches/gone")
+    assert info.value.status == 404 and info.value.attempts == 1 and CANARY not in str(info.value)
+    responses.get(url + "/moved", status=302, headers={"Location": "https://evil.example/"})
+    with pytest.raises(InvalidResponseError, match="unexpected redirect") as info:
+        model.send("GET", "/v1/messages/batches/moved")
+    assert info.value.reason == "redirect"

@@ -176,7 +176,7 @@ class BatchJob:
     def _render(self, request: BatchRequest) -> _Rendered | None:
         """None when the request is too large for a batch (its result says so)."""
         model = request.model
-        wire, _ = model._wire_request(request.messages, request.output, request.options)
+        wire = model.build_request(request.messages, request.output, **request.options)
         backend = BACKENDS[model.provider]
         entry = backend.entry(request.key, wire, model.base_url)
         if _size(entry) > backend.max_bytes:
@@ -303,15 +303,12 @@ class BatchJob:
                                        "ran", batch_id=batch_id)
         if raw.kind != SUCCEEDED:
             return error_for_response(raw.status or 500, {}, json.dumps(raw.body).encode(),
-                                      provider=model.provider, model=model.name,
-                                      error_details=model._adapter.error_details)
+                                      provider=model.provider, model=model.name)
         try:
-            parsed = model._adapter.parse_response(raw.body, group.specs[key])
+            parsed = model.parse_response(raw.body, group.specs[key], batch=True)
         except APIError as exc:
-            exc.provider, exc.model = model.provider, model.name
             return exc
-        usage = model._priced(parsed.usage, batch=True)
-        return BatchResult(key, parsed.output, usage, batch_id=batch_id)
+        return BatchResult(key, parsed.output, parsed.usage, batch_id=batch_id)
 
     def _give_up(self, why: str) -> None:
         for group in self._groups:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from .. import _context
 from .._budget import reserve_call, settle_all
@@ -24,13 +24,15 @@ from ..ratelimit._limiter import RateLimit, account_limit, check_rate_limit
 from . import registry
 from ._retry import RetryPolicy, call_with_retries, retry_wait_seconds
 from ._status import decode_body, error_for_response, request_id, sanitise
-from ._transport import Transport
+from ._transport import RawResponse, Transport
 from ._prices import Price, coerce_price
 from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, mask_headers, output_spec
 from .providers import ADAPTERS
 from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 
 __all__ = ["Model"]
+
+T = TypeVar("T")
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 # What reading an unexpected JSON shape can raise inside an adapter.
@@ -288,60 +290,131 @@ class Model:
         messages, spec = normalise_messages(messages), output_spec(output)
         wire, merged = self._wire_request(messages, spec, options)
         body = json_bytes(wire.body, separators=(",", ":"))  # any str, lone surrogates too
-        headers = self._headers(wire.headers)
-        url = self.base_url + wire.path
+        max_tokens = merged.get("max_tokens")
         # The call's budget, set once: Model(timeout=) within what the Pool item has left.
         with _context.scope(timeout=self.timeout.total) as scope:
             # Rate limits: the account's 429 pause, this model's and the enclosing Pools'.
             limits = limits_for((self._account, self.rate_limit), scope)
             # (inside a max_flows="auto" Pool the account's learned limit may count tokens)
             tpm = scope.observers or any(lim.believed_tokens_per_minute for lim in limits)
-            prompt = prompt_tokens(messages) if tpm else 0
-            waited = 0.0  # seconds spent waiting for rate limits
-
-            def attempt() -> tuple[Any, str | None]:
-                nonlocal waited
-                scope.check()
-                with admit(limits, prompt=prompt, max_tokens=merged.get("max_tokens"),
-                           account=self._account) as permit:
-                    waited += permit.waited
-                    connect, read = self._attempt_timeouts(scope)
-                    try:
-                        raw = self._transport.post(url, headers, body, connect_timeout=connect,
-                                                   read_timeout=read, deadline=scope.deadline,
-                                                   max_bytes=self.max_response_bytes)
-                        permit.response(raw.status, raw.headers)
-                        parsed, rid = self._parse(raw, spec)
-                    except APIError as exc:
-                        self._key.scrub_error(exc)
-                        raise
-                    permit.used = parsed.usage.total_tokens
-                return parsed, rid
-
             # The Pools' budgets: reserve this call's worst case first (nothing is sent if
             # it does not fit), then settle with what the provider reports.
-            holds = reserve_call(scope, self.price, messages, merged.get("max_tokens"), self.name)
+            holds = reserve_call(scope, self.price, messages, max_tokens, self.name)
             try:
-                (parsed, rid), attempts, slept = call_with_retries(attempt, self.retry)
-            except BaseException as exc:
+                gen, attempts, waited = self._exchange(
+                    scope, limits, "POST", self.base_url + wire.path,
+                    self._headers(wire.headers), body, lambda raw: self._parse(raw, spec),
+                    prompt=prompt_tokens(messages) if tpm else 0, max_tokens=max_tokens,
+                    max_bytes=self.max_response_bytes)
+            except BaseException:
                 settle_all(holds, None)
-                if isinstance(exc, APIError):
-                    exc.provider = exc.provider or self._provider
-                    exc.model = exc.model or self.name
-                    scope.record(Usage(), exc.attempts, waited + retry_wait_seconds(self.retry))
                 raise
-            usage = self._priced(parsed.usage)
-            settle_all(holds, usage)
-            scope.record(usage, attempts, waited + slept)
-        return Generation(parsed.output, usage, attempts, rid, parsed.finish_reason)
+            settle_all(holds, gen.usage)
+            scope.record(gen.usage, attempts, waited)
+        return gen if attempts == 1 else dataclasses.replace(gen, attempts=attempts)
 
-    # -- per-call helpers -----------------------------------------------------------------
+    def build_request(self, messages: Any, output: Any = None, **options: Any) -> WireRequest:
+        """The request :meth:`generate` would send, built without sending anything.
+
+        Args:
+            messages: a str, or a list of ``{"role", "parts"}`` messages.
+            output: as for :meth:`generate`.
+            **options: per-call generation settings that override the model's.
+
+        Returns:
+            The :class:`WireRequest`: ``path`` (joined to :attr:`base_url`), JSON ``body``
+            and the provider's extra ``headers`` (never the key).
+
+        Raises:
+            ConfigurationError: an unknown option, a bad value or message, or a schema the
+                provider cannot express.
+        """
+        return self._wire_request(normalise_messages(messages), output_spec(output), options)[0]
+
+    def parse_response(self, body: Any, output: Any = None, *, batch: bool = False) -> Generation:
+        """A provider's 2xx response body read as :meth:`generate` reads it, and priced.
+
+        Args:
+            body: the body as bytes, or already decoded from JSON (a Batch API result).
+            output: as for :meth:`generate`.
+            batch: price the usage at the model's batch rate.
+
+        Returns:
+            A :class:`Generation` (``attempts`` is 1, ``request_id`` None).
+
+        Raises:
+            InvalidResponseError: the body is not JSON or not of the provider's shape.
+        """
+        content = body if isinstance(body, bytes) else json_bytes(body)
+        return self._parse(RawResponse(200, {}, content), output_spec(output), batch)
+
+    def send(self, method: str, path: str, body: bytes = b"", *,
+             headers: Mapping[str, str] | None = None, url: str | None = None) -> bytes:
+        """One authenticated request to the provider's API (the Batch APIs use it),
+        waiting for the account's 429 pause and retried as :meth:`generate` retries.
+
+        Args:
+            method: the HTTP method.
+            path: joined to :attr:`base_url`, unless a whole ``url`` is given.
+            body: the request body.
+            headers: headers over the defaults (``Content-Type``, ...); never the key's.
+
+        Returns:
+            The body of the 2xx response, with the key cut out of it.
+
+        Raises:
+            APIError: the subclass for the status or failure; a redirect is an
+                ``InvalidResponseError``.
+        """
+        return self._exchange(_context.current(), (self._account,), method,
+                              url or self.base_url + path, self._headers(headers or {}), body,
+                              self._checked)[0]
+
+    # -- the one request path -------------------------------------------------------------
+
+    def _exchange(self, scope: _context.Scope, limits: tuple[RateLimit, ...], method: str,
+                  url: str, headers: dict[str, str], body: bytes,
+                  read: Callable[[RawResponse], T], *, prompt: int = 0,
+                  max_tokens: int | None = None, max_bytes: int | None = None
+                  ) -> tuple[T, int, float]:
+        """Every API request: wait for ``limits``, send, turn the response into a result
+        with ``read`` (which raises the typed error), retry what the error says may be
+        retried, and cut the key out of every error. Returns (result, attempts, seconds
+        waited for limits and between attempts); a failure is recorded in ``scope``."""
+        waited = 0.0
+
+        def attempt() -> T:
+            nonlocal waited
+            scope.check()
+            with admit(limits, prompt=prompt, max_tokens=max_tokens,
+                       account=self._account) as permit:
+                waited += permit.waited
+                connect, read_timeout = self._attempt_timeouts(scope)
+                try:
+                    raw = self._transport.post(url, headers, body, connect_timeout=connect,
+                                               read_timeout=read_timeout, method=method,
+                                               deadline=scope.deadline, max_bytes=max_bytes)
+                    permit.response(raw.status, raw.headers)
+                    result = read(raw)
+                except APIError as exc:
+                    self._key.scrub_error(exc)
+                    raise
+                if isinstance(result, Generation):
+                    permit.used = result.usage.total_tokens
+            return result
+
+        try:
+            result, attempts, slept = call_with_retries(attempt, self.retry)
+        except APIError as exc:
+            exc.provider = exc.provider or self._provider
+            exc.model = exc.model or self.name
+            scope.record(Usage(), exc.attempts, waited + retry_wait_seconds(self.retry))
+            raise
+        return result, attempts, waited + slept
 
     def _wire_request(
         self, messages: list[dict[str, Any]], spec: OutputSpec, options: Mapping[str, Any]
     ) -> tuple[WireRequest, dict[str, Any]]:
-        """The provider request for one generation, and the settings it used. The live
-        call and the Batch APIs (yait_aichain.batch) both render through here."""
         merged = {**self.options, **self.check_options(dict(options))} if options else self.options
         return self._adapter.build_request(self.name, messages, spec, merged), merged
 
@@ -369,23 +442,26 @@ class Model:
             connect, read = min(connect, left), min(read, left)
         return connect, read
 
-    def _parse(self, raw: Any, spec: OutputSpec) -> tuple[Any, str | None]:
-        # A server may echo the key (in an error body, or even in an answer): it is cut out
-        # before anything reads the body, whatever the key's shape.
+    def _checked(self, raw: RawResponse) -> bytes:
+        """The body of a 2xx response, else its typed error. A server may echo the key (in
+        an error body, or even in an answer): it is cut out before anything reads it."""
         content = self._key.scrub(raw.content)
-        rid = request_id(raw.headers)
-        if not 200 <= raw.status < 300:
-            if 300 <= raw.status < 400:
-                # API calls never follow redirects: the key would travel to another host.
-                where = raw.headers.get("location", "?")
-                raise APIError(
-                    f"unexpected redirect to {sanitise(where, 200)}; check base_url",
-                    status=raw.status, provider=self._provider, model=self.name, request_id=rid,
-                )
-            raise error_for_response(
-                raw.status, raw.headers, content, provider=self._provider, model=self.name,
-                error_details=self._adapter.error_details,
+        if 200 <= raw.status < 300:
+            return content
+        if 300 <= raw.status < 400:
+            # API calls never follow redirects: the key would travel to another host.
+            where = raw.headers.get("location", "?")
+            raise InvalidResponseError(
+                f"unexpected redirect to {sanitise(where, 200)}; check base_url",
+                reason="redirect", status=raw.status, provider=self._provider, model=self.name,
+                request_id=request_id(raw.headers),
             )
+        raise error_for_response(raw.status, raw.headers, content, provider=self._provider,
+                                 model=self.name)
+
+    def _parse(self, raw: RawResponse, spec: OutputSpec, batch: bool = False) -> Generation:
+        content = self._checked(raw)
+        rid = request_id(raw.headers)
         data, text = decode_body(content)
         if data is None:
             raise InvalidResponseError(
@@ -394,7 +470,7 @@ class Model:
                 request_id=rid, body=sanitise(text),
             )
         try:
-            return self._adapter.parse_response(data, spec), rid
+            parsed = self._adapter.parse_response(data, spec)
         except InvalidResponseError as exc:
             exc.status, exc.provider, exc.model = raw.status, self._provider, self.name
             exc.request_id = rid
@@ -408,6 +484,8 @@ class Model:
                 reason="invalid", status=raw.status, provider=self._provider, model=self.name,
                 request_id=rid, body=sanitise(text),
             ) from None
+        return Generation(parsed.output, self._priced(parsed.usage, batch), 1, rid,
+                          parsed.finish_reason)
 
     def _priced(self, usage: Usage, batch: bool = False) -> Usage:
         """The usage with its cost at this model's live (or batch) price, if one is known."""

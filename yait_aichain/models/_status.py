@@ -23,6 +23,7 @@ from ..errors import (
     RequestTooLargeError,
     ServerError,
 )
+from .providers import ADAPTERS
 
 #: How much of an error body an exception keeps (sanitised).
 BODY_EXCERPT_CHARS = 500
@@ -167,9 +168,12 @@ def error_for_response(
 ) -> APIError:
     """The exception for a non-2xx response.
 
-    ``error_details`` is the adapter's ``error_details(data)``; it yields the provider's
+    ``error_details(data)`` (default: the provider's adapter's) yields the provider's
     message and a retry hint from the body (Gemini's RetryInfo).
     """
+    adapter = ADAPTERS.get(provider)
+    if error_details is None and adapter is not None:
+        error_details = adapter.error_details
     data, text = decode_body(content)
     message, body_hint = (None, None)
     if error_details is not None and data is not None:
@@ -184,7 +188,8 @@ def error_for_response(
         retry_after = body_hint
     # The SDKs' convention: the server may overrule our retry decision either way.
     should = headers.get("x-should-retry", "").strip().lower()
-    cls = _class_for(status, text, _category(provider, status, data))
+    category = adapter.error_category(status, data) if adapter is not None else None
+    cls = _class_for(status, text, category)
     err = cls(
         sanitise(message, 300),
         status=status,
@@ -197,14 +202,6 @@ def error_for_response(
         retryable={"true": True, "false": False}.get(should),
     )
     return err
-
-
-def _category(provider: str, status: int, data: Any) -> str | None:
-    """The adapter's reading of the structured error details (Gemini's google.rpc)."""
-    from .providers import ADAPTERS
-
-    adapter = ADAPTERS.get(provider)
-    return adapter.error_category(status, data) if adapter is not None else None
 
 
 _BY_CATEGORY: dict[str, type[APIError]] = {

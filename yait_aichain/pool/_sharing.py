@@ -67,7 +67,7 @@ class Sharing:
             return None
         try:
             messages = skill.render(variables)
-            wire, _ = skill.model._wire_request(messages, skill.output, skill.options)
+            wire = skill.model.build_request(messages, skill.output, **skill.options)
         except Exception:  # noqa: BLE001 - the item itself will fail with the reason
             return None
         text = json.dumps([skill.model.base_url, wire.path, wire.body], sort_keys=True,

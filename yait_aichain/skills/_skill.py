@@ -105,9 +105,8 @@ class Skill(ThreadLocalViews):
     def _check_output(self) -> None:
         # The request this Skill will send, built once without sending it: a schema the
         # provider cannot express fails here, before any item runs.
-        adapter = getattr(self.model, "_adapter", None)
-        if self.output.type == "json_schema" and isinstance(self.model, Model) and adapter:
-            adapter.build_request(self.model.name, self._messages, self.output, {})
+        if self.output.type == "json_schema" and isinstance(self.model, Model):
+            self.model.build_request(self._messages, self.output)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
