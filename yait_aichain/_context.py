@@ -19,20 +19,20 @@ import contextvars
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import CancelledError
 from ._usage import Usage
 
 
-@dataclass
+@dataclass(slots=True)
 class Tally:
     """What the calls made inside one scope cost; written by one thread at a time.
     ``wait_seconds``: time spent waiting for rate limits; ``waiting``: waits under way now
     (read by the Pool's progress line from another thread); ``reasks``: a Skill's re-asks."""
 
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = Usage()  # frozen: one shared zero is safe
     requests: int = 0
     calls: int = 0
     wait_seconds: float = 0.0
@@ -84,13 +84,10 @@ class Scope:
         if timeout is not None:
             limit = time.monotonic() + timeout
             deadline = limit if deadline is None else min(deadline, limit)
-        cancels = self.cancels
-        if cancel is not None and cancel not in cancels:
-            cancels += (cancel,)
         tallies = self.tallies if tally is None else (*self.tallies, tally)
-        limits = self.rate_limits + tuple(r for r in rate_limits if r not in self.rate_limits)
-        watchers = self.observers + tuple(o for o in observers if o not in self.observers)
-        return Scope(deadline, cancels, tallies, limits, watchers)
+        cancels = self.cancels if cancel is None else _plus(self.cancels, (cancel,))
+        return Scope(deadline, cancels, tallies, _plus(self.rate_limits, rate_limits),
+                     _plus(self.observers, observers))
 
     def record(self, usage: Usage, requests: int, waited: float = 0.0) -> None:
         """Count one call (its usage, requests sent and rate-limit wait) in every tally."""
@@ -116,6 +113,10 @@ class Scope:
                 tally.waiting -= 1
 
 
+def _plus(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    return old + tuple(x for x in new if x not in old) if new else old
+
+
 _EMPTY = Scope()  # frozen: one shared default is safe
 _current: contextvars.ContextVar[Scope] = contextvars.ContextVar("yait_aichain_scope",
                                                                  default=_EMPTY)
@@ -126,11 +127,17 @@ def current() -> Scope:
     return _current.get()
 
 
-@contextlib.contextmanager
-def scope(**settings: Any) -> Iterator[Scope]:
-    """Open a nested scope (see :meth:`Scope.child` for the settings) for the block."""
-    token = _current.set(_current.get().child(**settings))
-    try:
-        yield _current.get()
-    finally:
-        _current.reset(token)
+class scope:  # lower case: used like a function, ``with scope(timeout=...) as s``
+    """Open a nested scope (see :meth:`Scope.child`) for the block. Not a generator: every
+    Model call, Skill run and Chain step opens one, so it must be cheap."""
+
+    def __init__(self, **settings: Any):
+        self._settings = settings
+
+    def __enter__(self) -> Scope:
+        inner = _current.get().child(**self._settings)
+        self._token = _current.set(inner)
+        return inner
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)

@@ -90,9 +90,8 @@ MEDIA_PART_TOKENS = 1500
 
 
 def estimate_input_tokens(messages: Sequence[Mapping[str, Any]], chars_per_token: float) -> int:
-    """Input tokens of normalised messages, estimated before the call: their text's
-    characters / ``chars_per_token``, plus ``MEDIA_PART_TOKENS`` per non-text part. The
-    rate limiter and the budget both estimate this way, each with its own margin."""
+    """Input tokens of normalised messages, estimated before the call (for the rate limiter
+    and the budget): characters / ``chars_per_token`` plus ``MEDIA_PART_TOKENS`` per media."""
     parts = [part for message in messages for part in message.get("parts", ())]
     chars = sum(len(p.get("text", "")) for p in parts if p.get("type") == "text")
     media = sum(1 for p in parts if p.get("type") != "text")

@@ -29,6 +29,13 @@ def check_runner(runner: Any, what: str = "runner") -> None:
                                  f"got {type(runner).__name__}")
 
 
+def variables_dict(variables: Any, what: str) -> dict[str, Any]:
+    """A copy of ``variables`` (None: empty), or ConfigurationError when it is not a dict."""
+    if variables is not None and not isinstance(variables, Mapping):
+        raise ConfigurationError(f"{what} must be a dict; got {type(variables).__name__}")
+    return dict(variables or {})
+
+
 def runner_name(runner: Any, default: str = "runner") -> str:
     name = getattr(runner, "name", None)
     if isinstance(name, str) and name:
@@ -58,8 +65,7 @@ def describe_runner(runner: Any) -> str:
 
 def tool_arguments(runner: Any, variables: Mapping[str, Any],
                    input_map: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The keyword arguments a Tool gets: each declared parameter P is fed from the
-    variable ``input_map.get(P, P)`` when that variable exists."""
+    """A Tool's keyword arguments: each parameter P from ``input_map.get(P, P)`` if set."""
     input_map = input_map or {}
     sources = {param: input_map.get(param, param) for param in runner.parameters["properties"]}
     return {param: variables[src] for param, src in sources.items() if src in variables}
@@ -92,8 +98,7 @@ def describe(runner: Any) -> Any:
 
 
 def plain_attributes(obj: Any) -> dict[str, Any]:
-    """Public attributes holding plain values (names, numbers, flags): the settings an
-    object's identity includes."""
+    """Public attributes holding plain values: the settings an object's identity includes."""
     return {name: value for name, value in sorted(getattr(obj, "__dict__", {}).items())
             if not name.startswith("_") and (value is None or isinstance(value, (str, int, float)))}
 

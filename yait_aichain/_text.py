@@ -24,8 +24,7 @@ def json_bytes(obj: Any, **kwargs: Any) -> bytes:
 
 
 def json_loads(data: str | bytes | bytearray) -> Any:
-    """``json.loads``, whose RecursionError on deeply nested input (``[[[[...``, a few
-    KB suffice) becomes the ValueError every caller already handles."""
+    """``json.loads``; deeply nested input (``[[[[...``) raises ValueError, not RecursionError."""
     try:
         return json.loads(data)
     except RecursionError:
@@ -33,8 +32,7 @@ def json_loads(data: str | bytes | bytearray) -> Any:
 
 
 def printable(text: str) -> str:
-    """``text`` with each lone surrogate replaced by U+FFFD (a split surrogate pair is
-    joined back into its character)."""
+    """``text`` with each lone surrogate as U+FFFD (a split surrogate pair joined back)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from .. import _context
-from .._runner import ThreadLocalViews, describe, reserve_connections, user_stacklevel
+from .._runner import (ThreadLocalViews, describe, reserve_connections, user_stacklevel,
+                       variables_dict)
 from .._usage import Usage
 from ..errors import CancelledError, ChainStepError, ConfigurationError, TemplateError
 from ._steps import (DEFAULT_ON_STEP_ERROR, Step, call_step, check_policy, check_steps,
@@ -102,13 +103,12 @@ _NO_RUN = ChainRun(output=None)
 class Chain(ThreadLocalViews):
     """A pipeline of steps sharing one growing dict of variables.
 
-    A Chain can be shared between threads (one instance serves every flow of a Pool): a
-    run keeps its state local and returns it as a frozen :class:`ChainRun`. ``history``,
-    ``accumulated`` and ``last_usage`` are thread-local views of the latest run made
-    directly *by the calling thread*, so 50 flows never see each other's records (the
-    public project assigns them on the instance: the last finisher wins); a ``pool.run()``
-    leaves them as they were (its items ran on the Pool's threads): a Pool run's usage is
-    on its records, ``pool.usage`` and its report.
+    One Chain may serve every flow of a Pool: a run keeps its state local and returns it
+    as a frozen :class:`ChainRun`. ``history``, ``accumulated`` and ``last_usage`` are
+    views of the latest run made directly *by the calling thread* (the public project sets
+    them on the instance: the last finisher wins); a ``pool.run()`` leaves them as they
+    were, its items ran on the Pool's threads: its usage is on its records, ``pool.usage``
+    and its report.
 
     Args:
         steps: each a runner (output stored under ``"result"``), ``(runner, output_key)``
@@ -129,7 +129,7 @@ class Chain(ThreadLocalViews):
                  name: str | None = None, description: str | None = None,
                  on_step_error: str = DEFAULT_ON_STEP_ERROR):
         self.on_step_error = check_policy(on_step_error)
-        self.variables = _check_variables(variables, "variables")
+        self.variables = variables_dict(variables, "variables")
         if name is not None and not isinstance(name, str):
             raise ConfigurationError(f"name must be a str; got {type(name).__name__}")
         self.name = name
@@ -155,7 +155,7 @@ class Chain(ThreadLocalViews):
         """Like :meth:`run`, but return the whole :class:`ChainRun` (output, variables,
         history, usage), independent of thread-local state."""
         policy = self.on_step_error if on_step_error is None else check_policy(on_step_error)
-        accumulated = {**self.variables, **_check_variables(variables, "run variables")}
+        accumulated = {**self.variables, **variables_dict(variables, "run variables")}
         history: list[StepRecord] = []
         output: Any = None
         started = time.perf_counter()
@@ -282,8 +282,3 @@ def _describe(step: Step, error: BaseException, refused: bool) -> str:
     what = "was not run" if refused else f"failed: {type(error).__name__}"
     return f"{step.label} {what}: {error}"
 
-
-def _check_variables(variables: Any, what: str) -> dict[str, Any]:
-    if variables is not None and not isinstance(variables, Mapping):
-        raise ConfigurationError(f"{what} must be a dict; got {type(variables).__name__}")
-    return dict(variables or {})

@@ -1,10 +1,9 @@
 """Chain steps: normalising the user's forms, knowing what a step needs, calling it.
 
-Mistakes in a step are reported when the Chain is built, with the step's index, so a
-pipeline of 50 flows does not start only to fail the same way 50 times. Before a run,
-:func:`check_steps` walks the steps (see ``Chain.check_variables`` for which outputs are
-known; after any other the walk trusts the rest): a misspelt ``{sumary}`` in step 2 used
-to be found only after every item had paid for step 1.
+Mistakes in a step are reported when the Chain is built, with the step's index (50 flows
+do not start only to fail the same way 50 times); before a run :func:`check_steps` walks
+the steps (see ``Chain.check_variables``), so a misspelt ``{sumary}`` in step 2 is no
+longer found only after every item has paid for step 1.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import _context
 from .._messages import Messages, normalise_messages, text_parts
-from .._runner import ThreadLocalViews, describe, reserve_connections
+from .._runner import ThreadLocalViews, describe, reserve_connections, variables_dict
 from .._template import first_placeholder, missing_error, placeholders, render
 from .._usage import Usage
 from ..errors import ConfigurationError
@@ -166,10 +166,7 @@ class Skill(ThreadLocalViews):
             APIError: the call failed (see :mod:`yait_aichain.errors`).
             OutputValidationError: no answer matched the schema, re-asks included.
         """
-        if variables is not None and not isinstance(variables, Mapping):
-            raise ConfigurationError(f"Skill.run takes a dict of variables, "
-                                     f"got {type(variables).__name__}")
-        messages = self.render(variables)
+        messages = self.render(variables_dict(variables, "Skill.run variables"))
         options = {**self.options, **overrides}
         # Usage has one channel: each model call adds to the tally of every scope it runs
         # in, so this run's tally and an enclosing Chain step's or Pool item's count it once.
