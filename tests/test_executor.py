@@ -26,7 +26,7 @@ from yait_aichain.errors import (
     MissingAPIKeyError,
 )
 from yait_aichain.pool import CANCELLED, DONE, FAILED, PENDING, RemoteError
-from yait_aichain.pool._worker import ship
+from yait_aichain.pool._flows import ship
 from yait_aichain.testing import Fault
 from yait_aichain.tools import convertToMD
 

@@ -1,41 +1,31 @@
-"""The circuit breaker: a run stops starting items once they all fail the same way.
+"""The run's guards: the circuit breaker and the budget, one scheduling policy for both.
 
 Some failures cannot fix themselves within a run: the provider refused the key (401/403),
 the account is out of credit (402), the model or endpoint does not exist (404), or nothing
 listens at the base URL. Sending the other 9,990 items only repeats them (and, for a dead
-local server, costs seconds of retries per item). So the Pool watches the items as they
-end:
-
-- after ``systemic`` items in a row end with one such error (default 3; a DONE item in
-  between resets the count) nothing new starts. While such a failure is unconfirmed, new
-  starts wait for the items in flight to report, so a revoked key costs at most
-  ``max_flows`` requests;
-- after ``same_error`` items in a row end with the same error the provider will not
-  accept on a retry either (a 400 with the same message, default 5), likewise.
-
-The items not started end CANCELLED with ``CancelledError(reason="systemic")`` whose
-``cause`` is the error and whose message says what to fix. ``Pool(breaker=False)`` turns
-it off; ``CircuitBreaker(systemic=..., same_error=...)`` tunes it.
+local server, costs seconds of retries per item). So after ``systemic`` items in a row
+with such an error (default 3; a DONE item in between resets the count), or ``same_error``
+items in a row with the same error a retry would not fix (default 5), nothing new starts
+and the rest end CANCELLED with ``CancelledError(reason="systemic", cause=...)`` saying what
+to fix. While such a failure is unconfirmed, new starts wait for the items in flight to
+report, so a revoked key costs at most ``max_flows`` requests.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import (
-    APIError,
-    AuthenticationError,
-    ConfigurationError,
-    InsufficientCreditsError,
-    NetworkError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-)
+from .._budget import Budget
+from .._runner import user_stacklevel
+from .._usage import Usage
+from ..errors import (APIError, AuthenticationError, CancelledError, ConfigurationError,
+                      InsufficientCreditsError, NetworkError, NotFoundError, RateLimitError,
+                      ServerError)
 
-__all__ = ["CircuitBreaker", "check_breaker"]
+__all__ = ["CircuitBreaker", "Guards", "check_breaker"]
 
 DEFAULT_SYSTEMIC = 3
 DEFAULT_SAME_ERROR = 5
@@ -79,8 +69,7 @@ def check_breaker(value: Any) -> CircuitBreaker | None:
     if isinstance(value, CircuitBreaker):
         return value
     raise ConfigurationError(
-        f"breaker must be True, False or a CircuitBreaker(...); got {type(value).__name__}"
-    )
+        f"breaker must be True, False or a CircuitBreaker(...); got {type(value).__name__}")
 
 
 def root_error(error: BaseException | None) -> BaseException | None:
@@ -145,6 +134,7 @@ class BreakerState:
         self.tripped: BaseException | None = None  # the error that stopped the run
         self._systemic: tuple[Any, int] = (None, 0)
         self._same: tuple[Any, int] = (None, 0)
+        self._failed_in_a_row = 0
 
     @property
     def doubtful(self) -> bool:
@@ -155,6 +145,7 @@ class BreakerState:
     def observe(self, done: bool, error: BaseException | None) -> BaseException | None:
         """Feed one ended item (DONE, or FAILED with ``error``); returns the error that
         trips the breaker, once."""
+        self._failed_in_a_row = 0 if done else self._failed_in_a_row + 1
         cfg = self.config
         if cfg is None or self.tripped is not None:
             return None
@@ -175,3 +166,57 @@ class BreakerState:
             self.tripped = root
             return root
         return None
+
+
+class Guards(BreakerState):
+    """One run's breaker and budget: the scheduler asks ``hold`` (should new starts wait?)
+    and ``stop_reason`` (should nothing new start?), and feeds ``observe`` each ended item."""
+
+    def __init__(self, breaker: CircuitBreaker | None, max_cost: float | None,
+                 max_tokens: int | None):
+        super().__init__(breaker)
+        self.max_cost, self.max_tokens = max_cost, max_tokens
+        self._cost_warned = False
+        use_budget = max_cost is not None or max_tokens is not None
+        self.budget = Budget(max_cost, max_tokens) if use_budget else None
+
+    def hold(self, in_flight: int) -> bool:
+        return in_flight > 0 and self.doubtful
+
+    def stop_reason(self) -> str | None:
+        if self.tripped is not None:
+            return "systemic"
+        if self.budget is not None and self.budget.refused is not None:
+            return "budget"
+        return None
+
+    def over_budget(self, spent: Usage) -> bool:
+        """After an item ended: is the run's spend at its budget? This catches what no
+        reservation saw (a runner that reports usage itself, items on other processes)."""
+        if self.max_tokens is not None and spent.total_tokens >= self.max_tokens:
+            return True
+        if self.max_cost is None:
+            return False
+        if spent.cost is None:
+            if spent.total_tokens and self.max_tokens is None and not self._cost_warned:
+                self._cost_warned = True
+                warnings.warn(
+                    "max_cost is set but the runner reports tokens without a cost (unknown "
+                    "price), so the cost budget cannot be enforced; set max_tokens as well",
+                    RuntimeWarning, stacklevel=user_stacklevel())
+            return False
+        return spent.cost >= self.max_cost
+
+    def cancelled(self, why: str, default: str) -> CancelledError:
+        """The error of an item that will not run because of ``why``."""
+        if why == "systemic" and self.tripped is not None:
+            cause = self.tripped
+            return CancelledError(
+                f"not started: {self._failed_in_a_row} items in a row failed with "
+                f"{type(cause).__name__}: {cause}. To fix: {advice(cause)}; then "
+                "retry_failed() (or --resume) runs the items that did not start",
+                reason="systemic", cause=cause)
+        if why == "budget" and self.budget is not None and self.budget.refused is not None:
+            return CancelledError(f"not started: the run's budget is spent: a call was "
+                                  f"{self.budget.refused}", reason="budget")
+        return CancelledError(default, reason=why)

@@ -1,26 +1,19 @@
-"""Checkpoint/resume: finished items are written to a JSONL file as they end, and a later
-run with the same file takes them from there instead of paying for them again.
+"""Checkpoint/resume: ended items are appended to a JSONL file as they end, and a later run
+with the same file takes the DONE results from there instead of paying for them again.
 
-Format: one JSON object per line, appended, never rewritten::
+One JSON object per line, never rewritten (FAILED items too, for inspection; they run again)::
 
     {"v": 1, "key": "<sha256>", "runner": "<12 hex>", "index": 7, "status": "DONE",
      "output": ..., "usage": {...}, "attempts": 1, "duration": 0.42, "end": 1767225600.0}
 
-FAILED items are written too (``error_type``, ``error``) for inspection, and run again.
-
-Why JSONL and not SQLite: one writer (the Pool's calling thread) only ever appends, so a
-line is the natural unit; ``tail -f``/``jq`` can read it mid-run; a torn last line after a
-crash is obvious and cheap to cut off. Why the key is a content hash: it is the SHA-256 of
-the runner's identity (provider, model, base URL, options, prompt template, output spec,
-Chain steps, function code; see :mod:`._identity`) and the item's merged variables as
-canonical JSON. Reordered or inserted input rows still match their results, and a changed
-prompt or model matches nothing. API keys never enter the file (nor does any variable).
-
-Durability: each line reaches the operating system with one ``write()`` as soon as the
-Pool reports the item, so ``kill -9`` loses at most the items in flight; ``fsync`` runs at
-most every ``fsync_interval`` seconds and when the run ends, which bounds what a power
-cut loses. Outputs must be JSON-serialisable (tuples come back as lists, non-str dict keys
-as str); for any other output a marker is stored and the item runs again next time.
+Why JSONL and not SQLite: one writer (the calling thread) only ever appends; ``tail -f``/``jq``
+read it mid-run; a torn last line after a crash is obvious and cheap to cut off. The key is
+the SHA-256 of the runner's identity (:mod:`._identity`) and the item's merged variables as
+canonical JSON, so reordered rows still match and a changed prompt or model matches nothing;
+API keys and variables never enter the file. Each line reaches the OS with one ``write()``
+as the item is reported (``kill -9`` loses only the items in flight); ``fsync`` runs at most
+every ``fsync_interval`` seconds and at the end. A non-JSON output is stored as a marker and
+its item runs again next time.
 """
 
 from __future__ import annotations
@@ -97,8 +90,7 @@ def check_checkpoint(value: Any) -> Checkpoint | None:
     if isinstance(value, (str, os.PathLike)):
         return Checkpoint(value)
     raise ConfigurationError(
-        f"checkpoint must be a file path (e.g. 'run.jsonl') or None; got {type(value).__name__}"
-    )
+        f"checkpoint must be a file path (e.g. 'run.jsonl') or None; got {type(value).__name__}")
 
 
 class Journal:
@@ -111,7 +103,7 @@ class Journal:
         self._runner = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
         # A typed Skill's results are stored as JSON data and turned back into instances.
         self._revive = getattr(runner, "_revive_output", None)
-        self._done, tail, self._bad = _load(self._path)
+        self._done, tail = _load(self._path)
         self._pending: dict[int, str] = {}  # index -> key, for items handed to a flow
         self._warned = False
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +115,7 @@ class Journal:
                 except OSError:
                     raise RuntimeError(
                         f"checkpoint {str(self._path)!r} is being written by another run; "
-                        f"give each concurrent Pool its own file"
-                    ) from None
+                        f"give each concurrent Pool its own file") from None
             if tail == -1:
                 os.write(fd, b"\n")  # a complete last line that lost only its newline
             elif tail is not None:
@@ -135,11 +126,6 @@ class Journal:
         self._fd: int | None = fd
         self._synced = time.monotonic()
         self._dirty = False
-
-    @property
-    def stored(self) -> int:
-        """How many distinct DONE results the file held when the run began."""
-        return len(self._done)
 
     def key(self, variables: Any) -> str:
         """The checkpoint key of one item's merged variables under this run's runner."""
@@ -173,7 +159,8 @@ class Journal:
             except Exception:  # noqa: BLE001 - a stored result that no longer validates
                 self._pending[rec.index] = key
                 return False
-        book.restore(rec, output)
+        now = time.time()
+        book.end(rec, DONE, start=now, end=now, duration=0.0, output=output, from_checkpoint=True)
         return True
 
     def record(self, rec: ItemRecord) -> None:
@@ -231,46 +218,32 @@ class Journal:
             self._synced, self._dirty = now, False
 
 
-def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None, int]:
-    """(DONE entries by key, how to fix the file's tail, unreadable lines). The tail fix
-    is None (fine), a size to truncate a torn last line to, or -1: the last line is
-    complete but lacks its newline."""
-    done: dict[str, dict[str, Any]] = {}
+def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None]:
+    """(DONE entries by key, how to fix the file's tail): None (fine), a size to truncate a
+    torn last line to, or -1 when the last line is complete but lacks its newline."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return done, None, 0
-    bad = 0
+        return {}, None
+    *lines, last = data.split(b"\n")  # last is b"" when the file ends with a newline
+    entries = [_parse(line) for line in lines]
+    bad = sum(1 for line, entry in zip(lines, entries, strict=True)
+              if entry is None and line.strip())
     fix: int | None = None
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        torn = end < 0
-        line = data[start:] if torn else data[start:end]
-        entry = _parse(line)
-        if entry is not None:
-            if entry.get("status") == "DONE" and "output" in entry:
-                done[entry["key"]] = entry
-            if torn:
-                fix = -1
-        elif torn:
-            fix = start
+    if last:
+        entries.append(_parse(last))
+        fix = -1 if entries[-1] is not None else len(data) - len(last)
+        if fix >= 0:
             warnings.warn(
                 f"checkpoint {str(path)!r}: ignoring a torn last line (an earlier run was "
                 f"killed while writing it); that item runs again",
-                RuntimeWarning, stacklevel=user_stacklevel(),
-            )
-        elif line.strip():
-            bad += 1
-        if torn:
-            break
-        start = end + 1
+                RuntimeWarning, stacklevel=user_stacklevel())
     if bad:
-        warnings.warn(
-            f"checkpoint {str(path)!r}: ignored {bad} unreadable line(s)",
-            RuntimeWarning, stacklevel=user_stacklevel(),
-        )
-    return done, fix, bad
+        warnings.warn(f"checkpoint {str(path)!r}: ignored {bad} unreadable line(s)",
+                      RuntimeWarning, stacklevel=user_stacklevel())
+    done = {entry["key"]: entry for entry in entries
+            if entry is not None and entry.get("status") == "DONE" and "output" in entry}
+    return done, fix
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .._runner import check_runner
 from ..errors import ConfigurationError
-from ._progress import is_tqdm
+from ._progress import resolve_progress
 from ..ratelimit._adaptive import AutoFlows, check_auto
 from ..ratelimit._limiter import check_rate_limit
 from .._budget import check_prices
 from ._breaker import check_breaker
 from ._checkpoint import check_checkpoint
 from ._identity import runner_identity
+
+# resolve_progress is re-exported for batch mode (pool/_batch.py).
+__all__ = ["DEFAULT_MAX_FLOWS", "MAX_FLOWS_LIMIT", "Setting", "Settings", "resolve_progress"]
 
 DEFAULT_MAX_FLOWS = 10
 # Each flow is an OS thread. Above this, "can't start new thread" and file-descriptor
@@ -49,6 +51,7 @@ class Settings:
     checkpoint_key: str | None = None  # the version of a plain-callable runner
     mode: str = "live"  # or "batch": the providers' Batch APIs (pool/_batch.py)
     poll_interval: float = 60.0  # seconds between two looks at running batches
+    breaker: Any = True  # True, False or a CircuitBreaker; normalised to one or None
 
     @property
     def auto(self) -> AutoFlows | None:
@@ -60,7 +63,6 @@ class Settings:
         """The most items ever in flight: ``max_flows``, or the bound of "auto"."""
         auto = self.auto
         return auto.max if auto is not None else int(self.max_flows)  # type: ignore[arg-type]
-    breaker: Any = True  # True, False or a CircuitBreaker; normalised to one or None
 
     def __post_init__(self) -> None:
         check_runner(self.runner)
@@ -68,8 +70,7 @@ class Settings:
         if self.on_error not in ON_ERROR_MODES:
             raise ConfigurationError(
                 f"on_error must be one of {', '.join(map(repr, ON_ERROR_MODES))}; "
-                f"got {self.on_error!r}"
-            )
+                f"got {self.on_error!r}")
         for name in ("timeout", "deadline", "max_cost", "max_tokens"):
             _check_positive(name, getattr(self, name))
         object.__setattr__(self, "breaker", check_breaker(self.breaker))
@@ -82,13 +83,11 @@ class Settings:
             raise ConfigurationError(
                 "executor must be a concurrent.futures.Executor (e.g. a ProcessPoolExecutor or "
                 f"client.get_executor(pure=False) of Dask) or None; got "
-                f"{type(self.executor).__name__}"
-            )
+                f"{type(self.executor).__name__}")
         if self.auto is not None and self.executor is not None:
             raise ConfigurationError(
                 "max_flows=\"auto\" adapts to what each call in this process reports, so it "
-                "needs the Pool's own threads; with executor=, give max_flows an int"
-            )
+                "needs the Pool's own threads; with executor=, give max_flows an int")
         _check_callable("worker_context", self.worker_context,
                         "a callable returning a context manager (e.g. yait_aichain.integrations."
                         "django.close_db_connections)")
@@ -130,16 +129,14 @@ def _check_max_flows(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FLOWS_LIMIT:
         raise ConfigurationError(
             f"max_flows must be an int from 1 to {MAX_FLOWS_LIMIT}, \"auto\" (adapt to the "
-            f"provider) or AutoFlows(max=...) (adapt, up to a bound); got {value!r}"
-        )
+            f"provider) or AutoFlows(max=...) (adapt, up to a bound); got {value!r}")
 
 
 def _check_positive(name: str, value: Any) -> None:
     """None, or a finite number > 0 (an int for max_tokens)."""
     if value is None:
         return
-    integer = name == "max_tokens"
-    kinds = (int,) if integer else (int, float)
+    kinds = (int,) if name == "max_tokens" else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
             or value <= 0:
         what = {"max_tokens": "a positive int", "max_cost": "a positive amount in USD"}.get(
@@ -150,27 +147,3 @@ def _check_positive(name: str, value: Any) -> None:
 def _check_callable(name: str, value: Any, what: str) -> None:
     if value is not None and not callable(value):
         raise ConfigurationError(f"{name} must be {what}, or None; got {type(value).__name__}")
-
-
-def resolve_progress(value: Any) -> Any:
-    """The stream to draw progress on, or None for no progress line.
-
-    None means "only when stderr is a terminal", so logs and CI output stay clean.
-    """
-    if value is False:
-        return None
-    if value is None:
-        stream = sys.stderr
-        isatty = getattr(stream, "isatty", None)
-        try:
-            return stream if callable(isatty) and isatty() else None
-        except (OSError, ValueError):  # a closed or detached stderr
-            return None
-    if value is True:
-        return sys.stderr
-    if is_tqdm(value) or callable(getattr(value, "write", None)):
-        return value
-    raise ConfigurationError(
-        "progress must be True, False, None, a file-like object or a tqdm class or "
-        f"instance; got {type(value).__name__}"
-    )

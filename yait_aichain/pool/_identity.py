@@ -1,15 +1,10 @@
 """What makes a runner's answer what it is: the identity a checkpoint key is built from.
 
-Two runs may share a stored result only when the runner would send the same requests.
 Runners describe themselves: Model, Skill, Chain, Tool and Pool have an ``identity()``
-method returning JSON-able data that changes whenever their answers would (provider,
-model, base URL and options; the prompt template and output spec; the steps in order), and
-any other object may define one too. A plain callable cannot tell when its code changed
-meaning, so a Pool checkpointing one needs ``checkpoint_key=``; nothing is guessed from
-bytecode.
-
-Never in an identity: API keys (only hashes of identities are ever written anyway),
-connection state, timeouts or retry settings (they change how, not what).
+returning JSON-able data that changes whenever their answers would (and any object may
+define one). A plain callable cannot tell when its code changed meaning, so checkpointing
+one needs ``checkpoint_key=``; nothing is guessed from bytecode. Never in an identity: API
+keys, connection state, timeouts or retry settings (they change how, not what).
 """
 
 from __future__ import annotations
@@ -66,8 +61,7 @@ def runner_identity(runner: Any, key: str | None = None) -> Any:
             f"checkpoint= cannot tell when stored results of {', '.join(plain)} are stale: "
             f"a plain callable does not describe itself. Pass checkpoint_key='v1' to the Pool "
             f"(and change it whenever the function's answers would change), or give the "
-            f"runner an identity() method returning what its answers depend on"
-        )
+            f"runner an identity() method returning what its answers depend on")
     return described
 
 

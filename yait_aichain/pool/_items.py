@@ -15,8 +15,7 @@ def item_type_error(index: int, item: Any) -> TypeError:
     # Name the type, never the value: items often carry documents or personal data.
     return TypeError(
         f"Pool item {index} must be a dict of variables; got {type(item).__name__}. "
-        f"Wrap a bare value as {{'input': value}}."
-    )
+        f"Wrap a bare value as {{'input': value}}.")
 
 
 def check_chain_items(
@@ -24,13 +23,11 @@ def check_chain_items(
 ) -> None:
     """For a Chain runner, walk its steps against each distinct set of item keys (plus
     the shared variables) before any item starts, so a step reading a variable nothing
-    provides fails the run at once instead of after every item paid for the steps before
-    it. A lazy iterable (``items`` None) is checked when its first item is pulled (the Run
-    calls this with that item; ``first`` is its index).
+    provides fails at once, not after every item paid for the steps before it. A lazy
+    iterable (``items`` None) is checked by the Run on its first item (index ``first``).
 
     Raises:
-        ChainStepError: from ``Chain.check_variables``, prefixed with the first item
-            index whose keys lack the variable.
+        ChainStepError: naming the first item whose keys lack the variable.
     """
     from ..chain import Chain
     from ..errors import ChainStepError
@@ -52,63 +49,50 @@ def check_chain_items(
 
 
 class ItemSource:
-    """The items of a Pool: a checked list, or a lazy iterable pulled on demand.
-
-    A list or tuple is checked in full at construction (a non-dict is a TypeError before
-    anything runs). Any other iterable is consumed lazily; the items seen so far are kept
-    so that failed ones can be run again.
-    """
+    """The items of a Pool: a list or tuple checked in full now, or any other iterable
+    pulled on demand (the items seen are kept, so failed ones can run again)."""
 
     def __init__(self, items: Any):
-        if isinstance(items, (list, tuple)):
+        self.lazy = not isinstance(items, (list, tuple))
+        self.seen: list[Any] = [] if self.lazy else list(items)
+        self._iterable: Iterable[Any] | None = None
+        self._it: Iterator[Any] | None = None
+        self._exhausted = False
+        if not self.lazy:
             for i, item in enumerate(items):
                 if not isinstance(item, dict):
                     raise item_type_error(i, item)
-            self.lazy = False
-            self._seen: list[Any] = list(items)
-            self._iterable: Iterable[Any] | None = None
             return
         if isinstance(items, (Mapping, str, bytes, bytearray)) or not isinstance(items, Iterable):
             hint = " (wrap a single item in a list)" if isinstance(items, Mapping) else ""
             raise TypeError(
                 "Pool items must be a list of dicts or an iterable of dicts; got "
-                f"{type(items).__name__}{hint}"
-            )
-        self.lazy = True
-        self._seen = []
+                f"{type(items).__name__}{hint}")
         self._iterable = items
-        self._it: Iterator[Any] | None = None
-        self._exhausted = False
 
     @property
     def count(self) -> int | None:
         """The number of items, or None while a lazy iterable is not exhausted."""
-        if not self.lazy or self._exhausted:
-            return len(self._seen)
-        return None
-
-    @property
-    def seen(self) -> list[Any]:
-        return self._seen
+        return len(self.seen) if not self.lazy or self._exhausted else None
 
     def fresh(self) -> tuple[list[Any], Iterator[tuple[int, Any]]]:
         """A full run: the items known now (their records start PENDING) and the plan."""
         if not self.lazy:
-            return self._seen, iter(enumerate(self._seen))
+            return self.seen, iter(enumerate(self.seen))
         started = self._it is not None or self._exhausted
         assert self._iterable is not None  # lazy
         it = iter(self._iterable)
         if started and it is self._iterable:
             # A one-shot iterator that was already (partly) consumed: run again what was
             # seen, then go on with the rest.
-            return self._seen, itertools.chain(enumerate(list(self._seen)), self._pull())
+            return self.seen, itertools.chain(enumerate(list(self.seen)), self._pull())
         # Never run, or re-iterable (a view, a custom collection): start a new pass.
-        self._seen, self._it, self._exhausted = [], it, False
+        self.seen, self._it, self._exhausted = [], it, False
         return [], self._pull()
 
     def retry(self, indices: list[int]) -> Iterator[tuple[int, Any]]:
         """Run the given seen items again, then whatever a lazy iterable has left."""
-        again = ((i, self._seen[i]) for i in indices)
+        again = ((i, self.seen[i]) for i in indices)
         if self.lazy and not self._exhausted:
             if self._it is None:
                 assert self._iterable is not None  # lazy
@@ -123,17 +107,14 @@ class ItemSource:
             except StopIteration:
                 self._it, self._exhausted = None, True
                 return
-            self._seen.append(item)
-            yield len(self._seen) - 1, item
+            self.seen.append(item)
+            yield len(self.seen) - 1, item
 
 
 class SharedVariables:
-    """The ``variables`` of one run, merged under each item (the item wins).
-
-    Every flow gets its own deep copy of mutable values, so one flow mutating a shared
-    list never shows up in another. Values that cannot be deep-copied (locks, clients,
-    open files) are shared as they are.
-    """
+    """The ``variables`` of one run, merged under each item (the item wins). Every flow
+    gets its own deep copy of mutable values; those that cannot be deep-copied (locks,
+    clients, open files) are shared as they are."""
 
     def __init__(self, variables: Any):
         if variables is None:

@@ -24,90 +24,57 @@ class Pool:
     """Run one runner over many items in parallel; results come back in input order.
 
     Every item ends DONE, FAILED or CANCELLED and keeps a record (output, the exception
-    itself, attempts, duration, usage). One failure never sinks the batch, failed items can
-    be run again alone, and ``run()`` stays a plain blocking call that Ctrl-C interrupts
-    within a fraction of a second.
+    itself, attempts, duration, usage); one failure never sinks the batch, and ``run()``
+    stays a plain blocking call that Ctrl-C interrupts within ~0.1 s. The README's "Pool"
+    and later sections show each option at work.
 
     Thread contract: one runner instance serves every flow, so it must not keep per-call
     state on itself (Skill, Chain and Model do not). ``status``, ``records``, ``history``,
-    ``failures`` and ``usage`` may be read from any thread, also during a run. A Pool runs
-    one run at a time: calling ``run()`` while it is running raises RuntimeError.
+    ``failures`` and ``usage`` may be read from any thread, also during a run; a second
+    ``run()`` while one is running raises RuntimeError.
 
     Args:
         runner: a Skill, Chain, Tool, any object with ``run(variables)``, or a callable
-            taking the variables dict. One instance serves every flow.
-        items: a list or tuple of dicts (all checked now), or any other iterable of dicts,
-            consumed lazily with at most ``max_flows`` items in flight, so a generator of
-            millions of rows runs in constant memory apart from the records.
-        max_flows: how many items run at once: an int from 1 to ``MAX_FLOWS_LIMIT``, or
-            ``"auto"`` (recommended for real providers): the Pool adapts how many run at
-            once, and every call paces itself by the rate limits the provider's headers
-            state, so it runs at the provider's limit without 429s; without such headers
-            it grows while round trips stay flat and backs off when they climb or the
-            server answers 429/503/529. ``AutoFlows(max=500)`` sets its upper bound
-            (default ``DEFAULT_AUTO_MAX_FLOWS``). ``pool.flow_log`` keeps its decisions.
-        on_error: what one failed item does to the run: "collect" (default, the error is
-            kept in its record), "skip" (the same plus a RuntimeWarning), "stop" (nothing
-            new starts, running items finish, the rest end CANCELLED) or "raise" (cancel
-            everything and raise the failure at once).
-        timeout: seconds each item may run; past it the item ends FAILED with
-            ItemTimeoutError and the run goes on without waiting for it.
-        deadline: seconds for the whole run; when spent, nothing new starts, running items
-            end FAILED (ItemTimeoutError), the rest CANCELLED, and the run returns.
-        progress: True draws a live line on stderr, a file-like object draws it there,
-            False never; None (default) draws it only when stderr is a terminal. On a
-            terminal the line redraws in place, cut to its width; elsewhere (a log, CI)
-            a plain line is written every 10 s. A tqdm class or instance is advanced
-            instead.
-        on_item_done: called with a snapshot of each ended record, in the calling thread.
-            An exception it raises stops the run like the caller's own (see ``run``).
-        max_cost: a USD budget per run that holds: every model call first reserves its
-            worst case (a generous input estimate plus its ``max_tokens``, at the model's
-            price) and settles with the real usage; a call that does not fit is not sent,
-            nothing new starts, and the rest end CANCELLED
-            (``CancelledError(reason="budget")``). A model whose price is unknown is a
-            ConfigurationError at once: give it ``price=`` or budget with ``max_tokens``.
-        max_tokens: the same, counted in total tokens.
+            taking the variables dict.
+        items: dicts; a list or tuple is checked now, any other iterable is pulled lazily
+            with at most ``max_flows`` items in flight.
+        max_flows: items at once, 1 to ``MAX_FLOWS_LIMIT``; or ``"auto"`` /
+            ``AutoFlows(max=...)``: adapt to the provider's rate limits and round trips
+            (its decisions in ``pool.flow_log``).
+        on_error: "collect" (default: keep the error in the record), "skip" (also warn),
+            "stop" (start nothing new, the rest end CANCELLED) or "raise" (cancel all and
+            raise the failure).
+        timeout: seconds per item; past it the item ends FAILED (ItemTimeoutError).
+        deadline: seconds for the whole run; then running items end FAILED, the rest
+            CANCELLED.
+        progress: True (a line on stderr), a file-like object, a tqdm class or instance,
+            False; None (default) draws only when stderr is a terminal.
+        on_item_done: called in the calling thread with a snapshot of each ended record;
+            what it raises stops the run.
+        max_cost: a USD budget per run: each model call reserves its worst case first, one
+            that does not fit is not sent and the rest end CANCELLED (reason "budget").
+        max_tokens: the same, in total tokens.
         name: a label for the progress line and repr.
-        executor: a ``concurrent.futures.Executor`` you own (a ProcessPoolExecutor, Dask's
-            ``client.get_executor(pure=False)``, ...) to run the items on instead of the
-            Pool's own threads; the runner, ``worker_context`` and items must then pickle.
-            ``max_flows`` still caps the tasks it holds; the Pool never shuts it down.
-            Records, progress and ``on_item_done`` stay in the calling thread.
-        worker_context: a callable returning a context manager, entered around each item
-            where it runs (e.g. ``integrations.django.close_db_connections``); an error it
-            raises fails the item.
-        rate_limit: a :class:`~yait_aichain.RateLimit` that every model call inside the
-            items waits for (besides each Model's own); share one object between Pools to
-            share the budget.
-        checkpoint: a JSONL file path (or a ``Checkpoint``): each item that ends is
-            appended as it ends; a later run with the same file takes the DONE results
-            from it without calling anything (``record.from_checkpoint``), runs the rest,
-            and returns all in input order. Keyed by the item's content and the runner's
-            identity (its ``identity()``), so a changed prompt or model reuses nothing.
-            Outputs must be JSON.
-        breaker: the circuit breaker (on by default, see :class:`CircuitBreaker`): after
-            3 items in a row fail with an error that cannot fix itself within the run
-            (authentication, permission, billing, unknown model or endpoint, connection
-            refused), or 5 with the same non-retryable error, nothing new starts and the
-            rest end CANCELLED with ``CancelledError(reason="systemic", cause=...)`` saying
-            what to fix. ``False`` turns it off; ``CircuitBreaker(...)`` tunes it.
+        executor: a ``concurrent.futures.Executor`` you own (processes, Dask) to run the
+            items on; the runner, ``worker_context`` and items must pickle. Never shut down.
+        worker_context: a callable returning a context manager entered around each item
+            where it runs; an error it raises fails the item.
+        rate_limit: a :class:`~yait_aichain.RateLimit` every model call waits for; share
+            one between Pools to share the budget.
+        checkpoint: a JSONL path (or a ``Checkpoint``): ended items are appended, and a
+            later run reuses the DONE results keyed by item content and runner identity.
+        breaker: the :class:`CircuitBreaker` (default on): stop starting items that all
+            fail the same way; ``False`` turns it off.
         checkpoint_key: the version of a runner that cannot describe itself (a plain
-            function, or a Chain with one among its steps): required for those, and to be
-            changed whenever their answers would. In batch mode the provider batch ids are
-            kept beside the checkpoint (``<checkpoint>.batches``) from the moment they exist.
-        mode: ``"live"`` (default) calls the models item by item; ``"batch"`` sends the
-            items' Skill calls through the providers' Batch APIs (half the price, results
-            within 24 hours): a Skill is one batch, a Chain one batch per Skill step with
-            its tools and callables run locally in between. Same ordered results and
-            records, usage at batch prices.
+            function); change it whenever its answers would.
+        mode: ``"live"`` (default) or ``"batch"``: send the Skill calls through the
+            providers' Batch APIs (half the price, results within 24 hours).
         poll_interval: seconds between two looks at running batches (batch mode).
 
     Raises:
-        ConfigurationError: a bad max_flows, on_error, timeout, deadline, budget, progress,
-            callback, runner, executor or worker_context.
-        TypeError: an item of a list or tuple is not a dict (names its index and type), or
-            ``items`` is not an iterable of dicts.
+        ConfigurationError: a bad option (checked here and on assignment, never mid-run).
+        TypeError: an item of a list or tuple is not a dict, or ``items`` is not an
+            iterable of dicts.
     """
 
     # Each is checked when assigned, so a bad value never reaches a run.
@@ -158,9 +125,7 @@ class Pool:
             progress=progress, on_item_done=on_item_done, max_cost=max_cost,
             max_tokens=max_tokens, name=name, executor=executor, worker_context=worker_context,
             rate_limit=rate_limit, checkpoint=checkpoint, checkpoint_key=checkpoint_key,
-            mode=mode, poll_interval=poll_interval,
-            breaker=breaker,
-        )
+            mode=mode, poll_interval=poll_interval, breaker=breaker)
         self._source = ItemSource(items)
         self._book = RecordBook()
         self._book.reset_all(self._source.seen)
@@ -174,24 +139,18 @@ class Pool:
     # -- running --------------------------------------------------------------------
 
     def run(self, variables: dict[str, Any] | None = None) -> list[Any]:
-        """Run every item and return the outputs in input order.
+        """Run every item; return the outputs in input order (None where not DONE).
 
         Args:
-            variables: shared variables merged under each item (``{**variables, **item}``,
-                the item wins); each flow gets its own deep copy.
-
-        Returns:
-            One entry per item: the runner's output, or None for an item that FAILED or was
-            CANCELLED (its record tells which, and why).
+            variables: shared variables merged under each item (the item wins); each flow
+                gets its own deep copy.
 
         Raises:
             RuntimeError: this Pool is already running.
-            ConfigurationError: with ``executor=``, the runner cannot be pickled (before
-                any item starts).
+            ConfigurationError: with ``executor=``, the runner cannot be pickled.
             TypeError: ``variables`` is not a dict.
-            KeyboardInterrupt: Ctrl-C during the run, re-raised within ~0.1 s after the
-                unfinished items were marked CANCELLED; ``retry_failed()`` resumes.
-            Exception: the first failure under on_error="raise", or whatever on_item_done
+            KeyboardInterrupt: Ctrl-C, after the unfinished items were marked CANCELLED.
+            Exception: the first failure under on_error="raise", or what on_item_done
                 raised; records of ended items are kept.
         """
         for _ in self._events(variables, retry=False, snapshots=False):
@@ -199,40 +158,22 @@ class Pool:
         return self._book.outputs()
 
     def iter_run(self, variables: dict[str, Any] | None = None) -> Iterator[ItemRecord]:
-        """Run every item, yielding each record as its item ends (completion order).
+        """Run every item, yielding a snapshot of each record as its item ends.
 
-        The run happens in the calling thread while it iterates: timeouts and Ctrl-C are
-        handled between yields, not while your loop body runs. Leaving a ``for`` loop early
-        cancels the items not yet ended; an iterator kept aside unfinished holds the pool
-        busy until you call its ``close()``.
-
-        Args:
-            variables: as for :meth:`run`.
-
-        Returns:
-            An iterator of record snapshots; ``pool.results`` has the ordered outputs after.
-
-        Raises:
-            As :meth:`run`, while iterating.
+        The run advances while you iterate (timeouts and Ctrl-C are handled between
+        yields); leaving the loop early cancels the rest, and an iterator kept aside
+        unfinished holds the Pool busy until its ``close()``. Raises as :meth:`run`.
         """
         return self._events(variables, retry=False)
 
     def retry_failed(self, variables: dict[str, Any] | None = None,
                      mode: str | None = None) -> list[Any]:
-        """Run again only the items that did not end DONE (FAILED, CANCELLED, or never
-        started), updating their records in place; for a lazy iterable, then continue
-        with the items not pulled yet.
+        """Run again only the items not DONE (records updated in place), then any a lazy
+        iterable has left; return all outputs as :meth:`run` does, and raise as it does.
 
         Args:
             variables: shared variables; by default those of the last run.
-            mode: ``"live"`` or ``"batch"`` for this retry (default: the Pool's mode), e.g.
-                a batch run's few failures retried live.
-
-        Returns:
-            The full ordered list of outputs, as :meth:`run` does.
-
-        Raises:
-            As :meth:`run`.
+            mode: ``"live"`` or ``"batch"`` for this retry (default: the Pool's mode).
         """
         settings = self._settings if mode is None else dataclasses.replace(
             self._settings, mode=mode)
@@ -241,16 +182,12 @@ class Pool:
         return self._book.outputs()
 
     def submit(self, variables: dict[str, Any] | None = None) -> list[Any]:
-        """Batch mode, first phase: render and submit the batches, then return without
-        waiting (for a cron job). A later :meth:`run` with the same ``checkpoint=``
-        re-attaches to them and collects the results; nothing is submitted twice.
-
-        Returns:
-            The submitted batches (``batch_id``, ``provider``, ``keys``).
+        """Batch mode: submit the batches and return them (``batch_id``, ``provider``,
+        ``keys``) without waiting; a later :meth:`run` with the same ``checkpoint=``
+        collects the results, submitting nothing twice.
 
         Raises:
-            ConfigurationError: not in batch mode, or no ``checkpoint=`` to find the
-                batches again.
+            ConfigurationError: not in batch mode, or no ``checkpoint=``.
         """
         if self.mode != "batch" or self.checkpoint is None:
             raise ConfigurationError(
@@ -264,10 +201,7 @@ class Pool:
     def cancel_batches(self) -> int:
         """Ask the providers to cancel the unfinished batches of the last batch-mode run
         (say, after Ctrl-C); returns how many batches were asked."""
-        count = 0
-        for job in self._batch_jobs:
-            count += job.cancel()
-        return count
+        return sum(job.cancel() for job in self._batch_jobs)
 
     def _events(
         self, variables: dict[str, Any] | None, retry: bool, snapshots: bool = True,
@@ -280,10 +214,8 @@ class Pool:
         check_chain_items(self.runner, None if self._source.lazy else self._source.seen,
                           shared.source)
         if not self._busy.acquire(blocking=False):
-            raise RuntimeError(
-                "this Pool is already running; wait for run() to return, or use another "
-                "Pool for concurrent runs"
-            )
+            raise RuntimeError("this Pool is already running; wait for run() to return, or "
+                               "use another Pool for concurrent runs")
         try:
             self._variables = shared.source
             if retry:
@@ -316,10 +248,8 @@ class Pool:
 
     @property
     def status(self) -> dict[Status, int]:
-        """``{PENDING: n, RUNNING: n, DONE: n, FAILED: n, CANCELLED: n}``: always every key,
-        summing to the item count (for a lazy iterable: the items pulled so far). The keys
-        are :class:`~yait_aichain.pool.Status` members: equal to the ints 0..4, printed
-        by name."""
+        """``{PENDING: n, RUNNING: n, ..., CANCELLED: n}``: every key, summing to the items
+        (pulled so far, for a lazy iterable)."""
         return self._book.counts()
 
     @property
@@ -329,34 +259,27 @@ class Pool:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        """The records as dicts: index, variables, status (a Status, shown by name),
-        status_name (its name as a str), output, error (str), duration, plus error_type,
-        traceback, attempts, start, end, usage and wait_seconds."""
+        """The records as dicts (``ItemRecord.as_dict``: the error as a str, plus
+        ``status_name`` and ``error_type``)."""
         return [rec.as_dict() for rec in self._book.snapshots()]
 
     @property
     def failures(self) -> list[ItemRecord]:
-        """Snapshots of the FAILED records, in input order (``record.error`` is the
-        exception itself)."""
+        """Snapshots of the FAILED records, in input order."""
         return [rec for rec in self._book.snapshots() if rec.status == FAILED]
 
     def to_records(self) -> list[dict[str, Any]]:
         """One flat dict per item, in input order, for ``pandas.DataFrame(...)`` or CSV:
-        ``index``, ``status`` (its name), ``error_type``, ``error``, ``attempts``,
-        ``reasks``, ``input_tokens``, ``output_tokens``, ``total_tokens``, ``cost``,
-        ``duration``, then the output's fields (a model instance or dict flattened to
-        dotted names, e.g. ``customer.name``; any other output as ``output``)."""
+        the item's facts, then the output's fields with dotted names (see ``pool._rows``)."""
         from ._rows import item_row
 
         return [item_row(rec) for rec in self._book.snapshots()]
 
     @property
     def flow_log(self) -> list[FlowDecision]:
-        """What ``max_flows="auto"`` decided in the last run, in order: the flow limit,
-        the round trip behind it, the rate limits it believed and the time spent waiting
-        for them (empty for an int ``max_flows``). Safe to read during a run."""
-        controller = self._controller
-        return [] if controller is None else list(controller.log)
+        """What ``max_flows="auto"`` decided in the last run, in order (empty for an int);
+        safe to read during a run."""
+        return [] if self._controller is None else list(self._controller.log)
 
     @property
     def usage(self) -> Usage:
@@ -365,10 +288,8 @@ class Pool:
             return self._book.spent
 
     def report(self, path: Any) -> Any:
-        """Write an HTML picture of the last run (a timeline bar per item, the summary
-        numbers on top) to ``path``; returns it as a ``pathlib.Path``. Rows are labelled
-        by each item's ``"id"`` where it has one. See
-        :mod:`yait_aichain.report`."""
+        """Write an HTML timeline of the last run to ``path`` (see :mod:`yait_aichain.report`);
+        returns it as a ``pathlib.Path``."""
         from ..report import write_report  # only runs that draw a report pay for it
 
         title = f"{self.name or runner_name(self.runner, 'pool')}: run report"
@@ -387,8 +308,6 @@ class Pool:
     def __repr__(self) -> str:
         count = self._source.count
         items = "'iterable'" if count is None else count
-        return (
-            f"Pool(runner={describe_runner(self.runner)!r}, items={items}, "
-            f"max_flows={self.max_flows}, on_error={self.on_error!r})"
-        )
+        return (f"Pool(runner={describe_runner(self.runner)!r}, items={items}, "
+                f"max_flows={self.max_flows}, on_error={self.on_error!r})")
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .._usage import Usage
+from ..errors import ConfigurationError
 from ._status import CANCELLED, DONE, FAILED, RUNNING
 
 MIN_INTERVAL = 0.1  # on a terminal
@@ -93,8 +95,24 @@ def _is_terminal(stream: Any) -> bool:
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(callable(isatty) and isatty())
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # a closed or detached stream
         return False
+
+
+def resolve_progress(value: Any) -> Any:
+    """The stream (or tqdm) to draw progress on, or None for no progress line.
+
+    None means "only when stderr is a terminal", so logs and CI output stay clean.
+    """
+    if value is None:
+        return sys.stderr if _is_terminal(sys.stderr) else None
+    if value is True or value is False:
+        return sys.stderr if value else None
+    if is_tqdm(value) or callable(getattr(value, "write", None)):
+        return value
+    raise ConfigurationError(
+        "progress must be True, False, None, a file-like object or a tqdm class or "
+        f"instance; got {type(value).__name__}")
 
 
 def _width(stream: Any) -> int:
@@ -110,49 +128,39 @@ class ProgressLine:
     def __init__(
         self, stream: Any, label: str, already: int = 0, clock: Callable[[], float] = time.monotonic
     ):
-        self._bar: _TqdmBar | None = None
-        if is_tqdm(stream):
-            self._bar = _TqdmBar(stream, label, already)
-            stream = None
-        self._stream = stream
-        self._tty = _is_terminal(stream)
+        self._bar = _TqdmBar(stream, label, already) if is_tqdm(stream) else None
+        self._stream = None if self._bar is not None else stream
+        self._tty = _is_terminal(self._stream)
         self._interval = MIN_INTERVAL if self._tty else PLAIN_INTERVAL
-        self._label = label
-        self._clock = clock
+        self._label, self._clock, self._already = label, clock, already
         self._started = clock()
         self._last = self._started if not self._tty else float("-inf")
         self._width = 0
-        self._already = already
 
-    def update(
-        self, counts: dict[Any, int], total: int | None, usage: Usage, force: bool = False,
-        waiting: int = 0, flows: Callable[[], str] | None = None,
-    ) -> None:
+    def update(self, counts: dict[Any, int], total: int | None, usage: Usage,
+               waiting: int = 0, flows: Callable[[], str] | None = None) -> None:
         if self._bar is not None:
             self._bar.update(counts, total, usage, waiting, flows)
             return
         now = self._clock()
-        if not force and now - self._last < self._interval:
-            return
-        self._last = now
-        elapsed = now - self._started
-        line = format_line(
-            self._label, counts, total, elapsed, usage, already=self._already, waiting=waiting,
-            flows=None if flows is None else flows(),
-        )
-        self._write(line, end="" if self._tty else "\n")
+        if now - self._last >= self._interval:
+            self._last = now
+            self._draw(counts, total, usage, now, waiting=waiting, flows=flows)
 
     def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
               flows: Callable[[], str] | None = None) -> None:
         if self._bar is not None:
             self._bar.close(counts, total, usage)
-            return
-        elapsed = self._clock() - self._started
-        line = format_line(
-            self._label, counts, total, elapsed, usage, final=True, already=self._already,
-            flows=None if flows is None else flows(),
-        )
-        self._write(line, end="\n")
+        else:
+            self._draw(counts, total, usage, self._clock(), flows=flows, final=True)
+
+    def _draw(self, counts: dict[Any, int], total: int | None, usage: Usage, now: float,
+              waiting: int = 0, flows: Callable[[], str] | None = None, final: bool = False
+              ) -> None:
+        line = format_line(self._label, counts, total, now - self._started, usage, final=final,
+                           already=self._already, waiting=waiting,
+                           flows=None if flows is None else flows())
+        self._write(line, end="\n" if final or not self._tty else "")
 
     def _write(self, line: str, end: str) -> None:
         if self._stream is None:

@@ -11,22 +11,12 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .._usage import Usage
-from ..errors import CancelledError
-from ._status import (
-    CANCELLED,
-    DONE,
-    FAILED,
-    FINAL,
-    PENDING,
-    RUNNING,
-    STATUS_NAMES,
-    Status,
-    empty_counts,
-)
+from ._status import CANCELLED, DONE, FINAL, PENDING, RUNNING, STATUS_NAMES, Status, empty_counts
 
 _NO_USAGE = Usage()  # immutable, so every record may share it
 
@@ -87,26 +77,15 @@ class ItemRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """The record as a plain dict (the keys of ``pool.history``)."""
-        return {
-            "index": self.index,
-            "variables": self.variables,
-            "status": self.status,  # a Status: equals its int, prints its name
-            "status_name": self.status_name,
-            "output": self.output,
-            "error": self.error_message,
-            "duration": None if self.duration is None else round(self.duration, 3),
-            "error_type": self.error_type,
-            "traceback": self.traceback,
-            "attempts": self.attempts,
-            "reasks": self.reasks,
-            "start": self.start,
-            "end": self.end,
-            "usage": self.usage.as_dict(),
-            "wait_seconds": self.wait_seconds,
-            "from_checkpoint": self.from_checkpoint,
-            "shared": self.shared,
-            "flows": self.flows,
-        }
+        data = {"index": self.index, "variables": self.variables,
+                "status": self.status,  # a Status: equals its int, prints its name
+                "status_name": self.status_name, "output": self.output,
+                "error": self.error_message,
+                "duration": None if self.duration is None else round(self.duration, 3),
+                "error_type": self.error_type}
+        data.update((f.name, getattr(self, f.name)) for f in fields(self) if f.name not in data)
+        data["usage"] = self.usage.as_dict()
+        return data
 
     def __repr__(self) -> str:
         # Variables and output can be large (whole documents); keep the repr one line.
@@ -129,9 +108,6 @@ class RecordBook:
         self.run_spent = Usage()  # the same, for the current run() or retry_failed() call only
 
     # -- reading (any thread) ---------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self._records)
 
     def counts(self) -> dict[Status, int]:
         with self.lock:
@@ -158,18 +134,15 @@ class RecordBook:
         """Fresh run: one PENDING record per known item; usage totals start again."""
         with self.lock:
             self._records = [ItemRecord(i, item) for i, item in enumerate(items)]
-            self._counts = empty_counts()
-            self._counts[PENDING] = len(self._records)
-            self.spent = Usage()
-            self.run_spent = Usage()
+            self._counts = self._count()
+            self.spent = self.run_spent = Usage()
 
     def reset_some(self, indices: list[int], items: list[Any]) -> None:
         """Retry: put the given records back to PENDING, in place."""
         with self.lock:
             for i in indices:
-                self._counts[self._records[i].status] -= 1
-                self._counts[PENDING] += 1
                 self._records[i] = ItemRecord(i, items[i])
+            self._counts = self._count()
             self.run_spent = Usage()
 
     def get_or_add(self, index: int, item: Any) -> ItemRecord:
@@ -184,13 +157,15 @@ class RecordBook:
             return rec
 
     def recount(self) -> None:
-        """Rebuild the counts from the records (after an interrupt that may have landed
-        between two updates)."""
+        """Rebuild the counts (after an interrupt that may have landed between two updates)."""
         with self.lock:
-            counts = empty_counts()
-            for rec in self._records:
-                counts[rec.status] += 1
-            self._counts = counts
+            self._counts = self._count()
+
+    def _count(self) -> dict[Status, int]:
+        counts = empty_counts()
+        for rec in self._records:
+            counts[rec.status] += 1
+        return counts
 
     # -- transitions (the calling thread only) -----------------------------------------
 
@@ -221,18 +196,7 @@ class RecordBook:
                 setattr(rec, name, value)
             self._move(rec, status)
 
-    def finish(self, rec: ItemRecord, outcome: Any) -> None:
-        """End ``rec`` with a worker's :class:`~._worker.Outcome`, on the worker's clock."""
-        with self.lock:
-            rec.output, rec.error, rec.traceback = outcome.output, outcome.error, outcome.traceback
-            rec.usage, rec.attempts, rec.reasks = outcome.usage, outcome.attempts, outcome.reasks
-            rec.wait_seconds = outcome.wait_seconds
-            rec.start, rec.end, rec.duration = outcome.start, outcome.end, outcome.duration
-            # A call the budget refused (or a cancel) stopped the item: it did not fail.
-            stopped = isinstance(outcome.error, CancelledError)
-            self._move(rec, DONE if outcome.error is None else CANCELLED if stopped else FAILED)
-
-    def cancel_unfinished(self, make_error: Any) -> list[ItemRecord]:
+    def cancel_unfinished(self, make_error: Callable[[], BaseException]) -> list[ItemRecord]:
         """Mark every PENDING or RUNNING record CANCELLED; return them in input order."""
         now = time.time()
         cancelled = []
@@ -247,8 +211,3 @@ class RecordBook:
                 self._move(rec, CANCELLED)
                 cancelled.append(rec)
         return cancelled
-
-    def restore(self, rec: ItemRecord, output: Any) -> None:
-        """An item whose result a checkpoint already holds ends DONE without running."""
-        now = time.time()
-        self.end(rec, DONE, start=now, end=now, duration=0.0, output=output, from_checkpoint=True)

@@ -1,17 +1,11 @@
-"""The scheduler behind Pool.run(), iter_run() and retry_failed().
+"""The scheduler behind Pool.run(), iter_run() and retry_failed(): one :class:`Run` per call.
 
-One :class:`Run` per call. It lives in the calling thread and never blocks it for long:
-
-- it hands an item to a flow only when one is free, so at most ``max_flows`` items are in
-  flight and a lazy iterable is pulled no further ahead than that (CPython's
-  ``Executor.map`` would read every item first, bpo-32306);
-- it waits on a queue fed by the futures' done-callbacks in short ticks, so Ctrl-C, item
-  timeouts and the run's deadline are acted on within ~0.1 s;
-- workers only return an :class:`~._worker.Outcome`; this thread applies it to the record,
-  so every change to a record happens here, in one place (RUNNING when handed over).
-
-Threads and foreign executors differ only in ``_flows`` (how a task is submitted and
-cancelled). What starts next, and when, is decided in ``_may_start``/``_next_item``.
+It lives in the calling thread and never blocks it for long. It hands an item to a flow only
+when one is free, so a lazy iterable is pulled no further ahead than ``max_flows`` (CPython's
+``Executor.map`` would read every item first, bpo-32306); it waits on the futures' done
+queue in short ticks, so Ctrl-C, timeouts and the deadline act within ~0.1 s. Workers only
+return an :class:`~._flows.Outcome`: every change to a record happens here. What starts
+next, and when, is decided in ``_may_start`` and ``_fill``.
 """
 
 from __future__ import annotations
@@ -32,15 +26,14 @@ from .._runner import runner_name, user_stacklevel
 from ..errors import CancelledError, ItemTimeoutError
 from ..ratelimit._adaptive import FlowController
 from ..ratelimit._admit import with_rate_limits
-from ._config import Settings, resolve_progress
-from ._flows import flows_for
-from ._guards import Guards
+from ._config import Settings
+from ._breaker import Guards
+from ._flows import Outcome, flows_for
 from ._items import SharedVariables, check_chain_items, item_type_error
-from ._progress import ProgressLine
+from ._progress import ProgressLine, resolve_progress
 from ._record import ItemRecord, RecordBook
 from ._sharing import Sharing
-from ._status import CANCELLED, DONE, FAILED, Status
-from ._worker import Outcome
+from ._status import CANCELLED, DONE, FAILED, FINAL, Status
 
 TICK = 0.1  # longest the calling thread blocks at a time (Ctrl-C latency)
 # A cooperative runner stops at its own time budget; the pool gives it this much longer to
@@ -71,58 +64,42 @@ class Flow:
 class Run:
     """One pass over a plan of items; iterate :meth:`events` to drive it."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        book: RecordBook,
-        plan: Iterator[tuple[int, Any]],
-        shared: SharedVariables,
-        total: Callable[[], int | None],
-        snapshots: bool = True,
-    ):
+    def __init__(self, settings: Settings, book: RecordBook, plan: Iterator[tuple[int, Any]],
+                 shared: SharedVariables, total: Callable[[], int | None], snapshots: bool = True):
         self.s = s = settings
-        self.book = book
-        self._plan = plan
-        self._shared = shared
-        self._total = total
+        self.book, self._plan, self._shared, self._total = book, plan, shared, total
         self._snapshots = snapshots or s.on_item_done is not None
         self._cancel = threading.Event()
         self._outer = _context.current()
         # The run's deadline, set once: within any enclosing run's (a Pool inside an item).
         self._scope = self._outer.child(timeout=s.deadline)
         # max_flows="auto": a controller decides the flows from what every call reports.
-        auto = s.auto
-        self.controller = None if auto is None else FlowController(auto)
+        self.controller = None if s.auto is None else FlowController(s.auto)
         observers = () if self.controller is None else (self.controller,)
-        self._runner = with_rate_limits(s.runner, s.rate_limit, observers)
+        # What the progress line says of "auto" (built only when it is drawn).
+        self._describe = None if self.controller is None else self.controller.describe
+        runner = with_rate_limits(s.runner, s.rate_limit, observers)
         # A foreign executor gets the runner pickled here, before any item starts.
-        self._flows = flows_for(s.executor, self._runner, s.worker_context, s.flow_bound)
+        self._flows = flows_for(s.executor, runner, s.worker_context, s.flow_bound)
         self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._live: dict[Future[Any], Flow] = {}
         self._stray: set[Future[Any]] = set()  # given up on, still running: their usage counts
         self._reason: str | None = None  # why nothing new starts: stop, deadline, budget
         self._abort_reason = "interrupt"
-        self._exhausted = False
-        self._checked = False
+        self._exhausted = self._checked = self._first_done = False
         self._next_scan = 0.0
         self._journal: Any = None  # the checkpoint file of this run, when there is one
         # Identical requests sent once, and the prompt-cache warm-up (pool/_sharing.py).
         self._sharing = Sharing(s.runner)
-        self._first_done = False
         self._shared_ended: list[ItemRecord] = []  # followers whose leader has ended
         self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
 
     # -- the loop (calling thread) ----------------------------------------------------
 
     def events(self) -> Iterator[ItemRecord]:
-        """Yield a snapshot of each item's record as it ends, in completion order.
-
-        Raises:
-            The first failure under on_error="raise"; KeyboardInterrupt or any other
-            exception raised in the calling thread (also by on_item_done), after every
-            unfinished item was marked CANCELLED; CancelledError when an enclosing run
-            was cancelled.
-        """
+        """Yield a snapshot of each item's record as it ends, in completion order; what
+        the calling thread raises (on_error="raise", on_item_done, Ctrl-C, an enclosing
+        run's CancelledError) reaches the caller once every unfinished item is CANCELLED."""
         s = self.s
         if s.checkpoint is not None:
             # Keyed by the runner itself: a rate limit changes when, not what.
@@ -132,7 +109,7 @@ class Run:
         if stream is not None:
             counts = self.book.counts()
             progress = ProgressLine(stream, s.name or runner_name(s.runner, "pool"),
-                                    already=counts[DONE] + counts[FAILED] + counts[CANCELLED])
+                                    already=sum(counts[status] for status in FINAL))
         try:
             yield from self._loop(progress)
             why = self._reason or "stop"
@@ -169,19 +146,19 @@ class Run:
             if progress is not None:
                 waiting = sum(1 for flow in self._live.values() if flow.tally.waiting > 0)
                 progress.update(self.book.counts(), self._total(), self.book.run_spent,
-                                waiting=waiting, flows=self._describe_flows())
+                                waiting=waiting, flows=self._describe)
 
     def _close(self, progress: ProgressLine | None) -> None:
         self._flows.shutdown()
         # What is still running after the run counts its usage when it returns.
         for future in self._stray | set(self._live):
-            future.add_done_callback(self._charge_late)
+            future.add_done_callback(self._result)
         self.book.recount()  # an interrupt may have landed between two count updates
         if self._journal is not None:
             self._journal.close(self.book)
         if progress is not None:
             progress.close(self.book.counts(), self._total(), self.book.run_spent,
-                           flows=self._describe_flows())
+                           flows=self._describe)
 
     def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
         """Report one ended record in the calling thread; return its snapshot (the record
@@ -190,15 +167,15 @@ class Run:
         if self._journal is not None:  # first: a callback that raises must not lose it
             self._journal.record(rec)
         self._first_done = True
-        if rec.status in (DONE, FAILED):
-            self._shared_ended += self._end_followers(rec)
         snapshot = copy.copy(rec) if self._snapshots else rec
         if rec.status in (DONE, FAILED):
+            self._shared_ended += self._end_followers(rec)
             if self._outer.tallies:  # a nested Pool: count this item in the enclosing item
                 self._outer.record(rec.usage, rec.attempts, rec.wait_seconds)
             if self._reason is None and self._guards.over_budget(self.book.run_spent):
                 self._reason = "budget"
-            if self._guards.observe(rec.status, rec.error) and self._reason is None:
+            tripped = self._guards.observe(rec.status == DONE, rec.error)
+            if tripped is not None and self._reason is None:
                 self._reason = "systemic"
         if s.on_item_done is not None:
             s.on_item_done(snapshot)
@@ -219,11 +196,8 @@ class Run:
     def _on_failure(self, rec: ItemRecord) -> None:
         on_error = self.s.on_error
         if on_error == "skip":
-            warnings.warn(
-                f"Pool item {rec.index} failed and was skipped: "
-                f"{rec.error_type}: {rec.error_message}",
-                RuntimeWarning, stacklevel=user_stacklevel(),
-            )
+            warnings.warn(f"Pool item {rec.index} failed and was skipped: {rec.error_type}: "
+                          f"{rec.error_message}", RuntimeWarning, stacklevel=user_stacklevel())
         elif on_error == "stop" and self._reason is None:
             self._reason = "stop"
         elif on_error == "raise":
@@ -233,10 +207,8 @@ class Run:
     # -- scheduling policy: what starts next, and when --------------------------------
 
     def _may_start(self) -> bool:
-        """Start more while nothing stops the run and a flow is free. On a foreign executor
-        a task given up on still holds its slot until it returns. The guards stop new
-        starts once the breaker trips or a call did not fit the budget, and hold them while
-        a systemic failure waits for the items in flight to confirm it."""
+        """Start more while nothing stops the run (the guards, the cache warm-up) and a flow
+        is free (on a foreign executor a task given up on holds its slot until it returns)."""
         if self._reason is None:
             self._reason = self._guards.stop_reason()
         in_flight = self._flows.in_flight(len(self._live))
@@ -245,26 +217,13 @@ class Run:
                 and self._sharing.may_start(len(self._live), self._first_done)
                 and not self._guards.hold(in_flight))
 
-    def _describe_flows(self) -> Callable[[], str] | None:
-        """What the progress line says of "auto" (built only when it is drawn)."""
-        return None if self.controller is None else self.controller.describe
-
     def _flow_limit(self) -> int:
         """``max_flows``, or what the "auto" controller decided (told how many are in
         flight now: only a limit in use is evidence that it may grow)."""
-        controller = self.controller
-        if controller is None:
+        if self.controller is None:
             return self.s.max_flows  # type: ignore[return-value]
-        controller.saw_in_flight(len(self._live))
-        return controller.limit
-
-    def _next_item(self) -> tuple[int, Any] | None:
-        """The next item to start: input order, pulled from the plan only now."""
-        try:
-            return next(self._plan)
-        except StopIteration:
-            self._exhausted = True
-            return None
+        self.controller.saw_in_flight(len(self._live))
+        return self.controller.limit
 
     def _budget(self) -> float | None:
         """Seconds the next item may take: its timeout, within what is left of the run."""
@@ -279,8 +238,9 @@ class Run:
         dict, DONE from the checkpoint, or refused by the executor)."""
         ended = []
         while self._may_start():
-            pulled = self._next_item()
+            pulled = next(self._plan, None)  # input order, pulled only now
             if pulled is None:
+                self._exhausted = True
                 break
             index, item = pulled
             rec = self.book.get_or_add(index, item)
@@ -335,36 +295,33 @@ class Run:
         ended: list[ItemRecord] = []
         try:
             future = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+            while True:
+                rec = self._apply(future)
+                if rec is not None:
+                    ended.append(rec)
+                future = self._done.get_nowait()
         except queue.Empty:
             return ended
-        while True:
-            rec = self._apply(future)
-            if rec is not None:
-                ended.append(rec)
-            try:
-                future = self._done.get_nowait()
-            except queue.Empty:
-                return ended
 
     def _apply(self, future: Future[Any]) -> ItemRecord | None:
         """Apply a finished task to its record. None when nobody awaits it any more (a late
         result, or one withdrawn by the run) or it never started (the run was cancelled)."""
         self._stray.discard(future)
         flow = self._live.pop(future, None)
-        outcome = _outcome(future)
-        if isinstance(outcome, Outcome):
-            self.book.charge(outcome.usage)  # spent is spent, even when it came too late
+        outcome = self._result(future)
         if flow is None or outcome is None:
             return None
-        rec = flow.record
-        if isinstance(outcome, BaseException):  # the task broke: pickling, a killed worker
-            status = CANCELLED if isinstance(outcome, CancelledError) else FAILED
-            tb = "".join(traceback.format_exception(outcome))
-            self.book.end(rec, status, error=outcome, traceback=tb,
-                          duration=time.monotonic() - flow.t0)
-            return rec
-        self.book.finish(rec, outcome)
-        return rec
+        if isinstance(outcome, Outcome):  # the worker's own clock and facts
+            facts = outcome._asdict()
+        else:  # the task broke: pickling, a killed worker
+            facts = {"error": outcome, "duration": time.monotonic() - flow.t0,
+                     "traceback": "".join(traceback.format_exception(outcome))}
+        # A call the budget refused (or a cancel) stopped the item: it did not fail.
+        error = facts["error"]
+        status = DONE if error is None else (
+            CANCELLED if isinstance(error, CancelledError) else FAILED)
+        self.book.end(flow.record, status, **facts)
+        return flow.record
 
     def _check_time(self, now: float) -> Iterator[ItemRecord]:
         if self.s.timeout is not None and now >= self._next_scan:
@@ -388,16 +345,10 @@ class Run:
             if not deadline and now - flow.t0 <= s.timeout + ITEM_TIMEOUT_GRACE:  # type: ignore
                 continue
             index = flow.record.index
-            if deadline:
-                err = ItemTimeoutError(
-                    f"Pool item {index} was still running when the run's deadline of "
-                    f"{s.deadline} s was spent", index=index, timeout=s.deadline,
-                )
-            else:
-                err = ItemTimeoutError(
-                    f"Pool item {index} did not finish within its timeout of {s.timeout} s",
-                    index=index, timeout=s.timeout,
-                )
+            what = (f"was still running when the run's deadline of {s.deadline} s was spent"
+                    if deadline else f"did not finish within its timeout of {s.timeout} s")
+            err = ItemTimeoutError(f"Pool item {index} {what}", index=index,
+                                   timeout=s.deadline if deadline else s.timeout)
             why = CancelledError(_WHY["deadline"], reason="deadline") if deadline else None
             ended.append(self._give_up(future, flow, FAILED, err, not_started=why))
         return ended
@@ -417,18 +368,16 @@ class Run:
                       duration=time.monotonic() - flow.t0)
         return flow.record
 
-    def _charge_late(self, future: Future[Any]) -> None:
-        outcome = _outcome(future)
-        if isinstance(outcome, Outcome):
+    def _result(self, future: Future[Any]) -> Outcome | BaseException | None:
+        """What a finished task gave, its usage charged (spent is spent, even too late): an
+        Outcome, None (it never started), or the exception that broke the task itself (a
+        CancelledError when the executor cancelled it). Also a done-callback of strays."""
+        try:
+            outcome: Outcome | None = future.result(timeout=0)
+        except futures.CancelledError:
+            return CancelledError("the executor cancelled this item", reason="cancelled")
+        except BaseException as exc:  # noqa: BLE001 - the task itself broke; the item keeps it
+            return exc
+        if outcome is not None:
             self.book.charge(outcome.usage)
-
-
-def _outcome(future: Future[Any]) -> Outcome | BaseException | None:
-    """What a finished task gave: an Outcome, None (it never started), or the exception that
-    broke the task itself (a CancelledError when the executor cancelled it)."""
-    try:
-        return future.result(timeout=0)  # type: ignore[no-any-return]
-    except futures.CancelledError:
-        return CancelledError("the executor cancelled this item", reason="cancelled")
-    except BaseException as exc:  # noqa: BLE001 - the task itself broke; the item keeps it
-        return exc
+        return outcome

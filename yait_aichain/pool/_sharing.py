@@ -1,11 +1,10 @@
 """Two decisions a live run makes about a Skill runner before it starts an item.
 
-- Identical requests once: items whose rendered requests are byte-equal (same model, same
-  body) are sent once; the others wait for that answer and share it (their records say
-  ``shared=True`` and spend nothing).
+- Identical requests once: items whose rendered requests are byte-equal are sent once; the
+  others share that answer (``shared=True`` in their records, nothing spent).
 - Cache first: when the Skill marks a static prefix for the prompt cache, one item runs
-  alone until it ends, so its request has written the cache before the others arrive and
-  read it (all at once, they would all miss and all pay to write it).
+  alone until it ends, so the others read the cache it wrote instead of all paying to
+  write it.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""Item status codes.
-
-An IntEnum with the public project's values, so code written against it keeps working
-(``pool.status[DONE]``, ``rec.status == 2``, JSON holding ``2``); CANCELLED is our
-addition. ``repr``, ``str`` and an empty format spec read the name (``DONE``), so
-``pool.status`` prints ``{PENDING: 0, RUNNING: 0, DONE: 98, ...}`` and a DataFrame of
-``pool.history`` shows ``DONE`` rather than ``2``.
-"""
+"""Item status codes: an IntEnum with the public project's values (code comparing with
+``2`` or storing it in JSON keeps working; CANCELLED is ours) that prints by name."""
 
 from __future__ import annotations
 
@@ -24,19 +18,14 @@ class Status(enum.IntEnum):
     def __repr__(self) -> str:
         return self.name
 
-    def __str__(self) -> str:
-        return self.name
+    __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
         # f"{status}" reads the name; f"{status:d}" and other int specs keep the number.
         return self.name if not spec else int.__format__(int(self), spec)
 
 
-PENDING = Status.PENDING
-RUNNING = Status.RUNNING
-DONE = Status.DONE
-FAILED = Status.FAILED
-CANCELLED = Status.CANCELLED
+PENDING, RUNNING, DONE, FAILED, CANCELLED = Status
 
 STATUS_NAMES = {code: code.name for code in Status}
 
