@@ -19,7 +19,8 @@ from yait_aichain.errors import (
     ServerError,
 )
 from yait_aichain.models._prices import Price
-from yait_aichain.pool._breaker import BreakerState, CircuitBreaker, check_breaker
+from yait_aichain.pool._breaker import CircuitBreaker, check_breaker
+from yait_aichain.pool._breaker import Guards as BreakerState
 
 PRICE = Price(input=1.0, output=2.0)  # USD per million tokens
 MESSAGES = [{"role": "user", "parts": [{"type": "text", "text": "x" * 200}]}]

@@ -16,7 +16,7 @@ from yait_aichain.chain import Chain
 from yait_aichain.models import Model
 from yait_aichain.pool import DONE, FAILED, Pool
 from yait_aichain.pool._checkpoint import Checkpoint
-from yait_aichain.pool._identity import canonical_json, runner_identity
+from yait_aichain.pool._checkpoint import canonical_json, runner_identity
 from yait_aichain.skills import Skill
 from yait_aichain.testing import Simulator
 from yait_aichain.testing._fake import FakeModel
@@ -160,7 +160,7 @@ def test_identities_are_stable_across_interpreters():
     # Hash randomisation changes set order and string hashes between processes; a key
     # that changed with it would re-run every item after a restart.
     code = textwrap.dedent("""
-        from yait_aichain.pool._identity import canonical_json, runner_identity
+        from yait_aichain.pool._checkpoint import canonical_json, runner_identity
         from yait_aichain.skills import Skill
         from yait_aichain.testing._fake import FakeModel
         def post(v):

@@ -36,14 +36,12 @@ _LOCAL_HINTS = {"11434": "try `ollama serve`", "1234": "start LM Studio's server
 
 @dataclass(frozen=True)
 class CircuitBreaker:
-    """When a Pool stops starting items that all fail the same way.
+    """When a Pool stops starting items that all fail the same way (``Pool(breaker=...)``).
 
     Args:
-        systemic: items in a row failing with an error that cannot fix itself within
-            the run (authentication, permission, billing, unknown model or endpoint,
-            connection refused) before nothing new starts.
-        same_error: items in a row failing with the same error that a retry would not fix
-            (the same 4xx message) before nothing new starts.
+        systemic: items in a row failing with an error nothing in the run can fix (key,
+            permission, billing, unknown model or endpoint, connection refused).
+        same_error: items in a row failing with the same error a retry would not fix.
 
     Raises:
         ConfigurationError: a count that is not an int >= 1.
@@ -126,15 +124,21 @@ def advice(error: BaseException) -> str:
     return "every item fails the same way: fix the request (see the error) and run again"
 
 
-class BreakerState:
-    """One run's view of the breaker: fed each ended item, says when to stop."""
+class Guards:
+    """One run's breaker and budget: the scheduler asks ``hold`` (should new starts wait?)
+    and ``stop_reason`` (should nothing new start?), and feeds ``observe`` each ended item."""
 
-    def __init__(self, config: CircuitBreaker | None):
+    def __init__(self, config: CircuitBreaker | None, max_cost: float | None = None,
+                 max_tokens: int | None = None):
         self.config = config
         self.tripped: BaseException | None = None  # the error that stopped the run
         self._systemic: tuple[Any, int] = (None, 0)
         self._same: tuple[Any, int] = (None, 0)
         self._failed_in_a_row = 0
+        self.max_cost, self.max_tokens = max_cost, max_tokens
+        self._cost_warned = False
+        use_budget = max_cost is not None or max_tokens is not None
+        self.budget = Budget(max_cost, max_tokens) if use_budget else None
 
     @property
     def doubtful(self) -> bool:
@@ -166,19 +170,6 @@ class BreakerState:
             self.tripped = root
             return root
         return None
-
-
-class Guards(BreakerState):
-    """One run's breaker and budget: the scheduler asks ``hold`` (should new starts wait?)
-    and ``stop_reason`` (should nothing new start?), and feeds ``observe`` each ended item."""
-
-    def __init__(self, breaker: CircuitBreaker | None, max_cost: float | None,
-                 max_tokens: int | None):
-        super().__init__(breaker)
-        self.max_cost, self.max_tokens = max_cost, max_tokens
-        self._cost_warned = False
-        use_budget = max_cost is not None or max_tokens is not None
-        self.budget = Budget(max_cost, max_tokens) if use_budget else None
 
     def hold(self, in_flight: int) -> bool:
         return in_flight > 0 and self.doubtful

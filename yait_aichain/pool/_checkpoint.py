@@ -6,29 +6,36 @@ One JSON object per line, never rewritten (FAILED items too, for inspection; the
     {"v": 1, "key": "<sha256>", "runner": "<12 hex>", "index": 7, "status": "DONE",
      "output": ..., "usage": {...}, "attempts": 1, "duration": 0.42, "end": 1767225600.0}
 
-Why JSONL and not SQLite: one writer (the calling thread) only ever appends; ``tail -f``/``jq``
-read it mid-run; a torn last line after a crash is obvious and cheap to cut off. The key is
-the SHA-256 of the runner's identity (:mod:`._identity`) and the item's merged variables as
-canonical JSON, so reordered rows still match and a changed prompt or model matches nothing;
-API keys and variables never enter the file. Each line reaches the OS with one ``write()``
-as the item is reported (``kill -9`` loses only the items in flight); ``fsync`` runs at most
-every ``fsync_interval`` seconds and at the end. A non-JSON output is stored as a marker and
-its item runs again next time.
+Why JSONL and not SQLite: one writer only ever appends, ``tail -f``/``jq`` read it mid-run,
+and a torn last line after a crash is cheap to cut off. Each line is one ``write()`` as the
+item is reported (``kill -9`` loses only the items in flight); ``fsync`` runs at most every
+``fsync_interval`` seconds and at the end.
+
+The key hashes the runner's identity and the item's merged variables, so reordered rows
+still match and a changed prompt or model matches nothing; API keys and variables never
+enter the file. Runners describe themselves: Model, Skill, Chain, Tool and Pool have an
+``identity()`` returning JSON-able data that changes whenever their answers would (any
+object may define one; timeouts and retry settings change how, not what, and stay out). A
+plain callable cannot tell when its code changed meaning, so checkpointing one needs
+``checkpoint_key=``; nothing is guessed from bytecode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
+import re
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._runner import user_stacklevel
+from .._runner import PLAIN, describe, qualname, user_stacklevel
 from .._text import json_bytes, json_loads
 from ..errors import ConfigurationError
-from ._identity import canonical_json, runner_identity
 from ._rows import plain
 from ._record import ItemRecord, RecordBook
 from ._status import DONE, FAILED
@@ -38,11 +45,62 @@ try:  # POSIX: keep two runs from appending to one file at once
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DEFAULT_FSYNC_INTERVAL", "Checkpoint", "Journal", "check_checkpoint"]
+__all__ = ["DEFAULT_FSYNC_INTERVAL", "Checkpoint", "Journal", "canonical_json",
+           "check_checkpoint", "runner_identity"]
 
 DEFAULT_FSYNC_INTERVAL = 1.0
 FORMAT_VERSION = 1
 _MAX_ERROR_CHARS = 500
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def canonical_json(value: Any, on_unstable: Callable[[str], None] | None = None) -> str:
+    """Sorted-key, whitespace-free JSON; values JSON cannot hold become a tagged repr. A
+    repr that holds a memory address changes every run, so such items never match a
+    stale result (they run again); ``on_unstable(type_name)`` is told when that happens."""
+
+    def fallback(obj: Any) -> Any:
+        if isinstance(obj, (set, frozenset)):
+            return sorted(obj, key=lambda v: canonical_json(v, on_unstable))
+        if isinstance(obj, (bytes, bytearray)):
+            return {"__bytes__": hashlib.sha256(obj).hexdigest()}
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return {"__type__": qualname(type(obj)), "fields": dataclasses.asdict(obj)}
+        text = repr(obj)
+        if on_unstable is not None and _ADDRESS.search(text):
+            on_unstable(type(obj).__qualname__)
+        return {"__type__": qualname(type(obj)), "repr": text}
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=fallback)
+
+
+def runner_identity(runner: Any, key: str | None = None) -> Any:
+    """The identity a checkpoint is keyed by: ``runner`` described, plus ``key``.
+
+    Raises:
+        ConfigurationError: a part of the runner is a plain callable (or an object
+            without ``identity()``) and no ``key`` was given.
+    """
+    described = describe(runner)
+    if key is not None:
+        return {"runner": described, "checkpoint_key": key}
+    plain = sorted(_unversioned(described))
+    if plain:
+        raise ConfigurationError(
+            f"checkpoint= cannot tell when stored results of {', '.join(plain)} are stale: "
+            f"a plain callable does not describe itself. Pass checkpoint_key='v1' to the Pool "
+            f"(and change it whenever the function's answers would change), or give the "
+            f"runner an identity() method returning what its answers depend on")
+    return described
+
+
+def _unversioned(data: Any) -> set[str]:
+    if isinstance(data, dict):
+        if data.get("versioned") is False and PLAIN in data:
+            return {data[PLAIN]}
+        data = list(data.values())
+    return set().union(*map(_unversioned, data)) if isinstance(data, list) else set()
 
 
 class Checkpoint:
@@ -78,7 +136,6 @@ class Checkpoint:
         Raises:
             ConfigurationError: the runner holds a plain callable and ``key`` is None.
             RuntimeError: another run is writing this file right now.
-            OSError: the file cannot be read or created.
         """
         return Journal(self, runner, key)
 
@@ -141,8 +198,7 @@ class Journal:
                 f"checkpoint {str(self._path)!r}: a variable holds a {type_name} that JSON "
                 f"cannot represent and whose repr changes every run, so items can never be "
                 f"resumed from the checkpoint; pass plain data (str, numbers, lists, dicts)",
-                RuntimeWarning, stacklevel=user_stacklevel(),
-            )
+                RuntimeWarning, stacklevel=user_stacklevel())
 
     def restore(self, book: RecordBook, rec: ItemRecord) -> bool:
         """Mark ``rec`` DONE from the file when it holds the item's result; else remember

@@ -15,8 +15,7 @@ from ..ratelimit._adaptive import AutoFlows, check_auto
 from ..ratelimit._limiter import check_rate_limit
 from .._budget import check_prices
 from ._breaker import check_breaker
-from ._checkpoint import check_checkpoint
-from ._identity import runner_identity
+from ._checkpoint import check_checkpoint, runner_identity
 
 # resolve_progress is re-exported for batch mode (pool/_batch.py).
 __all__ = ["DEFAULT_MAX_FLOWS", "MAX_FLOWS_LIMIT", "Setting", "Settings", "resolve_progress"]

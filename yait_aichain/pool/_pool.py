@@ -17,7 +17,7 @@ from ._config import DEFAULT_MAX_FLOWS, Setting, Settings
 from ._items import ItemSource, SharedVariables, check_chain_items
 from ._record import ItemRecord, RecordBook
 from ._run import Run
-from ._status import CANCELLED, FAILED, PENDING, Status
+from ._status import FAILED, Status
 
 
 class Pool:
@@ -98,27 +98,14 @@ class Pool:
     breaker: Setting[Any] = Setting()
 
     def __init__(
-        self,
-        runner: Any,
-        items: Iterable[dict[str, Any]],
-        max_flows: int | str | AutoFlows = DEFAULT_MAX_FLOWS,
-        *,
-        on_error: str = "collect",
-        timeout: float | None = None,
-        deadline: float | None = None,
-        progress: Any = None,
-        on_item_done: Callable[[ItemRecord], Any] | None = None,
-        max_cost: float | None = None,
-        max_tokens: int | None = None,
-        name: str | None = None,
-        executor: Any = None,
-        worker_context: Callable[[], Any] | None = None,
-        rate_limit: Any = None,
-        checkpoint: Any = None,
-        checkpoint_key: str | None = None,
-        mode: str = "live",
-        poll_interval: float = 60.0,
-        breaker: Any = True,
+        self, runner: Any, items: Iterable[dict[str, Any]],
+        max_flows: int | str | AutoFlows = DEFAULT_MAX_FLOWS, *,
+        on_error: str = "collect", timeout: float | None = None, deadline: float | None = None,
+        progress: Any = None, on_item_done: Callable[[ItemRecord], Any] | None = None,
+        max_cost: float | None = None, max_tokens: int | None = None, name: str | None = None,
+        executor: Any = None, worker_context: Callable[[], Any] | None = None,
+        rate_limit: Any = None, checkpoint: Any = None, checkpoint_key: str | None = None,
+        mode: str = "live", poll_interval: float = 60.0, breaker: Any = True,
     ):
         self._settings = Settings(
             runner, max_flows, on_error=on_error, timeout=timeout, deadline=deadline,
@@ -219,9 +206,7 @@ class Pool:
         try:
             self._variables = shared.source
             if retry:
-                indices = self._book.indices(frozenset({PENDING, FAILED, CANCELLED}))
-                self._book.reset_some(indices, self._source.seen)
-                plan = self._source.retry(indices)
+                plan = self._source.retry(self._book.reset_unfinished(self._source.seen))
             else:
                 known, plan = self._source.fresh()
                 self._book.reset_all(known)

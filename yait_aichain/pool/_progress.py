@@ -1,13 +1,9 @@
-"""A live one-line progress display, without dependencies (or through your tqdm).
+"""A live one-line progress display (or your tqdm bar), drawn by the calling thread only.
 
-Drawn by the calling thread only. On a terminal the line rewrites itself with a carriage
-return at most ~10 times a second and is cut to the terminal's width, so a narrow window
-never scrolls; anywhere else (a log file, a pipe, CI) a whole line is written at most
-every ``PLAIN_INTERVAL`` seconds, since ``\\r`` there only glues lines together. The final
-line ends with a newline and tells the truth about an interrupted run: "stopped: 20 done,
-80 cancelled", never "100/100".
-
-A tqdm class or instance may stand in for the stream: the Pool then advances that bar.
+On a terminal the line redraws in place at most ~10 times a second, cut to its width so it
+never scrolls; elsewhere (a log, CI) a whole line every ``PLAIN_INTERVAL`` seconds, since
+``\\r`` there only glues lines together. The final line tells the truth about an
+interrupted run: "stopped: 20 done, 80 cancelled", never "100/100".
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ from typing import Any
 
 from .._usage import Usage
 from ..errors import ConfigurationError
-from ._status import CANCELLED, DONE, FAILED, RUNNING
+from ._status import CANCELLED, DONE, FAILED, FINAL, RUNNING
 
 MIN_INTERVAL = 0.1  # on a terminal
 PLAIN_INTERVAL = 10.0  # anywhere else: a log line per 10 s is plenty
@@ -35,7 +31,12 @@ def _clock(seconds: float) -> str:
 
 
 def _finished(counts: dict[Any, int]) -> int:
-    return counts[DONE] + counts[FAILED] + counts[CANCELLED]
+    return sum(counts[status] for status in FINAL)
+
+
+def _troubles(counts: dict[Any, int]) -> list[str]:
+    return [f"{counts[status]} {status.name.lower()}" for status in (FAILED, CANCELLED)
+            if counts[status]]
 
 
 def _money(usage: Usage) -> list[str]:
@@ -53,10 +54,8 @@ def format_line(
 ) -> str:
     """The progress text: done/total, failures, in flight, rate, ETA, tokens and cost.
 
-    ``already`` is how many items had ended before this run (a retry), left out of the rate;
-    ``waiting`` how many running items wait for a rate limit now; ``flows`` what
-    ``max_flows="auto"`` decided. A final line with cancelled items reads ``stopped: N
-    done, M cancelled``: they did not finish.
+    ``already``: items ended before this run (a retry), left out of the rate; ``waiting``:
+    running items waiting for a rate limit; ``flows``: what ``max_flows="auto"`` decided.
     """
     finished = _finished(counts)
     rate = max(0, finished - counts[CANCELLED] - already) / elapsed if elapsed > 0 else 0.0
@@ -67,11 +66,7 @@ def format_line(
         ended.append(f"{counts[CANCELLED]:,} cancelled")
         head = f"{label}: stopped: {', '.join(ended)}"
         return " | ".join([head, f"{rate:.1f} items/s", f"in {_clock(elapsed)}", *_money(usage)])
-    parts = [f"{label}: {finished}/{total if total is not None else '?'}"]
-    if counts[FAILED]:
-        parts.append(f"{counts[FAILED]} failed")
-    if counts[CANCELLED]:
-        parts.append(f"{counts[CANCELLED]} cancelled")
+    parts = [f"{label}: {finished}/{total if total is not None else '?'}", *_troubles(counts)]
     if not final:
         parts.append(f"{counts[RUNNING]} running")
         if waiting:
@@ -201,11 +196,7 @@ class _TqdmBar:
         if finished > self._seen:
             self._bar.update(finished - self._seen)
             self._seen = finished
-        facts = []
-        if counts[FAILED]:
-            facts.append(f"{counts[FAILED]} failed")
-        if counts[CANCELLED]:
-            facts.append(f"{counts[CANCELLED]} cancelled")
+        facts = _troubles(counts)
         if waiting:
             facts.append(f"{waiting} rate-limited")
         if flows is not None:

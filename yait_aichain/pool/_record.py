@@ -2,8 +2,7 @@
 
 Only the run's calling thread changes records, through :class:`RecordBook` and under its
 lock, so ``pool.status`` can be read from any thread and the counts always add up. Records
-are plain snapshots of what happened: what the scheduler needs while an item is in flight
-lives in the scheduler (``pool._run``), not here.
+are plain snapshots: what an item in flight needs lives in the scheduler (``pool._run``).
 """
 
 from __future__ import annotations
@@ -16,9 +15,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .._usage import Usage
-from ._status import CANCELLED, DONE, FINAL, PENDING, RUNNING, STATUS_NAMES, Status, empty_counts
+from ._status import (CANCELLED, DONE, FAILED, FINAL, PENDING, RUNNING, STATUS_NAMES, Status,
+                      empty_counts)
 
 _NO_USAGE = Usage()  # immutable, so every record may share it
+UNFINISHED = frozenset({PENDING, FAILED, CANCELLED})  # what retry_failed() runs again
 
 
 @dataclass(eq=False)
@@ -35,14 +36,12 @@ class ItemRecord:
         attempts: HTTP requests the item sent (retries and re-asks included).
         reasks: times a Skill asked again because an answer did not match its schema.
         start, end: wall-clock times (``time.time()``); duration: monotonic seconds.
-        usage: tokens and cost the item used; wait_seconds: time spent in retry waits
-            and rate-limit waits.
-        from_checkpoint: True when the output was read from the Pool's checkpoint file
-            instead of being computed (nothing was sent; attempts and usage are 0).
-        shared: True when another item of the run sent the byte-equal request and this
-            one shares its answer (nothing was sent for it; attempts and usage are 0).
-        flows: the flow limit when the item started: ``max_flows``, or what
-            ``max_flows="auto"`` had decided then (None: never started).
+        usage: tokens and cost the item used; wait_seconds: time in retry and rate-limit
+            waits.
+        from_checkpoint: the output was read from the checkpoint (nothing sent).
+        shared: another item sent the byte-equal request; this one shares its answer
+            (nothing sent).
+        flows: the flow limit when the item started (None: never started).
     """
 
     index: int
@@ -121,10 +120,6 @@ class RecordBook:
         with self.lock:
             return [rec.output if rec.status == DONE else None for rec in self._records]
 
-    def indices(self, statuses: frozenset[int]) -> list[int]:
-        with self.lock:
-            return [rec.index for rec in self._records if rec.status in statuses]
-
     def get(self, index: int) -> ItemRecord:
         return self._records[index]
 
@@ -137,13 +132,15 @@ class RecordBook:
             self._counts = self._count()
             self.spent = self.run_spent = Usage()
 
-    def reset_some(self, indices: list[int], items: list[Any]) -> None:
-        """Retry: put the given records back to PENDING, in place."""
+    def reset_unfinished(self, items: list[Any]) -> list[int]:
+        """Retry: put the records not DONE back to PENDING, in place; returns their indices."""
         with self.lock:
+            indices = [rec.index for rec in self._records if rec.status in UNFINISHED]
             for i in indices:
                 self._records[i] = ItemRecord(i, items[i])
             self._counts = self._count()
             self.run_spent = Usage()
+        return indices
 
     def get_or_add(self, index: int, item: Any) -> ItemRecord:
         """The record of ``index``; a new PENDING one for an item a lazy iterable just gave."""

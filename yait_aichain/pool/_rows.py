@@ -1,23 +1,21 @@
-"""Flat rows from item records: one dict per item, ready for ``pandas.DataFrame(rows)``
-or a CSV file, without depending on pandas.
+"""Flat rows from item records, for ``pandas.DataFrame(rows)`` or CSV (without pandas).
 
-A row holds the item's facts (``index``, ``status`` by name, ``error_type``, ``error``,
-``attempts``, ``reasks``, the usage columns, ``duration``) and its output's fields: a
-pydantic instance or a dict is flattened with dotted names (``customer.name``); a list
-stays one value (a CSV cell gets its JSON); any other output is the ``output`` column. A
-field whose name is taken by a fact column is prefixed ``output.``.
+A row holds the item's facts (:data:`FACT_COLUMNS`, ``status`` by name) and its output's
+fields: a pydantic instance or dict flattened to dotted names (``customer.name``), a list as
+one value (JSON in a CSV cell), any other output as ``output``. A field whose name a fact
+column takes is prefixed ``output.``.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 from .._template import json_data as plain
 
-__all__ = ["FACT_COLUMNS", "flat_fields", "item_row", "plain", "rows_columns", "write_csv"]
+__all__ = ["FACT_COLUMNS", "flat_fields", "item_row", "plain", "write_csv"]
 
 FACT_COLUMNS = ("index", "status", "error_type", "error", "attempts", "reasks",
                 "input_tokens", "output_tokens", "total_tokens", "cost", "duration")
@@ -65,18 +63,11 @@ def item_row(rec: Any, first: Mapping[str, Any] | None = None) -> dict[str, Any]
     return row
 
 
-def rows_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Every column of ``rows``, in first-seen order (failed items lack output fields)."""
-    seen: dict[str, None] = {}
-    for row in rows:
-        seen.update(dict.fromkeys(row))
-    return list(seen)
-
-
 def write_csv(rows: list[dict[str, Any]], stream: IO[str], delimiter: str = ",") -> None:
     """Rows as CSV with a header: one column per field; lists and objects as JSON."""
-    writer = csv.DictWriter(stream, fieldnames=rows_columns(rows), restval="",
-                            delimiter=delimiter)
+    # Every column in first-seen order: failed items lack the output fields.
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    writer = csv.DictWriter(stream, fieldnames=columns, restval="", delimiter=delimiter)
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})

@@ -161,9 +161,8 @@ class Run:
                            flows=self._describe)
 
     def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
-        """Report one ended record in the calling thread; return its snapshot (the record
-        itself when nobody looks at it: run() ignores what it is yielded)."""
-        s = self.s
+        """Report an ended record; return its snapshot (the record itself when nobody looks:
+        run() ignores what it is yielded)."""
         if self._journal is not None:  # first: a callback that raises must not lose it
             self._journal.record(rec)
         self._first_done = True
@@ -177,15 +176,14 @@ class Run:
             tripped = self._guards.observe(rec.status == DONE, rec.error)
             if tripped is not None and self._reason is None:
                 self._reason = "systemic"
-        if s.on_item_done is not None:
-            s.on_item_done(snapshot)
+        if self.s.on_item_done is not None:
+            self.s.on_item_done(snapshot)
         if policy and rec.status == FAILED:
             self._on_failure(rec)
         return snapshot
 
     def _end_followers(self, leader: ItemRecord) -> list[ItemRecord]:
-        """The items that sent nothing because ``leader`` sent the same request: they end
-        as it did, sharing its answer and spending nothing."""
+        """End the items that wait for ``leader``'s identical request as it ended."""
         followers = self._sharing.followers(leader.index)
         for rec in followers:
             self.book.end(rec, leader.status, output=leader.output, error=leader.error,
@@ -234,8 +232,8 @@ class Run:
         return left if self.s.timeout is None else min(self.s.timeout, left)
 
     def _fill(self) -> list[ItemRecord]:
-        """Hand items to free flows; return the items that ended without running (not a
-        dict, DONE from the checkpoint, or refused by the executor)."""
+        """Hand items to free flows; return those that ended without running (not a dict,
+        DONE from the checkpoint, refused by the executor)."""
         ended = []
         while self._may_start():
             pulled = next(self._plan, None)  # input order, pulled only now
@@ -291,7 +289,6 @@ class Run:
         return min(TICK, max(0.0, target - now))
 
     def _collect(self, timeout: float) -> list[ItemRecord]:
-        """Wait up to ``timeout`` for finished items; return the newly ended records."""
         ended: list[ItemRecord] = []
         try:
             future = self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
@@ -304,8 +301,8 @@ class Run:
             return ended
 
     def _apply(self, future: Future[Any]) -> ItemRecord | None:
-        """Apply a finished task to its record. None when nobody awaits it any more (a late
-        result, or one withdrawn by the run) or it never started (the run was cancelled)."""
+        """Apply a finished task to its record; None when nobody awaits it any more or it
+        never started."""
         self._stray.discard(future)
         flow = self._live.pop(future, None)
         outcome = self._result(future)
@@ -369,9 +366,8 @@ class Run:
         return flow.record
 
     def _result(self, future: Future[Any]) -> Outcome | BaseException | None:
-        """What a finished task gave, its usage charged (spent is spent, even too late): an
-        Outcome, None (it never started), or the exception that broke the task itself (a
-        CancelledError when the executor cancelled it). Also a done-callback of strays."""
+        """A finished task's Outcome (its usage charged: spent is spent, even too late), None
+        (it never started) or the exception that broke the task itself."""
         try:
             outcome: Outcome | None = future.result(timeout=0)
         except futures.CancelledError:

@@ -49,9 +49,8 @@ class Sharing:
         key = self._key(rec.variables)
         if key is None:
             return False
-        leader = self._leaders.get(key)
-        if leader is None:
-            self._leaders[key] = rec.index
+        leader = self._leaders.setdefault(key, rec.index)
+        if leader == rec.index:
             return False
         self._followers.setdefault(leader, []).append(rec)
         return True
