@@ -38,7 +38,7 @@ from ._items import SharedVariables, item_type_error
 from ._record import ItemRecord, RecordBook
 from ._sharing import _real_model
 from ._status import DONE, FAILED
-from ._worker import Outcome
+from ._record import Outcome
 
 __all__ = ["BatchRun", "batch_steps", "check_batch"]
 

@@ -17,12 +17,12 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from .. import _context
 from .._runner import call_runner, reserve_connections
-from .._usage import Usage
 from ..errors import ConfigurationError, RemoteError
+from ._record import Outcome
 
 try:  # cloudpickle also ships lambdas and classes defined in __main__
     import cloudpickle as _pickler
@@ -33,21 +33,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra insta
 _CACHE_SIZE = 8
 _cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
-
-
-class Outcome(NamedTuple):
-    """What one item produced: small, picklable, and named like the record's fields."""
-
-    output: Any
-    error: BaseException | None
-    traceback: str | None
-    usage: Usage
-    attempts: int
-    reasks: int
-    wait_seconds: float
-    start: float
-    end: float
-    duration: float
 
 
 @dataclass(frozen=True)

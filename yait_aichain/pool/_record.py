@@ -12,14 +12,31 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._usage import Usage
+from ..errors import CancelledError
 from ._status import (CANCELLED, DONE, FAILED, FINAL, PENDING, RUNNING, STATUS_NAMES, Status,
                       empty_counts)
 
 _NO_USAGE = Usage()  # immutable, so every record may share it
 UNFINISHED = frozenset({PENDING, FAILED, CANCELLED})  # what retry_failed() runs again
+
+
+class Outcome(NamedTuple):
+    """What one item produced, named like the record's fields; small and picklable (it comes
+    back from workers in other processes)."""
+
+    output: Any
+    error: BaseException | None
+    traceback: str | None
+    usage: Usage
+    attempts: int
+    reasks: int
+    wait_seconds: float
+    start: float | None
+    end: float
+    duration: float
 
 
 @dataclass(eq=False)
@@ -192,6 +209,14 @@ class RecordBook:
             for name, value in facts.items():
                 setattr(rec, name, value)
             self._move(rec, status)
+
+    def finish(self, rec: ItemRecord, outcome: Outcome) -> None:
+        """End ``rec`` with an :class:`Outcome`, on the worker's clock: DONE, or FAILED with
+        its error, except that a CancelledError (a call the budget refused, a cancel)
+        stopped the item rather than failed it."""
+        stopped = isinstance(outcome.error, CancelledError)
+        status = DONE if outcome.error is None else CANCELLED if stopped else FAILED
+        self.end(rec, status, **outcome._asdict())
 
     def cancel_unfinished(self, make_error: Callable[[], BaseException]) -> list[ItemRecord]:
         """Mark every PENDING or RUNNING record CANCELLED; return them in input order."""

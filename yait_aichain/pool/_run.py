@@ -4,7 +4,7 @@ It lives in the calling thread and never blocks it for long. It hands an item to
 when one is free, so a lazy iterable is pulled no further ahead than ``max_flows`` (CPython's
 ``Executor.map`` would read every item first, bpo-32306); it waits on the futures' done
 queue in short ticks, so Ctrl-C, timeouts and the deadline act within ~0.1 s. Workers only
-return an :class:`~._flows.Outcome`: every change to a record happens here. What starts
+return an :class:`~._record.Outcome`: every change to a record happens here. What starts
 next, and when, is decided in ``_may_start`` and ``_fill``.
 """
 
@@ -28,10 +28,10 @@ from ..ratelimit._adaptive import FlowController
 from ..ratelimit._admit import with_rate_limits
 from ._config import Settings
 from ._breaker import Guards
-from ._flows import Outcome, flows_for
+from ._flows import flows_for
 from ._items import SharedVariables, check_chain_items, item_type_error
 from ._progress import ProgressLine, resolve_progress
-from ._record import ItemRecord, RecordBook
+from ._record import ItemRecord, Outcome, RecordBook
 from ._sharing import Sharing
 from ._status import CANCELLED, DONE, FAILED, FINAL, Status
 
@@ -308,17 +308,13 @@ class Run:
         outcome = self._result(future)
         if flow is None or outcome is None:
             return None
-        if isinstance(outcome, Outcome):  # the worker's own clock and facts
-            facts = outcome._asdict()
-        else:  # the task broke: pickling, a killed worker
-            facts = {"error": outcome, "duration": time.monotonic() - flow.t0,
-                     "traceback": "".join(traceback.format_exception(outcome))}
-        # A call the budget refused (or a cancel) stopped the item: it did not fail.
-        error = facts["error"]
-        status = DONE if error is None else (
-            CANCELLED if isinstance(error, CancelledError) else FAILED)
-        self.book.end(flow.record, status, **facts)
-        return flow.record
+        rec = flow.record
+        if isinstance(outcome, BaseException):  # the task broke: pickling, a killed worker
+            tb = "".join(traceback.format_exception(outcome))
+            outcome = Outcome(None, outcome, tb, rec.usage, 0, 0, 0.0, rec.start,
+                              time.time(), time.monotonic() - flow.t0)
+        self.book.finish(rec, outcome)
+        return rec
 
     def _check_time(self, now: float) -> Iterator[ItemRecord]:
         if self.s.timeout is not None and now >= self._next_scan:
