@@ -224,15 +224,13 @@ class Journal:
         key = self._pending.pop(rec.index, None)
         if key is None or rec.from_checkpoint or rec.status not in (DONE, FAILED):
             return
-        entry: dict[str, Any] = {
-            "v": FORMAT_VERSION, "key": key, "runner": self._runner[:12], "index": rec.index,
-            "status": "DONE" if rec.status == DONE else "FAILED",
-        }
+        entry: dict[str, Any] = {"v": FORMAT_VERSION, "key": key, "runner": self._runner[:12],
+                                 "index": rec.index, "status": rec.status_name}
         if rec.status == DONE:
             entry["output"] = plain(rec.output)
         else:
-            entry["error_type"] = rec.error_type
-            entry["error"] = (rec.error_message or "")[:_MAX_ERROR_CHARS]
+            entry.update(error_type=rec.error_type,
+                         error=(rec.error_message or "")[:_MAX_ERROR_CHARS])
         entry.update(usage=rec.usage.as_dict(), attempts=rec.attempts, end=rec.end,
                      duration=None if rec.duration is None else round(rec.duration, 3))
         try:

@@ -171,11 +171,9 @@ class ThreadFlows:
 
 
 class ExecutorFlows:
-    """A caller-owned executor (processes, Dask): the runner is pickled once per run and
-    items travel as small tasks. Cancelling is best effort: a task already running on a
-    worker stops at its own budget, not when the caller gives up on it, and it keeps its
-    slot (``max_flows`` caps what the executor holds) until it returns. The Pool never
-    shuts the executor down."""
+    """A caller-owned executor (processes, Dask), never shut down by the Pool. Cancelling
+    is best effort: a task already running stops at its own budget and keeps its slot
+    (``max_flows`` caps what the executor holds) until it returns."""
 
     def __init__(self, executor: Any, runner: Any, worker_context: Any, max_flows: int):
         self._executor = executor
@@ -194,8 +192,7 @@ class ExecutorFlows:
         return future
 
     def _returned(self, future: Future[Any]) -> None:
-        # Runs in whatever thread completes the future (Dask's event loop, a process pool's
-        # manager thread).
+        # Runs in whatever thread completes the future (Dask's event loop, a pool's manager).
         with self._lock:
             self._outstanding.discard(future)
 

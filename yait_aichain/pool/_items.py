@@ -117,8 +117,7 @@ class SharedVariables:
     clients, open files) are shared as they are."""
 
     def __init__(self, variables: Any):
-        if variables is None:
-            variables = {}
+        variables = {} if variables is None else variables
         if not isinstance(variables, dict):
             raise TypeError(f"variables must be a dict or None; got {type(variables).__name__}")
         self.source = variables

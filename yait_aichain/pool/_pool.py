@@ -23,30 +23,25 @@ from ._status import FAILED, Status
 class Pool:
     """Run one runner over many items in parallel; results come back in input order.
 
-    Every item ends DONE, FAILED or CANCELLED and keeps a record (output, the exception
-    itself, attempts, duration, usage); one failure never sinks the batch, and ``run()``
-    stays a plain blocking call that Ctrl-C interrupts within ~0.1 s. The README's "Pool"
-    and later sections show each option at work.
+    Every item ends DONE, FAILED or CANCELLED and keeps a record; one failure never sinks
+    the batch, and ``run()`` is a plain blocking call that Ctrl-C interrupts within ~0.1 s.
+    The README's "Pool" and later sections show each option at work.
 
-    Thread contract: one runner instance serves every flow, so it must not keep per-call
-    state on itself (Skill, Chain and Model do not). ``status``, ``records``, ``history``,
-    ``failures`` and ``usage`` may be read from any thread, also during a run; a second
-    ``run()`` while one is running raises RuntimeError.
+    Thread contract: one runner instance serves every flow, so it must keep no per-call
+    state on itself (Skill, Chain and Model do not). The results and records may be read
+    from any thread, also during a run; a second concurrent ``run()`` is a RuntimeError.
 
     Args:
         runner: a Skill, Chain, Tool, any object with ``run(variables)``, or a callable
             taking the variables dict.
         items: dicts; a list or tuple is checked now, any other iterable is pulled lazily
             with at most ``max_flows`` items in flight.
-        max_flows: items at once, 1 to ``MAX_FLOWS_LIMIT``; or ``"auto"`` /
-            ``AutoFlows(max=...)``: adapt to the provider's rate limits and round trips
-            (its decisions in ``pool.flow_log``).
+        max_flows: items at once, 1 to ``MAX_FLOWS_LIMIT``, or ``"auto"`` /
+            ``AutoFlows(max=...)`` to adapt to the provider (see ``flow_log``).
         on_error: "collect" (default: keep the error in the record), "skip" (also warn),
-            "stop" (start nothing new, the rest end CANCELLED) or "raise" (cancel all and
-            raise the failure).
+            "stop" (start nothing new) or "raise" (cancel all and raise the failure).
         timeout: seconds per item; past it the item ends FAILED (ItemTimeoutError).
-        deadline: seconds for the whole run; then running items end FAILED, the rest
-            CANCELLED.
+        deadline: seconds for the whole run; then running items end FAILED, the rest CANCELLED.
         progress: True (a line on stderr), a file-like object, a tqdm class or instance,
             False; None (default) draws only when stderr is a terminal.
         on_item_done: called in the calling thread with a snapshot of each ended record;
@@ -56,7 +51,7 @@ class Pool:
         max_tokens: the same, in total tokens.
         name: a label for the progress line and repr.
         executor: a ``concurrent.futures.Executor`` you own (processes, Dask) to run the
-            items on; the runner, ``worker_context`` and items must pickle. Never shut down.
+            items on; the runner, ``worker_context`` and items must pickle.
         worker_context: a callable returning a context manager entered around each item
             where it runs; an error it raises fails the item.
         rate_limit: a :class:`~yait_aichain.RateLimit` every model call waits for; share
@@ -136,9 +131,8 @@ class Pool:
             RuntimeError: this Pool is already running.
             ConfigurationError: with ``executor=``, the runner cannot be pickled.
             TypeError: ``variables`` is not a dict.
-            KeyboardInterrupt: Ctrl-C, after the unfinished items were marked CANCELLED.
-            Exception: the first failure under on_error="raise", or what on_item_done
-                raised; records of ended items are kept.
+            Exception: Ctrl-C, the first failure under on_error="raise", or what
+                on_item_done raised, once the unfinished items are CANCELLED.
         """
         for _ in self._events(variables, retry=False, snapshots=False):
             pass

@@ -60,10 +60,8 @@ def format_line(
     finished = _finished(counts)
     rate = max(0, finished - counts[CANCELLED] - already) / elapsed if elapsed > 0 else 0.0
     if final and counts[CANCELLED]:
-        ended = [f"{counts[DONE]:,} done"]
-        if counts[FAILED]:
-            ended.append(f"{counts[FAILED]:,} failed")
-        ended.append(f"{counts[CANCELLED]:,} cancelled")
+        ended = [f"{counts[status]:,} {status.name.lower()}"
+                 for status in (DONE, FAILED, CANCELLED) if counts[status] or status != FAILED]
         head = f"{label}: stopped: {', '.join(ended)}"
         return " | ".join([head, f"{rate:.1f} items/s", f"in {_clock(elapsed)}", *_money(usage)])
     parts = [f"{label}: {finished}/{total if total is not None else '?'}", *_troubles(counts)]

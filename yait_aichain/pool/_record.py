@@ -160,7 +160,6 @@ class RecordBook:
         return indices
 
     def get_or_add(self, index: int, item: Any) -> ItemRecord:
-        """The record of ``index``; a new PENDING one for an item a lazy iterable just gave."""
         with self.lock:
             if index < len(self._records):
                 return self._records[index]
@@ -196,7 +195,6 @@ class RecordBook:
                 self.run_spent = self.run_spent + usage
 
     def start(self, rec: ItemRecord, variables: dict[str, Any], flows: int | None = None) -> None:
-        """The item was handed to a flow: it is RUNNING from now on."""
         with self.lock:
             rec.variables, rec.start, rec.flows = variables, time.time(), flows
             self._move(rec, RUNNING)

@@ -41,23 +41,15 @@ def _flatten(data: Mapping[str, Any], prefix: str, out: dict[str, Any], depth: i
             out[name] = value
 
 
-def item_row(rec: Any, first: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One record as a flat row; ``first`` puts extra columns (an id) in front."""
+def item_row(rec: Any) -> dict[str, Any]:
+    """One record (an ItemRecord) as a flat row."""
     usage = rec.usage
-    row: dict[str, Any] = dict(first or {})
-    row.update({
-        "index": rec.index,
-        "status": rec.status_name,
-        "error_type": rec.error_type,
-        "error": rec.error_message,
-        "attempts": rec.attempts,
-        "reasks": getattr(rec, "reasks", 0),
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "cost": usage.cost,
-        "duration": None if rec.duration is None else round(rec.duration, 3),
-    })
+    row: dict[str, Any] = {
+        "index": rec.index, "status": rec.status_name, "error_type": rec.error_type,
+        "error": rec.error_message, "attempts": rec.attempts, "reasks": rec.reasks,
+        "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens, "cost": usage.cost,
+        "duration": None if rec.duration is None else round(rec.duration, 3)}
     for name, value in flat_fields(rec.output).items():
         row[f"output.{name}" if name in row else name] = value
     return row
