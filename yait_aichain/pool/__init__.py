@@ -18,20 +18,6 @@ from ..errors import RemoteError
 from ..ratelimit._adaptive import DEFAULT_AUTO_MAX_FLOWS, AutoFlows, FlowDecision
 from ._status import CANCELLED, DONE, FAILED, PENDING, RUNNING, Status
 
-__all__ = [
-    "AutoFlows",
-    "CANCELLED",
-    "CircuitBreaker",
-    "DEFAULT_AUTO_MAX_FLOWS",
-    "DEFAULT_MAX_FLOWS",
-    "DONE",
-    "FAILED",
-    "FlowDecision",
-    "ItemRecord",
-    "MAX_FLOWS_LIMIT",
-    "PENDING",
-    "Pool",
-    "RUNNING",
-    "RemoteError",
-    "Status",
-]
+__all__ = ["AutoFlows", "CANCELLED", "CircuitBreaker", "DEFAULT_AUTO_MAX_FLOWS",
+           "DEFAULT_MAX_FLOWS", "DONE", "FAILED", "FlowDecision", "ItemRecord", "MAX_FLOWS_LIMIT",
+           "PENDING", "Pool", "RUNNING", "RemoteError", "Status"]

@@ -115,15 +115,20 @@ def _width(stream: Any) -> int:
         return shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
 
+def progress_line(stream: Any, label: str, already: int = 0) -> ProgressLine | TqdmBar:
+    """What draws the progress of a run on ``stream``: a ProgressLine, or the tqdm bar."""
+    return TqdmBar(stream, label, already) if is_tqdm(stream) else ProgressLine(
+        stream, label, already)
+
+
 class ProgressLine:
-    """Writes :func:`format_line` to ``stream`` (throttled), or drives a tqdm bar."""
+    """Writes :func:`format_line` to ``stream``, throttled."""
 
     def __init__(
         self, stream: Any, label: str, already: int = 0, clock: Callable[[], float] = time.monotonic
     ):
-        self._bar = _TqdmBar(stream, label, already) if is_tqdm(stream) else None
-        self._stream = None if self._bar is not None else stream
-        self._tty = _is_terminal(self._stream)
+        self._stream = stream
+        self._tty = _is_terminal(stream)
         self._interval = MIN_INTERVAL if self._tty else PLAIN_INTERVAL
         self._label, self._clock, self._already = label, clock, already
         self._started = clock()
@@ -132,9 +137,6 @@ class ProgressLine:
 
     def update(self, counts: dict[Any, int], total: int | None, usage: Usage,
                waiting: int = 0, flows: Callable[[], str] | None = None) -> None:
-        if self._bar is not None:
-            self._bar.update(counts, total, usage, waiting, flows)
-            return
         now = self._clock()
         if now - self._last >= self._interval:
             self._last = now
@@ -142,10 +144,7 @@ class ProgressLine:
 
     def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
               flows: Callable[[], str] | None = None) -> None:
-        if self._bar is not None:
-            self._bar.close(counts, total, usage)
-        else:
-            self._draw(counts, total, usage, self._clock(), flows=flows, final=True)
+        self._draw(counts, total, usage, self._clock(), flows=flows, final=True)
 
     def _draw(self, counts: dict[Any, int], total: int | None, usage: Usage, now: float,
               waiting: int = 0, flows: Callable[[], str] | None = None, final: bool = False
@@ -176,7 +175,7 @@ class ProgressLine:
             self._stream = None
 
 
-class _TqdmBar:
+class TqdmBar:
     """Advances a user's tqdm bar: ``n`` is the items ended, the postfix the rest."""
 
     def __init__(self, bar: Any, label: str, already: int):
@@ -201,8 +200,9 @@ class _TqdmBar:
             facts.append(flows())
         self._bar.set_postfix_str(", ".join(facts + _money(usage)), refresh=False)
 
-    def close(self, counts: dict[Any, int], total: int | None, usage: Usage) -> None:
-        self.update(counts, total, usage)
+    def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
+              flows: Callable[[], str] | None = None) -> None:
+        self.update(counts, total, usage, flows=flows)
         if self._own:
             self._bar.close()
         else:

@@ -95,8 +95,7 @@ class ItemRecord:
         """The record as a plain dict (the keys of ``pool.history``)."""
         data = {"index": self.index, "variables": self.variables,
                 "status": self.status,  # a Status: equals its int, prints its name
-                "status_name": self.status_name, "output": self.output,
-                "error": self.error_message,
+                "status_name": self.status_name, "output": self.output, "error": self.error_message,
                 "duration": None if self.duration is None else round(self.duration, 3),
                 "error_type": self.error_type}
         data.update((f.name, getattr(self, f.name)) for f in fields(self) if f.name not in data)

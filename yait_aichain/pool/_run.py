@@ -30,7 +30,7 @@ from ._config import Settings
 from ._breaker import Guards
 from ._flows import flows_for
 from ._items import SharedVariables, check_chain_items, item_type_error
-from ._progress import ProgressLine, resolve_progress
+from ._progress import progress_line, resolve_progress
 from ._record import ItemRecord, Outcome, RecordBook
 from ._sharing import Sharing
 from ._status import CANCELLED, DONE, FAILED, FINAL, Status
@@ -88,11 +88,17 @@ class Run:
         self._abort_reason = "interrupt"
         self._exhausted = self._checked = self._first_done = False
         self._next_scan = 0.0
-        self._journal: Any = None  # the checkpoint file of this run, when there is one
         # Identical requests sent once, and the prompt-cache warm-up (pool/_sharing.py).
         self._sharing = Sharing(s.runner)
         self._shared_ended: list[ItemRecord] = []  # followers whose leader has ended
         self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
+        # Last, so that nothing fails after the file is opened: keyed by the runner itself
+        # (a rate limit changes when, not what).
+        self._journal = None if s.checkpoint is None else s.checkpoint.open(
+            s.runner, s.checkpoint_key)
+        stream, counts = resolve_progress(s.progress), book.counts()
+        self._progress = None if stream is None else progress_line(
+            stream, s.name or runner_name(s.runner, "pool"), sum(counts[x] for x in FINAL))
 
     # -- the loop (calling thread) ----------------------------------------------------
 
@@ -100,21 +106,10 @@ class Run:
         """Yield a snapshot of each item's record as it ends, in completion order; what
         the calling thread raises (on_error="raise", on_item_done, Ctrl-C, an enclosing
         run's CancelledError) reaches the caller once every unfinished item is CANCELLED."""
-        s = self.s
-        if s.checkpoint is not None:
-            # Keyed by the runner itself: a rate limit changes when, not what.
-            self._journal = s.checkpoint.open(s.runner, s.checkpoint_key)
-        progress = None
-        stream = resolve_progress(s.progress)
-        if stream is not None:
-            counts = self.book.counts()
-            progress = ProgressLine(stream, s.name or runner_name(s.runner, "pool"),
-                                    already=sum(counts[status] for status in FINAL))
         try:
-            yield from self._loop(progress)
+            yield from self._loop()
             why = self._reason or "stop"
-            for rec in self.book.cancel_unfinished(
-                    lambda: self._guards.cancelled(why, _WHY[why])):
+            for rec in self.book.cancel_unfinished(lambda: self._guards.cancelled(why, _WHY[why])):
                 yield self._settle(rec, policy=False)
         except BaseException:
             # Wake sleeping retries, drop queued work, and settle every record before the
@@ -127,9 +122,9 @@ class Run:
             self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why))
             raise
         finally:
-            self._close(progress)
+            self._close()
 
-    def _loop(self, progress: ProgressLine | None) -> Iterator[ItemRecord]:
+    def _loop(self) -> Iterator[ItemRecord]:
         while True:
             for rec in self._fill():
                 yield self._settle(rec)
@@ -143,12 +138,12 @@ class Run:
             if self._outer.cancels and self._outer.cancelled():
                 self._abort_reason = "cancelled"
                 raise CancelledError("the enclosing run was cancelled", reason="cancelled")
-            if progress is not None:
+            if self._progress is not None:
                 waiting = sum(1 for flow in self._live.values() if flow.tally.waiting > 0)
-                progress.update(self.book.counts(), self._total(), self.book.run_spent,
-                                waiting=waiting, flows=self._describe)
+                self._progress.update(self.book.counts(), self._total(), self.book.run_spent,
+                                      waiting=waiting, flows=self._describe)
 
-    def _close(self, progress: ProgressLine | None) -> None:
+    def _close(self) -> None:
         self._flows.shutdown()
         # What is still running after the run counts its usage when it returns.
         for future in self._stray | set(self._live):
@@ -156,13 +151,12 @@ class Run:
         self.book.recount()  # an interrupt may have landed between two count updates
         if self._journal is not None:
             self._journal.close(self.book)
-        if progress is not None:
-            progress.close(self.book.counts(), self._total(), self.book.run_spent,
-                           flows=self._describe)
+        if self._progress is not None:
+            self._progress.close(self.book.counts(), self._total(), self.book.run_spent,
+                                 flows=self._describe)
 
     def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
-        """Report an ended record; return its snapshot (the record itself when nobody looks:
-        run() ignores what it is yielded)."""
+        """Report an ended record; return its snapshot (or itself, see ``_snapshots``)."""
         if self._journal is not None:  # first: a callback that raises must not lose it
             self._journal.record(rec)
         self._first_done = True
@@ -205,8 +199,7 @@ class Run:
     # -- scheduling policy: what starts next, and when --------------------------------
 
     def _may_start(self) -> bool:
-        """Start more while nothing stops the run (the guards, the cache warm-up) and a flow
-        is free (on a foreign executor a task given up on holds its slot until it returns)."""
+        """Start more while nothing stops the run (guards, cache warm-up) and a flow is free."""
         if self._reason is None:
             self._reason = self._guards.stop_reason()
         in_flight = self._flows.in_flight(len(self._live))
@@ -301,8 +294,7 @@ class Run:
             return ended
 
     def _apply(self, future: Future[Any]) -> ItemRecord | None:
-        """Apply a finished task to its record; None when nobody awaits it any more or it
-        never started."""
+        """Apply a finished task to its record; None if nobody awaits it or it never started."""
         self._stray.discard(future)
         flow = self._live.pop(future, None)
         outcome = self._result(future)
