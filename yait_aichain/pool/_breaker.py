@@ -1,14 +1,6 @@
-"""The run's guards: the circuit breaker and the budget, one scheduling policy for both.
-
-Some failures cannot fix themselves within a run: the provider refused the key (401/403),
-the account is out of credit (402), the model or endpoint does not exist (404), or nothing
-listens at the base URL. Sending the other 9,990 items only repeats them (and, for a dead
-local server, costs seconds of retries per item). So after ``systemic`` items in a row
-with such an error (default 3; a DONE item in between resets the count), or ``same_error``
-items in a row with the same error a retry would not fix (default 5), nothing new starts
-and the rest end CANCELLED with ``CancelledError(reason="systemic", cause=...)`` saying what
-to fix. While such a failure is unconfirmed, new starts wait for the items in flight to
-report, so a revoked key costs at most ``max_flows`` requests.
+"""The run's guards, one scheduling policy: the circuit breaker (stop starting items that
+all fail in a way nothing in the run can fix; see the README's "Guardrails for money") and
+the budget that every model call reserves from.
 """
 
 from __future__ import annotations

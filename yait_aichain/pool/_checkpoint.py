@@ -9,15 +9,9 @@ One JSON object per line, never rewritten (FAILED items too, for inspection; the
 Why JSONL and not SQLite: one writer only ever appends, ``tail -f``/``jq`` read it mid-run,
 and a torn last line after a crash is cheap to cut off. Each line is one ``write()`` as the
 item is reported (``kill -9`` loses only the items in flight); ``fsync`` runs at most every
-``fsync_interval`` seconds and at the end.
-
-The key hashes the runner's identity and the item's merged variables, so reordered rows
-still match and a changed prompt or model matches nothing; API keys and variables never
-enter the file. Runners describe themselves: Model, Skill, Chain, Tool and Pool have an
-``identity()`` returning JSON-able data that changes whenever their answers would (any
-object may define one; timeouts and retry settings change how, not what, and stay out). A
-plain callable cannot tell when its code changed meaning, so checkpointing one needs
-``checkpoint_key=``; nothing is guessed from bytecode.
+``fsync_interval`` seconds and at the end. The key hashes the runner's ``identity()`` (see
+the README's "Rate limits and resume"; nothing is guessed from bytecode) and the item's
+merged variables; API keys and variables never enter the file.
 """
 
 from __future__ import annotations

@@ -60,8 +60,7 @@ def ship(runner: Any, worker_context: Any, flows: int) -> ShippedRunner:
             f"executor= sends the runner to other processes, but this "
             f"{type(runner).__name__} (or worker_context) cannot be pickled: "
             f"{type(exc).__name__}: {exc}. Use module-level functions and give classes that "
-            "hold locks, sessions or thread-locals __getstate__/__setstate__."
-        ) from exc
+            "hold locks, sessions or thread-locals __getstate__/__setstate__.") from exc
     return ShippedRunner(uuid.uuid4().hex, blob, flows)
 
 

@@ -13,9 +13,8 @@ _IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), frozenset)
 
 def item_type_error(index: int, item: Any) -> TypeError:
     # Name the type, never the value: items often carry documents or personal data.
-    return TypeError(
-        f"Pool item {index} must be a dict of variables; got {type(item).__name__}. "
-        f"Wrap a bare value as {{'input': value}}.")
+    return TypeError(f"Pool item {index} must be a dict of variables; got "
+                     f"{type(item).__name__}. Wrap a bare value as {{'input': value}}.")
 
 
 def check_chain_items(
@@ -65,9 +64,8 @@ class ItemSource:
             return
         if isinstance(items, (Mapping, str, bytes, bytearray)) or not isinstance(items, Iterable):
             hint = " (wrap a single item in a list)" if isinstance(items, Mapping) else ""
-            raise TypeError(
-                "Pool items must be a list of dicts or an iterable of dicts; got "
-                f"{type(items).__name__}{hint}")
+            raise TypeError("Pool items must be a list of dicts or an iterable of dicts; got "
+                            f"{type(items).__name__}{hint}")
         self._iterable = items
 
     @property

@@ -149,14 +149,12 @@ class ProgressLine:
     def _draw(self, counts: dict[Any, int], total: int | None, usage: Usage, now: float,
               waiting: int = 0, flows: Callable[[], str] | None = None, final: bool = False
               ) -> None:
+        if self._stream is None:
+            return
         line = format_line(self._label, counts, total, now - self._started, usage, final=final,
                            already=self._already, waiting=waiting,
                            flows=None if flows is None else flows())
-        self._write(line, end="\n" if final or not self._tty else "")
-
-    def _write(self, line: str, end: str) -> None:
-        if self._stream is None:
-            return
+        end = "\n" if final or not self._tty else ""
         if self._tty:
             # Cut to the width (a wrapped line scrolls on every redraw) and pad with spaces
             # to wipe what a longer previous line left behind.

@@ -1,10 +1,7 @@
-"""Two decisions a live run makes about a Skill runner before it starts an item.
-
-- Identical requests once: items whose rendered requests are byte-equal are sent once; the
-  others share that answer (``shared=True`` in their records, nothing spent).
-- Cache first: when the Skill marks a static prefix for the prompt cache, one item runs
-  alone until it ends, so the others read the cache it wrote instead of all paying to
-  write it.
+"""Two decisions a live run makes about a Skill runner before it starts an item: items
+whose rendered requests are byte-equal are sent once (the others share the answer,
+``shared=True``), and when the Skill marks a prefix for the prompt cache one item runs alone
+first, so the others read the cache it wrote instead of all paying to write it.
 """
 
 from __future__ import annotations
