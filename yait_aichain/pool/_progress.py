@@ -200,7 +200,7 @@ class TqdmBar:
 
     def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
               flows: Callable[[], str] | None = None) -> None:
-        self.update(counts, total, usage, flows=flows)
+        self.update(counts, total, usage)
         if self._own:
             self._bar.close()
         else:
