@@ -2,17 +2,16 @@
 
 Some models refuse sampling settings outright (HTTP 400 for every item of a batch):
 OpenAI's o-series and GPT-5-family reasoning models reject ``temperature``/``top_p``
-other than the default, and Anthropic's API version 2026-10-21 (the version the current
-API reference and the official SDK use, and the one we send) removed ``temperature``,
-``top_p`` and ``top_k`` for every Claude model. Rather than fail a whole Pool, the
-adapters leave such settings out of the request and say so once in the log; the README
-shows this table.
-
-The first row whose provider and pattern match the bare model name wins.
+other than the default, and Anthropic's API version 2026-10-21 (the one the current API
+reference and SDK use, and we send) removed ``temperature``, ``top_p`` and ``top_k`` for
+every Claude model. Rather than fail a whole Pool, the adapters leave such settings out
+and say so once in the log; the README shows this table. The first row whose provider
+and pattern match the bare model name wins.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -44,17 +43,14 @@ def _family(provider: str, pattern: str, accepts: set[str], why: str) -> Family:
 
 
 FAMILIES: tuple[Family, ...] = (
-    _family("openai", r"^o\d", set(),
-            "o-series reasoning models reject temperature and top_p"),
+    _family("openai", r"^o\d", set(), "o-series reasoning models reject temperature and top_p"),
     # gpt-5-chat-* is the non-reasoning chat model and still takes sampling settings.
     _family("openai", r"^gpt-(?:[5-9]|\d{2,})(?![\w.]*-chat)", set(),
             "GPT-5-family reasoning models reject temperature and top_p other than the "
             "default (400 unsupported_value)"),
-    _family("openai", r"", {"temperature", "top_p"},
-            "OpenAI has no top_k"),
-    _family("anthropic", r"", set(),
-            "Anthropic API version 2026-10-21 removed temperature, top_p and top_k "
-            "(400 even at the default)"),
+    _family("openai", r"", {"temperature", "top_p"}, "OpenAI has no top_k"),
+    _family("anthropic", r"", set(), "Anthropic API version 2026-10-21 removed temperature, "
+            "top_p and top_k (400 even at the default)"),
     _family("gemini", r"", {"temperature", "top_p", "top_k"}, "all accepted"),
     _family("openai-compatible", r"", {"temperature", "top_p", "top_k"},
             "local servers take them all"),
@@ -63,6 +59,7 @@ FAMILIES: tuple[Family, ...] = (
 _warned: set[tuple[str, str]] = set()
 
 
+@functools.lru_cache(maxsize=1024)  # read on every request: the rows are fixed
 def family_for(provider: str, model: str) -> Family | None:
     """The first family row for this provider and (bare) model name, or None."""
     bare = model.rsplit("/", 1)[-1]
@@ -77,11 +74,9 @@ def sampling_options(provider: str, model: str, options: dict[str, Any]) -> dict
         return dict(options)
     kept: dict[str, Any] = {}
     for name, value in options.items():
-        if name in SAMPLING and name not in family.accepts:
-            if value is not None and (model, name) not in _warned:
-                _warned.add((model, name))
-                logger.info("not sending %s to %s model %r: %s", name, provider, model,
-                            family.why)
-            continue
-        kept[name] = value
+        if name not in SAMPLING or name in family.accepts:
+            kept[name] = value
+        elif value is not None and (model, name) not in _warned:
+            _warned.add((model, name))
+            logger.info("not sending %s to %s model %r: %s", name, provider, model, family.why)
     return kept

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from .. import _context
+from .. import __version__, _context
 from .._budget import reserve_call, settle_all
 from .._messages import normalise_messages
 from .._text import json_bytes
@@ -17,15 +16,14 @@ from ..errors import (
     APITimeoutError,
     ConfigurationError,
     InvalidResponseError,
-    MissingAPIKeyError,
 )
 from ..ratelimit._admit import admit, limits_for, prompt_tokens
 from ..ratelimit._limiter import RateLimit, account_limit, check_rate_limit
 from . import registry
-from ._retry import RetryPolicy, call_with_retries, retry_wait_seconds
+from ._prices import Price, coerce_price
+from ._retry import DEFAULT_MAX_RETRIES, RetryPolicy, call_with_retries, retry_wait_seconds
 from ._status import decode_body, error_for_response, request_id, sanitise
 from ._transport import RawResponse, Transport
-from ._prices import Price, coerce_price
 from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, mask_headers, output_spec
 from .providers import ADAPTERS
 from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
@@ -33,12 +31,11 @@ from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 __all__ = ["Model"]
 
 T = TypeVar("T")
-
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 # What reading an unexpected JSON shape can raise inside an adapter.
-_SHAPE_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, LookupError,
-                 RecursionError)
+_SHAPE_ERRORS = (TypeError, ValueError, LookupError, AttributeError, RecursionError)
 _CLIENT_OPTION_NAMES = frozenset({"url", "base_url", "timeout", "verify", "headers"})
+_USER_AGENT = f"yait-aichain/{__version__}"
 
 
 class Model:
@@ -50,32 +47,30 @@ class Model:
         options: generation settings as a dict (``temperature``, ``max_tokens``,
             ``top_p``, ``top_k``, ``stop``, ``seed``); also accepted as keywords.
         client_options: ``url`` (base URL), ``timeout``, ``verify``, ``headers``.
-        api_key: the key; else the provider's environment variable is read. A given key
-            travels inside a pickled Model; one read from the environment does not (the
-            copy reads the environment of the process that unpickles it).
+        api_key: the key; else the provider's environment variable is read (then a
+            pickled copy reads the environment of the process that unpickles it).
         provider: ``"anthropic"``, ``"openai"``, ``"gemini"`` or ``"openai-compatible"``
             (aliases ``ollama``, ``vllm``, ``llamacpp``, ``lmstudio``, ``local``).
         base_url: overrides ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL`` /
             ``GEMINI_BASE_URL`` (or google-genai's ``GOOGLE_GEMINI_BASE_URL``) and the
             provider default.
-        timeout: seconds for a whole call, retries included, or a :class:`Timeout`. It
-            holds in every phase of a request: DNS, connect, TLS, status line, headers
-            and body, however slowly the server drips them.
+        timeout: seconds for a whole call, retries included, or a :class:`Timeout`; it
+            holds in every phase (DNS, connect, TLS, headers, body), however slow.
         max_response_bytes: cap on a response's decoded body (default 32 MiB), enforced
             while decoding; a larger one is a :class:`ResponseTooLargeError`, not retried.
         max_retries: retries on 429/5xx/network errors (default 5); or pass ``retry=``.
         price: overrides the published price: ``(input, output)`` or ``(input, output,
             cache_read, cache_write)`` USD per million tokens, or a :class:`Price`. Batch
             requests cost half of a given price unless it carries its own ``batch``.
-        rate_limit: a :class:`~yait_aichain.RateLimit` every request of this model waits
-            for; pass one object to several models or pools to share its budget.
+        rate_limit: a :class:`~yait_aichain.RateLimit` every request waits for (one
+            object given to several models or pools shares its budget).
 
     Raises:
         ConfigurationError: unknown provider, option or bad value.
         MissingAPIKeyError: no key given and none in the environment.
 
-    A Model is immutable and can be shared between threads; no call sends anything
-    until :meth:`generate`.
+    A Model is immutable and can be shared between threads; nothing is sent until
+    :meth:`generate` (or :meth:`send`).
     """
 
     def __init__(
@@ -106,66 +101,41 @@ class Model:
         unknown = set(client) - _CLIENT_OPTION_NAMES
         if unknown:
             raise ConfigurationError(
-                f"unknown client_options {sorted(unknown)}; use {sorted(_CLIENT_OPTION_NAMES)}"
-            )
+                f"unknown client_options {sorted(unknown)}; use {sorted(_CLIENT_OPTION_NAMES)}")
         base_url = base_url or client.get("base_url") or client.get("url")
-        if "timeout" in client:
-            timeout = client["timeout"]
-        if "verify" in client:
-            verify = client["verify"]
+        timeout, verify = client.get("timeout", timeout), client.get("verify", verify)
         headers = {**dict(client.get("headers") or {}), **dict(headers or {})}
-
-        alias, wire_name = self._resolve_provider(name.strip(), provider)
+        alias, self.name = registry.resolve(name.strip(), provider)
         self._provider = registry.normalise_provider(alias)
-        self.name = wire_name
-        registry.warn_near_miss(wire_name)
+        registry.warn_near_miss(self.name)
         self._adapter = ADAPTERS[self._provider]
         self.options = self.check_options({**dict(options or {}), **generation_options})
-        self.base_url = self._resolve_base_url(alias, base_url)
-        self._key = self._resolve_key(given_key)
+        self.base_url = registry.base_url_for(alias, self._provider, base_url)
+        self._key = given_key.resolve(self._adapter, self._provider, self.name)
         # A key read from the environment is not pickled: a copy on another process or
         # host (Pool(executor=...)) reads that machine's own environment instead.
         self._key_from_env = given_key.get() is None
-        self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
         self.timeout = Timeout.coerce(timeout)
-        if retry is None:
-            retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
-        elif max_retries is not None:
+        if retry is not None and max_retries is not None:
             raise ConfigurationError("pass either max_retries= or retry=, not both")
-        self.retry = retry
+        self.retry = retry or RetryPolicy(
+            DEFAULT_MAX_RETRIES if max_retries is None else max_retries)
         given = coerce_price(price)
         self.price = given if given is not None else registry.price_for(self.name, self._provider)
         self.rate_limit = check_rate_limit(rate_limit)
         if (isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int)
                 or max_response_bytes <= 0):
             raise ConfigurationError(
-                f"max_response_bytes must be an int > 0, got {max_response_bytes!r}"
-            )
+                f"max_response_bytes must be an int > 0, got {max_response_bytes!r}")
         self.max_response_bytes = max_response_bytes
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}
         self._verify = verify
-        self._transport = Transport(self.base_url, verify=verify)
+        self._connect()
+
+    def _connect(self) -> None:  # what each process builds afresh
+        self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
+        self._transport = Transport(self.base_url, verify=self._verify)
         self._account = account_limit(self._provider, self.base_url, self._key.get())
-
-    # -- construction helpers -------------------------------------------------------------
-
-    @staticmethod
-    def _resolve_provider(name: str, provider: str | None) -> tuple[str, str]:
-        prefix, bare = registry.split_name(name)
-        if provider is not None:
-            norm = registry.normalise_provider
-            same = prefix is not None and norm(prefix) == norm(provider)
-            return provider, bare if same else name
-        if prefix is not None:
-            return prefix, bare
-        inferred = registry.infer_provider(name)
-        if inferred is None:
-            raise ConfigurationError(
-                f"cannot tell which provider serves {name!r}; pass provider= (anthropic, openai, "
-                f"gemini, or openai-compatible/ollama/vllm/llamacpp/lmstudio with base_url=) or "
-                f"write it as 'provider/{name}'"
-            )
-        return inferred, name
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` checked and normalised (``stop`` as a list, None values dropped).
@@ -175,9 +145,8 @@ class Model:
         """
         unknown = set(options) - OPTION_NAMES
         if unknown:
-            raise ConfigurationError(
-                f"unknown generation option(s) {sorted(unknown)}; supported: {sorted(OPTION_NAMES)}"
-            )
+            raise ConfigurationError(f"unknown generation option(s) {sorted(unknown)}; "
+                                     f"supported: {sorted(OPTION_NAMES)}")
         for key in ("temperature", "top_p"):
             value = options.get(key)
             if value is not None and (isinstance(value, bool)
@@ -188,47 +157,9 @@ class Model:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 0):
                 raise ConfigurationError(f"{key} must be a non-negative int, got {value!r}")
-        stop = options.get("stop")
-        if isinstance(stop, str):
-            options["stop"] = [stop]
+        if isinstance(options.get("stop"), str):
+            options["stop"] = [options["stop"]]
         return {k: v for k, v in options.items() if v is not None}
-
-    def _resolve_base_url(self, alias: str, base_url: str | None) -> str:
-        adapter = self._adapter
-        url = base_url
-        if not url:
-            url = registry.LOCAL_BASE_URLS.get(alias.strip().lower())
-        if not url:
-            url = adapter.base_url_from_env(os.environ)
-        url = url or adapter.default_base_url
-        if not url:
-            raise ConfigurationError(
-                f"provider {self._provider!r} needs base_url=, e.g. 'http://localhost:11434/v1' "
-                f"for Ollama or 'http://localhost:8000/v1' for vLLM"
-            )
-        if not url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
-        return url.rstrip("/")
-
-    def _resolve_key(self, given: _Secret) -> _Secret:
-        given._normalise("the api_key argument")
-        if given.get():
-            return given
-        for var in self._adapter.key_env:
-            secret = _Secret(os.environ.get(var))
-            secret._normalise(f"the environment variable {var}")
-            if secret.get():
-                return secret
-        if not self._adapter.key_required:
-            return _Secret(None)
-        names = " or ".join(self._adapter.key_env) or "the provider's key variable"
-        raise MissingAPIKeyError(
-            f"no API key for {self._provider} model {self.name!r}: pass api_key=... or set {names}",
-            provider=self._provider,
-            env_var=self._adapter.key_env[0] if self._adapter.key_env else None,
-        )
-
-    # -- public API -----------------------------------------------------------------------
 
     @property
     def provider(self) -> str:
@@ -263,10 +194,8 @@ class Model:
         self.__dict__.update(state)
         if state.get("_key_from_env"):
             # As if the Model were built here: a missing required key is MissingAPIKeyError.
-            self._key = self._resolve_key(_Secret(None))
-        self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
-        self._transport = Transport(self.base_url, verify=self._verify)
-        self._account = account_limit(self._provider, self.base_url, self._key.get())
+            self._key = _Secret(None).resolve(self._adapter, self._provider, self.name)
+        self._connect()
 
     def _reserve_connections(self, n: int) -> None:
         self._transport.reserve(n)
@@ -293,9 +222,9 @@ class Model:
         max_tokens = merged.get("max_tokens")
         # The call's budget, set once: Model(timeout=) within what the Pool item has left.
         with _context.scope(timeout=self.timeout.total) as scope:
-            # Rate limits: the account's 429 pause, this model's and the enclosing Pools'.
+            # The account's 429 pause, this model's limit and the enclosing Pools' (inside a
+            # max_flows="auto" Pool the account's learned limit may count tokens).
             limits = limits_for((self._account, self.rate_limit), scope)
-            # (inside a max_flows="auto" Pool the account's learned limit may count tokens)
             tpm = scope.observers or any(lim.believed_tokens_per_minute for lim in limits)
             # The Pools' budgets: reserve this call's worst case first (nothing is sent if
             # it does not fit), then settle with what the provider reports.
@@ -314,34 +243,22 @@ class Model:
         return gen if attempts == 1 else dataclasses.replace(gen, attempts=attempts)
 
     def build_request(self, messages: Any, output: Any = None, **options: Any) -> WireRequest:
-        """The request :meth:`generate` would send, built without sending anything.
+        """The request :meth:`generate` would send (path, JSON body, headers without the
+        key), built and checked without sending anything.
 
-        Args:
-            messages: a str, or a list of ``{"role", "parts"}`` messages.
-            output: as for :meth:`generate`.
-            **options: per-call generation settings that override the model's.
-
-        Returns:
-            The :class:`WireRequest`: ``path`` (joined to :attr:`base_url`), JSON ``body``
-            and the provider's extra ``headers`` (never the key).
-
+        Args: as for :meth:`generate`.
+        Returns: the :class:`WireRequest`.
         Raises:
-            ConfigurationError: an unknown option, a bad value or message, or a schema the
-                provider cannot express.
+            ConfigurationError: an unknown option, a bad value or message, or a schema
+                the provider cannot express.
         """
         return self._wire_request(normalise_messages(messages), output_spec(output), options)[0]
 
     def parse_response(self, body: Any, output: Any = None, *, batch: bool = False) -> Generation:
-        """A provider's 2xx response body read as :meth:`generate` reads it, and priced.
+        """A provider's 2xx response body (bytes, or decoded JSON as Batch APIs return
+        it) read as :meth:`generate` reads it, and priced (``batch``: at batch rates).
 
-        Args:
-            body: the body as bytes, or already decoded from JSON (a Batch API result).
-            output: as for :meth:`generate`.
-            batch: price the usage at the model's batch rate.
-
-        Returns:
-            A :class:`Generation` (``attempts`` is 1, ``request_id`` None).
-
+        Returns: a :class:`Generation` (``attempts`` 1, no ``request_id``).
         Raises:
             InvalidResponseError: the body is not JSON or not of the provider's shape.
         """
@@ -350,27 +267,19 @@ class Model:
 
     def send(self, method: str, path: str, body: bytes = b"", *,
              headers: Mapping[str, str] | None = None, url: str | None = None) -> bytes:
-        """One authenticated request to the provider's API (the Batch APIs use it),
-        waiting for the account's 429 pause and retried as :meth:`generate` retries.
+        """One authenticated request to the provider's API (``path`` joined to
+        :attr:`base_url`, or a whole ``url``), as the Batch APIs need: it waits for the
+        account's 429 pause and is retried as :meth:`generate` is.
 
-        Args:
-            method: the HTTP method.
-            path: joined to :attr:`base_url`, unless a whole ``url`` is given.
-            body: the request body.
-            headers: headers over the defaults (``Content-Type``, ...); never the key's.
-
-        Returns:
-            The body of the 2xx response, with the key cut out of it.
-
+        Args: ``headers`` go over the defaults (``Content-Type``...), never over the key.
+        Returns: the body of the 2xx response, the key cut out of it.
         Raises:
-            APIError: the subclass for the status or failure; a redirect is an
-                ``InvalidResponseError``.
+            APIError: the subclass for the status or failure (a redirect is an
+                ``InvalidResponseError``).
         """
         return self._exchange(_context.current(), (self._account,), method,
                               url or self.base_url + path, self._headers(headers or {}), body,
                               self._checked)[0]
-
-    # -- the one request path -------------------------------------------------------------
 
     def _exchange(self, scope: _context.Scope, limits: tuple[RateLimit, ...], method: str,
                   url: str, headers: dict[str, str], body: bytes,
@@ -379,8 +288,8 @@ class Model:
                   ) -> tuple[T, int, float]:
         """Every API request: wait for ``limits``, send, turn the response into a result
         with ``read`` (which raises the typed error), retry what the error says may be
-        retried, and cut the key out of every error. Returns (result, attempts, seconds
-        waited for limits and between attempts); a failure is recorded in ``scope``."""
+        retried, cut the key out of every error. Returns (result, attempts, seconds spent
+        waiting); a failure is recorded in ``scope``."""
         waited = 0.0
 
         def attempt() -> T:
@@ -408,26 +317,19 @@ class Model:
         except APIError as exc:
             exc.provider = exc.provider or self._provider
             exc.model = exc.model or self.name
-            scope.record(Usage(), exc.attempts, waited + retry_wait_seconds(self.retry))
+            scope.record(Usage(), exc.attempts, waited + retry_wait_seconds())
             raise
         return result, attempts, waited + slept
 
-    def _wire_request(
-        self, messages: list[dict[str, Any]], spec: OutputSpec, options: Mapping[str, Any]
-    ) -> tuple[WireRequest, dict[str, Any]]:
+    def _wire_request(self, messages: list[dict[str, Any]], spec: OutputSpec,
+                      options: Mapping[str, Any]) -> tuple[WireRequest, dict[str, Any]]:
         merged = {**self.options, **self.check_options(dict(options))} if options else self.options
         return self._adapter.build_request(self.name, messages, spec, merged), merged
 
     def _headers(self, wire_headers: Mapping[str, str]) -> dict[str, str]:
         """Every header of an API request: ours, the caller's, the adapter's, the key."""
-        return {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": _USER_AGENT,
-            **self._extra_headers,
-            **wire_headers,
-            **self._auth,
-        }
+        return {"Content-Type": "application/json", "Accept": "application/json",
+                "User-Agent": _USER_AGENT, **self._extra_headers, **wire_headers, **self._auth}
 
     def _attempt_timeouts(self, scope: _context.Scope) -> tuple[float, float]:
         connect = self.timeout.connect
@@ -437,8 +339,7 @@ class Model:
             if left <= 0:
                 raise APITimeoutError(
                     "the call's time budget ran out before the request could be sent",
-                    provider=self._provider, model=self.name,
-                )
+                    provider=self._provider, model=self.name)
             connect, read = min(connect, left), min(read, left)
         return connect, read
 
@@ -454,8 +355,7 @@ class Model:
             raise InvalidResponseError(
                 f"unexpected redirect to {sanitise(where, 200)}; check base_url",
                 reason="redirect", status=raw.status, provider=self._provider, model=self.name,
-                request_id=request_id(raw.headers),
-            )
+                request_id=request_id(raw.headers))
         raise error_for_response(raw.status, raw.headers, content, provider=self._provider,
                                  model=self.name)
 
@@ -463,17 +363,17 @@ class Model:
         content = self._checked(raw)
         rid = request_id(raw.headers)
         data, text = decode_body(content)
+        facts: dict[str, Any] = {"status": raw.status, "provider": self._provider,
+                                 "model": self.name, "request_id": rid}
         if data is None:
             raise InvalidResponseError(
                 f"the {raw.status} response is not JSON: {sanitise(text, 120)!r}",
-                reason="malformed", status=raw.status, provider=self._provider, model=self.name,
-                request_id=rid, body=sanitise(text),
-            )
+                reason="malformed", body=sanitise(text), **facts)
         try:
             parsed = self._adapter.parse_response(data, spec)
         except InvalidResponseError as exc:
-            exc.status, exc.provider, exc.model = raw.status, self._provider, self.name
-            exc.request_id = rid
+            for name, value in facts.items():
+                setattr(exc, name, value)
             raise
         except _SHAPE_ERRORS as exc:
             # A body of a shape no adapter expects (a list where a dict belongs, ...): a
@@ -481,9 +381,7 @@ class Model:
             raise InvalidResponseError(
                 f"the {raw.status} response has an unexpected shape "
                 f"({type(exc).__name__}: {sanitise(str(exc), 120)})",
-                reason="invalid", status=raw.status, provider=self._provider, model=self.name,
-                request_id=rid, body=sanitise(text),
-            ) from None
+                reason="invalid", body=sanitise(text), **facts) from None
         return Generation(parsed.output, self._priced(parsed.usage, batch), 1, rid,
                           parsed.finish_reason)
 
@@ -495,10 +393,3 @@ class Model:
         return dataclasses.replace(usage, cost=price.cost(usage))
 
 
-def _user_agent() -> str:
-    from .. import __version__
-
-    return f"yait-aichain/{__version__}"
-
-
-_USER_AGENT = _user_agent()

@@ -50,9 +50,7 @@ class Price:
 
     def for_batch(self) -> Price:
         """The price of batch requests."""
-        if self.batch is not None:
-            return self.batch
-        return _scaled(self, BATCH_DISCOUNT)
+        return self.batch if self.batch is not None else _scaled(self, BATCH_DISCOUNT)
 
     def cost(self, usage: Usage) -> float:
         """USD for one call's usage. ``usage.input_tokens`` counts every prompt token,
@@ -62,13 +60,10 @@ class Price:
             if usage.input_tokens >= start:
                 rate = tier
         read, write = usage.cache_read_tokens, usage.cache_write_tokens
-        plain = max(usage.input_tokens - read - write, 0)
-        total = (
-            plain * rate.input
-            + read * (rate.input if rate.cache_read is None else rate.cache_read)
-            + write * (rate.input if rate.cache_write is None else rate.cache_write)
-            + usage.output_tokens * rate.output
-        )
+        total = (max(usage.input_tokens - read - write, 0) * rate.input
+                 + read * (rate.input if rate.cache_read is None else rate.cache_read)
+                 + write * (rate.input if rate.cache_write is None else rate.cache_write)
+                 + usage.output_tokens * rate.output)
         return round(total / 1e6, 10)
 
 
@@ -95,8 +90,7 @@ def coerce_price(value: Any) -> Price | None:
         unknown = set(value) - set(_FIELDS) - {"batch"}
         if unknown:
             raise ConfigurationError(
-                f"unknown price key(s) {sorted(unknown)}; use {list(_FIELDS)} and 'batch'"
-            )
+                f"unknown price key(s) {sorted(unknown)}; use {list(_FIELDS)} and 'batch'")
         rates: list[Any] = [value.get(name) for name in _FIELDS]
         batch = coerce_price(value.get("batch"))
     elif isinstance(value, (tuple, list)) and len(value) in (2, 4):
@@ -105,17 +99,14 @@ def coerce_price(value: Any) -> Price | None:
     else:
         raise ConfigurationError(
             f"price must be (input, output) or (input, output, cache_read, cache_write) in USD "
-            f"per million tokens, got {value!r}"
-        )
+            f"per million tokens, got {value!r}")
     for name, rate in zip(_FIELDS, rates, strict=True):
-        required = name in ("input", "output")
-        if rate is None and not required:
+        if rate is None and name not in ("input", "output"):
             continue
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
             raise ConfigurationError(f"price {name} must be a non-negative number, got {rate!r}")
-    return Price(float(rates[0]), float(rates[1]),
-                 None if rates[2] is None else float(rates[2]),
-                 None if rates[3] is None else float(rates[3]), batch=batch)
+    floats = [None if rate is None else float(rate) for rate in rates]
+    return Price(floats[0], floats[1], floats[2], floats[3], batch=batch)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=512)
@@ -137,12 +128,9 @@ def lookup_price(provider: str, model: str) -> Price | None:
     live = _from_data(info.get_prices(now))
     if live is None:
         return None
-    batch = _from_data(info.get_prices(now, {"processing": "batch"})) if _has_batch(info) else None
+    has_batch = any(v.when.get("processing") == "batch" for v in info.price_variants or ())
+    batch = _from_data(info.get_prices(now, {"processing": "batch"})) if has_batch else None
     return replace(live, batch=batch)
-
-
-def _has_batch(info: Any) -> bool:
-    return any(v.when.get("processing") == "batch" for v in info.price_variants or ())
 
 
 def _from_data(prices: Any) -> Price | None:

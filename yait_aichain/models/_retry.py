@@ -1,18 +1,13 @@
 """Retries: the only module that imports ``tenacity``, and the only retry layer.
 
-What is retried is declared by the error itself (:attr:`APIError.retryable`): 408, 409,
-429, 5xx and 529 responses, connection errors and timeouts, and a 2xx body that was not
-JSON; never other 4xx, billing, TLS or proxy errors; ``x-should-retry`` from the server
-overrides the status.
-
-How long we wait: the server's hint (``retry-after-ms``, ``Retry-After`` seconds or date,
-Gemini's RetryInfo) when there is one, else exponential backoff with "equal jitter" (half
+What is retried is declared by the error (:attr:`APIError.retryable`: 408, 409, 429, 5xx,
+529, connection errors, timeouts, a 2xx body that was not JSON; ``x-should-retry`` from
+the server overrides the status). The wait is the server's hint (``retry-after-ms``,
+``Retry-After``, Gemini's RetryInfo), else exponential backoff with "equal jitter" (half
 fixed, half random: N threads hitting one rate limit must not retry in lockstep). A hint
-longer than ``max_retry_after``, or longer than the time budget left, fails fast with the
-:class:`RateLimitError` (its ``retry_after`` says how long) instead of parking a thread.
-
-The pause a 429 imposes on everyone using the same account lives with the rate limits
-(:func:`yait_aichain.ratelimit._limiter.account_limit`), not here.
+over ``max_retry_after``, or over the time budget left, fails fast with the
+:class:`RateLimitError` (``retry_after`` says how long) instead of parking a thread. The
+pause a 429 imposes on the whole account lives with the rate limits, not here.
 """
 
 from __future__ import annotations
@@ -20,9 +15,10 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import tenacity
 
@@ -38,6 +34,12 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF_INITIAL = 0.5
 DEFAULT_BACKOFF_MAX = 20.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
+
+
+class _Strategies(NamedTuple):
+    retry: tenacity.retry_base
+    stop: tenacity.stop.stop_base
+    sleep: Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -76,30 +78,23 @@ class RetryPolicy:
             return False
         return exc.retry_after is None or exc.retry_after <= self.max_retry_after
 
+    # The tenacity strategies are immutable configuration: built once per policy, not
+    # per call (that would cost a good part of a call's CPU).
     @functools.cached_property
     def wait(self) -> tenacity.wait.wait_base:
         """The wait before a retry, as a tenacity strategy: the hint, else the backoff."""
         half, cap = self.backoff_initial / 2, self.backoff_max / 2
-        backoff = tenacity.wait_exponential(multiplier=half, max=cap) \
-            + tenacity.wait_random_exponential(multiplier=half, max=cap)
-        return _WaitForHint(backoff)
+        return _WaitForHint(tenacity.wait_exponential(multiplier=half, max=cap)
+                            + tenacity.wait_random_exponential(multiplier=half, max=cap))
 
     @functools.cached_property
-    def _retrying(self) -> tenacity.Retrying:
-        # Built once per policy: tenacity keeps per-call state in a thread-local, so one
-        # object serves every thread, and building it costs as much CPU as a whole call.
-        return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
-            wait=self.wait,
-            retry=tenacity.retry_if_exception(self.should_retry),
-            sleep=_scope_sleep if self.sleep is None else self.sleep,
-            reraise=True,
-            before_sleep=_log_retry,
-        )
+    def _strategies(self) -> _Strategies:
+        return _Strategies(tenacity.retry_if_exception(self.should_retry),
+                           tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
+                           _scope_sleep if self.sleep is None else self.sleep)
 
     def __getstate__(self) -> dict[str, Any]:
-        # The cached strategies hold a threading.local; a copy builds its own.
-        return {k: v for k, v in self.__dict__.items() if k not in ("wait", "_retrying")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("wait", "_strategies")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -131,36 +126,54 @@ def _scope_sleep(seconds: float) -> None:
     _context.current().sleep(seconds)
 
 
+_given_up = threading.local()  # the seconds this thread's last failed call slept
+
+
 def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy) -> tuple[T, int, float]:
-    """Run ``attempt`` until it succeeds or retrying stops, within the current scope's
-    budget; return (result, attempts, seconds slept between attempts).
+    """Run ``attempt`` until it succeeds or ``policy``'s tenacity strategies (retry
+    predicate, wait, stop, sleep) end it; return (result, attempts, seconds slept).
 
-    The last error is raised as it is (never tenacity's RetryError), with ``attempts`` set
-    on it and ``waited`` (the seconds slept) beside it.
+    Every attempt runs the same way; the retry state is built only once one fails, so a
+    call that succeeds at once costs nothing here. The last error is raised as it is
+    (never tenacity's RetryError), with ``attempts`` set on it.
     """
-    retrying = policy._retrying
-    try:
-        result = retrying(attempt)
-    except APIError as exc:
-        exc.attempts = retrying.statistics.get("attempt_number", 1)
-        raise
-    stats = retrying.statistics
-    return result, stats["attempt_number"], stats.get("idle_for", 0.0)
+    state: tenacity.RetryCallState | None = None
+    while True:
+        try:
+            result = attempt()
+        except APIError as exc:
+            if state is None:
+                state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+            _before_next(state, exc, policy)
+            continue
+        if state is None:
+            return result, 1, 0.0
+        return result, state.attempt_number, state.idle_for
 
 
-def retry_wait_seconds(policy: RetryPolicy) -> float:
-    """Seconds the calling thread's last :func:`call_with_retries` slept between attempts."""
-    return float(policy._retrying.statistics.get("idle_for", 0.0))
+def _before_next(state: tenacity.RetryCallState, exc: APIError, policy: RetryPolicy) -> None:
+    """Sleep before the next attempt, or raise ``exc`` when the strategies say stop."""
+    exc.attempts = state.attempt_number
+    state.set_exception((type(exc), exc, exc.__traceback__))
+    retry, stop, sleep = policy._strategies
+    if retry(state):
+        state.upcoming_sleep = policy.wait(state)
+        if not stop(state):
+            # Our exceptions never hold a key, so their text is safe to log.
+            logger.info("retrying in %.2fs after %s (attempt %d): %s", state.upcoming_sleep,
+                        type(exc).__name__, state.attempt_number, exc)
+            sleep(state.upcoming_sleep)
+            state.idle_for += state.upcoming_sleep
+            state.prepare_for_next_attempt()
+            return
+    _given_up.idle_for = state.idle_for
+    raise exc
+
+
+def retry_wait_seconds() -> float:
+    """Seconds the calling thread's last failed :func:`call_with_retries` slept."""
+    return float(getattr(_given_up, "idle_for", 0.0))
 
 
 def _exception(state: tenacity.RetryCallState) -> BaseException | None:
     return None if state.outcome is None else state.outcome.exception()
-
-
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    # Our exceptions never hold a key, so their text is safe to log.
-    exc = _exception(state)
-    logger.info(
-        "retrying in %.2fs after %s (attempt %d): %s",
-        state.upcoming_sleep, type(exc).__name__, state.attempt_number, exc,
-    )

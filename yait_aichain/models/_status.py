@@ -10,6 +10,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from .._text import json_loads, printable
@@ -58,7 +59,7 @@ def request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-# Hint headers in the order they are trusted. Milliseconds first (more precise):
+# Retry hint headers in the order they are trusted. Milliseconds first (more precise):
 # ``retry-after-ms`` (OpenAI, Anthropic, Azure), ``x-ms-retry-after-ms`` (Azure), then the
 # same behind a LiteLLM proxy, which passes the provider's headers on with an
 # ``llm_provider-`` prefix and sends no ``Retry-After`` of its own.
@@ -70,20 +71,18 @@ _SECONDS_HINTS = ("retry-after", "llm_provider-retry-after")
 _RESET_HINTS = (("requests", "x-ratelimit-"), ("tokens", "x-ratelimit-"),
                 ("requests", "llm_provider-x-ratelimit-"), ("tokens", "llm_provider-x-ratelimit-"))
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-# OpenRouter: ``X-RateLimit-Reset`` is the instant the window resets, in epoch ms.
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# OpenRouter: ``X-RateLimit-Reset`` (when ``X-RateLimit-Remaining`` is 0) is the instant
+# the window resets, in epoch ms.
 _EPOCH_MS_FLOOR = 1e11
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server (or a proxy in front of it) asks us to wait.
-
-    Read from, in order: ``retry-after-ms``, ``x-ms-retry-after-ms``, their
-    ``llm_provider-`` forms, ``Retry-After`` (seconds or an HTTP date) and
-    ``llm_provider-retry-after``; then the reset time of an exhausted window
-    (``x-ratelimit-reset-requests``/``-tokens`` when the matching ``remaining`` is 0;
-    OpenRouter's epoch-ms ``x-ratelimit-reset`` when ``x-ratelimit-remaining`` is 0). None
-    for absent, negative, infinite or unparsable values: the caller then backs off."""
+    """Seconds the server (or a proxy in front of it) asks us to wait, from the hint
+    headers above in that order, then the reset of an exhausted window. None for absent,
+    negative, infinite or unparsable values: the caller then backs off."""
     lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    now = time.time() if now is None else now
     for name in _MS_HINTS:
         value = _finite_float(lower[name]) if name in lower else None
         if value is not None and value >= 0:
@@ -96,7 +95,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return _window_reset(lower, now)
 
 
-def _seconds_or_date(raw: str, now: float | None) -> float | None:
+def _seconds_or_date(raw: str, now: float) -> float | None:
     value = _finite_float(raw)
     if value is not None:
         return value if value >= 0 else None
@@ -106,11 +105,11 @@ def _seconds_or_date(raw: str, now: float | None) -> float | None:
         return None
     if when is None or when.tzinfo is None:
         return None
-    delay = when.timestamp() - (time.time() if now is None else now)
+    delay = when.timestamp() - now
     return delay if delay >= 0 else None
 
 
-def _window_reset(lower: Mapping[str, str], now: float | None) -> float | None:
+def _window_reset(lower: Mapping[str, str], now: float) -> float | None:
     for kind, prefix in _RESET_HINTS:
         if lower.get(f"{prefix}remaining-{kind}", "").strip() == "0":
             delay = parse_duration(lower.get(f"{prefix}reset-{kind}", ""))
@@ -119,22 +118,20 @@ def _window_reset(lower: Mapping[str, str], now: float | None) -> float | None:
     if lower.get("x-ratelimit-remaining", "").strip() == "0":
         reset = _finite_float(lower.get("x-ratelimit-reset", ""))
         if reset is not None and reset > _EPOCH_MS_FLOOR:
-            delay = reset / 1000.0 - (time.time() if now is None else now)
+            delay = reset / 1000.0 - now
             return delay if delay >= 0 else None
     return None
 
 
 def parse_duration(text: str) -> float | None:
     """OpenAI's reset duration ("1s", "6m0s", "1h2m3.5s", "20ms") in seconds, else None."""
-    text = text.strip()
+    text, pos, total = text.strip(), 0, 0.0
     if not text:
         return None
-    pos, total = 0, 0.0
     for m in _DURATION_PART.finditer(text):
         if m.start() != pos:
             return None
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
-        total += float(m.group(1)) * scale
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()
     return total if pos == len(text) and math.isfinite(total) else None
 
@@ -156,16 +153,8 @@ def decode_body(content: bytes) -> tuple[Any, str]:
         return None, text
 
 
-def error_for_response(
-    status: int,
-    headers: Mapping[str, str],
-    content: bytes,
-    *,
-    provider: str,
-    model: str,
-    error_details: Any = None,
-    attempts: int = 1,
-) -> APIError:
+def error_for_response(status: int, headers: Mapping[str, str], content: bytes, *,
+                       provider: str, model: str, error_details: Any = None) -> APIError:
     """The exception for a non-2xx response.
 
     ``error_details(data)`` (default: the provider's adapter's) yields the provider's
@@ -179,35 +168,27 @@ def error_for_response(
     if error_details is not None and data is not None:
         message, body_hint = error_details(data)
     if not message:
-        ctype = headers.get("content-type", "")
         message = _reason(status)
         if data is None:
-            message = f"{message} (non-JSON {ctype or 'body'})"
+            message = f"{message} (non-JSON {headers.get('content-type', '') or 'body'})"
     retry_after = parse_retry_after(headers)
-    if retry_after is None:
-        retry_after = body_hint
     # The SDKs' convention: the server may overrule our retry decision either way.
     should = headers.get("x-should-retry", "").strip().lower()
     category = adapter.error_category(status, data) if adapter is not None else None
-    cls = _class_for(status, text, category)
-    err = cls(
-        sanitise(message, 300),
-        status=status,
-        provider=provider,
-        model=model,
-        request_id=request_id(headers),
-        retry_after=retry_after,
-        body=sanitise(text),
-        attempts=attempts,
-        retryable={"true": True, "false": False}.get(should),
-    )
-    return err
+    return _class_for(status, text, category)(
+        sanitise(message, 300), status=status, provider=provider, model=model,
+        request_id=request_id(headers), body=sanitise(text),
+        retry_after=body_hint if retry_after is None else retry_after,
+        retryable={"true": True, "false": False}.get(should))
 
 
 _BY_CATEGORY: dict[str, type[APIError]] = {
-    "rate_limit": RateLimitError,
-    "billing": InsufficientCreditsError,
-    "auth": AuthenticationError,
+    "rate_limit": RateLimitError, "billing": InsufficientCreditsError, "auth": AuthenticationError,
+}
+_BY_STATUS: dict[int, type[APIError]] = {
+    429: RateLimitError, 401: AuthenticationError, 403: AuthenticationError,
+    413: RequestTooLargeError, 400: InvalidRequestError, 422: InvalidRequestError,
+    404: NotFoundError,
 }
 
 
@@ -220,24 +201,10 @@ def _class_for(status: int, text: str, category: str | None = None) -> type[APIE
     # neither may be retried.
     if status == 402 or (status in (400, 403, 429) and _BILLING.search(text)):
         return InsufficientCreditsError
-    if status == 429:
-        return RateLimitError
-    if status in (401, 403):
-        return AuthenticationError
-    if status == 413:
-        return RequestTooLargeError
-    if status in (400, 422):
-        return InvalidRequestError
-    if status == 404:
-        return NotFoundError
-    if status >= 500:
-        return ServerError
-    return APIError
+    return _BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

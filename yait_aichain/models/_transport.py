@@ -1,11 +1,11 @@
 """The only module of the models package that imports ``requests``.
 
-One :class:`Transport` per Model: a connection pool sized for the threads that use it,
+One :class:`Transport` per Model: a connection pool that grows with the threads using it,
 connect and read timeouts on every call, one deadline for the whole call that holds in
 every phase (DNS, connect, TLS, status line, headers, body: see :mod:`._connect`), a cap
 on the decoded body enforced while decoding, no redirects, no urllib3 retries (the retry
-module is the one retry layer), and proxy settings read once. Every
-``requests``/``urllib3`` exception becomes one of ours here.
+module is the one retry layer), proxy settings read once. Every ``requests``/``urllib3``
+exception becomes one of ours here.
 
 We call the adapter directly instead of ``Session.request``: the session path merges
 environment settings and cookies on every call, which costs more CPU than the rest of
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import os
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ from ._connect import POOL_CLASSES
 DEFAULT_POOL_SIZE = 64
 _READ_CHUNK = 65536
 _QUERY_SECRET = re.compile(r"(?i)((?:key|api_key|apikey|token|access_token)=)[^&\s'\"]+")
+_LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{4,}(?![\w.])")
 
 
 def redact(text: str) -> str:
@@ -65,7 +67,7 @@ class RawResponse:
 
 
 class Transport:
-    """Sends JSON POSTs. Thread-safe: one instance serves every flow of a Pool.
+    """Sends API requests. Thread-safe: one instance serves every flow of a Pool.
 
     The connection pool starts at ``pool_size`` and doubles whenever more requests are in
     flight at once than it holds, so no caller ever has to size it.
@@ -76,28 +78,20 @@ class Transport:
         self._lock = threading.Lock()
         self._base_url = base_url
         self._in_flight = 0
-        self._pool_size = 0
-        self._verify: bool | str = verify
         # Proxies and CA bundle come from the environment once, here; requests would look
         # them up again on every call.
         self._proxies = requests.utils.get_environ_proxies(base_url) if base_url else {}
-        if verify is True:
-            import os
+        self._verify = verify if verify is not True else (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True)
+        self._pool_size = 0
+        self._grow(pool_size)
 
-            self._verify = (os.environ.get("REQUESTS_CA_BUNDLE")
-                            or os.environ.get("CURL_CA_BUNDLE") or True)
-        self._adapter = self._mount(pool_size)
-
-    def _mount(self, size: int) -> requests.adapters.HTTPAdapter:
-        adapter = _ApiAdapter(
-            pool_connections=4, pool_maxsize=size, max_retries=0, pool_block=False
-        )
-        self._pool_size = size
-        return adapter
-
-    @property
-    def pool_size(self) -> int:
-        return self._pool_size
+    def _grow(self, n: int) -> None:
+        # Called with the lock held (or from __init__). The old adapter is not closed:
+        # requests still using it finish on their connections, then it is dropped.
+        self._pool_size = max(n, self._pool_size * 2)
+        self._adapter = _ApiAdapter(pool_connections=4, pool_maxsize=self._pool_size,
+                                    max_retries=0, pool_block=False)
 
     def reserve(self, n: int) -> None:
         """Make sure ``n`` concurrent requests can each keep their connection."""
@@ -105,28 +99,12 @@ class Transport:
             if n > self._pool_size:
                 self._grow(n)
 
-    def _grow(self, n: int) -> None:
-        # Called with the lock held. The old adapter is not closed: requests still using it
-        # finish on their connections, which are then dropped with it.
-        self._adapter = self._mount(max(n, self._pool_size * 2))
-
-    def post(
-        self,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        *,
-        connect_timeout: float,
-        read_timeout: float,
-        deadline: float | None,
-        method: str = "POST",
-        max_bytes: int | None = None,
-    ) -> RawResponse:
-        """POST ``body`` (or send it with another ``method``: the Batch APIs also GET and
-        DELETE) and read the whole response before ``deadline``.
-
-        ``deadline`` (monotonic) holds in every phase, name resolution included;
-        ``max_bytes`` caps the decoded body (None: no cap).
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, *,
+             connect_timeout: float, read_timeout: float, deadline: float | None,
+             method: str = "POST", max_bytes: int | None = None) -> RawResponse:
+        """Send ``body`` with ``method`` and read the whole response before ``deadline``
+        (monotonic; it holds in every phase, name resolution included). ``max_bytes``
+        caps the decoded body (None: no cap).
 
         Raises:
             APITimeoutError: connect/read timeout, or the deadline passed (in any phase).
@@ -134,72 +112,68 @@ class Transport:
             ResponseTooLargeError: the decoded body is over ``max_bytes``.
             ConfigurationError: the URL cannot be used.
         """
+        prepared = requests.PreparedRequest()
+        prepared.method, prepared.url, prepared.body = method, url, body
+        prepared.headers = CaseInsensitiveDict(headers)
+        prepared.headers["Content-Length"] = str(len(body))
+        prepared.hooks = {"response": []}
         with self._lock:
             self._in_flight += 1
             if self._in_flight > self._pool_size:
                 self._grow(self._in_flight)
             adapter = self._adapter
         try:
-            return self._send(adapter, url, headers, body, (connect_timeout, read_timeout),
-                              deadline, method, max_bytes)
+            with _watchdog.deadline_alarm(deadline) as alarm:
+                try:
+                    response = adapter.send(prepared, stream=True, verify=self._verify,
+                                            timeout=(connect_timeout, read_timeout),
+                                            proxies=self._proxies)
+                    try:
+                        content = _read_body(response, deadline, max_bytes)
+                    finally:
+                        response.close()
+                except _TRANSPORT_ERRORS as exc:
+                    raise self._translate(exc, url, alarm is not None and alarm.fired) from None
+                if alarm is not None and alarm.fired:
+                    # A socket shut down by the alarm can look like the normal end of a body
+                    # (close-delimited, or cut in a chunk-size line): never trust it.
+                    raise APITimeoutError("the response did not finish within the time budget",
+                                          status=0)
         finally:
             with self._lock:
                 self._in_flight -= 1
-
-    def _send(
-        self,
-        adapter: requests.adapters.HTTPAdapter,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        timeouts: tuple[float, float],
-        deadline: float | None,
-        method: str,
-        max_bytes: int | None,
-    ) -> RawResponse:
-        prepared = requests.PreparedRequest()
-        prepared.method = method
-        prepared.url = url
-        prepared.headers = CaseInsensitiveDict(headers)
-        prepared.headers["Content-Length"] = str(len(body))
-        prepared.body = body
-        prepared.hooks = {"response": []}
-        with _watchdog.deadline_alarm(deadline) as alarm:
-            try:
-                response = adapter.send(prepared, stream=True, timeout=timeouts,
-                                        verify=self._verify, proxies=self._proxies)
-                try:
-                    content = _read_body(response, deadline, max_bytes)
-                finally:
-                    response.close()
-            except _TRANSPORT_ERRORS as exc:
-                fired = alarm is not None and alarm.fired
-                if (not fired and isinstance(exc, requests.exceptions.ConnectionError)
-                        and not isinstance(exc, requests.exceptions.ProxyError)
-                        and _refused(exc)):
-                    raise self._refused_error(exc) from None
-                raise _translate(exc, url, fired) from None
-            if alarm is not None and alarm.fired:
-                # A socket shut down by the alarm can look like the normal end of a body
-                # (close-delimited, or cut in a chunk-size line): never trust it.
-                raise APITimeoutError("the response did not finish within the time budget",
-                                      status=0)
         return RawResponse(response.status_code, response.headers, content)
 
-    def close(self) -> None:
-        self._adapter.close()
-
-    def _refused_error(self, exc: BaseException) -> NetworkError:
-        """Nothing listens at the base URL. On this machine (a local server that is not
-        running) that will not change within a retry's backoff, so it is not retried; a
-        remote host may be restarting behind a load balancer, so there it is."""
-        base = redact(self._base_url)
-        err = NetworkError(f"connection refused by {base}: nothing listens there "
-                           f"({_describe(exc)})", status=0,
-                           retryable=not _is_loopback(self._base_url))
-        err.refused = True  # type: ignore[attr-defined]
-        err.base_url = base  # type: ignore[attr-defined]
-        return err
+    def _translate(self, exc: BaseException, url: str,
+                   fired: bool) -> APIError | ConfigurationError:
+        """Our error for a requests/urllib3/socket exception (``fired``: the deadline alarm
+        shut the socket down, whatever the exception says)."""
+        if not fired and isinstance(exc, requests.exceptions.ConnectionError) \
+                and not isinstance(exc, requests.exceptions.ProxyError) \
+                and any(isinstance(err, ConnectionRefusedError) for err in _causes(exc)):
+            # Nothing listens at the base URL. On this machine (a local server that is not
+            # running) that will not change within a retry's backoff, so it is not
+            # retried; a remote host may be restarting behind a load balancer.
+            base = redact(self._base_url)
+            err = NetworkError(f"connection refused by {base}: nothing listens there "
+                               f"({_describe(exc)})", status=0,
+                               retryable=not _is_loopback(self._base_url))
+            err.refused = True  # type: ignore[attr-defined]
+            err.base_url = base  # type: ignore[attr-defined]
+            return err
+        if fired or isinstance(exc, (requests.exceptions.Timeout,
+                                     urllib3.exceptions.TimeoutError, TimeoutError)):
+            return APITimeoutError(f"timed out: {_describe(exc)}", status=0)
+        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema)):
+            return ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}")
+        if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+            kind = "TLS" if isinstance(exc, requests.exceptions.SSLError) else "proxy"
+            # a bad certificate or proxy does not fix itself
+            return NetworkError(f"{kind} error: {_describe(exc)}", retryable=False)
+        if isinstance(exc, (ValueError, LookupError, http.client.HTTPException)):
+            return NetworkError(f"malformed response: {_describe(exc)}", status=0)
+        return NetworkError(f"connection failed: {_describe(exc)}", status=0)
 
 
 class _ApiAdapter(requests.adapters.HTTPAdapter):
@@ -237,21 +211,19 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
         end = url.find("/", url.find("//") + 2)
         key = (url if end < 0 else url[:end], verify)
         pool = self._pools.get(key)
-        # A pool the manager evicted or closed (adapter.close()) has pool.pool = None.
+        # A pool the manager evicted or closed has pool.pool = None.
         if pool is None or getattr(pool, "pool", None) is None:
             pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
             self._pools[key] = pool
         return pool
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
-        if proxies:
-            return super().request_url(request, proxies)
-        return request.path_url
+        return super().request_url(request, proxies) if proxies else request.path_url
 
     def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
         response = requests.Response()
         response.status_code = resp.status
-        response.headers = CaseInsensitiveDict(resp.headers)
+        response.headers = resp.headers  # urllib3's HTTPHeaderDict: already case-insensitive
         response.encoding = requests.utils.get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
@@ -259,10 +231,6 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
         response.request = req
         response.connection = self
         return response
-
-    def close(self) -> None:
-        self._pools.clear()
-        super().close()
 
 
 def _read_body(response: requests.Response, deadline: float | None,
@@ -273,21 +241,18 @@ def _read_body(response: requests.Response, deadline: float | None,
     ``read1`` decodes at most one chunk's worth per call, so a compression bomb is
     inflated at most one chunk past the cap, never to its full size."""
     raw = response.raw
-    status = response.status_code
     length = response.headers.get("content-length", "").strip()
     if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
-        raise _too_large(f"the response announces {int(length)} bytes", max_bytes, status)
+        raise _too_large(f"the response announces {int(length)} bytes", max_bytes,
+                         response.status_code)
     # With no content coding, a closed stream after a read means the body is complete:
     # skip the extra read that would only confirm it (a few per cent of a call's CPU).
     identity = not response.headers.get("content-encoding")
     body = bytearray()
-    while True:
-        chunk = raw.read1(_READ_CHUNK, decode_content=True)
-        if not chunk:
-            break
+    while chunk := raw.read1(_READ_CHUNK, decode_content=True):
         body += chunk
         if max_bytes is not None and len(body) > max_bytes:
-            raise _too_large("the decoded response is larger", max_bytes, status)
+            raise _too_large("the decoded response is larger", max_bytes, response.status_code)
         if deadline is not None and time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout(
                 "the response did not finish within the time budget")
@@ -310,41 +275,18 @@ _TRANSPORT_ERRORS = (
 )
 
 
-def _translate(exc: BaseException, url: str, fired: bool) -> APIError | ConfigurationError:
-    """Our error for a requests/urllib3/socket exception (``fired``: the deadline alarm
-    shut the socket down, whatever the exception says)."""
-    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
-    if fired or isinstance(exc, timeouts):
-        return APITimeoutError(f"timed out: {_describe(exc)}", status=0)
-    bad_url = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-               requests.exceptions.InvalidSchema)
-    if isinstance(exc, bad_url):
-        return ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}")
-    if isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)):
-        kind = "TLS" if isinstance(exc, requests.exceptions.SSLError) else "proxy"
-        # a bad certificate or proxy does not fix itself
-        return NetworkError(f"{kind} error: {_describe(exc)}", retryable=False)
-    if isinstance(exc, (ValueError, LookupError, http.client.HTTPException)):
-        return NetworkError(f"malformed response: {_describe(exc)}", status=0)
-    return NetworkError(f"connection failed: {_describe(exc)}", status=0)
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether a connection error is "connection refused" (ECONNREFUSED) at its root."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception inside it (args, ``reason``, cause, context), once."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
         err = stack.pop()
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
-        if isinstance(err, ConnectionRefusedError):
-            return True
-        stack.extend(a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
-        for inner in (getattr(err, "reason", None), err.__cause__, err.__context__):
-            if isinstance(inner, BaseException):
-                stack.append(inner)
-    return False
+        if id(err) not in seen:
+            seen.add(id(err))
+            yield err
+            stack.extend(a for a in err.args if isinstance(a, BaseException))
+            stack.extend(i for i in (getattr(err, "reason", None), err.__cause__,
+                                     err.__context__) if isinstance(i, BaseException))
 
 
 def _is_loopback(url: str) -> bool:
@@ -371,11 +313,7 @@ def _describe(exc: BaseException) -> str:
             break
         seen.add(id(inner))
         reason = inner
-    text = str(reason) or type(reason).__name__
-    text = re.sub(r"<urllib3\.[^>]*>:\s*", "", text)
+    text = re.sub(r"<urllib3\.[^>]*>:\s*", "", str(reason) or type(reason).__name__)
     # urllib3 prints the computed budget in full ("read timeout=1.9998692529998152").
     text = _LONG_FLOAT.sub(lambda m: f"{float(m.group(0)):.2f}", text)
     return redact(text)[:300]
-
-
-_LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{4,}(?![\w.])")

@@ -3,23 +3,20 @@ wrapped key, and the output spec a caller may write in several ways."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Mapping
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .._usage import Usage
-from ..errors import ConfigurationError
-from .providers._base import OutputSpec
+from ..errors import ConfigurationError, MissingAPIKeyError
+from .providers._base import TEXT, OutputSpec
 
-__all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_TOTAL_TIMEOUT",
-    "Generation",
-    "Timeout",
-    "is_model_class",
-    "output_spec",
-]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT", "Generation", "Timeout",
+           "is_model_class", "output_spec"]
 
 DEFAULT_TOTAL_TIMEOUT = 600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -119,18 +116,33 @@ class _Secret:
             return
         if not isinstance(self._value, str):
             raise ConfigurationError(
-                f"the API key from {source} must be a str, got {type(self._value).__name__}"
-            )
+                f"the API key from {source} must be a str, got {type(self._value).__name__}")
         self._value = self._value.strip() or None
         if self._value is not None and _KEY_BAD_CHAR.search(self._value):
             self._value = None  # never kept, not even in this object
             raise ConfigurationError(
                 f"the API key from {source} contains a control or non-Latin-1 character "
-                f"inside it (a paste or encoding error?); copy the key again"
-            )
+                f"inside it (a paste or encoding error?); copy the key again")
 
     def get(self) -> str | None:
         return self._value
+
+    def resolve(self, adapter: Any, provider: str, model: str) -> _Secret:
+        """This key (the api_key argument) if given, else the first of the provider's
+        environment variables that is set; MissingAPIKeyError when the provider needs one."""
+        self._normalise("the api_key argument")
+        if self._value:
+            return self
+        for var in adapter.key_env:
+            secret = _Secret.checked(os.environ.get(var), f"the environment variable {var}")
+            if secret.get():
+                return secret
+        if not adapter.key_required:
+            return _Secret(None)
+        names = " or ".join(adapter.key_env) or "the provider's key variable"
+        raise MissingAPIKeyError(
+            f"no API key for {provider} model {model!r}: pass api_key=... or set {names}",
+            provider=provider, env_var=adapter.key_env[0] if adapter.key_env else None)
 
     def scrub(self, data: bytes) -> bytes:
         """``data`` with every occurrence of the key (raw, JSON-escaped or
@@ -139,9 +151,6 @@ class _Secret:
         if not self._value or len(self._value) < _MIN_SCRUB_LEN:
             return data
         if not self._forms:
-            import json
-            from urllib.parse import quote
-
             value = self._value
             forms = {value.encode("latin-1"), json.dumps(value)[1:-1].encode("ascii"),
                      quote(value, safe="").encode("ascii")}
@@ -191,7 +200,7 @@ def output_spec(output: Any) -> OutputSpec:
     Skill-style ``{"format": {"type": ...}}`` or a pydantic model class (its JSON schema,
     named after the class)."""
     if output is None:
-        return OutputSpec()
+        return TEXT
     if isinstance(output, OutputSpec):
         return output
     if is_model_class(output):
@@ -200,8 +209,7 @@ def output_spec(output: Any) -> OutputSpec:
     if isinstance(output, type) and hasattr(output, "schema") and hasattr(output, "parse_obj"):
         raise ConfigurationError(
             f"output={output.__name__} is a pydantic v1 model; typed answers need pydantic v2 "
-            "(pip install 'pydantic>=2')"
-        )
+            "(pip install 'pydantic>=2')")
     if isinstance(output, str):
         return OutputSpec(type=output)
     if isinstance(output, Mapping):
@@ -209,16 +217,11 @@ def output_spec(output: Any) -> OutputSpec:
         if isinstance(fmt, str):
             return OutputSpec(type=fmt)
         if isinstance(fmt, Mapping):
-            return OutputSpec(
-                type=fmt.get("type", "text"),
-                schema=fmt.get("schema"),
-                name=fmt.get("name", "response"),
-                strict=fmt.get("strict", True),
-            )
+            return OutputSpec(type=fmt.get("type", "text"), schema=fmt.get("schema"),
+                              name=fmt.get("name", "response"), strict=fmt.get("strict", True))
     raise ConfigurationError(
         f"cannot read output={output!r}; use 'text', 'json', a json_schema dict or a "
-        "pydantic model class"
-    )
+        "pydantic model class")
 
 
 def _class_schema(cls: type) -> dict[str, Any]:
@@ -226,8 +229,7 @@ def _class_schema(cls: type) -> dict[str, Any]:
         schema = cls.model_json_schema()  # type: ignore[attr-defined]
     except Exception as exc:  # pydantic raises several kinds for types it cannot describe
         raise ConfigurationError(
-            f"output={cls.__name__}: pydantic cannot describe it as JSON Schema ({exc})"
-        ) from exc
+            f"output={cls.__name__}: pydantic cannot describe it as JSON Schema ({exc})") from exc
     if not isinstance(schema, dict):
         raise ConfigurationError(f"output={cls.__name__}: model_json_schema() gave no dict")
     return schema

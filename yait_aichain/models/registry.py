@@ -8,6 +8,7 @@ maintained ``genai-prices`` data (see ``_prices.py``); a model it does not know 
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -28,15 +29,10 @@ __all__ = [
 
 #: The wire formats we speak; other names that select them are in ``providers.ALIASES``.
 PROVIDERS = tuple(ADAPTERS)
-
 #: Default base URLs of local servers, by the alias that named them.
 LOCAL_BASE_URLS = DEFAULT_LOCAL_BASE_URLS
-
-_PATTERNS = (
-    (re.compile(r"^claude-"), "anthropic"),
-    (re.compile(r"^gemini-"), "gemini"),
-    (re.compile(r"^(gpt-|chatgpt-|o\d)"), "openai"),
-)
+_PATTERNS = ((re.compile(r"^claude-"), "anthropic"), (re.compile(r"^gemini-"), "gemini"),
+             (re.compile(r"^(gpt-|chatgpt-|o\d)"), "openai"))
 
 #: Model names the providers publish (November 2026), for "did you mean" on a typo. Not a
 #: gatekeeper: any other name is still sent as given.
@@ -113,10 +109,43 @@ def split_name(name: str) -> tuple[str | None, str]:
 def infer_provider(model: str) -> str | None:
     """The provider a bare model name belongs to, or None when the name does not tell."""
     lowered = model.lower()
-    for pattern, provider in _PATTERNS:
-        if pattern.match(lowered):
-            return provider
-    return None
+    return next((provider for pattern, provider in _PATTERNS if pattern.match(lowered)), None)
+
+
+def resolve(name: str, provider: str | None) -> tuple[str, str]:
+    """(the provider or alias, the model name to send) for ``Model(name, provider=)``."""
+    prefix, bare = split_name(name)
+    if provider is not None:
+        same = prefix is not None and normalise_provider(prefix) == normalise_provider(provider)
+        return provider, bare if same else name
+    if prefix is not None:
+        return prefix, bare
+    inferred = infer_provider(name)
+    if inferred is None:
+        raise ConfigurationError(
+            f"cannot tell which provider serves {name!r}; pass provider= (anthropic, openai, "
+            f"gemini, or openai-compatible/ollama/vllm/llamacpp/lmstudio with base_url=) or "
+            f"write it as 'provider/{name}'")
+    return inferred, name
+
+
+def base_url_for(alias: str, provider: str, given: str | None) -> str:
+    """The base URL: ``given``, else a local server's default for its alias, else the
+    provider's environment variable, else its default.
+
+    Raises:
+        ConfigurationError: none of them gives a usable http(s) URL.
+    """
+    adapter = ADAPTERS[provider]
+    url = (given or LOCAL_BASE_URLS.get(alias.strip().lower())
+           or adapter.base_url_from_env(os.environ) or adapter.default_base_url)
+    if not url:
+        raise ConfigurationError(
+            f"provider {provider!r} needs base_url=, e.g. 'http://localhost:11434/v1' "
+            f"for Ollama or 'http://localhost:8000/v1' for vLLM")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
 
 
 def price_for(model: str, provider: str | None = None) -> Price | None:
