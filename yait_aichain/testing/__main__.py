@@ -25,32 +25,30 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+_OPTIONS = (  # flag, type, default, metavar, help
+    ("--host", str, DEFAULT_HOST, None, "interface (default: %(default)s)"),
+    ("--port", int, 8080, None, "TCP port, 0 for any free one (default: %(default)s)"),
+    ("--latency", float, 0.0, None, "seconds per reply"),
+    ("--jitter", float, 0.0, None, "extra uniform random seconds per reply"),
+    ("--seed", int, 0, None, "seed for jitter and --fail-rate"),
+    ("--require-key", str, None, "KEY", "answer 401 to any other key"),
+    ("--fail-rate", float, 0.0, "SHARE", "share of requests (0..1) answered with a 429"),
+    ("--retry-after", float, None, "SECONDS", "Retry-After sent with those 429s"),
+    ("--rpm", int, None, None, "requests per key per minute before the provider's real 429"),
+    ("--tpm", int, None, None, "tokens per key per minute before the provider's real 429"),
+    ("--rate-window", float, 60.0, "SECONDS", "length of the simulated minute (default: "
+     "%(default)s)"),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m yait_aichain.testing",
-        description="Local LLM API simulator (Anthropic, OpenAI and Gemini wire formats).",
-    )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="interface (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="TCP port, 0 for any free one "
-                        "(default: %(default)s)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per reply")
-    parser.add_argument("--jitter", type=float, default=0.0,
-                        help="extra uniform random seconds per reply")
-    parser.add_argument("--seed", type=int, default=0, help="seed for jitter and --fail-rate")
-    parser.add_argument("--require-key", default=None, metavar="KEY",
-                        help="answer 401 to any other key")
-    parser.add_argument("--fail-rate", type=float, default=0.0, metavar="SHARE",
-                        help="share of requests (0..1) answered with a 429")
-    parser.add_argument("--retry-after", type=float, default=None, metavar="SECONDS",
-                        help="Retry-After sent with those 429s")
+        description="Local LLM API simulator (Anthropic, OpenAI and Gemini wire formats).")
+    for flag, kind, default, metavar, text in _OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     parser.add_argument("--strict", action="store_true",
                         help="reject requests a real provider would reject (400)")
-    parser.add_argument("--rpm", type=int, default=None,
-                        help="requests per key per minute before the provider's real 429")
-    parser.add_argument("--tpm", type=int, default=None,
-                        help="tokens per key per minute before the provider's real 429")
-    parser.add_argument("--rate-window", type=float, default=60.0, metavar="SECONDS",
-                        help="length of the simulated minute (default: %(default)s)")
     return parser
 
 
@@ -67,15 +65,12 @@ def _banner(sim: Simulator, key: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, serve until interrupted, print a summary; returns the exit code."""
-    args = _parser().parse_args(argv)
+    options = vars(_parser().parse_args(argv))
+    fail_rate, retry_after = options.pop("fail_rate"), options.pop("retry_after")
     try:
-        sim = Simulator(
-            host=args.host, port=args.port, latency=args.latency, jitter=args.jitter,
-            seed=args.seed, require_key=args.require_key, strict=args.strict, record=False,
-            rpm=args.rpm, tpm=args.tpm, rate_window=args.rate_window,
-        )
-        if args.fail_rate:
-            sim.fail_rate(args.fail_rate, Fault.rate_limit(retry_after=args.retry_after))
+        sim = Simulator(record=False, **options)
+        if fail_rate:
+            sim.fail_rate(fail_rate, Fault.rate_limit(retry_after=retry_after))
         sim.start()
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -86,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         # Inside the try: a Ctrl-C right after the banner must still close cleanly.
-        _banner(sim, args.require_key or _PLACEHOLDER_KEY)
+        _banner(sim, options["require_key"] or _PLACEHOLDER_KEY)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

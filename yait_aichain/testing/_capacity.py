@@ -1,12 +1,6 @@
-"""A server that saturates: ``Simulator(capacity=40, queue=40)``.
-
-Local model servers (vLLM, Ollama, llama.cpp) run a fixed number of sequences at once;
-more requests wait in line, so past that number the round trip grows with the load while
-throughput stays flat; Ollama answers 503 once its queue is full (``OLLAMA_MAX_QUEUE``).
-They send no rate-limit headers. This is that: ``capacity`` requests are served at once
-(each taking the simulator's latency), up to ``queue`` more wait their turn, first come
-first served, and any beyond that get a 503 at once. ``Simulator(rate_headers=False)``
-drops the rate-limit headers too, for a server that says nothing about its limits.
+"""A server that saturates, as local model servers (vLLM, Ollama, llama.cpp) do: a fixed
+number of sequences at once, more wait in line (so past it the round trip grows with the
+load while throughput stays flat), and a 503 once the line is full (``OLLAMA_MAX_QUEUE``).
 """
 
 from __future__ import annotations
@@ -16,18 +10,15 @@ import threading
 from typing import Any
 
 from ..errors import ConfigurationError
+from ._checks import checked
 
 __all__ = ["Capacity", "check_capacity"]
 
 
 def check_capacity(capacity: Any, queue: Any) -> Capacity | None:
     """A :class:`Capacity` for the simulator's settings, or None for unlimited."""
-    for name, value in (("capacity", capacity), ("queue", queue)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < (1 if name == "capacity" else 0)):
-            raise ConfigurationError(
-                f"{name} must be None or an int >= {1 if name == 'capacity' else 0}; "
-                f"got {value!r}")
+    checked(capacity, "capacity", low=1, none=True)
+    checked(queue, "queue", none=True)
     if capacity is None:
         if queue is not None:
             raise ConfigurationError("queue= needs capacity= (how many are served at once)")

@@ -1,11 +1,10 @@
 """Error replies in each provider's real shape: status, body, details.
 
-What real services send (and what the official SDKs parse): Anthropic
-``{"type": "error", "error": {"type", "message"}, "request_id"}``; OpenAI
-``{"error": {"message", "type", "param", "code"}}``; Gemini ``{"error": {"code",
-"message", "status", "details"}}`` with ``google.rpc`` details. Gemini answers a rate limit
-with a ``QuotaFailure`` naming the quota window and a ``RetryInfo``, and a bad key with 400
-``INVALID_ARGUMENT`` and ``ErrorInfo.reason = API_KEY_INVALID``.
+What real services send (and the official SDKs parse): Anthropic ``{"type": "error",
+"error": {"type", "message"}, "request_id"}``; OpenAI ``{"error": {"message", "type",
+"param", "code"}}``; Gemini ``{"error": {"code", "message", "status", "details"}}`` with
+``google.rpc`` details: a rate limit names its quota (``QuotaFailure``) and the wait
+(``RetryInfo``), a bad key is 400 ``INVALID_ARGUMENT`` with ``reason = API_KEY_INVALID``.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ import math
 from typing import Any
 
 from . import _faults as F
+from ._limits import seconds_text
+from ._wire import ANTHROPIC, GEMINI, OPENAI
 
-__all__ = ["error_body", "fault_status", "limit_exceeded", "quota_failure"]
-
-ANTHROPIC = "anthropic"
-OPENAI = "openai"
-GEMINI = "gemini"
+__all__ = ["error_body", "fault_status", "limit_exceeded"]
 
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                     402: "billing_error", 403: "permission_error", 404: "not_found_error",
@@ -34,15 +31,14 @@ _RPC = "type.googleapis.com/google.rpc."
 GEMINI_QUOTA = ("You exceeded your current quota, please check your plan and billing "
                 "details. For more information on this error, head to: "
                 "https://ai.google.dev/gemini-api/docs/rate-limits.")
-_OPENAI_QUOTA = ("You exceeded your current quota, please check your plan and billing "
-                 "details.")
 _MESSAGES = {
     F.RATE_LIMIT: {ANTHROPIC: "This request would exceed the rate limit for your "
                    "organization. Please try again later.",
                    OPENAI: "Rate limit reached. Please try again later.",
                    GEMINI: GEMINI_QUOTA},
     F.BILLING: {ANTHROPIC: "Your credit balance is too low to access the Anthropic API.",
-                OPENAI: _OPENAI_QUOTA,
+                OPENAI: "You exceeded your current quota, please check your plan and billing "
+                        "details.",
                 GEMINI: "Your prepayment credits are depleted. Please go to AI Studio to "
                         "manage your project and billing."},
     F.SERVER: {ANTHROPIC: "Internal server error", OPENAI: "The server had an error while "
@@ -63,6 +59,13 @@ _STATUS = {
     F.UNAUTHORIZED: {ANTHROPIC: 401, OPENAI: 401, GEMINI: 400},
     F.TOO_LARGE: {ANTHROPIC: 413, OPENAI: 413, GEMINI: 400},
 }
+# Gemini's per-minute quotas: (quotaId, quotaMetric) per limit kind.
+_GEMINI_QUOTAS = {
+    "requests": ("GenerateRequestsPerMinutePerProjectPerModel", "generate_content_requests"),
+    "tokens": ("GenerateContentInputTokensPerModelPerMinute",
+               "generate_content_input_token_count"),
+}
+_OPENAI_UNITS = {"requests": "requests per min (RPM)", "tokens": "tokens per min (TPM)"}
 
 
 def fault_status(provider: str, fault: F.Fault) -> int:
@@ -72,46 +75,26 @@ def fault_status(provider: str, fault: F.Fault) -> int:
     return _STATUS.get(fault.category, {}).get(provider, 500)
 
 
-def quota_failure(quota_id: str, metric: str, limit: int | None, model: str) -> dict[str, Any]:
-    """A ``google.rpc.QuotaFailure`` detail as Gemini sends it."""
+def _gemini_rate_details(retry_after: float | None, model: str, exceeded: str,
+                         limit: int | None) -> list[dict[str, Any]]:
+    quota_id, metric = _GEMINI_QUOTAS[exceeded]
     violation: dict[str, Any] = {
-        "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
-        "quotaId": quota_id,
-        "quotaDimensions": {"location": "global", "model": model or "gemini"},
-    }
+        "quotaMetric": f"generativelanguage.googleapis.com/{metric}", "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": model or "gemini"}}
     if limit is not None:
         violation["quotaValue"] = str(limit)
-    return {"@type": _RPC + "QuotaFailure", "violations": [violation]}
-
-
-def retry_info(seconds: float) -> dict[str, Any]:
-    """A ``google.rpc.RetryInfo`` detail; the delay as a protobuf Duration string."""
-    text = f"{seconds:.3f}".rstrip("0").rstrip(".") if not float(seconds).is_integer() \
-        else str(int(seconds))
-    return {"@type": _RPC + "RetryInfo", "retryDelay": f"{text}s"}
-
-
-def _help() -> dict[str, Any]:
-    return {"@type": _RPC + "Help", "links": [{
-        "description": "Learn more about Gemini API quotas",
-        "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}
-
-
-def gemini_rate_limit_details(retry_after: float | None, model: str,
-                              quota_id: str = "GenerateRequestsPerMinutePerProjectPerModel",
-                              metric: str = "generate_content_requests",
-                              limit: int | None = None) -> list[dict[str, Any]]:
-    """The details of Gemini's per-minute 429: QuotaFailure, Help and RetryInfo."""
-    details = [quota_failure(quota_id, metric, limit, model), _help()]
-    if retry_after is not None:
-        details.append(retry_info(retry_after))
+    details = [{"@type": _RPC + "QuotaFailure", "violations": [violation]},
+               {"@type": _RPC + "Help", "links": [{
+                   "description": "Learn more about Gemini API quotas",
+                   "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}]
+    if retry_after is not None:  # the delay as a protobuf Duration string
+        details.append({"@type": _RPC + "RetryInfo", "retryDelay": f"{seconds_text(retry_after)}s"})
     return details
 
 
-def error_body(
-    provider: str, status: int, category: str = F.GENERIC, message: str | None = None,
-    retry_after: str | None = None, model: str = "", request_id: str = "",
-) -> dict[str, Any]:
+def error_body(provider: str, status: int, category: str = F.GENERIC,
+               message: str | None = None, retry_after: str | None = None, model: str = "",
+               request_id: str = "") -> dict[str, Any]:
     """An error body in the provider's real shape."""
     if message is None:
         known = _MESSAGES.get(category, {}).get(provider)
@@ -124,16 +107,17 @@ def error_body(
             body["request_id"] = request_id
         return body
     if provider == GEMINI:
-        return {"error": _gemini_error(status, category, message, retry_after, model)}
+        return {"error": _gemini_error(status, category, message, _seconds(retry_after), model)}
     return {"error": _openai_error(status, category, message)}
 
 
-def _gemini_error(status: int, category: str, message: str, retry_after: str | None,
-                  model: str) -> dict[str, Any]:
+def _gemini_error(status: int, category: str, message: str, retry_after: float | None,
+                  model: str, exceeded: str = "requests", limit: int | None = None
+                  ) -> dict[str, Any]:
     name = _GEMINI_STATUSES.get(status) or ("INTERNAL" if status >= 500 else "UNKNOWN")
     err: dict[str, Any] = {"code": status, "message": message, "status": name}
     if category == F.RATE_LIMIT and status == 429:
-        err["details"] = gemini_rate_limit_details(_seconds(retry_after), model)
+        err["details"] = _gemini_rate_details(retry_after, model, exceeded, limit)
     elif category == F.UNAUTHORIZED:
         err["details"] = [{"@type": _RPC + "ErrorInfo", "reason": "API_KEY_INVALID",
                            "domain": "googleapis.com",
@@ -159,31 +143,20 @@ def _openai_error(status: int, category: str, message: str) -> dict[str, Any]:
 
 
 def _seconds(value: str | None) -> float | None:
+    # A Retry-After header a test set by hand may say anything ("-10", "inf", a date).
     try:
-        number = float(value) if value is not None else None
+        number = float(value) if value is not None else math.nan
     except ValueError:
         return None
-    if number is None or not 0 <= number < math.inf:
-        return None
-    return number
-
-
-_GEMINI_QUOTAS = {
-    "requests": ("GenerateRequestsPerMinutePerProjectPerModel", "generate_content_requests"),
-    "tokens": ("GenerateContentInputTokensPerModelPerMinute",
-               "generate_content_input_token_count"),
-}
-_OPENAI_UNITS = {"requests": "requests per min (RPM)", "tokens": "tokens per min (TPM)"}
+    return number if 0 <= number < math.inf else None
 
 
 def limit_exceeded(provider: str, exceeded: str, limit: int, retry_after: float,
                    model: str, request_id: str = "") -> dict[str, Any]:
     """The 429 body a provider sends when a configured per-minute limit is exceeded."""
     if provider == GEMINI:
-        quota_id, metric = _GEMINI_QUOTAS[exceeded]
-        return {"error": {"code": 429, "message": GEMINI_QUOTA, "status": "RESOURCE_EXHAUSTED",
-                          "details": gemini_rate_limit_details(retry_after, model, quota_id,
-                                                               metric, limit)}}
+        return {"error": _gemini_error(429, F.RATE_LIMIT, GEMINI_QUOTA, retry_after, model,
+                                       exceeded, limit)}
     if provider == ANTHROPIC:
         message = (f"This request would exceed the rate limit for your organization of "
                    f"{limit} {'input tokens' if exceeded == 'tokens' else 'requests'} per "
@@ -192,9 +165,9 @@ def limit_exceeded(provider: str, exceeded: str, limit: int, retry_after: float,
                    f"reduce the prompt length or the maximum tokens requested, or try again "
                    f"later.")
         return error_body(ANTHROPIC, 429, F.RATE_LIMIT, message, request_id=request_id)
-    wait = f"{retry_after:.3f}".rstrip("0").rstrip(".")
     message = (f"Rate limit reached for {model or 'the model'} in organization org-simulator "
-               f"on {_OPENAI_UNITS[exceeded]}: Limit {limit}. Please try again in {wait}s. "
-               f"Visit https://platform.openai.com/account/rate-limits to learn more.")
+               f"on {_OPENAI_UNITS[exceeded]}: Limit {limit}. Please try again in "
+               f"{seconds_text(retry_after)}s. Visit https://platform.openai.com/account/"
+               f"rate-limits to learn more.")
     return {"error": {"message": message, "type": exceeded, "param": None,
                       "code": "rate_limit_exceeded"}}

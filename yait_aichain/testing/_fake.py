@@ -30,13 +30,8 @@ class FakeModel:
     name = "fake-model"
     provider = "fake"
 
-    def __init__(
-        self,
-        reply: Callable[[str], Any] | None = None,
-        *,
-        latency: float = 0.0,
-        usage: Usage | None = None,
-    ):
+    def __init__(self, reply: Callable[[str], Any] | None = None, *, latency: float = 0.0,
+                 usage: Usage | None = None):
         self._reply = reply or (lambda text: f"echo: {text}")
         self.latency = latency
         self._usage = usage

@@ -1,17 +1,14 @@
-"""Scripted failures the simulator serves instead of a normal reply.
-
-A :class:`Fault` is an immutable description; the request handler decides what it means
-for each wire format (the error body's shape, a provider's usual status for "billing").
-"""
+"""Scripted failures the simulator serves instead of a normal reply; the handler decides
+what each means in a wire format (the error body's shape, a provider's usual status)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
+from ._checks import NUMBER, checked
 
 __all__ = ["Fault"]
 
@@ -51,17 +48,12 @@ def _format_seconds(value: Any, name: str) -> str:
 
 
 def _check_status(code: Any) -> int:
-    if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
-        raise ConfigurationError(f"status must be an int from 100 to 599, got {code!r}")
-    return code
+    status: int = checked(code, "status", low=100, high=599)
+    return status
 
 
-def _headers(
-    headers: Mapping[str, str] | None,
-    should_retry: bool | None,
-    retry_after: Any = None,
-    retry_after_ms: Any = None,
-) -> tuple[tuple[str, str], ...]:
+def _headers(headers: Mapping[str, str] | None, should_retry: bool | None,
+             retry_after: Any = None, retry_after_ms: Any = None) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     if retry_after is not None:
         out.append(("Retry-After", _format_seconds(retry_after, "retry_after")))
@@ -98,20 +90,14 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.action not in _ACTIONS:
-            raise ConfigurationError(
-                f"unknown fault action {self.action!r}; build faults with the Fault.* constructors"
-            )
+            raise ConfigurationError(f"unknown fault action {self.action!r}; build faults "
+                                     "with the Fault.* constructors")
 
     @classmethod
-    def rate_limit(
-        cls,
-        retry_after: float | str | None = None,
-        *,
-        retry_after_ms: float | str | None = None,
-        body_kind: str = RATE_LIMIT,
-        should_retry: bool | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Fault:
+    def rate_limit(cls, retry_after: float | str | None = None, *,
+                   retry_after_ms: float | str | None = None, body_kind: str = RATE_LIMIT,
+                   should_retry: bool | None = None, headers: Mapping[str, str] | None = None
+                   ) -> Fault:
         """429 in the provider's shape.
 
         Args:
@@ -129,9 +115,7 @@ class Fault:
         return cls(STATUS, 429, body_kind, hdrs)
 
     @classmethod
-    def billing(
-        cls, *, status: int | None = None, should_retry: bool | None = None
-    ) -> Fault:
+    def billing(cls, *, status: int | None = None, should_retry: bool | None = None) -> Fault:
         """Out of credit. By default the provider's usual answer: Anthropic 402
         ``billing_error``, OpenAI 429 ``insufficient_quota``, Gemini 429
         ``RESOURCE_EXHAUSTED``; ``status`` forces one code for all."""
@@ -139,26 +123,14 @@ class Fault:
         return cls(STATUS, code, BILLING, _headers(None, should_retry))
 
     @classmethod
-    def server_error(
-        cls,
-        status: int = 500,
-        *,
-        retry_after: float | str | None = None,
-        should_retry: bool | None = None,
-    ) -> Fault:
+    def server_error(cls, status: int = 500, *, retry_after: float | str | None = None,
+                     should_retry: bool | None = None) -> Fault:
         """A 5xx (default 500) in the provider's shape."""
-        return cls(
-            STATUS, _check_status(status), SERVER, _headers(None, should_retry, retry_after)
-        )
+        return cls(STATUS, _check_status(status), SERVER, _headers(None, should_retry, retry_after))
 
     @classmethod
-    def overloaded(
-        cls,
-        *,
-        status: int | None = None,
-        retry_after: float | str | None = None,
-        should_retry: bool | None = None,
-    ) -> Fault:
+    def overloaded(cls, *, status: int | None = None, retry_after: float | str | None = None,
+                   should_retry: bool | None = None) -> Fault:
         """The provider's "overloaded": Anthropic 529 ``overloaded_error``, OpenAI 503,
         Gemini 503 ``UNAVAILABLE``; ``status`` forces one code for all."""
         code = None if status is None else _check_status(status)
@@ -177,14 +149,8 @@ class Fault:
         return cls(STATUS, None, TOO_LARGE)
 
     @classmethod
-    def status(
-        cls,
-        code: int,
-        headers: Mapping[str, str] | None = None,
-        body: Any = None,
-        *,
-        should_retry: bool | None = None,
-    ) -> Fault:
+    def status(cls, code: int, headers: Mapping[str, str] | None = None, body: Any = None, *,
+               should_retry: bool | None = None) -> Fault:
         """Any status. ``body``: None for the provider's error shape, a dict or list sent
         as JSON, or str/bytes sent as is (``text/plain`` unless ``headers`` set a
         Content-Type)."""
@@ -196,14 +162,7 @@ class Fault:
     def hang(cls, seconds: float | None = None) -> Fault:
         """Hold the request open without answering, for ``seconds`` or (None) until the
         simulator closes, then close the connection with no reply."""
-        if seconds is not None and (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, (int, float))
-            or not math.isfinite(seconds)
-            or seconds < 0
-        ):
-            raise ConfigurationError(f"seconds must be None or a number >= 0, got {seconds!r}")
-        return cls(HANG, seconds=None if seconds is None else float(seconds))
+        return cls(HANG, seconds=checked(seconds, "seconds", NUMBER, none=True))
 
     @classmethod
     def drop(cls) -> Fault:
@@ -223,16 +182,8 @@ class Fault:
     @classmethod
     def slow_drip(cls, bytes_per_second: float) -> Fault:
         """200 whose body trickles out at ``bytes_per_second``."""
-        if (
-            isinstance(bytes_per_second, bool)
-            or not isinstance(bytes_per_second, (int, float))
-            or not math.isfinite(bytes_per_second)
-            or bytes_per_second <= 0
-        ):
-            raise ConfigurationError(
-                f"bytes_per_second must be a number > 0, got {bytes_per_second!r}"
-            )
-        return cls(SLOW_DRIP, 200, bytes_per_second=float(bytes_per_second))
+        rate = checked(bytes_per_second, "bytes_per_second", NUMBER, above=True)
+        return cls(SLOW_DRIP, 200, bytes_per_second=rate)
 
     @classmethod
     def empty_reply(cls) -> Fault:

@@ -21,9 +21,9 @@ from . import _instances
 from . import _limits as L
 from . import _wire as W
 from ._batches import BatchStore
-from ._prompt_cache import PromptCache
-from ._http import LeanRequestHandler
 from ._capacity import Capacity
+from ._http import LeanRequestHandler
+from ._prompt_cache import PromptCache
 from ._script import FaultScript
 from ._stats import Counters, RequestRecord
 
@@ -36,41 +36,29 @@ _ROUTES_HINT = ("/v1/messages, /v1/chat/completions and /v1/models/{model}:gener
 _BUSY = "server busy, please try again. maximum pending requests exceeded"
 # Body pieces of a slow drip go out about this often, whatever the rate.
 _DRIP_TICK = 0.05
+_JSON = "application/json"
 
 
 class Core:
     """State shared by a Simulator and its handler threads. Plain attributes: a reader
     sees either the old or the new value, which is all a test needs."""
 
-    def __init__(
-        self,
-        *,
-        latency: float,
-        jitter: float,
-        seed: int | None,
-        reply: Callable[[W.ReplyInfo], Any] | None,
-        require_key: str | None,
-        strict: bool,
-        record: bool,
-        max_log: int,
-        limits: L.Limits,
-    ) -> None:
+    def __init__(self, seed: int | None, record: bool, max_log: int, limits: L.Limits) -> None:
         self.limiter = L.Limiter(limits)
-        self.latency = latency
-        self.jitter = jitter
-        self.reply = reply
-        self.require_key = require_key
-        self.strict = strict
         self.counters = Counters(record, max_log)
         self.script = FaultScript(seed)
         self.stop = threading.Event()
-        self.capacity: Capacity | None = None  # Simulator(capacity=, queue=)
-        self.rate_headers = True  # Simulator(rate_headers=False): a server that says nothing
+        self.latency = self.jitter = 0.0
+        self.reply: Callable[[W.ReplyInfo], Any] | None = None
+        self.require_key: str | None = None
+        self.strict = False
+        self.capacity: Capacity | None = None
+        self.rate_headers = True
         # Schema answers stay invalid while a conversation has fewer assistant turns
         # than this (None: always); see Simulator.invalid_answers().
         self.invalid_first: int | None = 0
-        # Batch APIs (their own module): batches answer with the live reply logic.
         self.prompt_cache = PromptCache()
+        # Batches answer with the live reply logic.
         self.batches = BatchStore(W.read_request, self.prompt_cache)
 
 
@@ -86,60 +74,43 @@ class Handler(LeanRequestHandler):
         # Tests and benchmarks share the terminal; records and stats are the log.
         pass
 
-    def do_POST(self) -> None:
-        self._exchange(post=True)
-
-    def do_GET(self) -> None:
-        self._exchange(post=False)
-
-    do_PUT = do_DELETE = do_PATCH = do_GET
-
-    # ------------------------------------------------------------------ bookkeeping
-
-    def _exchange(self, post: bool) -> None:
+    def _exchange(self) -> None:
         core: Core = self.server.core  # type: ignore[attr-defined]
         self._core = core
-        self._started = time.monotonic()
-        self._arrived = time.time()
+        self._started, self._arrived = time.monotonic(), time.time()
         self._path = self.path.partition("?")[0]
         self._seq = core.counters.begin(self._path)
         self._accounted = False
         self._provider: str | None = None
-        self._model: str | None = None
         self._body: Any = None
-        self._last: str | None = None
+        self._info: W.ReplyInfo | None = None
         self._fault: F.Fault | None = None
         self._key: str | None = None
         self._limit_state: L.Decision | None = None
         self._headers: dict[str, str] = self.headers  # type: ignore[assignment]
         try:
-            self._serve(post)
+            self._serve()
         except OSError:
             # The client went away, or close() shut the socket under us.
             self.close_connection = True
         finally:
             self._account(0)
 
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _exchange
+
     def _account(self, status: int) -> None:
         """Count the request once; called before its last byte goes out."""
         if self._accounted:
             return
         self._accounted = True
-        counters = self._core.counters
+        counters, info = self._core.counters, self._info
         record = None
         if counters.recording:
             record = RequestRecord(
-                time=self._arrived,
-                path=self._path,
-                provider=self._provider,
-                model=self._model,
-                headers=self._headers,
-                body=self._body,
-                status=status,
-                last_user_text=self._last,
-                duration=time.monotonic() - self._started,
-                fault=self._fault,
-            )
+                time=self._arrived, path=self._path, provider=self._provider,
+                model=info.model if info else None, headers=self._headers, body=self._body,
+                status=status, last_user_text=info.last_user_text if info else None,
+                duration=time.monotonic() - self._started, fault=self._fault)
         counters.end(status, self._fault is not None, record)
 
     def _wait(self, seconds: float | None) -> bool:
@@ -152,10 +123,8 @@ class Handler(LeanRequestHandler):
         self._account(0)
         self.close_connection = True
 
-    # ------------------------------------------------------------------ the exchange
-
-    def _serve(self, post: bool) -> None:
-        info = self._read_request(post)
+    def _serve(self) -> None:
+        info = self._read_request()
         if info is None:
             return  # an error reply went out
         core = self._core
@@ -178,27 +147,28 @@ class Handler(LeanRequestHandler):
             return self._serve_fault(info, fault)
         # The prompt cache is looked up on arrival and written when the reply goes out.
         ticket = core.prompt_cache.begin(info) if fault is None else None
-        if not self._generate(info):
+        if not self._generate():
             return None
         if fault is not None:
             return self._serve_fault(info, fault)
         try:
             text, tool_input = W.render(info, value)
         except (TypeError, ValueError) as exc:
-            return self._error(info.provider, 500, message=f"reply callable returned an "
-                               f"unusable value: {exc}")
-        self._settle(estimate, text)
+            return self._error(500, message=f"reply callable returned an unusable value: {exc}")
+        # Output tokens counted as reply_body counts them.
+        core.limiter.settle(info.provider, self._key or "", estimate, max(1, len(text.split())))
+        self._limit_state = None  # the headers read the settled state
         reply = W.reply_body(info, text, tool_input)
         core.prompt_cache.finish(ticket, reply)
         self._send(200, _dumps(reply))
 
-    def _generate(self, info: W.ReplyInfo) -> bool:
+    def _generate(self) -> bool:
         """Take a slot (``capacity=``) for the reply's latency; False when nothing more
         may go out (a 503 for a full line went out, or the simulator is closing)."""
         core = self._core
         capacity = core.capacity
         if capacity is not None and not capacity.enter(core.stop):
-            self._error(info.provider, 503, F.OVERLOADED, message=_BUSY)
+            self._error(503, F.OVERLOADED, message=_BUSY)
             return False
         try:
             if not self._wait(core.script.delay(core.latency, core.jitter)):
@@ -209,66 +179,55 @@ class Handler(LeanRequestHandler):
                 capacity.leave()
         return True
 
-    def _read_request(self, post: bool) -> W.ReplyInfo | None:
+    def _read_request(self) -> W.ReplyInfo | None:
         """The request as a ReplyInfo, or None after answering it with an error."""
         try:
-            raw = self._read_body()
+            raw = self.read_body()
         except ValueError as exc:
             self.close_connection = True  # the stream is out of step now
-            provider = W.guess_provider(self._path, self._headers)
-            self._error(provider, 400, message=f"Unreadable request body: {exc}")
+            self._error(400, message=f"Unreadable request body: {exc}")
             return None
         if _batch_http.serve(self, raw):
             return None
         found = W.route(self._path)
         if found is None:
-            provider = W.guess_provider(self._path, self._headers)
-            message = f"Unknown path {self._path!r}; the simulator serves {_ROUTES_HINT}"
-            self._error(provider, 404, message=message)
+            self._error(404, message=f"Unknown path {self._path!r}; the simulator "
+                        f"serves {_ROUTES_HINT}")
             return None
         provider, path_model = found
         self._provider = provider
-        if not post:
-            self._error(provider, 405, message=f"Method {self.command} is not allowed; "
-                        "use POST", extra=(("Allow", "POST"),))
+        if self.command != "POST":
+            self._error(405, message=f"Method {self.command} is not allowed; use POST",
+                        extra=(("Allow", "POST"),))
             return None
-        key = W.api_key(provider, self._headers)
-        if self._core.require_key is not None and key != self._core.require_key:
-            self._error(provider, E.fault_status(provider, F.Fault.unauthorized()),
-                        F.UNAUTHORIZED)
+        self._key = W.api_key(provider, self._headers) or ""
+        if self._core.require_key is not None and self._key != self._core.require_key:
+            self._error(E.fault_status(provider, F.Fault.unauthorized()), F.UNAUTHORIZED)
             return None
-        self._key = key or ""
-        data = self._json(provider, raw)
+        data = self._json(raw)
         if data is None:
             return None
         self._body = data
-        info = W.read_request(provider, data, path_model, self._seq)
-        self._model, self._last = info.model, info.last_user_text
+        info = self._info = W.read_request(provider, data, path_model, self._seq)
         # Streaming is refused even when not strict: a reply a streaming client cannot
         # parse would hide the real cause.
         if self._core.strict or data.get("stream") is True:
             problem = W.strict_problem(info, self._headers)
             if problem:
-                self._error(provider, 400, message=problem)
+                self._error(400, message=problem)
                 return None
         return info
 
-    def _json(self, provider: str, raw: bytes) -> dict[str, Any] | None:
+    def _json(self, raw: bytes) -> dict[str, Any] | None:
         try:
             data = json.loads(raw)
         except ValueError as exc:
-            self._error(provider, 400, message=f"Request body is not valid JSON: {exc}")
+            self._error(400, message=f"Request body is not valid JSON: {exc}")
             return None
         if not isinstance(data, dict):
-            self._error(provider, 400, message="Request body must be a JSON object")
+            self._error(400, message="Request body must be a JSON object")
             return None
         return data
-
-    def _settle(self, estimate: int, text: str) -> None:
-        if self._key is not None and self._provider is not None:
-            used = max(1, len(text.split()))  # as reply_body counts output tokens
-            self._core.limiter.settle(self._provider, self._key, estimate, used)
-            self._limit_state = None  # the headers read the settled state
 
     def _over_limit(self, info: W.ReplyInfo, d: L.Decision) -> None:
         """The provider's real 429 for a configured limit, with its hints."""
@@ -289,14 +248,11 @@ class Handler(LeanRequestHandler):
             value = reply(info)
         except Exception as exc:  # any bug in user code becomes a visible 500
             logger.exception("simulator reply callable raised")
-            self._error(info.provider, 500,
-                        message=f"reply callable raised {type(exc).__name__}: {exc}")
+            self._error(500, message=f"reply callable raised {type(exc).__name__}: {exc}")
             return None, None
         if isinstance(value, F.Fault):
             return None, value
-        if value is None:
-            value = ""
-        return value, None
+        return ("" if value is None else value), None
 
     def _serve_fault(self, info: W.ReplyInfo, fault: F.Fault) -> None:
         self._fault = fault
@@ -309,7 +265,7 @@ class Handler(LeanRequestHandler):
         if action == F.DROP:
             return self._abort()
         if action == F.EMPTY_REPLY:
-            return self._send(200, _dumps(W.empty_body(info)))
+            return self._send(200, _dumps(W.reply_body(info, "", None, empty=True)))
         payload = _dumps(W.reply_body(info, *W.render(info, W.default_output(info))))
         if action == F.MALFORMED:
             return self._send(200, payload[: len(payload) // 2])
@@ -320,75 +276,30 @@ class Handler(LeanRequestHandler):
         return self._drip(payload, fault.bytes_per_second or 1.0)
 
     def _status_fault(self, provider: str, fault: F.Fault) -> None:
-        status = E.fault_status(provider, fault)
-        extra = fault.headers
-        body = fault.body
-        content_type = "application/json"
+        status, body, extra = E.fault_status(provider, fault), fault.body, fault.headers
         if body is None:
             retry_after = next((v for k, v in extra if k.lower() == "retry-after"), None)
-            payload = _dumps(E.error_body(provider, status, fault.category,
-                                          retry_after=retry_after, model=self._model or "",
-                                          request_id=self._request_id()))
-        elif isinstance(body, (dict, list)):
-            payload = _dumps(body)
-        else:
-            payload = body.encode("utf-8") if isinstance(body, str) else body
-            content_type = "text/plain; charset=utf-8"
-        self._send(status, payload, content_type, extra)
+            return self._error(status, fault.category, extra=extra, retry_after=retry_after)
+        if isinstance(body, (dict, list)):
+            return self._send(status, _dumps(body), extra=extra)
+        payload = body.encode("utf-8") if isinstance(body, str) else body
+        return self._send(status, payload, "text/plain; charset=utf-8", extra)
 
-    def _error(
-        self,
-        provider: str,
-        status: int,
-        category: str = F.GENERIC,
-        message: str | None = None,
-        extra: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        self._provider = self._provider or provider
-        body = E.error_body(provider, status, category, message, model=self._model or "",
-                            request_id=self._request_id())
+    def _error(self, status: int, category: str = F.GENERIC, message: str | None = None,
+               extra: tuple[tuple[str, str], ...] = (), retry_after: str | None = None) -> None:
+        """An error reply in the shape of the request's provider (a guess for a path that
+        names none)."""
+        provider = self._provider = self._provider or W.guess_provider(self._path,
+                                                                       self._headers)
+        body = E.error_body(provider, status, category, message, retry_after,
+                            self._info.model if self._info else "", self._request_id())
         self._send(status, _dumps(body), extra=extra)
 
     def _request_id(self) -> str:
         return f"req_sim{self._seq:012d}"
 
-    # ------------------------------------------------------------------ the socket
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self._headers.get("transfer-encoding", "").lower():
-            return self._read_chunked()
-        length = self._headers.get("content-length")
-        if not length:
-            return b""
-        size = int(length)
-        if size < 0:
-            raise ValueError("negative Content-Length")
-        data = self.rfile.read(size)
-        if len(data) < size:
-            raise ConnectionResetError("the client closed the connection mid-body")
-        return data
-
-    def _read_chunked(self) -> bytes:
-        pieces: list[bytes] = []
-        while True:
-            line = self.rfile.readline(65537)
-            if not line:
-                raise ConnectionResetError("the client closed the connection mid-body")
-            size = int(line.split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(pieces)
-            pieces.append(self.rfile.read(size))
-            self.rfile.readline(65537)
-
-    def _head(
-        self,
-        status: int,
-        length: int,
-        content_type: str,
-        extra: tuple[tuple[str, str], ...],
-    ) -> bytes:
+    def _head(self, status: int, length: int, content_type: str,
+              extra: tuple[tuple[str, str], ...]) -> bytes:
         reason = self.responses.get(status, (_REASONS.get(status, "Unknown"),))[0]
         lines = [f"HTTP/1.1 {status} {reason}", "Server: yait-simulator"]
         if not any(name.lower() == "content-type" for name, _ in extra):
@@ -397,8 +308,7 @@ class Handler(LeanRequestHandler):
         id_header = W.REQUEST_ID_HEADER.get(self._provider or "")
         if id_header:
             lines.append(f"{id_header}: {self._request_id()}")
-        lines.extend(f"{name}: {value}" for name, value in self._limit_headers())
-        lines.extend(f"{name}: {value}" for name, value in extra)
+        lines.extend(f"{name}: {value}" for name, value in self._limit_headers() + extra)
         if self.close_connection:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -411,14 +321,8 @@ class Handler(LeanRequestHandler):
         state = self._limit_state or self._core.limiter.state(self._provider, self._key)
         return L.headers(self._provider, state)
 
-    def _send(
-        self,
-        status: int,
-        payload: bytes,
-        content_type: str = "application/json",
-        extra: tuple[tuple[str, str], ...] = (),
-        length: int | None = None,
-    ) -> None:
+    def _send(self, status: int, payload: bytes, content_type: str = _JSON,
+              extra: tuple[tuple[str, str], ...] = (), length: int | None = None) -> None:
         head = self._head(status, len(payload) if length is None else length, content_type,
                           extra)
         self._account(status)
@@ -426,7 +330,7 @@ class Handler(LeanRequestHandler):
         self.wfile.write(head + payload)
 
     def _drip(self, payload: bytes, rate: float) -> None:
-        self.wfile.write(self._head(200, len(payload), "application/json", ()))
+        self.wfile.write(self._head(200, len(payload), _JSON, ()))
         step = max(1, int(rate * _DRIP_TICK))
         pause = step / rate
         for start in range(0, len(payload), step):

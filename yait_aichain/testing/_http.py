@@ -61,3 +61,31 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
         if version != "HTTP/1.0" and headers.get("expect", "").lower() == "100-continue":
             return self.handle_expect_100()
         return True
+
+    def read_body(self) -> bytes:
+        """The request body (Content-Length or chunked). Raises ValueError for a length
+        or chunk size that does not parse, ConnectionResetError for a body cut short."""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            pieces: list[bytes] = []
+            while size := self._chunk_size():
+                pieces.append(self._read_exactly(size))
+                self.rfile.readline(_MAX_LINE + 1)
+            while self.rfile.readline(_MAX_LINE + 1) not in _BLANK:
+                pass  # trailers
+            return b"".join(pieces)
+        size = int(self.headers.get("content-length") or 0)
+        if size < 0:
+            raise ValueError("negative Content-Length")
+        return self._read_exactly(size)
+
+    def _chunk_size(self) -> int:
+        line = self.rfile.readline(_MAX_LINE + 1)
+        if not line:
+            raise ConnectionResetError("the client closed the connection mid-body")
+        return int(line.split(b";", 1)[0].strip(), 16)
+
+    def _read_exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise ConnectionResetError("the client closed the connection mid-body")
+        return data

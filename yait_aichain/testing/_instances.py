@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from ._schema import example
-from ._wire import ANTHROPIC, GEMINI, ReplyInfo, default_output, summary
+from ._schema import example, resolve_local
+from ._wire import ANTHROPIC, GEMINI, ReplyInfo, default_output, summary, text_of
 
 __all__ = ["answer", "assistant_turns", "instance", "invalid_instance"]
 
@@ -54,34 +54,30 @@ def _asks_json(info: ReplyInfo) -> bool:
     return bool(_JSON_WORD.search(info.system_text) or _JSON_WORD.search(info.last_user_text))
 
 
+def _conversation(info: ReplyInfo) -> tuple[list[Any], str, str]:
+    """The request's messages, their content key and the answering role."""
+    key, content, role = ("contents", "parts", "model") if info.provider == GEMINI \
+        else ("messages", "content", "assistant")
+    messages = info.body.get(key)
+    return (messages if isinstance(messages, list) else []), content, role
+
+
 def assistant_turns(info: ReplyInfo) -> int:
     """How many earlier answers the request carries (re-asks carry the bad one)."""
-    key, role = ("contents", "model") if info.provider == GEMINI else ("messages", "assistant")
-    messages = info.body.get(key)
-    if not isinstance(messages, list):
-        return 0
+    messages, _, role = _conversation(info)
     return sum(1 for m in messages if isinstance(m, dict) and m.get("role") == role)
 
 
 def _question(info: ReplyInfo) -> str:
     """The text of the last user message before the first assistant turn."""
-    key, role = ("contents", "model") if info.provider == GEMINI else ("messages", "assistant")
+    messages, content, role = _conversation(info)
     question = ""
-    for message in info.body.get(key) or []:
+    for message in messages:
         if not isinstance(message, dict) or message.get("role") == role:
             break
         if message.get("role", "user") == "user":
-            question = _text(message.get("parts" if info.provider == GEMINI else "content"))
+            question = text_of(message.get(content))
     return question
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(b["text"] for b in content
-                         if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return ""
 
 
 def instance(schema: Any, text: str) -> Any:
@@ -109,13 +105,8 @@ def invalid_instance(schema: Any, text: str) -> Any:
 def _root(schema: Any) -> dict[str, Any]:
     node = schema if isinstance(schema, dict) else {}
     ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = schema
-        for token in ref[2:].split("/"):
-            target = target.get(token) if isinstance(target, dict) else None
-        if isinstance(target, dict):
-            return target
-    return node
+    target = resolve_local(node, ref) if isinstance(ref, str) else None
+    return target if isinstance(target, dict) else node
 
 
 def _wrong(value: Any) -> Any:

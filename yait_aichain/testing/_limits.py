@@ -1,18 +1,11 @@
 """Rate limits the simulator enforces per key, and the headers that report them.
 
-Each (provider, key) has a window of ``window`` seconds (60: a real minute; shrink it to
-make tests fast) that starts at its first request and holds ``rpm`` requests and ``tpm``
-tokens. A request is charged its input tokens plus the output tokens it asks for
-(``max_tokens``, as OpenAI and Anthropic estimate before generating); once answered, the
-estimate is replaced by the tokens actually used. A request over a limit gets the
-provider's real 429, with its hint (``retry-after`` seconds; Gemini's ``RetryInfo``) set to
-the time until the window resets.
-
-Every response carries the provider's header family, with nominal limits when none are
-configured: OpenAI ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (resets as
-durations such as ``"1s"``, ``"6m0s"``, ``"20ms"``); Anthropic
-``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``
-(resets as RFC 3339 instants); Gemini none.
+Each (provider, key) has a fixed window of ``window`` seconds from its first request that
+holds ``rpm`` requests and ``tpm`` tokens. A request is charged its input tokens plus the
+``max_tokens`` it asks for (as OpenAI and Anthropic estimate before generating), corrected
+to the tokens used once answered. Every response carries the provider's headers (nominal
+limits when none are configured): OpenAI ``x-ratelimit-*`` with Go-style durations such
+as ``"6m0s"``, Anthropic ``anthropic-ratelimit-*`` with RFC 3339 instants; Gemini none.
 """
 
 from __future__ import annotations
@@ -24,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Decision", "Limiter", "Limits", "headers", "openai_duration"]
+__all__ = ["Decision", "Limiter", "Limits", "headers", "openai_duration", "seconds_text"]
 
 #: What the headers report when no limit is configured.
 NOMINAL_RPM = 10_000
@@ -54,7 +47,6 @@ class Decision:
     tokens_left: int
     input_left: int
     output_left: int
-    charged: int = 0
 
 
 class _Window:
@@ -98,7 +90,7 @@ class Limiter:
                 win.requests += 1
                 win.input += input_tokens
                 win.output += max_output
-            return self._decision(win, now, exceeded, max_output if exceeded is None else 0)
+            return self._decision(win, now, exceeded)
 
     def settle(self, provider: str, key: str, estimated_output: int, actual_output: int) -> None:
         """Replace a request's estimated output tokens by what it used."""
@@ -111,25 +103,22 @@ class Limiter:
         """The current state, for the headers of a reply that was not admitted."""
         with self._lock:
             now = self._clock()
-            return self._decision(self._window((provider, key), now), now, None, 0)
+            return self._decision(self._window((provider, key), now), now, None)
 
-    def _decision(self, win: _Window, now: float, exceeded: str | None,
-                  charged: int) -> Decision:
+    def _decision(self, win: _Window, now: float, exceeded: str | None) -> Decision:
         rpm = self.limits.rpm if self.limits.rpm is not None else NOMINAL_RPM
         tpm = self.limits.tpm if self.limits.tpm is not None else NOMINAL_TPM
         used = win.input + win.output
-        return Decision(
-            allowed=exceeded is None,
-            exceeded=exceeded,
-            retry_after=max(0.0, win.start + self.limits.window - now),
-            rpm=rpm,
-            tpm=tpm,
-            requests_left=max(0, rpm - win.requests),
-            tokens_left=max(0, tpm - used),
-            input_left=max(0, tpm - win.input),
-            output_left=max(0, tpm - win.output),
-            charged=charged,
-        )
+        return Decision(allowed=exceeded is None, exceeded=exceeded,
+                        retry_after=max(0.0, win.start + self.limits.window - now), rpm=rpm,
+                        tpm=tpm, requests_left=max(0, rpm - win.requests),
+                        tokens_left=max(0, tpm - used), input_left=max(0, tpm - win.input),
+                        output_left=max(0, tpm - win.output))
+
+
+def seconds_text(seconds: float) -> str:
+    """``seconds`` to the millisecond, without trailing zeros: ``"2"``, ``"0.5"``."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".")
 
 
 def openai_duration(seconds: float) -> str:
@@ -139,8 +128,7 @@ def openai_duration(seconds: float) -> str:
         return f"{max(0, math.ceil(seconds * 1000))}ms"
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    text = f"{secs:.3f}".rstrip("0").rstrip(".")
-    out = f"{text}s"
+    out = f"{seconds_text(secs)}s"
     if minutes or hours:
         out = f"{int(minutes)}m{out}"
     if hours:

@@ -1,16 +1,10 @@
 """The simulator's prompt cache: prefixes written by one request, read by later ones.
 
-As at the providers, a cached prefix is decided when a request arrives but becomes
-readable only once the request that wrote it has answered, so requests that all arrive
-together all miss (the reason a Pool lets one item go first). Entries live ``ttl``
-seconds from their last use. Tokens are the simulator's usual word counts.
-
-- Anthropic: the prefix ends at the last block carrying ``cache_control``; usage reports
-  ``cache_creation_input_tokens`` / ``cache_read_input_tokens`` and ``input_tokens`` for
-  the rest, as the real API does.
-- OpenAI: the leading system/developer messages (keyed by ``prompt_cache_key`` when
-  given), reported as ``prompt_tokens_details.cached_tokens``.
-- Gemini: the ``systemInstruction``, reported as ``cachedContentTokenCount``.
+As at the providers, a prefix becomes readable only once the request that wrote it has
+answered, so requests that arrive together all miss (why a Pool lets one item go first).
+The prefix: Anthropic's up to the last ``cache_control`` block, OpenAI's leading
+system/developer messages (or ``prompt_cache_key``), Gemini's ``systemInstruction``;
+each reported in its usage fields.
 """
 
 from __future__ import annotations
@@ -62,27 +56,26 @@ def _anthropic_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
     return found
 
 
+def _texts_prefix(texts: list[Any], hint: Any = None) -> tuple[str, int] | None:
+    if not texts:
+        return None
+    seed = hint if isinstance(hint, str) and hint else "\x00".join(map(str, texts))
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(map(_words, texts))
+
+
 def _openai_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
     texts = []
     for message in body.get("messages") or []:
         if not (isinstance(message, dict) and message.get("role") in ("system", "developer")):
             break
         texts += [b.get("text", "") for b in _blocks(message.get("content"))]
-    if not texts:
-        return None
-    hint = body.get("prompt_cache_key")
-    seed = hint if isinstance(hint, str) and hint else "\x00".join(map(str, texts))
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(map(_words, texts))
+    return _texts_prefix(texts, body.get("prompt_cache_key"))
 
 
 def _gemini_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
     instruction = body.get("systemInstruction", body.get("system_instruction"))
     parts = instruction.get("parts") if isinstance(instruction, dict) else None
-    texts = [p.get("text", "") for p in parts or [] if isinstance(p, dict)]
-    if not texts:
-        return None
-    digest = hashlib.sha256("\x00".join(map(str, texts)).encode()).hexdigest()
-    return digest, sum(map(_words, texts))
+    return _texts_prefix([p.get("text", "") for p in parts or [] if isinstance(p, dict)])
 
 
 _PREFIX = {W.ANTHROPIC: _anthropic_prefix, W.OPENAI: _openai_prefix, W.GEMINI: _gemini_prefix}

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..models._schemas._common import resolve
 
-__all__ = ["example"]
+__all__ = ["example", "resolve_local"]
 
 # Recursive schemas (a tree node holding nodes) would otherwise never end.
 _MAX_DEPTH = 16
@@ -45,7 +45,7 @@ def _value(s: Any, text: str, root: Any, depth: int) -> Any:
         return None
     ref = s.get("$ref")
     if isinstance(ref, str):
-        target = _resolve(root, ref)
+        target = resolve_local(root, ref)
         if target is not None:
             return _value(target, text, root, depth + 1)
     if "const" in s:
@@ -107,7 +107,7 @@ def _merge(parts: list[Any], root: Any) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for part in parts:
         if isinstance(part, dict) and isinstance(part.get("$ref"), str):
-            part = _resolve(root, part["$ref"]) or {}
+            part = resolve_local(root, part["$ref"]) or {}
         if not isinstance(part, dict):
             continue
         merged.update({k: v for k, v in part.items() if k != "properties"})
@@ -119,8 +119,9 @@ def _merge(parts: list[Any], root: Any) -> dict[str, Any]:
     return merged
 
 
-def _resolve(root: Any, ref: str) -> Any:
-    # Only local references: a simulator must never fetch a remote schema.
+def resolve_local(root: Any, ref: str) -> Any:
+    """The node a ``#/...`` reference names; None for any other (a simulator must never
+    fetch a remote schema)."""
     return resolve(root, ref) if ref.startswith("#") else None
 
 

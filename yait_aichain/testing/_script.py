@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from collections import deque
@@ -10,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigurationError
+from ._checks import NUMBER, checked
 from ._faults import Fault
 from ._wire import ReplyInfo
 
@@ -19,18 +19,9 @@ Match = str | Callable[[ReplyInfo], bool]
 
 def _check_fault(fault: Any) -> Fault:
     if not isinstance(fault, Fault):
-        raise ConfigurationError(
-            f"expected a Fault (e.g. Fault.rate_limit()), got {type(fault).__name__}"
-        )
+        raise ConfigurationError(f"expected a Fault (e.g. Fault.rate_limit()), got "
+                                 f"{type(fault).__name__}")
     return fault
-
-
-def _check_times(times: Any, allow_none: bool) -> int | None:
-    if times is None and allow_none:
-        return None
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise ConfigurationError(f"times must be an int >= 1, got {times!r}")
-    return times
 
 
 class FaultScript:
@@ -51,33 +42,26 @@ class FaultScript:
         self._armed = False
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
-        entry = [_check_fault(fault), _check_times(times, False)]
+        entry = [_check_fault(fault), checked(times, "times", low=1)]
         with self._lock:
             self._next.append(entry)
             self._armed = True
 
     def fail_rate(self, share: float, fault: Fault) -> None:
-        if (
-            isinstance(share, bool)
-            or not isinstance(share, (int, float))
-            or not math.isfinite(share)
-            or not 0 <= share <= 1
-        ):
-            raise ConfigurationError(f"share must be a number from 0 to 1, got {share!r}")
+        share = checked(share, "share", NUMBER, high=1)
         _check_fault(fault)
         with self._lock:
             total = sum(s for s, _ in self._rates) + share
             if total > 1 + 1e-9:
-                raise ConfigurationError(
-                    f"fail_rate shares add up to {total:g}; they must not exceed 1"
-                )
-            self._rates.append((float(share), fault))
+                raise ConfigurationError(f"fail_rate shares add up to {total:g}; they must "
+                                         "not exceed 1")
+            self._rates.append((share, fault))
             self._armed = True
 
     def fail_when(self, match: Match, fault: Fault, times: int | None = None) -> None:
         if not (isinstance(match, str) and match) and not callable(match):
             raise ConfigurationError("match must be a non-empty str or a callable(info) -> bool")
-        entry = [match, _check_fault(fault), _check_times(times, True)]
+        entry = [match, _check_fault(fault), checked(times, "times", low=1, none=True)]
         with self._lock:
             self._when.append(entry)
             self._armed = True

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._faults import Fault
@@ -61,19 +62,16 @@ class Counters:
     def __init__(self, record: bool, max_log: int) -> None:
         self._lock = threading.Lock()
         self._log: deque[RequestRecord] | None = deque(maxlen=max_log) if record else None
-        self._zero()
         self.open_connections = 0
+        self._zero(0)
 
     @property
     def recording(self) -> bool:
         return self._log is not None
 
-    def _zero(self) -> None:
-        self.requests = 0
-        self.connections = 0
-        self.in_flight = 0
-        self.peak = 0
-        self.faults = 0
+    def _zero(self, in_flight: int) -> None:
+        self.requests = self.connections = self.faults = 0
+        self.in_flight = self.peak_concurrency = in_flight
         self.by_status: dict[int, int] = {}
         self.by_path: dict[str, int] = {}
 
@@ -91,7 +89,7 @@ class Counters:
         with self._lock:
             self.requests += 1
             self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
+            self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
             self.by_path[path] = self.by_path.get(path, 0) + 1
             return self.requests
 
@@ -101,23 +99,13 @@ class Counters:
         with self._lock:
             self.in_flight -= 1
             self.by_status[status] = self.by_status.get(status, 0) + 1
-            if faulted:
-                self.faults += 1
+            self.faults += faulted
             if record is not None and self._log is not None:
                 self._log.append(record)
 
     def snapshot(self) -> Stats:
         with self._lock:
-            return Stats(
-                requests=self.requests,
-                connections=self.connections,
-                open_connections=self.open_connections,
-                in_flight=max(self.in_flight, 0),
-                peak_concurrency=self.peak,
-                faults=self.faults,
-                by_status=dict(self.by_status),
-                by_path=dict(self.by_path),
-            )
+            return Stats(**{f.name: copy(getattr(self, f.name)) for f in fields(Stats)})
 
     def records(self) -> list[RequestRecord]:
         with self._lock:
@@ -127,8 +115,6 @@ class Counters:
         with self._lock:
             # Requests still in flight will call end(); keep them counted so in_flight
             # never goes negative, and let the peak restart from them.
-            in_flight = self.in_flight
-            self._zero()
-            self.in_flight = self.peak = in_flight
+            self._zero(self.in_flight)
             if self._log is not None:
                 self._log.clear()

@@ -104,9 +104,9 @@ def api_key(provider: str, headers: Mapping[str, str]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def _text(content: Any) -> str:
-    # One function serves all three formats: a plain string, or blocks/parts that keep
-    # their text under "text" (tool results nest theirs under "content").
+def text_of(content: Any) -> str:
+    """The text of a message's content in any of the three formats: a plain string, or
+    blocks/parts that keep it under "text" (tool results nest theirs under "content")."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
@@ -120,13 +120,12 @@ def _text(content: Any) -> str:
             if isinstance(text, str):
                 pieces.append(text)
             elif block.get("type") == "tool_result":
-                pieces.append(_text(block.get("content")))
+                pieces.append(text_of(block.get("content")))
     return "\n".join(pieces)
 
 
-def _scan(
-    messages: Any, content_key: str, system_roles: tuple[str, ...], default_role: str
-) -> tuple[str, list[str], int]:
+def _scan(messages: Any, content_key: str, system_roles: tuple[str, ...], default_role: str
+          ) -> tuple[str, list[str], int]:
     """(last user text, system texts, words in all messages)."""
     last_user = ""
     system: list[str] = []
@@ -136,7 +135,7 @@ def _scan(
     for message in messages:
         if not isinstance(message, dict):
             continue
-        text = _text(message.get(content_key))
+        text = text_of(message.get(content_key))
         words += len(text.split())
         role = message.get("role") or default_role
         if role == "user":
@@ -146,51 +145,44 @@ def _scan(
     return last_user, system, words
 
 
-def read_request(
-    provider: str, body: dict[str, Any], path_model: str | None, sequence: int
-) -> ReplyInfo:
+def read_request(provider: str, body: dict[str, Any], path_model: str | None,
+                 sequence: int) -> ReplyInfo:
     """Read the parts of a request body that shape the reply."""
-    output, schema, tool = "text", None, None
-    if provider == ANTHROPIC:
-        last, _, words = _scan(body.get("messages"), "content", (), "user")
-        system = _text(body.get("system"))
-        words += len(system.split())
-        output, schema, tool = _anthropic_output(body)
-    elif provider == OPENAI:
+    if provider == OPENAI:
         last, systems, words = _scan(body.get("messages"), "content", ("system", "developer"), "")
         system = "\n".join(systems)
-        fmt = body.get("response_format")
-        if isinstance(fmt, dict) and fmt.get("type") == "json_object":
-            output = "json"
-        elif isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-            spec = fmt.get("json_schema")
-            output, schema = "schema", _dict(spec.get("schema") if isinstance(spec, dict) else None)
     else:
-        last, _, words = _scan(body.get("contents"), "parts", (), "user")
-        instruction = body.get("systemInstruction", body.get("system_instruction"))
-        system = _text(instruction.get("parts")) if isinstance(instruction, dict) else ""
+        gemini = provider == GEMINI
+        last, _, words = _scan(body.get("contents" if gemini else "messages"),
+                               "parts" if gemini else "content", (), "user")
+        instruction = body.get("systemInstruction", body.get("system_instruction")) if gemini \
+            else {"parts": body.get("system")}
+        system = text_of(instruction.get("parts")) if isinstance(instruction, dict) else ""
         words += len(system.split())
-        output, schema = _gemini_output(body)
+    output, schema, tool = _OUTPUTS[provider](body)
     model = path_model if path_model is not None else body.get("model")
-    return ReplyInfo(
-        provider=provider,
-        model=model if isinstance(model, str) else "",
-        last_user_text=last,
-        system_text=system,
-        body=body,
-        output=output,
-        schema=schema,
-        tool_name=tool,
-        input_tokens=words,
-        sequence=sequence,
-    )
+    return ReplyInfo(provider=provider, model=model if isinstance(model, str) else "",
+                     last_user_text=last, system_text=system, body=body, output=output,
+                     schema=schema, tool_name=tool, input_tokens=words, sequence=sequence)
 
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _anthropic_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+_Output = tuple[str, "dict[str, Any] | None", "str | None"]
+
+
+def _openai_output(body: dict[str, Any]) -> _Output:
+    fmt = _dict(body.get("response_format"))
+    if fmt.get("type") == "json_object":
+        return "json", None, None
+    if fmt.get("type") == "json_schema":
+        return "schema", _dict(_dict(fmt.get("json_schema")).get("schema")), None
+    return "text", None, None
+
+
+def _anthropic_output(body: dict[str, Any]) -> _Output:
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         name = choice.get("name")
@@ -208,15 +200,16 @@ def _anthropic_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None,
     return "text", None, None
 
 
-def _gemini_output(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-    config = body.get("generationConfig", body.get("generation_config"))
-    if not isinstance(config, dict):
-        return "text", None
+def _gemini_output(body: dict[str, Any]) -> _Output:
+    config = _dict(body.get("generationConfig", body.get("generation_config")))
     for key in ("responseJsonSchema", "response_json_schema", "responseSchema", "response_schema"):
         if isinstance(config.get(key), dict):
-            return "schema", config[key]
+            return "schema", config[key], None
     mime = config.get("responseMimeType", config.get("response_mime_type"))
-    return ("json", None) if mime == "application/json" else ("text", None)
+    return ("json" if mime == "application/json" else "text"), None, None
+
+
+_OUTPUTS = {ANTHROPIC: _anthropic_output, OPENAI: _openai_output, GEMINI: _gemini_output}
 
 
 def requested_output(body: dict[str, Any]) -> int:
@@ -258,49 +251,36 @@ def render(info: ReplyInfo, value: Any) -> tuple[str, Any]:
     return json.dumps(value), None
 
 
-def reply_body(info: ReplyInfo, text: str, tool_input: Any) -> dict[str, Any]:
-    """A successful reply in the request's wire format."""
-    out_tokens = max(1, len(text.split()))
-    n, model = info.sequence, info.model
+def reply_body(info: ReplyInfo, text: str, tool_input: Any, empty: bool = False
+               ) -> dict[str, Any]:
+    """A successful reply in the request's wire format; ``empty``: a 200 with nothing
+    usable in it, as each provider sends one."""
+    n, model, tokens = info.sequence, info.model, info.input_tokens
+    out = 0 if empty else max(1, len(text.split()))
     if info.provider == ANTHROPIC:
+        content: list[Any] = [{"type": "text", "text": text}]
+        stop = "end_turn"
         if tool_input is not None:
             content = [{"type": "tool_use", "id": f"toolu_sim{n:08d}", "name": info.tool_name,
                         "input": tool_input}]
             stop = "tool_use"
-        else:
-            content, stop = [{"type": "text", "text": text}], "end_turn"
         return {"id": f"msg_sim{n:08d}", "type": "message", "role": "assistant", "model": model,
-                "content": content, "stop_reason": stop, "stop_sequence": None,
-                "usage": {"input_tokens": info.input_tokens, "output_tokens": out_tokens}}
+                "content": [] if empty else content, "stop_reason": stop,
+                "stop_sequence": None, "usage": {"input_tokens": tokens, "output_tokens": out}}
     if info.provider == OPENAI:
+        choice = {"index": 0, "message": {"role": "assistant", "content": text},
+                  "logprobs": None, "finish_reason": "stop"}
         return {"id": f"chatcmpl-sim{n:08d}", "object": "chat.completion",
-                "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": info.input_tokens, "completion_tokens": out_tokens,
-                          "total_tokens": info.input_tokens + out_tokens}}
+                "created": int(time.time()), "model": model, "choices": [] if empty else [choice],
+                "usage": {"prompt_tokens": tokens, "completion_tokens": out,
+                          "total_tokens": tokens + out}}
+    if empty:  # a real Gemini reply with nothing in it omits "candidates" altogether
+        return {"usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+                "modelVersion": model}
     return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                             "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": info.input_tokens,
-                              "candidatesTokenCount": out_tokens,
-                              "totalTokenCount": info.input_tokens + out_tokens},
-            "modelVersion": model}
-
-
-def empty_body(info: ReplyInfo) -> dict[str, Any]:
-    """A 200 with nothing usable in it, as each provider sends one."""
-    n, model, tokens = info.sequence, info.model, info.input_tokens
-    if info.provider == ANTHROPIC:
-        return {"id": f"msg_sim{n:08d}", "type": "message", "role": "assistant", "model": model,
-                "content": [], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": tokens, "output_tokens": 0}}
-    if info.provider == OPENAI:
-        return {"id": f"chatcmpl-sim{n:08d}", "object": "chat.completion",
-                "created": int(time.time()), "model": model, "choices": [],
-                "usage": {"prompt_tokens": tokens, "completion_tokens": 0,
-                          "total_tokens": tokens}}
-    # A real Gemini reply with nothing in it omits "candidates" altogether.
-    return {"usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+            "usageMetadata": {"promptTokenCount": tokens, "candidatesTokenCount": out,
+                              "totalTokenCount": tokens + out},
             "modelVersion": model}
 
 
