@@ -1,17 +1,6 @@
-"""A local LLM API simulator for tests, demos and benchmarks.
-
-One loopback HTTP server speaks the Anthropic Messages, OpenAI Chat Completions and
-Gemini generateContent wire formats, replies deterministically after a configurable
-latency, serves scripted faults, and counts requests, connections and peak concurrency::
-
-    from yait_aichain.testing import Simulator, Fault
-
-    with Simulator(latency=0.1) as sim:
-        sim.fail_next(Fault.rate_limit(retry_after=1))
-        ...  # point a client at sim.openai_base_url (or set os.environ from sim.env())
-        assert sim.stats.requests == 2
-
-Run it on its own with ``python -m yait_aichain.testing --port 8080``.
+"""Test doubles: :class:`FakeModel` for code above the Model, and :class:`Simulator`, a
+loopback server speaking the Anthropic, OpenAI and Gemini wire formats with latency,
+scripted faults and counters (on its own: ``python -m yait_aichain.testing --port 8080``).
 """
 
 from ._fake import FakeModel

@@ -1,8 +1,5 @@
-"""Run the LLM simulator on its own: ``python -m yait_aichain.testing --port 8080``.
-
-Serves until Ctrl-C, after printing the base URLs and the ``export`` lines that point
-the provider SDKs (and yait_aichain) at it.
-"""
+"""``python -m yait_aichain.testing --port 8080``: print the base URLs and the ``export``
+lines that point the provider SDKs (and yait_aichain) at a simulator, serve until Ctrl-C."""
 
 from __future__ import annotations
 

@@ -15,11 +15,10 @@ from ..models._values import Generation
 
 
 class FakeModel:
-    """Answers ``generate()`` from a script.
-
-    Queued replies (:meth:`enqueue`) are used first, in order; an exception in the queue is
-    raised instead. Then ``reply(last_user_text)`` answers (default: ``"echo: " + text``).
-    Every call is kept in :attr:`calls` as ``(messages, output, options)``. Thread-safe.
+    """Answers ``generate()`` from a script: queued replies (:meth:`enqueue`) first, in
+    order (an exception queued is raised), then ``reply(last_user_text)`` (default:
+    ``"echo: " + text``). Every call is kept in :attr:`calls` as ``(messages, output,
+    options)``. Thread-safe.
 
     Args:
         reply: computes the answer from the last user message's text.

@@ -1,16 +1,44 @@
-"""Scripted failures the simulator serves instead of a normal reply; the handler decides
-what each means in a wire format (the error body's shape, a provider's usual status)."""
+"""Scripted failures the simulator serves instead of a normal reply (the handler decides
+what each means in a wire format), and the one argument check behind them and the
+simulator's settings."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ._checks import NUMBER, checked
 
-__all__ = ["Fault"]
+__all__ = ["Fault", "NUMBER", "checked"]
+
+NUMBER = (int, float)
+
+
+def _span(low: float, high: float, above: bool) -> str:
+    if high < math.inf:
+        return f" from {low:g} to {high:g}"
+    return "" if low == -math.inf else f" {'>' if above else '>='} {low:g}"
+
+
+def checked(value: Any, name: str, kind: Any = int, low: float = 0, high: float = math.inf,
+            *, none: bool = False, above: bool = False) -> Any:
+    """``value`` when it is a ``kind`` (int, or NUMBER: then returned as a float) from
+    ``low`` (excluded when ``above``) to ``high``, or None when ``none`` allows it.
+
+    Raises:
+        ConfigurationError: anything else, bools included.
+    """
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) \
+            or not (value > low if above else value >= low) or value > high:
+        what = "an int" if kind is int else "a finite number"
+        raise ConfigurationError(f"{name} must be {'None or ' if none else ''}{what}"
+                                 f"{_span(low, high, above)}, got {value!r}")
+    return value if kind is int else float(value)
+
 
 # What a fault does to the exchange. Only STATUS sends a complete error reply; the others
 # break the exchange in the ways real networks and proxies do.
@@ -47,8 +75,8 @@ def _format_seconds(value: Any, name: str) -> str:
     return str(value)
 
 
-def _check_status(code: Any) -> int:
-    status: int = checked(code, "status", low=100, high=599)
+def _status(code: Any, none: bool = False) -> int | None:
+    status: int | None = checked(code, "status", low=100, high=599, none=none)
     return status
 
 
@@ -72,13 +100,10 @@ def _headers(headers: Mapping[str, str] | None, should_retry: bool | None,
 
 @dataclass(frozen=True)
 class Fault:
-    """One failure to serve. Build it with a constructor, e.g.
-    ``Fault.rate_limit(retry_after=1)``; instances are immutable and reusable.
-
-    Error statuses answer at once, as real rate limiters do; ``empty_reply``,
-    ``malformed``, ``truncated`` and ``slow_drip`` stand for a generated reply and wait
-    for the simulator's latency first.
-    """
+    """One failure to serve, immutable and reusable; build it with a constructor, e.g.
+    ``Fault.rate_limit(retry_after=1)``. Error statuses answer at once, as real rate
+    limiters do; ``empty_reply``, ``malformed``, ``truncated`` and ``slow_drip`` stand for
+    a generated reply and wait for the simulator's latency first."""
 
     action: str
     code: int | None = None
@@ -119,22 +144,21 @@ class Fault:
         """Out of credit. By default the provider's usual answer: Anthropic 402
         ``billing_error``, OpenAI 429 ``insufficient_quota``, Gemini 429
         ``RESOURCE_EXHAUSTED``; ``status`` forces one code for all."""
-        code = None if status is None else _check_status(status)
-        return cls(STATUS, code, BILLING, _headers(None, should_retry))
+        return cls(STATUS, _status(status, True), BILLING, _headers(None, should_retry))
 
     @classmethod
     def server_error(cls, status: int = 500, *, retry_after: float | str | None = None,
                      should_retry: bool | None = None) -> Fault:
         """A 5xx (default 500) in the provider's shape."""
-        return cls(STATUS, _check_status(status), SERVER, _headers(None, should_retry, retry_after))
+        return cls(STATUS, _status(status), SERVER, _headers(None, should_retry, retry_after))
 
     @classmethod
     def overloaded(cls, *, status: int | None = None, retry_after: float | str | None = None,
                    should_retry: bool | None = None) -> Fault:
         """The provider's "overloaded": Anthropic 529 ``overloaded_error``, OpenAI 503,
         Gemini 503 ``UNAVAILABLE``; ``status`` forces one code for all."""
-        code = None if status is None else _check_status(status)
-        return cls(STATUS, code, OVERLOADED, _headers(None, should_retry, retry_after))
+        return cls(STATUS, _status(status, True), OVERLOADED,
+                   _headers(None, should_retry, retry_after))
 
     @classmethod
     def unauthorized(cls, *, should_retry: bool | None = None) -> Fault:
@@ -156,7 +180,7 @@ class Fault:
         Content-Type)."""
         if body is not None and not isinstance(body, (dict, list, str, bytes)):
             raise ConfigurationError("body must be None, a dict, a list, str or bytes")
-        return cls(STATUS, _check_status(code), GENERIC, _headers(headers, should_retry), body)
+        return cls(STATUS, _status(code), GENERIC, _headers(headers, should_retry), body)
 
     @classmethod
     def hang(cls, seconds: float | None = None) -> Fault:

@@ -17,14 +17,12 @@ from typing import Any
 from . import _batch_http
 from . import _errors as E
 from . import _faults as F
-from . import _instances
 from . import _limits as L
 from . import _wire as W
 from ._batches import BatchStore
-from ._capacity import Capacity
 from ._http import LeanRequestHandler
 from ._prompt_cache import PromptCache
-from ._script import FaultScript
+from ._script import Capacity, FaultScript
 from ._stats import Counters, RequestRecord
 
 logger = logging.getLogger("yait_aichain.testing")
@@ -243,7 +241,7 @@ class Handler(LeanRequestHandler):
     def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
         reply = self._core.reply
         if reply is None:
-            return _instances.answer(info, self._core.invalid_first), None
+            return W.answer(info, self._core.invalid_first), None
         try:
             value = reply(info)
         except Exception as exc:  # any bug in user code becomes a visible 500

@@ -1,14 +1,18 @@
-"""A lean HTTP/1.1 request parser for the simulator's handler.
-
-The stdlib parses headers with the ``email`` package, about 55 µs a request, a fifth of
-the simulator's CPU per request; the benchmarks run in the same process, so that time
-is taken from the code being measured. Headers here become a plain dict with lower-case
-names; a repeated header keeps its last value, which no provider API relies on.
-"""
+"""The simulator's HTTP layer: a threading server whose connections close() can cut, and
+a lean HTTP/1.1 request parser. (The stdlib parses headers with the ``email`` package,
+about 55 µs a request, a fifth of the simulator's CPU, taken from the benchmarks that run
+in the same process. Here headers are a dict of lower-case names; a repeated header keeps
+its last value, which no provider API relies on.)"""
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler
+import contextlib
+import socket
+import socketserver
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 # The stdlib's limits, so oversize requests are refused the same way.
 _MAX_LINE = 65536
@@ -89,3 +93,64 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
         if len(data) < size:
             raise ConnectionResetError("the client closed the connection mid-body")
         return data
+
+
+#: Pending connections the kernel may queue before accept(); bursts of hundreds of
+#: clients connecting at once must not see refused connections.
+LISTEN_BACKLOG = 1024
+
+
+class Server(socketserver.ThreadingMixIn, HTTPServer):
+    """An HTTPServer whose connections can all be cut by :meth:`close_connections`."""
+
+    daemon_threads = True
+    # close() must not wait for handlers (a hung one never ends by itself).
+    block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], core: Any,
+                 handler: type[BaseHTTPRequestHandler]) -> None:
+        self.core = core  # the handlers' shared state: counters, stop
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would resolve the host's FQDN, a reverse DNS lookup
+        # that can stall start-up; nothing here needs the name.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        self.core.counters.connection_opened()
+        if self.core.stop.is_set():
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            known = request in self._open
+            self._open.discard(request)
+        if known:
+            self.core.counters.connection_closed()
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut every open connection, waking handlers blocked on a read."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Resets and broken pipes are the clients' business (and half the fault
+        # catalogue); anything else is a simulator bug worth a traceback.
+        if self.core.stop.is_set() or isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)

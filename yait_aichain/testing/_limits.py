@@ -138,25 +138,17 @@ def openai_duration(seconds: float) -> str:
 
 def headers(provider: str, d: Decision) -> tuple[tuple[str, str], ...]:
     """The provider's rate-limit headers for this state (Gemini sends none)."""
+    families = [("requests", d.rpm, d.requests_left), ("tokens", d.tpm, d.tokens_left)]
     if provider == "openai":
-        reset = openai_duration(d.retry_after)
-        return (("x-ratelimit-limit-requests", str(d.rpm)),
-                ("x-ratelimit-limit-tokens", str(d.tpm)),
-                ("x-ratelimit-remaining-requests", str(d.requests_left)),
-                ("x-ratelimit-remaining-tokens", str(d.tokens_left)),
-                ("x-ratelimit-reset-requests", reset),
-                ("x-ratelimit-reset-tokens", reset))
-    if provider == "anthropic":
+        name, reset = "x-ratelimit-{1}-{0}", openai_duration(d.retry_after)
+    elif provider == "anthropic":
+        name = "anthropic-ratelimit-{0}-{1}"
+        families += [("input-tokens", d.tpm, d.input_left), ("output-tokens", d.tpm, d.output_left)]
         # Rounded up to the second: a reset must never read earlier than it is.
         when = math.ceil(time.time() + d.retry_after)
         reset = dt.datetime.fromtimestamp(when, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        out: list[tuple[str, str]] = []
-        for family, limit, left in (("requests", d.rpm, d.requests_left),
-                                    ("tokens", d.tpm, d.tokens_left),
-                                    ("input-tokens", d.tpm, d.input_left),
-                                    ("output-tokens", d.tpm, d.output_left)):
-            out += [(f"anthropic-ratelimit-{family}-limit", str(limit)),
-                    (f"anthropic-ratelimit-{family}-remaining", str(left)),
-                    (f"anthropic-ratelimit-{family}-reset", reset)]
-        return tuple(out)
-    return ()
+    else:
+        return ()
+    return tuple((name.format(family, part), value) for family, limit, left in families
+                 for part, value in (("limit", str(limit)), ("remaining", str(left)),
+                                     ("reset", reset)))

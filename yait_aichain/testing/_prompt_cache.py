@@ -91,8 +91,7 @@ class PromptCache:
 
     def __init__(self, ttl: float = 300.0) -> None:
         self.ttl = ttl
-        self.writes = 0
-        self.reads = 0
+        self.writes = self.reads = 0
         self._lock = threading.Lock()
         self._entries: dict[str, float] = {}
 

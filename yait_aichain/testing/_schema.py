@@ -1,14 +1,16 @@
-"""A JSON value that fits a schema, for structured-output replies.
-
-Covers what providers accept in practice: JSON Schema (``$ref`` to ``$defs``,
-``anyOf``/``oneOf``/``allOf``, ``enum``, ``const``, bounds, common formats) and Gemini's
+"""A JSON value that fits a schema, for structured-output replies: JSON Schema (local
+``$ref``, ``anyOf``/``oneOf``/``allOf``, ``enum``, ``const``, bounds, formats) and Gemini's
 OpenAPI subset (upper-case ``type``, ``nullable``). Strings carry the reply text, so a
-caller can still tell which prompt a structured reply belongs to.
-"""
+caller can tell which prompt a reply belongs to. Like a model, it reads descriptions too:
+a keyword a dialect cannot carry (Gemini has no ``date`` format, Claude no ``minimum``)
+and that the client restated as ``(format: "date")`` is honoured."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import re
 from typing import Any
 
 from ..models._schemas._common import resolve
@@ -19,19 +21,15 @@ __all__ = ["example", "resolve_local"]
 _MAX_DEPTH = 16
 # A schema may demand many items; a reply needs only enough to be valid.
 _MAX_ITEMS = 64
+# ``word: <JSON value>`` pairs inside the last parenthesised note of a description.
+_NOTE = re.compile(r'(\w+): ("(?:[^"\\]|\\.)*"|\[[^\]]*\]|-?[\d.eE+-]+|true|false|null)')
+_NOTED = frozenset({"format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                    "minLength", "maxLength", "minItems", "maxItems", "enum", "multipleOf"})
 
-_FORMATS = {
-    "date": "2024-01-01",
-    "date-time": "2024-01-01T00:00:00Z",
-    "time": "00:00:00",
-    "email": "user@example.com",
-    "uri": "https://example.com/",
-    "url": "https://example.com/",
-    "uuid": "00000000-0000-4000-8000-000000000000",
-    "ipv4": "127.0.0.1",
-    "ipv6": "::1",
-    "hostname": "example.com",
-}
+_FORMATS = {"date": "2024-01-01", "date-time": "2024-01-01T00:00:00Z", "time": "00:00:00",
+            "email": "user@example.com", "uri": "https://example.com/",
+            "url": "https://example.com/", "uuid": "00000000-0000-4000-8000-000000000000",
+            "ipv4": "127.0.0.1", "ipv6": "::1", "hostname": "example.com"}
 
 
 def example(schema: Any, text: str) -> Any:
@@ -40,9 +38,24 @@ def example(schema: Any, text: str) -> Any:
     return _value(schema, text, schema, 0)
 
 
+def _noted(s: dict[str, Any]) -> dict[str, Any]:
+    # The note is the caller's own bound: it wins over a looser one that was sent (Claude
+    # takes minItems 1 where the caller said 3).
+    description = s.get("description")
+    if not (isinstance(description, str) and description.rstrip().endswith(")")):
+        return s
+    notes = {}
+    for word, raw in _NOTE.findall(description[description.rfind("(") + 1:]):
+        if word in _NOTED:
+            with contextlib.suppress(ValueError):
+                notes[word] = json.loads(raw)
+    return {**s, **notes}
+
+
 def _value(s: Any, text: str, root: Any, depth: int) -> Any:
     if not isinstance(s, dict) or depth > _MAX_DEPTH:
         return None
+    s = _noted(s)
     ref = s.get("$ref")
     if isinstance(ref, str):
         target = resolve_local(root, ref)
@@ -56,7 +69,9 @@ def _value(s: Any, text: str, root: Any, depth: int) -> Any:
     for key in ("anyOf", "oneOf"):
         options = s.get(key)
         if isinstance(options, list) and options:
-            return _value(_first_not_null(options), text, root, depth + 1)
+            first = next((o for o in options if isinstance(o, dict)
+                          and str(o.get("type", "")).lower() != "null"), options[0])
+            return _value(first, text, root, depth + 1)
     all_of = s.get("allOf")
     if isinstance(all_of, list) and all_of:
         return _value(_merge(all_of, root), text, root, depth + 1)
@@ -95,13 +110,6 @@ def _type(s: dict[str, Any]) -> str:
     return "string"
 
 
-def _first_not_null(options: list[Any]) -> Any:
-    for option in options:
-        if isinstance(option, dict) and str(option.get("type", "")).lower() != "null":
-            return option
-    return options[0]
-
-
 def _merge(parts: list[Any], root: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     props: dict[str, Any] = {}
@@ -129,8 +137,7 @@ def _array(s: dict[str, Any], text: str, root: Any, depth: int) -> list[Any]:
     prefix = s.get("prefixItems")
     if isinstance(prefix, list) and prefix:
         return [_value(sub, text, root, depth + 1) for sub in prefix[:_MAX_ITEMS]]
-    low = s.get("minItems")
-    high = s.get("maxItems")
+    low, high = s.get("minItems"), s.get("maxItems")
     count = low if isinstance(low, int) and low > 0 else 1
     if isinstance(high, int) and high >= 0:
         count = min(count, high)
@@ -141,8 +148,7 @@ def _array(s: dict[str, Any], text: str, root: Any, depth: int) -> list[Any]:
 def _string(s: dict[str, Any], text: str) -> str:
     fmt = s.get("format")
     value = _FORMATS.get(fmt, text) if isinstance(fmt, str) else text
-    low = s.get("minLength")
-    high = s.get("maxLength")
+    low, high = s.get("minLength"), s.get("maxLength")
     if isinstance(low, int) and len(value) < low:
         value += "." * (low - len(value))
     if isinstance(high, int) and high >= 0 and len(value) > high:
@@ -151,27 +157,25 @@ def _string(s: dict[str, Any], text: str) -> str:
 
 
 def _number(s: dict[str, Any], integer: bool) -> int | float:
-    value: float = 0
+    low, high, xlow, xhigh = (s.get(k) if _is_num(s.get(k)) else None for k in (
+        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"))
     step = 1 if integer else 0.5
-    low: Any = s.get("minimum")
-    high: Any = s.get("maximum")
-    xlow: Any = s.get("exclusiveMinimum")
-    xhigh: Any = s.get("exclusiveMaximum")
-    if _is_num(low) and value < low:
+    value: float = 0
+    if low is not None and value < low:
         value = low
-    if _is_num(xlow) and value <= xlow:
+    if xlow is not None and value <= xlow:
         value = xlow + step
-    if _is_num(high) and value > high:
+    if high is not None and value > high:
         value = high
-    if _is_num(xhigh) and value >= xhigh:
+    if xhigh is not None and value >= xhigh:
         value = xhigh - step
-    if integer:
-        # Round towards the inside of the bounds: up from a minimum, down from a maximum.
-        whole = math.ceil(value)
-        if (_is_num(high) and whole > high) or (_is_num(xhigh) and whole >= xhigh):
-            whole = math.floor(value)
-        return int(whole)
-    return float(value)
+    if not integer:
+        return float(value)
+    # Round towards the inside of the bounds: up from a minimum, down from a maximum.
+    whole = math.ceil(value)
+    if (high is not None and whole > high) or (xhigh is not None and whole >= xhigh):
+        whole = math.floor(value)
+    return int(whole)
 
 
 def _is_num(value: Any) -> bool:

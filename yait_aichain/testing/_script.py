@@ -1,16 +1,19 @@
-"""Which requests get a fault, and how long each reply waits."""
+"""Which requests get a fault, and how long each reply waits: latency, jitter, and a slot
+when the server saturates (``capacity=``), as local model servers (vLLM, Ollama,
+llama.cpp) do: a fixed number of sequences at once, more wait in line (so past it the
+round trip grows with the load while throughput stays flat), and a 503 once the line is
+full (``OLLAMA_MAX_QUEUE``)."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigurationError
-from ._checks import NUMBER, checked
-from ._faults import Fault
+from ._faults import NUMBER, Fault, checked
 from ._wire import ReplyInfo
 
 #: What ``fail_when`` matches: a substring of the last user text, or a predicate.
@@ -27,24 +30,24 @@ def _check_fault(fault: Any) -> Fault:
 class FaultScript:
     """The scripted faults of one simulator. Order of precedence per request: the
     ``fail_next`` queue, then the first matching ``fail_when`` rule, then one seeded
-    draw against the ``fail_rate`` shares."""
+    draw against the ``fail_rate`` shares. Rules are ``[match, fault, times left]``, the
+    queued ones first with ``match`` None."""
 
     def __init__(self, seed: int | None) -> None:
         self._lock = threading.Lock()
         # Separate generators, so changing the jitter never shifts which requests fail.
         self._fault_rng = random.Random(seed)
         self._delay_rng = random.Random(None if seed is None else f"{seed}:delay")
-        self._next: deque[list[Any]] = deque()
-        self._when: list[list[Any]] = []
+        self._rules: list[list[Any]] = []
         self._rates: list[tuple[float, Fault]] = []
         # Read without the lock on the hot path: a stale False only delays a fault that
         # is being added by another thread at that very moment.
         self._armed = False
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
-        entry = [_check_fault(fault), checked(times, "times", low=1)]
+        rule = [None, _check_fault(fault), checked(times, "times", low=1)]
         with self._lock:
-            self._next.append(entry)
+            self._rules.insert(sum(r[0] is None for r in self._rules), rule)
             self._armed = True
 
     def fail_rate(self, share: float, fault: Fault) -> None:
@@ -61,40 +64,33 @@ class FaultScript:
     def fail_when(self, match: Match, fault: Fault, times: int | None = None) -> None:
         if not (isinstance(match, str) and match) and not callable(match):
             raise ConfigurationError("match must be a non-empty str or a callable(info) -> bool")
-        entry = [match, _check_fault(fault), checked(times, "times", low=1, none=True)]
+        rule = [match, _check_fault(fault), checked(times, "times", low=1, none=True)]
         with self._lock:
-            self._when.append(entry)
+            self._rules.append(rule)
             self._armed = True
 
     def clear(self) -> None:
         with self._lock:
-            self._next.clear()
-            self._when.clear()
+            self._rules.clear()
             self._rates.clear()
             self._armed = False
 
     def pending(self) -> int:
         """How many ``fail_next`` faults are still queued."""
         with self._lock:
-            return sum(entry[1] for entry in self._next)
+            return sum(r[2] for r in self._rules if r[0] is None)
 
     def pick(self, info: ReplyInfo) -> Fault | None:
         """The fault for this request, or None."""
         if not self._armed:
             return None
         with self._lock:
-            if self._next:
-                entry = self._next[0]
-                entry[1] -= 1
-                if entry[1] == 0:
-                    self._next.popleft()
-                fault: Fault | None = entry[0]
-                return fault
-            rules = list(self._when)
+            rules = list(self._rules)
         # A user predicate runs outside the lock: it may be slow or call back into us.
         for rule in rules:
             match = rule[0]
-            hit = match in info.last_user_text if isinstance(match, str) else bool(match(info))
+            hit = match is None or (match in info.last_user_text if isinstance(match, str)
+                                    else bool(match(info)))
             if hit and self._claim(rule):
                 claimed: Fault | None = rule[1]
                 return claimed
@@ -117,7 +113,7 @@ class FaultScript:
             rule[2] -= 1
             if rule[2] == 0:
                 # By identity: two rules may hold equal values.
-                self._when = [r for r in self._when if r is not rule]
+                self._rules = [r for r in self._rules if r is not rule]
             return True
 
     def delay(self, latency: float, jitter: float) -> float:
@@ -126,3 +122,62 @@ class FaultScript:
             return latency
         with self._lock:
             return latency + self._delay_rng.uniform(0.0, jitter)
+
+
+def check_capacity(capacity: Any, queue: Any) -> Capacity | None:
+    """A :class:`Capacity` for the simulator's settings, or None for unlimited."""
+    checked(capacity, "capacity", low=1, none=True)
+    checked(queue, "queue", none=True)
+    if capacity is None:
+        if queue is not None:
+            raise ConfigurationError("queue= needs capacity= (how many are served at once)")
+        return None
+    return Capacity(capacity, math.inf if queue is None else queue)
+
+
+class Capacity:
+    """``slots`` requests in service at once, at most ``queue`` more waiting (FIFO)."""
+
+    def __init__(self, slots: int, queue: float):
+        self.slots, self.queue = slots, queue
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._next_ticket = 0  # the ticket the next arrival draws
+        self._serving = 0  # the lowest ticket not yet admitted
+        self.peak_waiting = 0
+
+    def enter(self, stop: threading.Event) -> bool:
+        """Wait for a slot; False when the line is full (answer 503) or the simulator is
+        closing."""
+        with self._cond:
+            waiting = self._next_ticket - self._serving
+            if self._busy >= self.slots and waiting >= self.queue:
+                return False
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self.peak_waiting = max(self.peak_waiting, waiting + 1 - (self._busy < self.slots))
+            # First come, first served: a slot goes to the oldest ticket waiting.
+            while not (ticket == self._serving and self._busy < self.slots):
+                if stop.is_set():
+                    self._skip(ticket)
+                    return False
+                self._cond.wait(0.05)
+            self._serving += 1
+            self._busy += 1
+            self._cond.notify_all()
+            return True
+
+    def _skip(self, ticket: int) -> None:
+        # A waiter that leaves (closing) must not hold up the line behind it.
+        if ticket == self._serving:
+            self._serving += 1
+        self._cond.notify_all()
+
+    def leave(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    @property
+    def busy(self) -> int:
+        return self._busy

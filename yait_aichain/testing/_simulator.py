@@ -11,14 +11,12 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._batches import BatchControl
-from ._capacity import check_capacity
-from ._checks import NUMBER, checked
-from ._faults import Fault
-from ._handler import Core
+from ._faults import NUMBER, Fault, checked
+from ._handler import Core, Handler
+from ._http import Server
 from ._limits import Limits
 from ._prompt_cache import PromptCache
-from ._script import Match
-from ._server import Server
+from ._script import Match, check_capacity
 from ._stats import DEFAULT_MAX_LOG, RequestRecord, Stats
 from ._wire import ReplyInfo
 
@@ -122,18 +120,14 @@ class Simulator:
         self._closed = self._started = False
 
     def start(self) -> Simulator:
-        """Bind and serve in a background thread; returns self.
-
-        Raises:
-            RuntimeError: already started, or closed (make a new Simulator instead).
-            OSError: the port could not be bound.
-        """
+        """Bind and serve in a background thread; returns self. Raises RuntimeError when
+        already started or closed (make a new Simulator), OSError when the port is taken."""
         with self._lifecycle:
             if self._closed:
                 raise RuntimeError("this Simulator is closed; create a new one")
             if self._server is not None:
                 raise RuntimeError("this Simulator is already running")
-            server = Server((self._host, self._port), self._core)
+            server = Server((self._host, self._port), self._core, Handler)
             self._port = server.server_port
             thread = threading.Thread(target=server.serve_forever, name=f"yait-simulator-"
                                       f"{self._port}", kwargs={"poll_interval": _POLL_INTERVAL},
@@ -159,7 +153,7 @@ class Simulator:
         server.server_close()
         thread.join(_JOIN_TIMEOUT)
 
-    def __enter__(self) -> Simulator:  # noqa: PYI034 (typing.Self needs 3.11)
+    def __enter__(self) -> Simulator:
         if self._server is None:
             self.start()
         return self
@@ -189,11 +183,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT``, the server root.
-
-        Raises:
-            RuntimeError: the simulator has not been started.
-        """
+        """``http://HOST:PORT``, the server root (RuntimeError before :meth:`start`)."""
         if not self._started:
             raise RuntimeError("the Simulator has no port yet; call start() or use 'with'")
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -201,18 +191,16 @@ class Simulator:
 
     @property
     def anthropic_base_url(self) -> str:
-        """Base URL for Anthropic clients (the root; they add ``/v1/messages``)."""
+        """Base URL for Anthropic and Gemini clients: the root (they add ``/v1/messages``
+        and ``/v1[beta]/models/...``)."""
         return self.url
+
+    gemini_base_url = anthropic_base_url
 
     @property
     def openai_base_url(self) -> str:
         """Base URL for OpenAI clients (``/v1``; they add ``/chat/completions``)."""
         return self.url + "/v1"
-
-    @property
-    def gemini_base_url(self) -> str:
-        """Base URL for Gemini clients (the root; they add ``/v1[beta]/models/...``)."""
-        return self.url
 
     def env(self, api_key: str | None = None) -> dict[str, str]:
         """The variables the official SDKs and yait_aichain read to find a server
@@ -283,11 +271,9 @@ class Simulator:
 
     def invalid_answers(self, first: int | None = 1) -> None:
         """Answer structured-output requests (a JSON schema, a forced tool) with values
-        that break their schema while a conversation carries fewer than ``first`` earlier
-        assistant turns, to exercise re-asking: ``1`` makes each first answer invalid and
-        its re-ask valid, ``None`` every answer, ``0`` none. Each conversation is judged
-        by itself, so this holds for parallel items. Without a ``reply`` callable only;
-        scripted faults still come first."""
+        that break it while a conversation has fewer than ``first`` assistant turns: ``1``
+        makes each first answer invalid and its re-ask valid, ``None`` all, ``0`` none.
+        Without a ``reply`` callable only; scripted faults still come first."""
         self._core.invalid_first = checked(first, "first", none=True)
 
     def reset(self) -> None:

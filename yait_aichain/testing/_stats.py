@@ -19,13 +19,10 @@ DEFAULT_MAX_LOG = 100_000
 
 @dataclass(frozen=True)
 class Stats:
-    """A snapshot of a simulator's counters.
-
-    ``requests`` counts requests received (any path); ``connections`` TCP connections
-    accepted; ``in_flight``/``peak_concurrency`` requests being handled now / at most at
-    once; ``by_status`` replies per HTTP status, where 0 means the connection closed with
-    no status line (``drop``, ``hang``); ``faults`` how many requests got a fault.
-    """
+    """A snapshot of a simulator's counters: ``requests`` received (any path), TCP
+    ``connections`` accepted, requests ``in_flight`` now and at most at once
+    (``peak_concurrency``), replies ``by_status`` (0: the connection closed with no status
+    line, as ``drop`` and ``hang`` do), and how many requests got a fault."""
 
     requests: int = 0
     connections: int = 0

@@ -1,4 +1,6 @@
-"""The three wire formats: routes, request reading, reply and error bodies.
+"""The three wire formats: routes, request reading, replies (the default answer too: an
+instance of the schema a request sent, valid or scripted invalid; Claude has no JSON mode,
+so a request that asks for JSON in its words gets a JSON object).
 
 Pure functions of dicts, so the HTTP handler stays about sockets and timing.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from ._schema import example
+from ._schema import example, resolve_local
 
 __all__ = ["ReplyInfo", "summary"]
 
@@ -72,13 +74,10 @@ class ReplyInfo:
 
 def route(path: str) -> tuple[str, str | None] | None:
     """``(provider, model from the path)`` for a known endpoint, else None."""
-    provider = _ROUTES.get(path)
-    if provider is not None:
-        return provider, None
+    if path in _ROUTES:
+        return _ROUTES[path], None
     match = _GEMINI_ROUTE.match(path)
-    if match:
-        return GEMINI, unquote(match.group(1))
-    return None
+    return (GEMINI, unquote(match.group(1))) if match else None
 
 
 def guess_provider(path: str, headers: Mapping[str, str]) -> str:
@@ -109,18 +108,13 @@ def text_of(content: Any) -> str:
     blocks/parts that keep it under "text" (tool results nest theirs under "content")."""
     if isinstance(content, str):
         return content
-    if not isinstance(content, list):
-        return ""
     pieces = []
-    for block in content:
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict):
+            nested = block.get("type") == "tool_result" and not isinstance(block.get("text"), str)
+            block = text_of(block.get("content")) if nested else block.get("text")
         if isinstance(block, str):
             pieces.append(block)
-        elif isinstance(block, dict):
-            text = block.get("text")
-            if isinstance(text, str):
-                pieces.append(text)
-            elif block.get("type") == "tool_result":
-                pieces.append(text_of(block.get("content")))
     return "\n".join(pieces)
 
 
@@ -224,18 +218,17 @@ def requested_output(body: dict[str, Any]) -> int:
     return 0
 
 
-def default_output(info: ReplyInfo) -> Any:
-    """The reply without a ``reply`` callable: text, or a JSON value for JSON modes."""
-    text = info.default_text
+def default_output(info: ReplyInfo, text: str | None = None) -> Any:
+    """The reply without a ``reply`` callable: ``text`` (by default the summary), or a
+    JSON value carrying it for JSON modes."""
+    text = info.default_text if text is None else text
     if info.output == "json":
         return {"summary": text}
-    if info.output == "schema":
-        return example(info.schema or {}, text)
-    if info.output == "tool":
-        # A tool's input is always an object, even for a missing or odd schema.
-        value = example(info.schema or {}, text)
-        return value if isinstance(value, dict) else {}
-    return text
+    if info.output == "text":
+        return text
+    value = example(info.schema or {}, text)
+    # A tool's input is always an object, even for a missing or odd schema.
+    return value if info.output == "schema" or isinstance(value, dict) else {}
 
 
 def render(info: ReplyInfo, value: Any) -> tuple[str, Any]:
@@ -289,10 +282,9 @@ def strict_problem(info: ReplyInfo, headers: Mapping[str, str]) -> str | None:
     body = info.body
     if body.get("stream") is True:
         return "stream: the simulator answers with whole JSON replies only; send stream=false"
-    if info.provider == ANTHROPIC:
-        problem = _anthropic_problem(body, headers)
-        if problem:
-            return problem
+    problem = _anthropic_problem(body, headers) if info.provider == ANTHROPIC else None
+    if problem:
+        return problem
     if info.provider in (ANTHROPIC, OPENAI):
         if not info.model:
             return "model: field required"
@@ -316,3 +308,71 @@ def _anthropic_problem(body: dict[str, Any], headers: Mapping[str, str]) -> str 
         # The version removed the sampling settings: a 400 even at the default value.
         return f"{removed[0]}: Extra inputs are not permitted"
     return None
+
+
+_JSON_WORD = re.compile(r"\bjson\b", re.I)
+
+
+def answer(info: ReplyInfo, invalid_first: int | None) -> Any:
+    """The reply value for a request when no ``reply`` callable is set. ``invalid_first``:
+    schema answers are invalid while the conversation holds fewer than this many assistant
+    turns (None: always; 0: never)."""
+    if info.output in ("schema", "tool"):
+        turns, question = _turns(info)
+        # A re-ask: the corrected answer is still about the first question.
+        text = summary(question) if turns else info.default_text
+        if invalid_first is None or turns < invalid_first:
+            return invalid_instance(info.schema or {}, text)
+        return default_output(info, text)
+    if info.provider == ANTHROPIC and info.output == "text" and _asks_json(info):
+        return {"summary": info.default_text}
+    return default_output(info)
+
+
+def _asks_json(info: ReplyInfo) -> bool:
+    return bool(_JSON_WORD.search(info.system_text) or _JSON_WORD.search(info.last_user_text))
+
+
+def _turns(info: ReplyInfo) -> tuple[int, str]:
+    """How many earlier answers the request carries (re-asks carry the bad one), and the
+    last user text before the first of them."""
+    key, content, role = ("contents", "parts", "model") if info.provider == GEMINI \
+        else ("messages", "content", "assistant")
+    messages = info.body.get(key)
+    messages = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    answers = [i for i, m in enumerate(messages) if m.get("role") == role]
+    users = [m for m in messages[:answers[0]] if m.get("role", "user") == "user"] if answers \
+        else []
+    return len(answers), text_of(users[-1].get(content)) if users else ""
+
+
+def invalid_instance(schema: Any, text: str) -> Any:
+    """A value that breaks ``schema``: an object loses its first required field (or its
+    first field gets a value of the wrong type); anything else becomes the wrong type."""
+    value = example(schema, text)
+    node = _root(schema)
+    if isinstance(value, dict) and value:
+        required = [r for r in node.get("required") or [] if r in value]
+        if required:
+            del value[required[0]]
+        else:
+            first = next(iter(value))
+            value[first] = _wrong(value[first])
+        return value
+    return _wrong(value)
+
+
+def _root(schema: Any) -> dict[str, Any]:
+    node = schema if isinstance(schema, dict) else {}
+    ref = node.get("$ref")
+    target = resolve_local(node, ref) if isinstance(ref, str) else None
+    return target if isinstance(target, dict) else node
+
+
+def _wrong(value: Any) -> Any:
+    # A type no schema node that accepted ``value`` also accepts.
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, str):
+        return {"not": "a string"}
+    return "not a " + type(value).__name__
