@@ -49,6 +49,7 @@ class FakeModel:
         return {"name": self.name, "reply": qualname(self._reply), "usage": self._usage}
 
     def generate(self, messages: Any, output: Any = None, **options: Any) -> Generation:
+        """The next scripted answer, as :meth:`Model.generate` returns one."""
         messages = normalise_messages(messages)
         scope = _context.current()
         with self._lock:
@@ -70,7 +71,7 @@ class FakeModel:
         return Generation(answer, usage, 1)
 
 
-_NOTHING = object()
+_NOTHING = object()  # no reply queued
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:

@@ -1,8 +1,5 @@
-"""One HTTP exchange: read the request, pick a fault or a reply, wait, write.
-
-Each connection gets its own handler thread; nothing here holds a lock while it waits,
-so slow replies overlap freely.
-"""
+"""One HTTP exchange: read the request, pick a fault or a reply, wait, write. Each
+connection has its own handler thread, and nothing here holds a lock while it waits."""
 
 from __future__ import annotations
 

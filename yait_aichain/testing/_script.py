@@ -144,7 +144,6 @@ class Capacity:
         self._busy = 0
         self._next_ticket = 0  # the ticket the next arrival draws
         self._serving = 0  # the lowest ticket not yet admitted
-        self.peak_waiting = 0
 
     def enter(self, stop: threading.Event) -> bool:
         """Wait for a slot; False when the line is full (answer 503) or the simulator is
@@ -155,7 +154,6 @@ class Capacity:
                 return False
             ticket = self._next_ticket
             self._next_ticket += 1
-            self.peak_waiting = max(self.peak_waiting, waiting + 1 - (self._busy < self.slots))
             # First come, first served: a slot goes to the oldest ticket waiting.
             while not (ticket == self._serving and self._busy < self.slots):
                 if stop.is_set():
@@ -177,7 +175,3 @@ class Capacity:
         with self._cond:
             self._busy -= 1
             self._cond.notify_all()
-
-    @property
-    def busy(self) -> int:
-        return self._busy

@@ -129,9 +129,9 @@ class Simulator:
                 raise RuntimeError("this Simulator is already running")
             server = Server((self._host, self._port), self._core, Handler)
             self._port = server.server_port
-            thread = threading.Thread(target=server.serve_forever, name=f"yait-simulator-"
-                                      f"{self._port}", kwargs={"poll_interval": _POLL_INTERVAL},
-                                      daemon=True)
+            thread = threading.Thread(target=server.serve_forever, daemon=True,
+                                      name=f"yait-simulator-{self._port}",
+                                      kwargs={"poll_interval": _POLL_INTERVAL})
             thread.start()
             self._server, self._thread, self._started = server, thread, True
         return self
