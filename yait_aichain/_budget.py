@@ -30,6 +30,8 @@ DEFAULT_RESERVED_OUTPUT = 4096
 INPUT_CHARS_PER_TOKEN = 2
 _WAIT_SLICE = 0.05  # seconds between checks for a cancelled run while waiting for room
 _PER_MESSAGE_TOKENS = 8
+_PRICE_HINT = ("Model(..., price=(input_usd, output_usd)) per million tokens, or budget in tokens "
+               "with max_tokens=")
 
 
 def worst_case(price: Any, messages: Sequence[dict[str, Any]], max_tokens: int | None) -> Usage:
@@ -53,7 +55,14 @@ class Hold:
 
     def settle(self, usage: Usage | None) -> None:
         """Replace the reservation with what the call really used (None: nothing)."""
-        self.budget._settle(self, usage or Usage())
+        budget, usage = self.budget, usage or Usage()
+        with budget._lock:
+            if not self.settled:
+                self.settled = True
+                budget._open -= 1
+                budget._cost += (usage.cost or 0.0) - self.cost
+                budget._tokens += usage.total_tokens - self.tokens
+                budget._lock.notify_all()
 
 
 class Budget:
@@ -74,7 +83,7 @@ class Budget:
     def __reduce__(self) -> tuple[Any, ...]:
         # On another process the budget cannot be shared: the copy reserves nothing there
         # and the Pool checks those items after they end.
-        return (_unshared, ())
+        return (type(None), ())
 
     def reserve(self, worst: Usage, model: str = "the model", scope: Any = None) -> Hold:
         """Reserve a call's worst case. When it does not fit while other calls hold
@@ -86,11 +95,8 @@ class Budget:
             CancelledError: the worst case does not fit in what is left (reason "budget").
         """
         if self.max_cost is not None and worst.cost is None and self.max_tokens is None:
-            raise ConfigurationError(
-                f"max_cost cannot be enforced: the price of {model} is not known; pass "
-                "Model(..., price=(input_usd, output_usd)) per million tokens, or budget in "
-                "tokens with max_tokens="
-            )
+            raise ConfigurationError(f"max_cost cannot be enforced: the price of {model} is not "
+                                     f"known; pass {_PRICE_HINT}")
         cost = worst.cost or 0.0
         with self._lock:
             while True:
@@ -122,16 +128,6 @@ class Budget:
                     f"max_tokens={self.max_tokens:,} ({left:,})")
         return None
 
-    def _settle(self, hold: Hold, usage: Usage) -> None:
-        with self._lock:
-            if hold.settled:
-                return
-            hold.settled = True
-            self._open -= 1
-            self._cost += (usage.cost or 0.0) - hold.cost
-            self._tokens += usage.total_tokens - hold.tokens
-            self._lock.notify_all()
-
 
 def _still_waiting(scope: Any) -> None:
     """A call waiting for budget room stops at Ctrl-C and at the end of its time."""
@@ -140,10 +136,6 @@ def _still_waiting(scope: Any) -> None:
     if left is not None and left <= 0:
         raise APITimeoutError("the call's time ran out while it waited for room in the "
                               "run's budget (other calls held it)", retryable=False)
-
-
-def _unshared() -> None:
-    return None
 
 
 def models_in(runner: Any, _depth: int = 0) -> list[Any]:
@@ -179,31 +171,22 @@ def models_in(runner: Any, _depth: int = 0) -> list[Any]:
 
 
 def check_prices(runner: Any, max_cost: float | None, max_tokens: int | None) -> None:
-    """Before any request: ``max_cost`` over a model whose price is unknown cannot hold.
-
-    Raises:
-        ConfigurationError: names the model and the two ways out.
-    """
+    """Before any request: a ConfigurationError when ``max_cost`` cannot hold over a
+    model whose price is unknown (it names the model and the two ways out)."""
     if max_cost is None or max_tokens is not None:
         return
     for model in models_in(runner):
         if getattr(model, "price", None) is None:
             raise ConfigurationError(
                 f"max_cost={max_cost:g} cannot be enforced: the price of model "
-                f"{model.name!r} ({model.provider}) is not known. Pass "
-                "Model(..., price=(input_usd, output_usd)) per million tokens, or budget in "
-                "tokens with max_tokens="
+                f"{model.name!r} ({model.provider}) is not known. Pass {_PRICE_HINT}"
             )
 
 
 def reserve_call(scope: Any, price: Any, messages: Sequence[dict[str, Any]],
                  max_tokens: int | None, model: str) -> list[Hold]:
-    """Reserve one call's worst case in every budget of the Pools around it (found on the
-    scope's tallies); returns the holds to settle with the call's usage.
-
-    Raises:
-        ConfigurationError, CancelledError: as :meth:`Budget.reserve` (nothing is sent).
-    """
+    """Reserve one call's worst case in every budget of the Pools around it (the scope's
+    tallies'); returns the holds to settle. Raises as :meth:`Budget.reserve`."""
     budgets = [b for b in (getattr(t, "budget", None) for t in scope.tallies) if b is not None]
     if not budgets:
         return []
@@ -213,8 +196,7 @@ def reserve_call(scope: Any, price: Any, messages: Sequence[dict[str, Any]],
         for budget in dict.fromkeys(budgets):  # each once, in order
             holds.append(budget.reserve(worst, f"model {model!r}", scope))
     except BaseException:
-        for hold in holds:
-            hold.settle(None)
+        settle_all(holds, None)
         raise
     return holds
 

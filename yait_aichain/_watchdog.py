@@ -1,14 +1,11 @@
 """A whole-call deadline, enforced on the socket: for Model calls and page fetches.
 
-A read timeout bounds each ``recv`` only: a server that drips one byte just inside it,
-in the status line, the headers, a chunk-size line or the body, keeps a plain
-``requests`` call alive forever. Here a call arms an :class:`Alarm` (``with
-deadline_alarm(deadline) as alarm``); every connection the call checks out of a pool is
-attached to it, and when the deadline passes one shared daemon thread shuts those sockets
-down, which wakes the blocked read at once. A connection is detached when it goes back to
-its pool, so the alarm can never touch a connection that another call is using by then.
-Name resolution, which no socket timeout bounds, runs under the same deadline
-(:func:`resolve_within`).
+A read timeout bounds each ``recv`` only: a server that drips a byte just inside it keeps a
+plain ``requests`` call alive forever. Here a call arms an :class:`Alarm` (``with
+deadline_alarm(deadline)``); every connection it checks out of a pool is attached, and at the
+deadline one shared daemon thread shuts those sockets down, waking the blocked read. A
+connection is detached when it goes back to its pool, so the alarm never touches one another
+call is using. Name resolution runs under the same deadline (:func:`resolve_within`).
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import contextlib
 import contextvars
 import heapq
 import ipaddress
-import itertools
 import os
 import socket
 import threading
@@ -35,18 +31,14 @@ _LOCK = threading.Lock()  # guards every connection's owner and every alarm's st
 _ATTR = "_yait_alarm"
 
 ACTIVE_ALARM: contextvars.ContextVar[Alarm | None] = contextvars.ContextVar(
-    "yait_aichain_fetch_alarm", default=None
-)
+    "yait_aichain_fetch_alarm", default=None)
 
 
 def _shutdown(conn: Any) -> None:
-    sock = getattr(conn, "sock", None)
-    if sock is None:
-        return
-    # The plain-socket method, also for an SSLSocket: ssl.SSLSocket.shutdown would
-    # drop the TLS object under the reading thread's feet.
-    with contextlib.suppress(OSError, TypeError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    # The plain-socket method, also for an SSLSocket: ssl.SSLSocket.shutdown would drop the
+    # TLS object under the reading thread's feet. No socket (None) is a TypeError.
+    with contextlib.suppress(OSError, TypeError, AttributeError):
+        socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
 
 
 class Alarm:
@@ -70,7 +62,7 @@ class Alarm:
         """The call is over: forget its connections."""
         with _LOCK:
             if not self._done:
-                _WATCHDOG.cancelled()
+                _WATCHDOG.cancelled += 1
             self._done = True
             for conn in self._conns:
                 if getattr(conn, _ATTR, None) is self:
@@ -109,31 +101,22 @@ class _Watchdog:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Alarm]] = []
-        self._seq = itertools.count()
         self._thread: threading.Thread | None = None
-        self._cancelled = 0
-
-    def cancelled(self) -> None:
         # Most alarms are cancelled long before they are due (a Model call's default
         # budget is 600 s): count them, and drop them from the heap once they dominate.
-        self._cancelled += 1
-
-    def _compact(self) -> None:
-        # Called with the condition held.
-        if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2]._done]
-            heapq.heapify(self._heap)
-            self._cancelled = 0
+        self.cancelled = 0
 
     def arm(self, deadline: float) -> Alarm:
         alarm = Alarm(deadline)
         with self._cond:
-            self._compact()
-            heapq.heappush(self._heap, (deadline, next(self._seq), alarm))
+            if self.cancelled > 1024 and self.cancelled * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2]._done]
+                heapq.heapify(self._heap)
+                self.cancelled = 0
+            heapq.heappush(self._heap, (deadline, id(alarm), alarm))  # never compares alarms
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="yait_aichain-deadline-watchdog", daemon=True
-                )
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="yait_aichain-deadline-watchdog")
                 self._thread.start()
             if self._heap[0][2] is alarm:
                 # Only an alarm due before all others changes how long the thread sleeps;
@@ -187,10 +170,9 @@ def remaining(default: float | None) -> float | None:
 
 
 def call_within(fn: Callable[[], T], timeout: float | None, what: str) -> T:
-    """``fn()``, given up after ``timeout`` seconds (None: wait as long as it takes).
-
-    For blocking calls no socket timeout bounds, name resolution above all: ``fn`` runs in
-    a daemon thread that is left behind (it ends when ``fn`` does) if it overruns.
+    """``fn()``, given up after ``timeout`` seconds (None: no limit), for blocking calls no
+    socket timeout bounds (name resolution): ``fn`` runs in a daemon thread, left behind if
+    it overruns (it ends when ``fn`` does).
 
     Raises:
         TimeoutError: ``fn`` did not finish in time (``what`` says what it was doing).

@@ -1,19 +1,15 @@
 """How many items a ``max_flows="auto"`` Pool keeps in flight: a gradient controller.
 
-Pure state fed by what the requests report (time at the server, push-back, waits for a
-rate-limit budget), on the clock it is given. Per window of completed requests (as many as
-the limit: about one round trip; their mean round trip, which by Little's law grows with a
-queue) it does one of four things:
+Pure state fed by what requests report, on the clock it is given. Per window of completed
+requests (about one round trip; their mean round trip grows with a queue, by Little's law):
 
 - **overload** (a 429, 503 or 529): the limit times ``BACKOFF``; slow start ends.
-- **budget-bound** (most requests waited for a budget): the provider's limit sets the pace,
-  so move toward ``rate x round trip x HEADROOM + 2`` flows (fewer leave the budget idle
-  between calls, more only wait).
+- **budget-bound** (most waited for a rate-limit budget): move toward ``rate x round trip x
+  HEADROOM + 2`` flows; fewer leave the budget idle, more only wait.
 - **slow start**: double while the round trip stays within ``SLOW_START_TOLERANCE`` of the
   best seen, as TCP does.
 - **gradient** (Netflix concurrency-limits): ``limit x min(1, TOLERANCE x best / now) +
-  sqrt(limit)``, smoothed: it grows while the round trip is flat and settles where the
-  two terms balance once the server queues (a fixed point; AIMD's halving would saw).
+  sqrt(limit)``, smoothed, settles where the terms balance (AIMD's halving would saw).
 
 A request sent before the last change says nothing about the new limit, so it is left out;
 and the limit grows only when the Pool used it (``saw_in_flight``).
@@ -162,8 +158,6 @@ class FlowController:
             if count >= max(MIN_WINDOW, size):
                 self._close_window(count)
 
-    # -- one decision per window -------------------------------------------------------
-
     def _close_window(self, count: int) -> None:
         now = self._clock()
         rtt = statistics.fmean(self._rtts) if self._rtts else None
@@ -171,7 +165,11 @@ class FlowController:
             self._slow_start = False
             self._set(self._limit * BACKOFF)
         elif rtt is not None and self._waited * 2 >= count:
-            self._budget_bound(rtt, count / max(now - self._opened, 1e-6))
+            # Budget-bound: too few flows leave the budget idle between waits, too many
+            # only wait; move toward what Little's law says the pace needs.
+            self._slow_start = False
+            rate = count / max(now - self._opened, 1e-6)
+            self._set((self._limit + rate * rtt * HEADROOM + 2) / 2)
         elif rtt is not None:
             self._best.append(rtt)
             self._adjust(rtt, min(self._best))
@@ -180,12 +178,6 @@ class FlowController:
                                      self.waited))
         self._rtts, self._overloads, self._waited, self._peak = [], 0, 0, 0
         self._opened = now
-
-    def _budget_bound(self, rtt: float, rate: float) -> None:
-        # Either way: too few flows leave the budget idle between waits (the provider's
-        # limit is then not reached), too many only wait.
-        self._slow_start = False
-        self._set((self._limit + rate * rtt * HEADROOM + 2) / 2)
 
     def _adjust(self, rtt: float, best: float) -> None:
         used = self._peak >= 0.8 * self.limit

@@ -20,7 +20,6 @@ from .. import _context
 from .._messages import MEDIA_PART_TOKENS, estimate_input_tokens
 from .._runner import call_runner, reserve_connections
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
-from ._bucket import TooLong
 from ._headers import read_headers, tighter
 from ._limiter import DEFAULT_MAX_PAUSE, RateLimit, pace_of
 
@@ -45,11 +44,8 @@ def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
 def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tuple[RateLimit, ...]:
     """A call's own limits (its account's pause, its Model's limit) plus the surrounding
     Pools' limits, each once."""
-    limits = scope.rate_limits
-    for limit in reversed(own):
-        if limit is not None and limit not in limits:
-            limits = (limit, *limits)
-    return limits
+    outer = scope.rate_limits
+    return tuple(limit for limit in own if limit is not None and limit not in outer) + outer
 
 
 class Permit:
@@ -180,9 +176,8 @@ def admit(
     # then pace calls outside any auto Pool by what it learned. With neither a budget nor
     # an observer, nothing reads the headers at all (the common call stays as cheap).
     learners = tuple(limit for limit in limits if limit is not account)
-    if not limits:
-        return Permit([], 0.0, learners, observers, prompt) if learners or observers \
-            else _NO_PERMIT
+    if not limits:  # and so no learners
+        return Permit([], 0.0, (), observers, prompt) if observers else _NO_PERMIT
     if all(limit.pause_only for limit in limits):
         # The common case, only accounts' 429 pauses: nothing to reserve or give back, so
         # no lock is taken; the permit still passes a 429 on to them.
@@ -202,10 +197,9 @@ def admit(
         for limit, tokens in zip(limits, charges, strict=True):
             left = scope.remaining()
             left = None if left is None else max(0.0, left)
-            try:
-                seconds, handle = limit.backend.reserve(1, tokens, left)
-            except TooLong as exc:
-                raise _too_long(limit, exc.wait, left) from None
+            seconds, handle = limit.backend.reserve(1, tokens, left)
+            if handle is None:
+                raise _too_long(limit, seconds, left)
             grants.append((limit, handle, tokens))
             wait = max(wait, seconds)
         _sleep(limits, scope, wait)
@@ -262,8 +256,8 @@ def with_rate_limits(runner: Any, limit: RateLimit | None, observers: tuple[Any,
     """``runner`` wrapped so its items see ``limit``, ``observers`` and those of any Pool
     item this Pool runs inside (a nested Pool's threads start without the outer scope);
     the runner itself when there is none."""
-    outer = _context.current()
-    limits = outer.rate_limits + ((limit,) if limit is not None and limit not in outer.rate_limits
-                                  else ())
-    watchers = outer.observers + tuple(o for o in observers if o not in outer.observers)
-    return LimitedRunner(runner, limits, watchers) if limits or watchers else runner
+    inner = _context.current().child(rate_limits=() if limit is None else (limit,),
+                                     observers=observers)
+    if inner.rate_limits or inner.observers:
+        return LimitedRunner(runner, inner.rate_limits, inner.observers)
+    return runner

@@ -1,24 +1,20 @@
 """GCRA buckets (the generic cell rate algorithm) for requests and tokens, in this process or
 in Redis.
 
-GCRA is a token bucket in one number per bucket (the "theoretical arrival time", ``tat``):
-no polling, no thundering herd on wake-up, first come first served. A bucket whose burst is
-one request keeps every window of any length at ``rate * length + 1`` requests (a window
-log would let a minute's budget go out in its first second).
+One number per bucket, the "theoretical arrival time" (``tat``): no polling, no thundering
+herd, first come first served, and a burst of one request keeps every window at ``rate *
+length + 1``. A reservation is made before the caller sleeps: ``new_tat = max(tat, now) +
+cost * interval``, to go at ``new_tat - tolerance``; sending later never breaks the limit,
+so several limits are reserved one after another and the caller waits for the latest.
 
-A reservation is made before the caller sleeps: ``new_tat = max(tat, now) + cost *
-interval``, and the caller may go at ``new_tat - tolerance``. Sending later than that never
-breaks the limit, so several limits are reserved one after another and the caller waits for
-the latest.
-
-In Redis each operation is one Lua script, atomic across processes without a lock
-round-trip, on the server's clock (``TIME``: the callers' monotonic clocks are unrelated), in
-integer microseconds (exact in Lua's doubles). Keys expire once the bucket would be full
-again, so an idle limit leaves nothing behind. The ``redis`` package is imported on first use.
+In Redis each operation is one Lua script (atomic across processes, no lock round-trip) on
+the server's clock (``TIME``: callers' monotonic clocks are unrelated), in integer
+microseconds. Keys expire once the bucket is full again: an idle limit leaves nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +22,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, NetworkError
 
-__all__ = ["BucketSpec", "LocalBackend", "RedisBackend", "TooLong", "sanitise_url"]
+__all__ = ["BucketSpec", "LocalBackend", "RedisBackend", "sanitise_url"]
 
 _INSTALL_HINT = ('the redis package is needed for RateLimit(redis_url=...): pip install redis '
                  '(or this project with its extra: pip install -e ".[redis]" in a checkout)')
@@ -41,14 +37,6 @@ class BucketSpec:
 
     interval: float
     tolerance: float
-
-
-class TooLong(Exception):
-    """Internal: the wait is longer than the caller may wait; nothing was reserved."""
-
-    def __init__(self, wait: float):
-        super().__init__(wait)
-        self.wait = wait
 
 
 class _Buckets:
@@ -101,11 +89,8 @@ class LocalBackend(_Buckets):
         self._lock = threading.Lock()
 
     def reserve(self, requests: int, tokens: int, max_wait: float | None) -> tuple[float, Any]:
-        """Reserve ``requests`` and ``tokens``; return (seconds to wait, handle).
-
-        Raises:
-            TooLong: the wait would exceed ``max_wait``; nothing is reserved then.
-        """
+        """Reserve ``requests`` and ``tokens``: (seconds to wait, handle), or (wait, None)
+        and nothing reserved when the wait would exceed ``max_wait``."""
         spans = self._spans(requests, tokens)
         with self._lock:
             now = self._clock()
@@ -117,7 +102,7 @@ class LocalBackend(_Buckets):
                     new[i] = tat
                     wait = max(wait, tat - spec.tolerance - now)
             if max_wait is not None and wait > max_wait:
-                raise TooLong(wait)
+                return wait, None
             for i, reserved in enumerate(new):
                 if reserved is not None:
                     self._tats[i] = reserved
@@ -220,28 +205,24 @@ class RedisBackend(_Buckets):
         # multi-key script requires.
         base = f"yait:ratelimit:{{{key}}}"
         self._keys = [f"{base}:requests", f"{base}:tokens", f"{base}:paused"]
-        self._lock = threading.Lock()
-        self._scripts: dict[str, Any] = {}
-        self._errors: tuple[type[BaseException], ...] = ()
 
-    def _connect(self) -> None:
+    @functools.cached_property
+    def _client(self) -> tuple[dict[str, Any], tuple[type[BaseException], ...]]:
+        # The scripts, and the errors that mean "Redis failed".
         try:
             import redis
         except ImportError as exc:
             raise ConfigurationError(_INSTALL_HINT) from exc
-        self._errors = (redis.exceptions.RedisError,)
         client = redis.Redis.from_url(self._url, socket_timeout=_SOCKET_TIMEOUT,
                                       socket_connect_timeout=_SOCKET_TIMEOUT)
-        self._scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
+        scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
+        return scripts, (redis.exceptions.RedisError,)
 
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        if not self._scripts:
-            with self._lock:
-                if not self._scripts:
-                    self._connect()
+        scripts, errors = self._client
         try:
-            return self._scripts[name](keys=keys, args=args)
-        except self._errors as exc:
+            return scripts[name](keys=keys, args=args)
+        except errors as exc:
             # A NetworkError is retried by the Model's retry layer like any other
             # transient failure; the message never shows the URL's password.
             raise NetworkError(
@@ -256,9 +237,8 @@ class RedisBackend(_Buckets):
             args += [0, 0] if spec is None else [round(span * _US), round(spec.tolerance * _US)]
         args.append(-1 if max_wait is None else max(0, int(max_wait * _US)))
         ok, wait_us, *tats = self._run("reserve", self._keys, args)
-        if not int(ok):
-            raise TooLong(int(wait_us) / _US)
-        return int(wait_us) / _US, ([int(t) if int(t) >= 0 else None for t in tats], spans)
+        handle = ([int(t) if int(t) >= 0 else None for t in tats], spans) if int(ok) else None
+        return int(wait_us) / _US, handle
 
     def _shift(self, i: int, seconds: float, expected: Any = None) -> None:
         # round(): a span given back is exactly the microseconds it reserved.

@@ -1,17 +1,14 @@
 """What a provider's rate-limit headers say, and the pace a :class:`RateLimit` keeps by it.
 
-- OpenAI (and LiteLLM-style proxies): ``x-ratelimit-{limit,remaining,reset}-{requests,
-  tokens}``; resets are Go durations (``"6m0s"``, ``"20ms"``).
-- Anthropic: ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
-  remaining,reset}``; resets are RFC 3339 times.
+OpenAI (and LiteLLM-style proxies) send ``x-ratelimit-{limit,remaining,reset}-{requests,
+tokens}`` with Go-duration resets; Anthropic ``anthropic-ratelimit-{requests,tokens,
+input-tokens,output-tokens}-{limit,remaining,reset}`` with RFC 3339 resets. Both state
+per-minute limits that refill continuously. A bad header is ignored, never raised: a proxy's
+odd header must not fail a call that succeeded.
 
-Both state per-minute limits that refill continuously, so one :class:`Window` per kind
-(requests, tokens) is enough. A missing, negative, infinite or unparsable header is
-ignored, never raised: a proxy's odd header must not fail a call that succeeded.
-
-The pace is the stated limit per minute; only when what remains would run out before the
-reset at that rate (someone else shares the key, or the provider counts in fixed windows)
-does it drop to "what is left, spread until the reset". A budget at zero pauses until then.
+The pace is the stated limit, unless what remains would run out before the reset at that
+rate (someone else shares the key): then what is left, spread until the reset. A budget at
+zero pauses until then.
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ MIN_SHARE = 0.05
 
 @dataclass(frozen=True)
 class Window:
-    """One budget as reported: ``limit`` units per ``period``, ``remaining`` now, fully
+    """One budget as reported: ``limit`` units per minute or day, ``remaining`` now, fully
     refilled in ``reset`` seconds."""
 
     limit: float
@@ -46,14 +43,9 @@ class Window:
     reset: float
 
     @property
-    def period(self) -> float:
-        """A minute, or a day when the reset is past one."""
-        return DAY if self.reset > MINUTE + 1.0 else MINUTE
-
-    @property
     def per_minute(self) -> float:
-        """The limit as units per minute."""
-        return self.limit * MINUTE / self.period
+        """The limit per minute; a reset more than a minute away means a per-day limit."""
+        return self.limit * MINUTE / (DAY if self.reset > MINUTE + 1.0 else MINUTE)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .. import _context
 from ..errors import ConfigurationError
 from ._bucket import BucketSpec, LocalBackend, RedisBackend, sanitise_url
 from ._headers import Reading, believe, tighter
@@ -46,22 +47,20 @@ def _rate(name: str, value: Any) -> float | None:
 
 
 class RateLimit:
-    """At most ``requests_per_minute`` requests and ``tokens_per_minute`` tokens, for every
-    call made through it: give one object to several Models or Pools and they share one
-    budget; with ``redis_url`` every process and host using the same URL and ``key`` does.
+    """At most ``requests_per_minute`` requests and ``tokens_per_minute`` tokens for every
+    call made through it: Models and Pools given one object share its budget, and with
+    ``redis_url`` so does every process and host using the same URL and ``key``.
 
-    Calls wait their turn (never refused); the wait is interruptible and bounded by the
-    call's time budget. Both limits are smooth buckets (every window of W seconds holds at
-    most ``rpm / 60 * W + 1`` requests; tokens have one second of credit), charged before a
-    call from an estimate and corrected from the response's usage. Rate-limit headers
-    tighten the pace (the given limits are ceilings) and a budget they report spent pauses
-    every caller: :attr:`believed_requests_per_minute` says what it paces by now.
+    Calls wait their turn (never refused), interruptibly and within their time budget. Both
+    limits are smooth buckets (any W seconds hold at most ``rpm / 60 * W + 1`` requests;
+    tokens have one second of credit), charged from an estimate and corrected from usage.
+    Rate-limit headers tighten the pace (given limits are ceilings) and a budget they report
+    spent pauses every caller; ``believed_*_per_minute`` say what it paces by now.
 
     Args:
-        requests_per_minute: the request budget, or None for no request limit.
-        tokens_per_minute: the token budget (input plus output), or None.
-        redis_url: e.g. ``"redis://127.0.0.1:6379/0"`` to share the limit across processes
-            (needs the redis package).
+        requests_per_minute, tokens_per_minute: the budgets (tokens: input plus output);
+            None for no limit of that kind.
+        redis_url: e.g. ``"redis://127.0.0.1:6379/0"``, to share it (needs ``redis``).
         key: the name of the shared budget in Redis (required with ``redis_url``).
         output_tokens: output tokens charged up front when a call sets no ``max_tokens``.
         clock: a monotonic clock for an in-process limit (tests inject a fake one).
@@ -108,10 +107,6 @@ class RateLimit:
             raise ConfigurationError(f"key must be a str; got {type(key).__name__}")
         if clock is not None and redis_url is not None:
             raise ConfigurationError("clock= applies to in-process limits; Redis keeps time itself")
-        self._setup(redis_url, key, output_tokens, clock, sleep)
-
-    def _setup(self, redis_url: str | None, key: str | None, output_tokens: int,
-               clock: Callable[[], float] | None, sleep: Callable[[float], None] | None) -> None:
         self.redis_url = redis_url
         self.key = key
         self.output_tokens = output_tokens
@@ -123,7 +118,6 @@ class RateLimit:
         self._pace: RateLimit | None = None  # an account's learned pace (account_limit)
         self._backend: Any = None
         self._backend_pid = 0
-        self._init_lock = threading.Lock()
 
     @classmethod
     def _learning(cls, clock: Callable[[], float] | None = None) -> RateLimit:
@@ -191,23 +185,20 @@ class RateLimit:
         too: a lock or socket inherited through fork() is not safe to use)."""
         pid = os.getpid()
         if self._backend is None or self._backend_pid != pid:
-            with self._init_lock:
+            with _registry_lock:
                 if self._backend is None or self._backend_pid != pid:
-                    self._backend = self._make_backend()
-                    self._backend_pid = pid
+                    self._backend, self._backend_pid = self._make_backend(pid), pid
         return self._backend
 
-    def _make_backend(self) -> Any:
+    def _make_backend(self, pid: int) -> Any:
         requests, tokens = self._specs()
         if self.redis_url is not None:
             return RedisBackend(self.redis_url, self.key or "", requests, tokens)
-        slot = f"{os.getpid()}:{self._id}"
-        with _registry_lock:
-            backend = _local_backends.get(slot)
-            if backend is None:
-                backend = LocalBackend(requests, tokens, self._clock or time.monotonic)
-                _local_backends[slot] = backend
-            return backend
+        backend = _local_backends.get(f"{pid}:{self._id}")
+        if backend is None:
+            backend = LocalBackend(requests, tokens, self._clock or time.monotonic)
+            _local_backends[f"{pid}:{self._id}"] = backend
+        return backend
 
     def check_fits(self, tokens: int) -> None:
         """Raise ConfigurationError when one request of ``tokens`` can never fit."""
@@ -218,15 +209,11 @@ class RateLimit:
                 f"limit, lower max_tokens or shorten the prompt"
             )
 
-    # -- using it directly ---------------------------------------------------------
-
     def acquire(self, tokens: int = 0, *, timeout: float | None = None) -> float:
-        """Wait until one request of ``tokens`` tokens may go, for code that calls an API
-        itself; correct the charge later with :meth:`adjust`. Returns the seconds waited.
-
-        Args:
-            tokens: tokens to charge now (0 with no token limit).
-            timeout: longest wait in seconds; None: as long as the Pool item's budget allows.
+        """Wait until one request of ``tokens`` tokens (0 with no token limit) may go, for
+        code that calls an API itself; correct the charge later with :meth:`adjust`.
+        ``timeout`` is the longest wait (None: the Pool item's budget). Returns the seconds
+        waited.
 
         Raises:
             APITimeoutError: the wait would be longer than ``timeout`` (or the budget left);
@@ -234,8 +221,7 @@ class RateLimit:
             ConfigurationError: ``tokens`` exceeds the whole ``tokens_per_minute``.
             CancelledError: the surrounding run was cancelled while waiting.
         """
-        from .. import _context
-        from ._admit import admit
+        from ._admit import admit  # it imports this module
 
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
             raise ConfigurationError(f"tokens must be an int >= 0; got {tokens!r}")
@@ -256,8 +242,6 @@ class RateLimit:
         if seconds > 0:
             self.backend.pause(min(float(seconds), DEFAULT_MAX_PAUSE))
 
-    # -- identity and pickling -----------------------------------------------------
-
     def __repr__(self) -> str:
         parts = [f"{name}={value:g}" for name, value in (
             ("requests_per_minute", self.requests_per_minute),
@@ -267,23 +251,16 @@ class RateLimit:
         if self.key is not None:
             parts.append(f"key={self.key!r}")
         if self._learned is not None:
-            rpm, tpm = self._believed()
-            believed = [f"{rpm:g} requests/min" if rpm is not None else "",
-                        f"{tpm:g} tokens/min" if tpm is not None else ""]
-            parts.append("learned: " + ", ".join(b for b in believed if b))
+            parts.append("learned: " + ", ".join(
+                f"{rate:g} {unit}/min" for rate, unit in
+                zip(self._believed(), ("requests", "tokens"), strict=True) if rate is not None))
         return f"RateLimit({', '.join(parts)})"
 
     def __getstate__(self) -> dict[str, Any]:
-        # Settings only: no lock, no Redis client, no bucket state; the clock and sleep
-        # hooks are for tests and may be lambdas, so they stay behind too.
-        state = self.__dict__.copy()
-        state.update(_backend=None, _backend_pid=0, _clock=None, sleep=None)
-        del state["_init_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_lock = threading.Lock()
+        # Settings only: no Redis client, no bucket state; the clock and sleep hooks are
+        # for tests and may be lambdas, so they stay behind too.
+        return {**self.__dict__, "_backend": None, "_backend_pid": 0, "_clock": None,
+                "sleep": None}
 
 
 # The one 429 pause of each provider account (provider, base URL and a hash of the key): a
@@ -300,9 +277,8 @@ def account_limit(provider: str, base_url: str, api_key: str | None) -> RateLimi
     with _registry_lock:
         limit = _accounts.get(digest)
         if limit is None:
-            limit = RateLimit.__new__(RateLimit)
-            limit.requests_per_minute = limit.tokens_per_minute = None
-            limit._setup(None, f"account {provider} {digest[:8]}", 0, None, None)
+            limit = RateLimit(requests_per_minute=1, output_tokens=0)  # no budget: a pause
+            limit.requests_per_minute, limit.key = None, f"account {provider} {digest[:8]}"
             limit._pace = RateLimit._learning()
             _accounts[digest] = limit
         return limit
