@@ -1,11 +1,7 @@
-"""Budgets that hold: each model call reserves its worst case before it is sent.
-
-A Pool with ``max_cost`` or ``max_tokens`` puts one :class:`Budget` into every item's
-scope. A call reserves its worst case (a generous input estimate plus its ``max_tokens``, at
-the model's price) and settles with the usage the provider reported; one that does not fit
-is not sent (``CancelledError(reason="budget")``). So 20 flows in flight cannot overrun the
-budget, except by how far the provider's count exceeds the input estimate. Items on another
-process (``Pool(executor=...)``) are checked after they end.
+"""Budgets that hold (``Pool(max_cost=, max_tokens=)``): before it is sent, each model call
+reserves its worst case in every budget of the Pools around it (the items' scope), and
+settles with the usage the provider reported; one that does not fit is not sent. Items on
+another process (``Pool(executor=...)``) are checked after they end.
 """
 
 from __future__ import annotations
@@ -86,9 +82,9 @@ class Budget:
         return (type(None), ())
 
     def reserve(self, worst: Usage, model: str = "the model", scope: Any = None) -> Hold:
-        """Reserve a call's worst case. When it does not fit while other calls hold
-        reservations, wait for them to settle (their real usage is usually far below
-        their worst case); refuse only when it cannot fit with nothing else open.
+        """Reserve a call's worst case; while it does not fit but other calls hold
+        reservations, wait for them to settle (their real usage is usually far below), and
+        refuse only when it cannot fit with none open.
 
         Raises:
             ConfigurationError: ``max_cost`` is set but the model's price is unknown.

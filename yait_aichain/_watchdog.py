@@ -203,12 +203,7 @@ def call_within(fn: Callable[[], T], timeout: float | None, what: str) -> T:
 
 def resolve_within(host: str, port: int, timeout: float | None) -> list[tuple[Any, ...]]:
     """``socket.getaddrinfo(host, port, type=SOCK_STREAM)`` under ``timeout``; an IP
-    address is never looked up (no thread, no resolver).
-
-    Raises:
-        TimeoutError: the lookup did not finish in time.
-        socket.gaierror: the name does not resolve.
-    """
+    address is never looked up. Raises TimeoutError, or socket.gaierror for a bad name."""
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:  # a name

@@ -47,12 +47,9 @@ MAX_LOG = 5000  # decisions kept per run (the oldest go first)
 @dataclass(frozen=True)
 class AutoFlows:
     """``Pool(max_flows=AutoFlows(max=500))``: adapt the flows between 1 and ``max`` (each a
-    thread), from ``initial``; ``max_flows="auto"`` is ``AutoFlows()``.
-
-    Raises:
-        ConfigurationError: a bound not an int from 1 to ``MAX_FLOWS_LIMIT``, or ``initial``
-            above ``max``.
-    """
+    thread), from ``initial``; ``max_flows="auto"`` is ``AutoFlows()``. Raises
+    ConfigurationError for a bound not an int from 1 to ``MAX_FLOWS_LIMIT``, or ``initial``
+    above ``max``."""
 
     max: int = DEFAULT_AUTO_MAX_FLOWS
     initial: int = DEFAULT_INITIAL_FLOWS
@@ -107,12 +104,9 @@ class FlowController:
         self._limit = float(config.initial)
         self._slow_start = True
         self._best: deque[float] = deque(maxlen=BASELINE_WINDOWS)
-        self._rtts: list[float] = []
-        self._overloads = 0
-        self._waited = 0
-        self._peak = 0
-        self._opened = self._changed = clock()
-        self._began = self._opened
+        self._rtts: list[float] = []  # the open window: round trips, overloads, waits, peak
+        self._overloads = self._waited = self._peak = 0
+        self._opened = self._changed = self._began = clock()
         self.decisions = 0  # windows closed so far
         self.believed: tuple[float | None, float | None] = (None, None)
         self.waited = 0.0  # seconds the calls waited for a budget, in total

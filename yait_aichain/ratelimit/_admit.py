@@ -69,8 +69,7 @@ class Permit:
         self.used: int | None = None
 
     def response(self, status: int, headers: Any) -> None:
-        """The HTTP answer, before it is parsed: its headers teach the limits, its status
-        and round trip drive ``max_flows="auto"``."""
+        """The HTTP answer, before it is parsed: its headers teach the limits."""
         self._status, self._headers = status, headers
 
     def __enter__(self) -> Permit:  # noqa: PYI034 (typing.Self needs 3.11)
@@ -116,9 +115,8 @@ class Permit:
             for limit in self._learners:
                 limit.learn(reading)
         if self._observers:
-            learners = self._learners
-            believed = (tighter(*(lim.believed_requests_per_minute for lim in learners)),
-                        tighter(*(lim.believed_tokens_per_minute for lim in learners)))
+            believed = (tighter(*(lim.believed_requests_per_minute for lim in self._learners)),
+                        tighter(*(lim.believed_tokens_per_minute for lim in self._learners)))
             for observer in self._observers:
                 observer.observe(time.monotonic() - self._sent, status=status,
                                  waited=self.waited, believed=believed)
@@ -143,14 +141,8 @@ def _release(grants: Grants) -> None:
             logger.warning("could not give a rate-limit reservation back: %s", err)
 
 
-def admit(
-    limits: Sequence[RateLimit],
-    *,
-    prompt: int = 0,
-    max_tokens: int | None = None,
-    exact: int | None = None,
-    account: RateLimit | None = None,
-) -> Permit:
+def admit(limits: Sequence[RateLimit], *, prompt: int = 0, max_tokens: int | None = None,
+          exact: int | None = None, account: RateLimit | None = None) -> Permit:
     """Wait until one request may go under every limit in ``limits``, within the scope's
     time budget; the :class:`Permit` says how long it ``waited``.
 

@@ -71,9 +71,8 @@ class _Buckets:
             self._shift(1, tokens * spec.interval)
 
     def _shift(self, i: int, seconds: float, expected: Any = None) -> None:
-        # Move bucket i's tat by ``seconds`` (only while it is ``expected``, if given),
-        # never below now: a refund creates no credit older than now (an idle bucket is
-        # full anyway).
+        # Move bucket i's tat by ``seconds`` (only while it is ``expected``, if given), never
+        # below now: a refund creates no credit older than now (an idle bucket is full).
         raise NotImplementedError
 
 
@@ -129,8 +128,7 @@ _PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local function keep(key, value)
-  local ms = math.floor((value - now) / 1000) + 1000
-  if ms < 1000 then ms = 1000 end
+  local ms = math.max(1000, math.floor((value - now) / 1000) + 1000)
   redis.call('SET', key, string.format('%.0f', value), 'PX', ms)
 end
 """
@@ -138,18 +136,13 @@ end
 # KEYS: requests tat, tokens tat, paused-until.  ARGV: per bucket (span_us, tolerance_us)
 # x2, then max_wait_us (-1: no limit).  Returns {ok, wait_us, tat1, tat2}.
 _RESERVE = _PRELUDE + """
-local wait = 0
-local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
-if paused > now then wait = paused - now end
+local wait = math.max(0, tonumber(redis.call('GET', KEYS[3]) or '0') - now)
 local new = {-1, -1}
 for i = 1, 2 do
   local span = tonumber(ARGV[i * 2 - 1])
   if span > 0 then
-    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if tat < now then tat = now end
-    new[i] = tat + span
-    local go = new[i] - tonumber(ARGV[i * 2]) - now
-    if go > wait then wait = go end
+    new[i] = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now) + span
+    wait = math.max(wait, new[i] - tonumber(ARGV[i * 2]) - now)
   end
 end
 local max_wait = tonumber(ARGV[5])
@@ -165,19 +158,13 @@ _SHIFT = _PRELUDE + """
 local tat = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local expected = tonumber(ARGV[1])
 if expected >= 0 and tat ~= expected then return 0 end
-if tat < now then tat = now end
-tat = tat + tonumber(ARGV[2])
-if tat < now then tat = now end
-keep(KEYS[1], tat)
+keep(KEYS[1], math.max(math.max(tat, now) + tonumber(ARGV[2]), now))
 return 1
 """
 
 # KEYS: paused-until.  ARGV: seconds_us.
 _PAUSE = _PRELUDE + """
-local untl = now + tonumber(ARGV[1])
-local old = tonumber(redis.call('GET', KEYS[1]) or '0')
-if old > untl then untl = old end
-keep(KEYS[1], untl)
+keep(KEYS[1], math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1])))
 return 1
 """
 

@@ -73,23 +73,16 @@ class RateLimit:
     another process only through Redis.
     """
 
-    def __init__(
-        self,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        *,
-        redis_url: str | None = None,
-        key: str | None = None,
-        output_tokens: int = DEFAULT_OUTPUT_TOKENS,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ):
+    def __init__(self, requests_per_minute: float | None = None,
+                 tokens_per_minute: float | None = None, *, redis_url: str | None = None,
+                 key: str | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+                 clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], None] | None = None):
         self.requests_per_minute = _rate("requests_per_minute", requests_per_minute)
         self.tokens_per_minute = _rate("tokens_per_minute", tokens_per_minute)
         if self.requests_per_minute is None and self.tokens_per_minute is None:
-            raise ConfigurationError(
-                "RateLimit needs requests_per_minute=, tokens_per_minute= or both"
-            )
+            raise ConfigurationError("RateLimit needs requests_per_minute=, tokens_per_minute= "
+                                     "or both")
         if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) \
                 or output_tokens < 0:
             raise ConfigurationError(f"output_tokens must be an int >= 0; got {output_tokens!r}")
@@ -129,15 +122,11 @@ class RateLimit:
         return limit
 
     def _saw_output(self, tokens: int) -> None:
-        # A learning limit's up-front output charge follows the answers seen (a mean with
-        # headroom): a fixed 1,000-token guess would hold so much budget for calls in
-        # flight that it, not the provider, would set the pace. Usage corrects each charge.
-        mean = self._output_mean
-        if mean is None:
-            return  # a user's limit keeps its documented estimate
-        mean = 0.9 * mean + 0.1 * max(0, tokens)
-        self._output_mean = mean
-        self.output_tokens = max(1, math.ceil(mean * _OUTPUT_HEADROOM))
+        # A learning limit charges up front what answers use (a mean, with headroom): a fixed
+        # 1,000-token guess would hold so much budget in flight that it would set the pace.
+        if self._output_mean is not None:  # a user's limit keeps its documented estimate
+            mean = self._output_mean = 0.9 * self._output_mean + 0.1 * max(0, tokens)
+            self.output_tokens = max(1, math.ceil(mean * _OUTPUT_HEADROOM))
 
     @property
     def pause_only(self) -> bool:
@@ -210,14 +199,12 @@ class RateLimit:
             )
 
     def acquire(self, tokens: int = 0, *, timeout: float | None = None) -> float:
-        """Wait until one request of ``tokens`` tokens (0 with no token limit) may go, for
-        code that calls an API itself; correct the charge later with :meth:`adjust`.
-        ``timeout`` is the longest wait (None: the Pool item's budget). Returns the seconds
-        waited.
+        """Wait until one request of ``tokens`` tokens (0 with no token limit) may go, at
+        most ``timeout`` seconds (None: the Pool item's budget), for code that calls an API
+        itself; correct the charge with :meth:`adjust`. Returns the seconds waited.
 
         Raises:
-            APITimeoutError: the wait would be longer than ``timeout`` (or the budget left);
-                ``retry_after`` says how long it would have been.
+            APITimeoutError: the wait would be longer (``retry_after`` says how long).
             ConfigurationError: ``tokens`` exceeds the whole ``tokens_per_minute``.
             CancelledError: the surrounding run was cancelled while waiting.
         """
