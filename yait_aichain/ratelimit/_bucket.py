@@ -52,9 +52,9 @@ class _Buckets:
     def _spans(self, requests: int, tokens: int) -> tuple[float, float]:
         # The seconds each reservation takes, kept in its handle: giving it back stays
         # exact even when the rates are retuned in between.
-        s0, s1 = (0.0 if spec is None or cost <= 0 else cost * spec.interval
-                  for spec, cost in zip(self._specs, (requests, tokens), strict=True))
-        return s0, s1
+        r, t = self._specs
+        return (0.0 if r is None or requests <= 0 else requests * r.interval,
+                0.0 if t is None or tokens <= 0 else tokens * t.interval)
 
     def cancel(self, handle: Any) -> None:
         """Give a reservation back, but only while nobody reserved after it: handing back

@@ -138,16 +138,15 @@ class RateLimit:
     @property
     def believed_requests_per_minute(self) -> float | None:
         """The request rate it paces by: the given limit, or a lower one it learned."""
-        return self._believed()[0]
+        return tighter(self.requests_per_minute, self._learned[0] if self._learned else None)
 
     @property
     def believed_tokens_per_minute(self) -> float | None:
         """The token rate it paces by: the given limit, or a lower one it learned."""
-        return self._believed()[1]
+        return tighter(self.tokens_per_minute, self._learned[1] if self._learned else None)
 
     def _believed(self) -> tuple[float | None, float | None]:
-        rpm, tpm = self._learned or (None, None)
-        return tighter(self.requests_per_minute, rpm), tighter(self.tokens_per_minute, tpm)
+        return self.believed_requests_per_minute, self.believed_tokens_per_minute
 
     def _specs(self) -> tuple[BucketSpec | None, BucketSpec | None]:
         rpm, tpm = self._believed()
