@@ -52,10 +52,8 @@ class CircuitBreaker:
 
 def check_breaker(value: Any) -> CircuitBreaker | None:
     """``True`` (the default) -> the default breaker; ``False``/None -> off."""
-    if value is True:
-        return CircuitBreaker()
-    if value is False or value is None:
-        return None
+    if value is True or value is False or value is None:
+        return CircuitBreaker() if value else None
     if isinstance(value, CircuitBreaker):
         return value
     raise ConfigurationError(

@@ -90,11 +90,9 @@ def portable_error(exc: BaseException, tb: str | None) -> BaseException:
     return exc if same else RemoteError(type(exc).__qualname__, str(exc), tb)
 
 
-def run_item(
-    runner: Any, variables: dict[str, Any], budget: float | None,
-    cancel: threading.Event | None = None, tally: _context.Tally | None = None,
-    worker_context: Any = None,
-) -> Outcome | None:
+def run_item(runner: Any, variables: dict[str, Any], budget: float | None,
+             cancel: threading.Event | None = None, tally: _context.Tally | None = None,
+             worker_context: Any = None) -> Outcome | None:
     """Run one item within ``budget`` seconds; None when ``cancel`` was set before it began.
 
     Module-level, so every executor can pickle it. Never raises for the runner: every

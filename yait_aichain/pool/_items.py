@@ -17,9 +17,8 @@ def item_type_error(index: int, item: Any) -> TypeError:
                      f"{type(item).__name__}. Wrap a bare value as {{'input': value}}.")
 
 
-def check_chain_items(
-    runner: Any, items: list[Any] | None, shared: Mapping[str, Any] | None, first: int = 0
-) -> None:
+def check_chain_items(runner: Any, items: list[Any] | None, shared: Mapping[str, Any] | None,
+                      first: int = 0) -> None:
     """For a Chain runner, walk its steps against each distinct set of item keys (plus
     the shared variables) before any item starts, so a step reading a variable nothing
     provides fails at once, not after every item paid for the steps before it. A lazy

@@ -184,10 +184,9 @@ class Pool:
         (say, after Ctrl-C); returns how many batches were asked."""
         return sum(job.cancel() for job in self._batch_jobs)
 
-    def _events(
-        self, variables: dict[str, Any] | None, retry: bool, snapshots: bool = True,
-        settings: Settings | None = None, submit_only: bool = False,
-    ) -> Iterator[ItemRecord]:
+    def _events(self, variables: dict[str, Any] | None, retry: bool, snapshots: bool = True,
+                settings: Settings | None = None, submit_only: bool = False,
+                ) -> Iterator[ItemRecord]:
         if retry and variables is None:
             variables = self._variables
         shared = SharedVariables(variables)

@@ -48,10 +48,9 @@ def _money(usage: Usage) -> list[str]:
     return parts
 
 
-def format_line(
-    label: str, counts: dict[Any, int], total: int | None, elapsed: float, usage: Usage,
-    final: bool = False, already: int = 0, waiting: int = 0, flows: str | None = None,
-) -> str:
+def format_line(label: str, counts: dict[Any, int], total: int | None, elapsed: float,
+                usage: Usage, final: bool = False, already: int = 0, waiting: int = 0,
+                flows: str | None = None) -> str:
     """The progress text: done/total, failures, in flight, rate, ETA, tokens and cost.
 
     ``already``: items ended before this run (a retry), left out of the rate; ``waiting``:
@@ -124,9 +123,8 @@ def progress_line(stream: Any, label: str, already: int = 0) -> ProgressLine | T
 class ProgressLine:
     """Writes :func:`format_line` to ``stream``, throttled."""
 
-    def __init__(
-        self, stream: Any, label: str, already: int = 0, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, stream: Any, label: str, already: int = 0,
+                 clock: Callable[[], float] = time.monotonic):
         self._stream = stream
         self._tty = _is_terminal(stream)
         self._interval = MIN_INTERVAL if self._tty else PLAIN_INTERVAL
@@ -147,8 +145,8 @@ class ProgressLine:
         self._draw(counts, total, usage, self._clock(), flows=flows, final=True)
 
     def _draw(self, counts: dict[Any, int], total: int | None, usage: Usage, now: float,
-              waiting: int = 0, flows: Callable[[], str] | None = None, final: bool = False
-              ) -> None:
+              waiting: int = 0, flows: Callable[[], str] | None = None,
+              final: bool = False) -> None:
         if self._stream is None:
             return
         line = format_line(self._label, counts, total, now - self._started, usage, final=final,
