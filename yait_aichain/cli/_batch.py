@@ -259,20 +259,6 @@ def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
     return ResultWriter(args.output, append=args.resume, run=run[0], identity=run[1])
 
 
-def _pool(args: argparse.Namespace, skill: Any, rows: list[Any], write: Any,
-          rate: dict[str, Any], writer: Any) -> Any:
-    from ..pool import Pool
-
-    try:
-        return Pool(skill, items=rows, max_flows=args.max_flows, timeout=args.timeout,
-                    progress=args.progress, on_item_done=write, name="run",
-                    on_error=args.on_error, max_cost=args.max_cost,
-                    max_tokens=args.max_tokens_total, **rate, **modes.batch_options(args))
-    except (ConfigurationError, TypeError) as exc:
-        writer.close()
-        raise CliError(str(exc)) from None
-
-
 def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
          rate: dict[str, Any], previous: Previous, run: tuple[str, dict[str, Any]]) -> int:
     if not todo:
@@ -283,7 +269,16 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     def write(rec: Any) -> None:
         writer.write(result_line(ids[rec.index], rec))
 
-    pool = _pool(args, skill, [items.rows[i] for i in todo], write, rate, writer)
+    from ..pool import Pool
+
+    try:
+        pool = Pool(skill, items=[items.rows[i] for i in todo], max_flows=args.max_flows,
+                    timeout=args.timeout, progress=args.progress, on_item_done=write,
+                    name="run", on_error=args.on_error, max_cost=args.max_cost,
+                    max_tokens=args.max_tokens_total, **rate, **modes.batch_options(args))
+    except (ConfigurationError, TypeError) as exc:
+        writer.close()
+        raise CliError(str(exc)) from None
     if args.no_wait:
         writer.close()
         return modes.submit_only(pool, args)

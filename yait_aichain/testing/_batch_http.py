@@ -17,7 +17,6 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import unquote
 
-from . import _errors as E
 from . import _wire as W
 from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore, Request
 
@@ -27,7 +26,8 @@ _Created = tuple[list[Request], dict[str, Any]]
 
 
 class _Refused(Exception):
-    """A request answered with this status and message, in the provider's error shape."""
+    """A request answered with this status and message, in the provider's error shape
+    (``handler._error``, as the live routes answer)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -36,11 +36,6 @@ class _Refused(Exception):
 
 def _json(handler: Any, value: Any, status: int = 200) -> None:
     handler._send(status, json.dumps(value, separators=(",", ":")).encode("utf-8"))
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    """A JSON object from untrusted data, else an empty one."""
-    return value if isinstance(value, dict) else {}
 
 
 def _rfc3339(stamp: float | None) -> str | None:
@@ -207,8 +202,8 @@ _GEMINI_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.Generate
 
 
 def _gemini_requests(store: BatchStore, data: dict[str, Any], match: re.Match[str]) -> _Created:
-    spec = _obj(data.get("batch"))
-    items = _obj(_obj(spec.get("inputConfig")).get("requests")).get("requests")
+    spec = W._dict(data.get("batch"))
+    items = W._dict(W._dict(spec.get("inputConfig")).get("requests")).get("requests")
     if not isinstance(items, list) or not items:
         raise _Refused(400, "batch.inputConfig.requests.requests must be a non-empty list "
                             "(the simulator takes inlined requests)")
@@ -218,7 +213,7 @@ def _gemini_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
         request = item.get("request") if isinstance(item, dict) else None
         if not isinstance(request, dict):
             raise _Refused(400, f"requests[{n}].request must be an object")
-        requests.append((str(_obj(item.get("metadata")).get("key", n)), request, model))
+        requests.append((str(W._dict(item.get("metadata")).get("key", n)), request, model))
     return requests, {"model": f"models/{model}", "display_name": spec.get("displayName")
                       or "batch", "metadata": [i.get("metadata") for i in items]}
 
@@ -264,14 +259,9 @@ _GEMINI = _API(W.GEMINI, "", _gemini_requests, _gemini_batch,
                deleted=lambda ident: {}, unique_ids=False, collection_creates=False)
 
 
-def _store(handler: Any) -> BatchStore:
-    store: BatchStore = handler._core.batches
-    return store
-
-
 def _files(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
     ident, action = match.groups()
-    store = _store(handler)
+    store: BatchStore = handler._core.batches
     entry = (_upload(handler, store, raw) if handler.command == "POST" and ident is None
              else store.files.get(ident or ""))
     if entry is None:
@@ -300,13 +290,10 @@ def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
 
 
 def _create(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError as exc:
-        raise _Refused(400, f"Request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise _Refused(400, "Request body must be a JSON object")
-    store = _store(handler)
+    data = handler._json(api.provider, raw or b"{}")  # or None, after answering why not
+    if data is None:
+        return
+    store: BatchStore = handler._core.batches
     requests, extra = api.requests(store, data, match)
     if api.unique_ids and len({cid for cid, _, _ in requests}) != len(requests):
         raise _Refused(400, "custom_id values must be unique in a batch")
@@ -316,7 +303,8 @@ def _create(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
 
 def _batches(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
     ident, action = match.groups()
-    store, reply = _store(handler), handler._core.reply
+    store: BatchStore = handler._core.batches
+    reply = handler._core.reply
     if ident is None and handler.command == "POST" and api.collection_creates:
         return _create(handler, api, match, raw)
     if ident is None:
@@ -361,7 +349,6 @@ def serve(handler: Any, raw: bytes) -> bool:
                     raise _Refused(401, "Invalid API key (simulated)")
                 route(handler, api, match, raw)
             except _Refused as exc:
-                _json(handler, E.error_body(api.provider, exc.status, message=str(exc)),
-                      exc.status)
+                handler._error(api.provider, exc.status, message=str(exc))
             return True
     return False
