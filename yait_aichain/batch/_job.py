@@ -29,9 +29,12 @@ from ._http import BatchHttp
 from ._journal import Journal, Submitted
 from ._providers import BACKENDS, CANCELED, EXPIRED, SUCCEEDED, Backend, Poll, Raw
 
-__all__ = ["BatchJob", "BatchRequest", "BatchResult", "check_poll_interval", "describe"]
+__all__ = ["DEFAULT_POLL_INTERVAL", "BatchJob", "BatchRequest", "BatchResult",
+           "check_poll_interval", "describe"]
 
 logger = logging.getLogger("yait_aichain.batch")
+
+DEFAULT_POLL_INTERVAL = 60.0  # seconds between two looks at the unfinished batches
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class BatchJob:
         self,
         requests: Iterable[BatchRequest],
         *,
-        poll_interval: float = 60.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         journal: Journal | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,

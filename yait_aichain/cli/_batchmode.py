@@ -1,12 +1,5 @@
-"""``run``'s other modes: ``--dry-run``, and ``--batch``/``--no-wait`` through the providers'
-Batch APIs.
-
-``--dry-run`` renders the first prompts and sends nothing. ``--batch`` runs the items as
-provider batches (half the price, results within 24 hours) and keeps the batch ids in
-``<output>.checkpoint.batches``, so ``--resume`` after a crash or Ctrl-C re-attaches instead
-of paying again. ``--no-wait`` submits and exits, printing the command that collects the
-results later.
-"""
+"""``run``'s other modes: ``--dry-run`` (render, send nothing), and ``--batch``/``--no-wait``
+through the providers' Batch APIs, the batch ids kept in ``<output>.checkpoint.batches``."""
 
 from __future__ import annotations
 
@@ -17,14 +10,13 @@ import shlex
 import sys
 from typing import Any
 
-from ..batch._job import describe
+from ..batch._job import DEFAULT_POLL_INTERVAL, describe
 from ._common import EXIT_OK, CliError, positive_float, say
 from ._files import Items
 
 __all__ = ["add_batch_arguments", "batch_options", "check_batch_arguments", "dry_run",
            "submit_only"]
 
-DEFAULT_POLL_INTERVAL = 60.0
 DRY_RUN_SHOWN = 3
 CHARS_PER_TOKEN = 4  # the usual rough rule for English text; only for the dry-run estimate
 
