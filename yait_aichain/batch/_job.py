@@ -13,15 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._usage import Usage
-from ..errors import (
-    AichainError,
-    APIError,
-    BatchCancelledError,
-    BatchError,
-    BatchExpiredError,
-    ConfigurationError,
-    RequestTooLargeError,
-)
+from ..errors import (AichainError, APIError, BatchCancelledError, BatchError, BatchExpiredError,
+                      ConfigurationError, RequestTooLargeError)
 from ..models._model import Model
 from ..models._status import error_for_response
 from ..models.providers._base import TEXT, OutputSpec, WireRequest
@@ -119,16 +112,11 @@ class BatchJob:
         ConfigurationError: a request's provider has no Batch API, or keys repeat.
     """
 
-    def __init__(
-        self,
-        requests: Iterable[BatchRequest],
-        *,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        journal: Journal | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        on_progress: Callable[[dict[str, dict[str, int]]], None] | None = None,
-    ):
+    def __init__(self, requests: Iterable[BatchRequest], *,
+                 poll_interval: float = DEFAULT_POLL_INTERVAL, journal: Journal | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_progress: Callable[[dict[str, dict[str, int]]], None] | None = None):
         self.poll_interval = check_poll_interval(poll_interval)
         self._journal = journal
         self._sleep, self._clock, self._on_progress = sleep, clock, on_progress

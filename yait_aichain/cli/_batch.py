@@ -15,39 +15,14 @@ from .._usage import Usage
 from ..errors import AichainError, ConfigurationError, UnsupportedSchemaError
 from ..pool import CANCELLED, DEFAULT_MAX_FLOWS, DONE, FAILED
 from ..pool._status import empty_counts
-from ._common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CliError,
-    add_model_arguments,
-    build_model,
-    flows,
-    non_negative_float,
-    positive_float,
-    positive_int,
-    price_pair,
-    rate_limit_options,
-    say,
-    usage_text,
-)
+from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, add_model_arguments,
+                      build_model, flows, non_negative_float, positive_float, positive_int,
+                      price_pair, rate_limit_options, say, usage_text)
 from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
-from ._files import (
-    Items,
-    Previous,
-    ResultWriter,
-    check_columns,
-    check_distinct,
-    cut_torn_tail,
-    id_key,
-    input_format,
-    job_records,
-    read_items,
-    read_previous,
-    result_line,
-)
+from ._files import (Items, Previous, ResultWriter, check_columns, check_distinct, cut_torn_tail,
+                     id_key, input_format, job_records, read_items, read_previous, result_line)
 
 DESCRIPTION = """\
 Run a prompt template over every item of a JSONL or CSV file, max-flows at a time,

@@ -23,15 +23,8 @@ from ..batch._job import check_poll_interval, describe
 from ..batch._providers import BACKENDS
 from ..chain._chain import Chain, _run_step
 from ..chain._steps import Step
-from ..errors import (
-    AichainError,
-    BatchCancelledError,
-    CancelledError,
-    ChainStepError,
-    ConfigurationError,
-    OutputValidationError,
-    TemplateError,
-)
+from ..errors import (AichainError, BatchCancelledError, CancelledError, ChainStepError,
+                      ConfigurationError, OutputValidationError, TemplateError)
 from ..skills._skill import Skill
 from ._config import Settings, resolve_progress
 from ._items import SharedVariables, item_type_error
@@ -115,10 +108,8 @@ class _Item:
 
 
 class BatchRun:
-    """One batch-mode pass over a plan of items; iterate :meth:`events` to drive it.
-
-    ``submit_only`` stops after the first batch step is submitted (``pool.submit()``).
-    """
+    """One batch-mode pass over a plan of items; iterate :meth:`events` to drive it
+    (``submit_only``: stop once the first batch step is submitted, for ``pool.submit()``)."""
 
     def __init__(self, settings: Settings, book: RecordBook, plan: Iterator[tuple[int, Any]],
                  shared: SharedVariables, *, submit_only: bool = False,
@@ -164,8 +155,7 @@ class BatchRun:
                 journal.close(self.book)
 
     def _admit(self, journal: Any, items: list[_Item]) -> Iterator[ItemRecord]:
-        """Every item of the plan RUNNING (into ``items``), or ended at once: not a dict,
-        or DONE in the checkpoint."""
+        """Start every item of the plan, or end it at once (not a dict, DONE in the checkpoint)."""
         for index, item in self._plan:
             rec = self.book.get_or_add(index, item)
             if not isinstance(item, dict):

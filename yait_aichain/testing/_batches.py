@@ -75,12 +75,8 @@ class Batch:
 
 
 class BatchControl:
-    """What a test sets about batches: ``sim.batches``.
-
-    Attributes:
-        delay: seconds a new batch stays in progress before its results are ready.
-        expire: when True, batches that come due expire instead (every request expired).
-    """
+    """What a test sets about batches (``sim.batches``): ``delay``, the seconds a new batch
+    stays in progress; ``expire``, True to have batches that come due expire instead."""
 
     def __init__(self, store: BatchStore) -> None:
         self._store = store
