@@ -290,7 +290,7 @@ def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
 
 
 def _create(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
-    data = handler._json(api.provider, raw or b"{}")  # or None, after answering why not
+    data = handler._json(raw or b"{}")  # or None, after answering why not
     if data is None:
         return
     store: BatchStore = handler._core.batches
@@ -349,6 +349,6 @@ def serve(handler: Any, raw: bytes) -> bool:
                     raise _Refused(401, "Invalid API key (simulated)")
                 route(handler, api, match, raw)
             except _Refused as exc:
-                handler._error(api.provider, exc.status, message=str(exc))
+                handler._error(exc.status, message=str(exc))
             return True
     return False
