@@ -95,18 +95,15 @@ class Skill(ThreadLocalViews):
             raise ConfigurationError(f"cache must be 'auto' or False, got {cache!r}")
         self.cache = "auto" if cache in ("auto", True) else False
         self._cache_at = cache_point(self._messages, model) if self.cache else None
-        self._check_output()
+        if self.output.type == "json_schema" and isinstance(model, Model):
+            # The request this Skill will send, built once without sending it: a schema the
+            # provider cannot express fails here, before any item runs.
+            model.build_request(self._messages, self.output)
 
     def _revive_output(self, value: Any) -> Any:
         """A result read back from a checkpoint, as :meth:`run` would have returned it."""
         cls = self._typed.model_class
         return value if cls is None else cls.model_validate(value)
-
-    def _check_output(self) -> None:
-        # The request this Skill will send, built once without sending it: a schema the
-        # provider cannot express fails here, before any item runs.
-        if self.output.type == "json_schema" and isinstance(self.model, Model):
-            self.model.build_request(self._messages, self.output)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
