@@ -252,7 +252,7 @@ class _Walk:
 
 def _checked_type(kind: Any, path: str, walk: _Walk) -> Any:
     kinds = kind if isinstance(kind, list) else [kind]
-    bad = [k for k in kinds if k not in _TYPES]
+    bad = [k for k in kinds if not isinstance(k, str) or k not in _TYPES]
     if bad or not kinds:
         raise walk.fail(path, f"the type {kind!r}", f"use one of {sorted(_TYPES)}")
     return kind

@@ -1,10 +1,11 @@
 """The contract every provider adapter meets.
 
-An adapter is pure data work: it turns normalised messages (``_messages``) and options
-(:data:`OPTION_NAMES`, checked by Model) into one provider's request body, and that
-provider's response body back into an output and a :class:`Usage`. It never touches the
-network, reads the environment or sleeps, so it is tested without sockets. The Model owns
-keys, base URLs, the transport and retries.
+An adapter is pure data work: it turns normalised messages (``_messages``: text parts, and
+image parts whose ``source`` is ``{"kind": "url", "url"}`` or ``{"kind": "base64", "data",
+"mime_type"}``) and options (:data:`OPTION_NAMES`, checked by Model) into one provider's
+request body, and that provider's response body back into an output and a :class:`Usage`.
+It never touches the network, reads the environment or sleeps, so it is tested without
+sockets. The Model owns keys, base URLs, the transport and retries.
 """
 
 from __future__ import annotations

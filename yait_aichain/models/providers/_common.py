@@ -134,8 +134,9 @@ def tool_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Tokens:
-    """Where a response reports usage (the ``at`` field) and which keys each count sums
-    (``"a.b"`` is key ``b`` inside ``a``). The total defaults to input plus output."""
+    """Where a response reports usage (``at``) and which keys each count sums (``"a.b"``
+    is key ``b`` inside ``a``); ``read``/``write`` count the prompt tokens read from or
+    written to the cache. The total defaults to input plus output."""
 
     at: str
     input: tuple[str, ...]
