@@ -304,3 +304,52 @@ def test_gemini_refuses_a_schema_that_explodes_when_inlined():
         defs[f"D{i}"] = obj(**{f"p{j}": {"$ref": f"#/$defs/D{i + 1}"} for j in range(10)})
     with pytest.raises(UnsupportedSchemaError, match="more than 10000 nodes"):
         gemini_schema({**obj(root={"$ref": "#/$defs/D0"}), "$defs": defs})
+
+
+# A keyword holding a value of the wrong kind is refused with its path for every provider,
+# never a TypeError or AttributeError from deep inside a converter.
+MALFORMED = [
+    ({"$ref": None}, "$.$ref"),
+    ({"type": "object", "$ref": 1}, "$.$ref"),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": -1}, "$.required"),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": [1]}, "$.required"),
+    ({"type": "object", "properties": {"a": 1}}, "$.properties"),
+    ({"type": "object", "properties": []}, "$.properties"),
+    ({"type": "object", "properties": {"a": {"type": "array", "items": "x"}}},
+     "$.properties.a.items"),
+    ({"type": "object", "properties": {"a": {"anyOf": {"type": "string"}}}},
+     "$.properties.a.anyOf"),
+    ({"type": "object", "properties": {"a": {"type": "string", "enum": "ab"}}},
+     "$.properties.a.enum"),
+    ({"type": "object", "properties": {"a": {"type": "string", "maxLength": "5"}}},
+     "$.properties.a.maxLength"),
+    ({"type": "object", "properties": {"a": {"type": "number", "minimum": [1]}}},
+     "$.properties.a.minimum"),
+    ({"type": "object", "properties": {"a": {"type": "string", "format": 3}}},
+     "$.properties.a.format"),
+    ({"type": "object", "properties": {"a": {"type": [1]}}}, "$.properties.a.type"),
+    ({"type": "object", "$defs": {"d": 5}, "properties": {"a": {"$ref": "#/$defs/d"}}},
+     "$.$defs"),
+]
+
+
+@pytest.mark.parametrize("name", ["gpt-4o-mini", "claude-sonnet-4-5", "claude-3-5-haiku-latest",
+                                  "gemini-2.5-flash"])
+@pytest.mark.parametrize("schema, path", MALFORMED)
+def test_a_malformed_schema_is_refused_with_its_path(name, schema, path):
+    model = Model(name, api_key="k")
+    output = {"format": {"type": "json_schema", "schema": schema, "name": "r"}}
+    with pytest.raises(UnsupportedSchemaError, match="malformed") as caught:
+        model.build_request([{"role": "user", "content": "hi"}], output)
+    # (a dialect that wraps a non-object root puts the path under its wrapper)
+    assert caught.value.path.endswith(path.removeprefix("$"))
+
+
+def test_a_property_named_like_a_keyword_is_a_property():
+    schema = {"type": "object", "required": ["required", "type"],
+              "properties": {"required": {"type": "string"}, "type": {"type": "integer"}},
+              "additionalProperties": False}
+    for name in ("gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"):
+        Model(name, api_key="k").build_request(
+            [{"role": "user", "content": "hi"}],
+            {"format": {"type": "json_schema", "schema": schema, "name": "r"}})

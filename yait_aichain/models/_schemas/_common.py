@@ -10,8 +10,8 @@ from typing import Any
 
 from ...errors import UnsupportedSchemaError
 
-__all__ = ["ASSERTIONS", "STRUCTURAL", "converted", "error", "resolve", "restate",
-           "self_contained", "walk_refs"]
+__all__ = ["ASSERTIONS", "STRUCTURAL", "check_shape", "converted", "error", "resolve",
+           "restate", "self_contained", "walk_refs"]
 
 # Keywords that shape the value in ways a dropped keyword could not be checked back:
 # refusing them is the only honest answer for a constrained-decoding dialect.
@@ -31,6 +31,7 @@ def converted(convert: Callable[[dict[str, Any]], dict[str, Any]], schema: Any) 
     if not isinstance(schema, dict):
         raise error("schema", "$", "a schema that is not a JSON object",
                     "pass a JSON Schema dict or a pydantic model class")
+    check_shape(schema, "schema")
     try:
         text = json.dumps(schema)  # key order kept: providers answer in schema order
     except (TypeError, ValueError) as exc:
@@ -111,8 +112,94 @@ def self_contained(schema: Any, provider: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise error(provider, "$", "a schema that is not a JSON object",
                     "pass a JSON Schema dict or a pydantic model class")
+    check_shape(schema, provider)
     walk_refs(schema, schema, provider, "$", ())
     return schema
+
+
+# What each keyword's value must be (JSON Schema 2020-12, with the draft-4 forms pydantic and
+# older tools still write), so a malformed schema is refused with its path instead of
+# crashing a converter. Subschemas are walked only where a keyword holds schemas.
+_SCHEMA, _SCHEMAS, _SCHEMA_MAP = "a schema", "a list of schemas", "an object of schemas"
+_NESTED = {"items": (_SCHEMA, _SCHEMAS), "additionalProperties": (_SCHEMA,), "not": (_SCHEMA,),
+           "contains": (_SCHEMA,), "if": (_SCHEMA,), "then": (_SCHEMA,), "else": (_SCHEMA,),
+           "propertyNames": (_SCHEMA,), "unevaluatedItems": (_SCHEMA,),
+           "unevaluatedProperties": (_SCHEMA,), "prefixItems": (_SCHEMAS,),
+           "anyOf": (_SCHEMAS,), "oneOf": (_SCHEMAS,), "allOf": (_SCHEMAS,),
+           "properties": (_SCHEMA_MAP,), "$defs": (_SCHEMA_MAP,),
+           "definitions": (_SCHEMA_MAP,), "patternProperties": (_SCHEMA_MAP,),
+           "dependentSchemas": (_SCHEMA_MAP,)}
+_COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
+           "minContains", "maxContains")
+_NUMBERS = ("minimum", "maximum", "multipleOf")
+
+
+def _is_schema(value: Any) -> bool:
+    return isinstance(value, (dict, bool))
+
+
+def _fits(value: Any, form: str) -> bool:
+    if form == _SCHEMA:
+        return _is_schema(value)
+    if form == _SCHEMAS:
+        return isinstance(value, list) and all(map(_is_schema, value))
+    return isinstance(value, dict) and all(map(_is_schema, value.values()))
+
+
+def _keyword_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one keyword's value, or None."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key in _NESTED:
+        forms = _NESTED[key]
+        return None if any(_fits(value, f) for f in forms) else " or ".join(forms)
+    if key in ("$ref", "title", "description", "format", "pattern"):
+        return None if isinstance(value, str) else "a string"
+    if key == "type":
+        ok = isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(t, str) for t in value))
+        return None if ok else "a type name or a list of them"
+    if key == "required":
+        ok = isinstance(value, list) and all(isinstance(r, str) for r in value)
+        return None if ok else "a list of property names"
+    if key == "enum":
+        return None if isinstance(value, list) else "a list of values"
+    if key in _COUNTS:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else "a whole number >= 0"
+    if key in _NUMBERS or key in ("exclusiveMinimum", "exclusiveMaximum"):
+        ok = number or (key.startswith("exclusive") and isinstance(value, bool))
+        return None if ok else "a number"
+    return None
+
+
+def check_shape(schema: Any, provider: str, path: str = "$") -> None:
+    """Refuse a schema whose keywords hold values of the wrong kind (``"required": 1``, a
+    ``$ref`` that is not a string), naming where, before any converter reads it.
+
+    Raises:
+        UnsupportedSchemaError: the first malformed keyword, with its path.
+    """
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        problem = _keyword_problem(key, value)
+        if problem is not None:
+            raise UnsupportedSchemaError(
+                f"the output schema is malformed at {path}: {key!r} must be {problem}, got "
+                f"{json.dumps(value, default=repr)[:80]}; fix the schema (or build it from a "
+                f"pydantic model)", provider=provider, path=f"{path}.{key}", feature=key)
+        for child, sub in _subschemas(key, value, path):
+            check_shape(sub, provider, child)
+
+
+def _subschemas(key: str, value: Any, path: str) -> list[tuple[str, Any]]:
+    if key not in _NESTED:
+        return []
+    if isinstance(value, list):
+        return [(f"{path}.{key}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, dict) and _NESTED[key] == (_SCHEMA_MAP,):
+        return [(f"{path}.{key}.{name}", v) for name, v in value.items()]
+    return [(f"{path}.{key}", value)]
 
 
 def error(provider: str, path: str, feature: str, fix: str) -> UnsupportedSchemaError:
