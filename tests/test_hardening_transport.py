@@ -176,9 +176,9 @@ def test_response_too_large_is_both_an_api_and_a_fetch_error_and_never_retried()
 
 def test_a_spent_budget_at_connect_time_is_a_timeout_not_a_value_error():
     from yait_aichain import _watchdog
-    from yait_aichain.models._connect import _HTTPConnection
+    from yait_aichain.models._connect import POOL_CLASSES
 
-    conn = _HTTPConnection("127.0.0.1", 9, timeout=5)
+    conn = POOL_CLASSES["http"].ConnectionCls("127.0.0.1", 9, timeout=5)
     with _watchdog.deadline_alarm(time.monotonic() - 1), pytest.raises(Exception) as info:
         conn.connect()
     assert "timed out" in str(info.value).lower() and not isinstance(info.value, ValueError)

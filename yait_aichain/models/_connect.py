@@ -1,18 +1,22 @@
-"""Connections for API calls that keep the call's deadline in every phase.
+"""Connections that keep the call's deadline in every phase: for Model calls and page fetches.
 
 urllib3 opens a connection with ``socket.create_connection``, which resolves the host
 with the system resolver: no socket timeout applies to that, so a hanging DNS server
 held ``Model(timeout=2)`` indefinitely. Here the name is resolved under the call's
-remaining budget (:func:`yait_aichain._watchdog.resolve_within`) and the socket opened
-to the answers directly. The pools hand each connection to the call's deadline alarm,
-which shuts the socket down when the budget is spent, whether the server is dripping the
-status line, the headers, a chunk-size line or the body.
+remaining budget (:func:`yait_aichain._watchdog.resolve_within`), or not at all for a
+connection pinned to a checked address (:mod:`yait_aichain.tools._pinned`), and the
+socket is opened to the answers directly, under the same budget. The pools hand each
+connection to the call's deadline alarm, which shuts the socket down when the budget is
+spent, whether the server is dripping the status line, the headers, a chunk-size line
+or the body.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -21,29 +25,56 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 
 from .. import _watchdog
 
-__all__ = ["POOL_CLASSES"]
+__all__ = ["POOL_CLASSES", "BudgetedConnectionMixin", "Dialer", "default_dialer", "pools_for"]
+
+# dialer(sockaddr, timeout) -> a connected socket. The default opens a TCP socket;
+# tests pass their own to record the target and serve it from 127.0.0.1.
+Dialer = Callable[[tuple[Any, ...], "float | None"], socket.socket]
 
 
-class _BudgetedConnectionMixin:
+def default_dialer(address: tuple[Any, ...], timeout: float | None) -> socket.socket:
+    """Open a TCP connection to an IP address (never a name: no DNS lookup here)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class BudgetedConnectionMixin:
+    """Replaces urllib3's ``create_connection`` with a lookup and a dial under the budget."""
+
     host: str
     port: int
     timeout: Any
     socket_options: Any
     _dns_host: str
 
-    def _new_conn(self) -> socket.socket:
-        connect = self.timeout if isinstance(self.timeout, (int, float)) else None
+    def _addresses(self, timeout: float | None) -> list[tuple[Any, ...]]:
         try:
-            infos = _watchdog.resolve_within(self._dns_host, self.port,
-                                             _watchdog.remaining(connect))
+            infos = _watchdog.resolve_within(self._dns_host, self.port, timeout)
         except TimeoutError as exc:
             raise ConnectTimeoutError(self, f"DNS: {exc}") from exc
         except (socket.gaierror, UnicodeError) as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+        return [info[4] for info in infos]
+
+    def _dial(self, address: tuple[Any, ...], timeout: float | None) -> socket.socket:
+        return default_dialer(address, timeout)
+
+    def _new_conn(self) -> socket.socket:
+        connect = self.timeout if isinstance(self.timeout, (int, float)) else None
         error: OSError | None = None
-        for family, _, _, _, address in infos:
+        for address in self._addresses(_watchdog.remaining(connect)):
+            timeout = _watchdog.remaining(connect)
             try:
-                sock = self._open(family, address, _watchdog.remaining(connect))
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError("no time left to connect")  # settimeout() refuses <= 0
+                sock = self._dial(address, timeout)
             except TimeoutError as exc:
                 raise ConnectTimeoutError(
                     self, f"Connection to {self.host} timed out. (connect timeout={connect})"
@@ -51,42 +82,27 @@ class _BudgetedConnectionMixin:
             except OSError as exc:
                 error = exc
                 continue
+            for opt in self.socket_options or ():
+                with contextlib.suppress(OSError):  # e.g. TCP_NODELAY on a socketpair double
+                    sock.setsockopt(*opt)
             sys.audit("http.client.connect", self, self.host, self.port)
             return sock
         raise NewConnectionError(
             self, f"Failed to establish a new connection: {error}",  # type: ignore[arg-type]
         ) from error
 
-    def _open(self, family: int, address: Any, timeout: float | None) -> socket.socket:
-        if timeout is not None and timeout <= 0:
-            raise TimeoutError("no time left to connect")  # settimeout() refuses <= 0
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            for opt in self.socket_options or ():
-                sock.setsockopt(*opt)
-            sock.settimeout(timeout)
-            sock.connect(address)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
 
-
-class _HTTPConnection(_BudgetedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_BudgetedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _HTTPPool(_watchdog.AlarmedPoolMixin, HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(_watchdog.AlarmedPoolMixin, HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+def pools_for(mixin: type, prefix: str) -> dict[str, type[HTTPConnectionPool]]:
+    """http and https pool classes, under the deadline alarm, whose connections use ``mixin``."""
+    pools: dict[str, type[HTTPConnectionPool]] = {}
+    for scheme, conn, pool in (("http", HTTPConnection, HTTPConnectionPool),
+                               ("https", HTTPSConnection, HTTPSConnectionPool)):
+        module = {"__module__": mixin.__module__}
+        conn_cls = type(f"{prefix}{conn.__name__}", (mixin, conn), module)
+        pools[scheme] = type(f"{prefix}{pool.__name__}", (_watchdog.AlarmedPoolMixin, pool),
+                             {**module, "ConnectionCls": conn_cls})
+    return pools
 
 
 #: for ``PoolManager.pool_classes_by_scheme``
-POOL_CLASSES: dict[str, type[HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+POOL_CLASSES = pools_for(BudgetedConnectionMixin, "Budgeted")

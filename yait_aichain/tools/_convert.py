@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
 from typing import Any
 
-from .._context import current
-from ..errors import (
-    AichainError,
-    ConfigurationError,
-    ConversionError,
-    DocumentError,
-    ToolError,
-    ToolInputError,
-    UnsafeURLError,
-    UnsupportedContentTypeError,
-)
-from ._fetch import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_REDIRECTS,
-    DEFAULT_POOL_MAXSIZE,
-    DEFAULT_TIMEOUT,
-    DEFAULT_USER_AGENT,
-    Fetcher,
-)
+from ..errors import (AichainError, ConversionError, DocumentError, ToolError, ToolInputError,
+                      UnsafeURLError, UnsupportedContentTypeError)
+from ._fetch import (DEFAULT_MAX_BYTES, DEFAULT_MAX_REDIRECTS, DEFAULT_POOL_MAXSIZE,
+                     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Fetcher, check_int)
 from ._documents import DOCUMENT_KINDS, Limits, convert_document, describe, sniff
 from ._html import decode_body, looks_like_html
 from ._localfile import LocalFiles
@@ -44,12 +30,6 @@ _EXTENSIONS = {
     ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx",
     ".pptx": "pptx", ".doc": "binary", ".xls": "binary", ".ppt": "binary",
 }
-
-
-def _check_caps(caps: dict[str, Any]) -> None:
-    for name, value in caps.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
 
 
 class convertToMD(Tool):  # lower-case: the name the seed article's users import
@@ -144,16 +124,16 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         max_rows: int = 5000,
         max_columns: int = 100,
     ) -> None:
-        self._options: dict[str, Any] = {
-            "allow_private": allow_private, "timeout": timeout, "max_bytes": max_bytes,
-            "max_redirects": max_redirects, "user_agent": user_agent,
-        }
-        self._fetcher = Fetcher(pool_maxsize=pool_maxsize, **self._options)
+        self._fetcher = Fetcher(
+            allow_private=allow_private, timeout=timeout, max_bytes=max_bytes,
+            max_redirects=max_redirects, user_agent=user_agent, pool_maxsize=pool_maxsize,
+        )
         self.max_bytes = max_bytes
         self._files = LocalFiles(root)
         self.root = self._files.root
         self._caps = {"max_pages": max_pages, "max_rows": max_rows, "max_columns": max_columns}
-        _check_caps(self._caps)
+        for name, value in self._caps.items():
+            check_int(name, value, 1)
 
     def __repr__(self) -> str:
         return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"
@@ -163,19 +143,6 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         # other caps must not be reused.
         return {**super().identity(), "caps": dict(self._caps)}
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Live sockets and the adapter's locks stay behind; a copy (say, on a Dask worker)
-        # opens its own connections with the same settings and the same pool size.
-        state = self.__dict__.copy()
-        state["_pool_maxsize"] = state.pop("_fetcher").pool_maxsize
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        pool_maxsize = state.pop("_pool_maxsize")
-        self.__dict__.update(state)
-        self._fetcher = Fetcher(pool_maxsize=pool_maxsize, **self._options)
-
     def close(self) -> None:
         """Close kept-alive connections (they also close when the tool is collected)."""
         self._fetcher.close()
@@ -184,7 +151,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         # Called by Pool before its flows start: never fewer connections than flows.
         old = self._fetcher
         if n > old.pool_maxsize:
-            self._fetcher = Fetcher(pool_maxsize=n, **self._options)
+            self._fetcher = dataclasses.replace(old, pool_maxsize=n)
             old.close()
 
     def run(self, input: str) -> str:  # type: ignore[override]  # Tool.run takes **kwargs
@@ -231,10 +198,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
                 f"{where} is declared {describe(kind)} document, but its bytes are "
                 f"{describe(found) if found in DOCUMENT_KINDS else 'another archive'}",
                 format=kind, source=where)
-        deadline = started + self._fetcher.timeout
-        left = current().remaining()
-        if left is not None:
-            deadline = min(deadline, time.monotonic() + left)
+        deadline = min(started + self._fetcher.timeout, time.monotonic() + self._fetcher.budget())
         limits = Limits(deadline=deadline, source=where, **self._caps)
         try:
             return convert_document(data, found, limits)

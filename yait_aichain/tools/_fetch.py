@@ -23,36 +23,16 @@ from urllib.parse import urljoin
 import requests
 import urllib3.exceptions
 
-from .. import __version__
+from .. import __version__, _watchdog
 from .._context import current
-from ..errors import (
-    ConfigurationError,
-    FetchError,
-    FetchTimeoutError,
-    ResponseTooLargeError,
-    UnsafeURLError,
-    UnsupportedContentTypeError,
-)
-from .. import _watchdog
-from ._netguard import (
-    IPAddress,
-    Resolver,
-    Target,
-    allow_private_from_env,
-    parse_target,
-    resolve_checked,
-    short,
-)
+from ..errors import (ConfigurationError, FetchError, FetchTimeoutError, ResponseTooLargeError,
+                      UnsafeURLError, UnsupportedContentTypeError)
+from ._netguard import (IPAddress, Resolver, Target, allow_private_from_env, parse_target,
+                        resolve_checked, short)
 from ._pinned import Dialer, PinnedAdapter, pin
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_REDIRECTS",
-    "DEFAULT_TIMEOUT",
-    "DEFAULT_USER_AGENT",
-    "Fetcher",
-    "Page",
-]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_REDIRECTS", "DEFAULT_POOL_MAXSIZE", "DEFAULT_TIMEOUT",
+           "DEFAULT_USER_AGENT", "Fetcher", "Page", "check_int"]
 
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -62,34 +42,26 @@ DEFAULT_POOL_MAXSIZE = 64
 _CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_OOXML = "application/vnd.openxmlformats-officedocument."
+_OOXML_KINDS = {"wordprocessingml.document": "docx", "spreadsheetml.sheet": "xlsx",
+                "presentationml.presentation": "pptx"}
 # media type -> how the converter reads it
 _KINDS = {
-    "text/html": "html",
-    "application/xhtml+xml": "xhtml",
-    "text/plain": "text",
-    "text/markdown": "markdown",
-    "text/x-markdown": "markdown",
+    "text/html": "html", "application/xhtml+xml": "xhtml", "text/plain": "text",
+    "text/markdown": "markdown", "text/x-markdown": "markdown",
     # Documents: the converter checks the bytes' signature agrees with the declared type.
-    "application/pdf": "pdf",
-    "application/x-pdf": "pdf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/pdf": "pdf", "application/x-pdf": "pdf",
+    **{_OOXML + name: kind for name, kind in _OOXML_KINDS.items()},
     "application/vnd.ms-word.document.macroenabled.12": "docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
     "application/vnd.ms-excel.sheet.macroenabled.12": "xlsx",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
     # Generic binary types: the converter goes by the bytes' signature alone.
-    "application/octet-stream": "binary",
-    "binary/octet-stream": "binary",
-    "application/zip": "binary",
-    "application/msword": "binary",
-    "application/vnd.ms-excel": "binary",
-    "application/vnd.ms-powerpoint": "binary",
+    **dict.fromkeys(("application/octet-stream", "binary/octet-stream", "application/zip",
+                     "application/msword", "application/vnd.ms-excel",
+                     "application/vnd.ms-powerpoint"), "binary"),
 }
-_ACCEPT = ("text/html,application/xhtml+xml,application/pdf;q=0.9,"
-           "application/vnd.openxmlformats-officedocument.wordprocessingml.document;q=0.9,"
-           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;q=0.9,"
-           "application/vnd.openxmlformats-officedocument.presentationml.presentation;q=0.9,"
-           "text/markdown;q=0.9,text/plain;q=0.8")
+_ACCEPT = ",".join(["text/html", "application/xhtml+xml", "application/pdf;q=0.9",
+                    *(f"{_OOXML}{name};q=0.9" for name in _OOXML_KINDS),
+                    "text/markdown;q=0.9", "text/plain;q=0.8"])
 
 
 @dataclass(frozen=True)
@@ -116,33 +88,26 @@ def _media_type(header: str | None) -> tuple[str, str | None]:
     return media.strip().lower(), charset
 
 
-def _fetch_error(message: str, *, url: str, status: int | None = None,
-                 cls: type[FetchError] = FetchError) -> FetchError:
-    return cls(message, url=url, status=status)
+def check_int(name: str, value: object, low: int) -> None:
+    """Raise ConfigurationError unless ``value`` is an int (not a bool) >= ``low``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ConfigurationError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 def _timeout_error(url: str, budget: float) -> FetchTimeoutError:
     return FetchTimeoutError(f"timed out after {budget:.1f} s fetching {short(url)}", url=url)
 
 
+@dataclass(kw_only=True, eq=False)
 class Fetcher:
     """Fetches http(s) pages under the SSRF guard and the size/time/type caps.
 
     It holds one connection pool (``pool_maxsize`` kept-alive connections per address)
-    and no per-fetch state, so one instance can be shared between threads.
+    and no per-fetch state, so one instance can be shared between threads; a pickled
+    copy opens its own connections. ``allow_private``, ``timeout``, ``max_bytes``,
+    ``max_redirects``, ``user_agent`` and ``pool_maxsize`` are convertToMD's.
 
     Args:
-        allow_private: also allow loopback, private, link-local and other non-global
-            addresses (trusted networks only). The environment variable
-            ``AICHAIN_ALLOW_PRIVATE_URLS`` in {1, true, yes, on} does the same. Cloud
-            metadata, multicast and unspecified addresses stay refused.
-        timeout: total seconds for one fetch, redirects included; also bounded by the
-            calling Pool item's remaining budget.
-        max_bytes: cap on the decoded body.
-        max_redirects: redirects followed before giving up.
-        user_agent: the User-Agent header; no other identifying header is sent.
-        pool_maxsize: connections kept per address; size it for the threads that share
-            the fetcher.
         resolver: ``resolver(host, port) -> [ip, ...]``; default ``socket.getaddrinfo``.
         dialer: ``dialer((ip, port), timeout) -> socket``; a test seam, default TCP.
         verify: ``True`` (the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
@@ -151,50 +116,57 @@ class Fetcher:
             off here).
     """
 
-    def __init__(
-        self,
-        *,
-        allow_private: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        max_redirects: int = DEFAULT_MAX_REDIRECTS,
-        user_agent: str = DEFAULT_USER_AGENT,
-        pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
-        resolver: Resolver | None = None,
-        dialer: Dialer | None = None,
-        verify: bool | str = True,
-    ) -> None:
+    allow_private: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
+    user_agent: str = DEFAULT_USER_AGENT
+    pool_maxsize: int = DEFAULT_POOL_MAXSIZE
+    resolver: Resolver | None = None
+    dialer: Dialer | None = None
+    verify: bool | str = True
+
+    def __post_init__(self) -> None:
+        timeout = self.timeout
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
             raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
-            raise ConfigurationError(f"max_bytes must be an int > 0, got {max_bytes!r}")
-        if (not isinstance(max_redirects, int) or isinstance(max_redirects, bool)
-                or max_redirects < 0):
-            raise ConfigurationError(f"max_redirects must be an int >= 0, got {max_redirects!r}")
-        if not isinstance(user_agent, str) or "\n" in user_agent or "\r" in user_agent:
+        check_int("max_bytes", self.max_bytes, 1)
+        check_int("max_redirects", self.max_redirects, 0)
+        check_int("pool_maxsize", self.pool_maxsize, 1)
+        agent = self.user_agent
+        if not isinstance(agent, str) or "\n" in agent or "\r" in agent:
             raise ConfigurationError("user_agent must be a one-line string")
-        if not isinstance(pool_maxsize, int) or pool_maxsize < 1:
-            raise ConfigurationError(f"pool_maxsize must be an int >= 1, got {pool_maxsize!r}")
-        if verify is False or not isinstance(verify, (bool, str)):
+        if self.verify is False or not isinstance(self.verify, (bool, str)):
             raise ConfigurationError("verify must be True or the path of a CA bundle")
-        self.allow_private = bool(allow_private)
+        self.allow_private = bool(self.allow_private)
         self.timeout = float(timeout)
-        self.max_bytes = max_bytes
-        self.max_redirects = max_redirects
-        self.user_agent = user_agent
-        self.pool_maxsize = pool_maxsize
-        self._resolver = resolver
-        if verify is True:
-            # Proxy variables are ignored on purpose (they would bypass the address guard),
-            # but a corporate CA bundle only adds trust, so it is honoured like requests does.
-            verify = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-                      or True)
-        self._verify = verify
-        self._adapter = PinnedAdapter(dialer=dialer, pool_maxsize=pool_maxsize)
+        self._connect()
+
+    def _connect(self) -> None:
+        # Proxy variables are ignored on purpose (they would bypass the address guard),
+        # but a corporate CA bundle only adds trust, so it is honoured like requests does.
+        self._verify = self.verify if self.verify is not True else (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True)
+        self._adapter = PinnedAdapter(dialer=self.dialer, pool_maxsize=self.pool_maxsize)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Live sockets and the adapter's locks stay behind; a copy (say, on a Dask worker)
+        # opens its own connections and reads its own CA bundle setting.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_adapter", "_verify")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._connect()
 
     def close(self) -> None:
         """Close the kept-alive connections."""
         self._adapter.close()
+
+    def budget(self) -> float:
+        """Seconds one fetch or conversion may take: ``timeout``, or less when the calling
+        Pool item has less left."""
+        left = current().remaining()
+        return self.timeout if left is None else min(self.timeout, left)
 
     def fetch(self, url: str) -> Page:
         """Fetch ``url`` and return its body, following at most ``max_redirects``.
@@ -210,13 +182,9 @@ class Fetcher:
         """
         scope = current()
         scope.check()
-        budget = self.timeout
-        left = scope.remaining()
-        if left is not None:
-            budget = min(budget, left)
+        budget = self.budget()
         if budget <= 0:
-            raise _fetch_error(f"no time left to fetch {short(url)}", url=url,
-                               cls=FetchTimeoutError)
+            raise FetchTimeoutError(f"no time left to fetch {short(url)}", url=url)
         deadline = time.monotonic() + budget
         allow_private = self.allow_private or allow_private_from_env()
         with _watchdog.deadline_alarm(deadline) as alarm:
@@ -234,9 +202,8 @@ class Fetcher:
                     return self._read(response, target, deadline, budget, alarm)
                 finally:
                     response.close()
-        raise _fetch_error(
-            f"too many redirects (more than {self.max_redirects}) fetching {short(url)}",
-            url=url,
+        raise FetchError(
+            f"too many redirects (more than {self.max_redirects}) fetching {short(url)}", url=url
         )
 
     def _check_hop(self, url: str, hop: int,
@@ -244,29 +211,23 @@ class Fetcher:
         try:
             target = parse_target(url)
             return target, resolve_checked(
-                target, allow_private=allow_private, resolver=self._resolver
+                target, allow_private=allow_private, resolver=self.resolver
             )
         except UnsafeURLError as exc:
             if hop == 0:
                 raise
             raise UnsafeURLError(f"redirect {hop} to {short(url, 80)} refused: {exc}") from exc
 
-    def _headers(self, target: Target) -> dict[str, str]:
-        return {
-            "Host": target.netloc,
-            "User-Agent": self.user_agent,
-            "Accept": _ACCEPT,
-            # Only decoders whose output read1() can bound chunk by chunk.
-            "Accept-Encoding": "gzip, deflate",
-        }
-
     def _send(self, target: Target, addresses: list[IPAddress], deadline: float,
               budget: float) -> requests.Response:
+        headers = {"Host": target.netloc, "User-Agent": self.user_agent, "Accept": _ACCEPT,
+                   # Only decoders whose output read1() can bound chunk by chunk.
+                   "Accept-Encoding": "gzip, deflate"}
         request = requests.PreparedRequest()
         try:
-            request.prepare(method="GET", url=target.url, headers=self._headers(target))
+            request.prepare(method="GET", url=target.url, headers=headers)
         except requests.RequestException as exc:
-            raise _fetch_error(f"invalid URL {short(target.url)}: {exc}", url=target.url) from exc
+            raise FetchError(f"invalid URL {short(target.url)}: {exc}", url=target.url) from exc
         error: Exception | None = None
         for ip in addresses:  # all checked; the next one only if connecting fails
             left = deadline - time.monotonic()
@@ -280,7 +241,6 @@ class Fetcher:
                 )
             except requests.ConnectionError as exc:
                 error = exc
-                continue
             except requests.RequestException as exc:
                 raise self._translate(exc, target, ip, deadline, budget) from exc
         if error is None:
@@ -290,38 +250,32 @@ class Fetcher:
     @staticmethod
     def _translate(exc: BaseException, target: Target, ip: Any, deadline: float,
                    budget: float) -> FetchError:
-        url = target.url
         timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError)
         if isinstance(exc, timeouts) or time.monotonic() >= deadline:
-            return _timeout_error(url, budget)
+            return _timeout_error(target.url, budget)
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps it
         where = target.host if target.ip is not None else f"{target.host} ({ip})"
-        return _fetch_error(
-            f"cannot fetch {short(url)} from {where}: {short(str(reason), 160)}", url=url
-        )
+        return FetchError(f"cannot fetch {short(target.url)} from {where}: "
+                          f"{short(str(reason), 160)}", url=target.url)
 
     def _read(self, response: requests.Response, target: Target, deadline: float,
               budget: float, alarm: _watchdog.Alarm) -> Page:
-        url = target.url
-        status = response.status_code
+        url, status = target.url, response.status_code
         if not 200 <= status < 300:
-            raise _fetch_error(f"HTTP {status} fetching {short(url)}", url=url, status=status)
+            raise FetchError(f"HTTP {status} fetching {short(url)}", url=url, status=status)
         media, charset = _media_type(response.headers.get("Content-Type"))
         kind = _KINDS.get(media, "" if not media else None)
         if kind is None:
-            raise _fetch_error(
+            raise UnsupportedContentTypeError(
                 f"unsupported content type {short(media, 60)!r} from {short(url)}",
-                url=url, status=status, cls=UnsupportedContentTypeError,
-            )
+                url=url, status=status)
         length = response.headers.get("Content-Length", "").strip()
         if length.isdigit() and int(length) > self.max_bytes:
-            raise _fetch_error(
+            raise ResponseTooLargeError(
                 f"{short(url)} is {int(length)} bytes, over the {self.max_bytes}-byte cap",
-                url=url, status=status, cls=ResponseTooLargeError,
-            )
+                url=url, status=status, limit=self.max_bytes)
         body = bytearray()
-        raw = response.raw
         scope = current()
         try:
             while True:
@@ -331,15 +285,14 @@ class Fetcher:
                 # read1 returns as soon as some bytes arrive, so the deadline and the
                 # cap are checked between small reads, and a gzip bomb is inflated
                 # at most one chunk past the cap.
-                chunk = raw.read1(_CHUNK, decode_content=True)
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
                 if not chunk:
                     break
                 body += chunk
                 if len(body) > self.max_bytes:
-                    raise _fetch_error(
+                    raise ResponseTooLargeError(
                         f"{short(url)} is over the {self.max_bytes}-byte cap (decoded)",
-                        url=url, status=status, cls=ResponseTooLargeError,
-                    )
+                        url=url, status=status, limit=self.max_bytes)
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             raise self._translate(exc, target, target.host, deadline, budget) from exc
         if alarm.fired or time.monotonic() >= deadline:

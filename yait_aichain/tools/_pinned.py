@@ -12,27 +12,18 @@ that forgets the guard fails closed.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import socket
-import sys
-from collections.abc import Callable
 from typing import Any
 
 from requests.adapters import HTTPAdapter
 from requests.exceptions import InvalidURL
 from requests.models import PreparedRequest
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-from urllib3.poolmanager import PoolManager
+from urllib3.connectionpool import HTTPConnectionPool
 
-from .. import _watchdog
+from ..models._connect import BudgetedConnectionMixin, Dialer, default_dialer, pools_for
 
 __all__ = ["Dialer", "PinnedAdapter", "default_dialer", "pin"]
-
-# dialer((ip, port), timeout) -> a connected socket. The default opens a TCP socket;
-# tests pass their own to record the target and serve it from 127.0.0.1.
-Dialer = Callable[[tuple[str, int], "float | None"], socket.socket]
 
 _PIN_ATTR = "_yait_pinned_address"
 
@@ -43,82 +34,21 @@ def pin(request: PreparedRequest, ip: str, hostname: str) -> PreparedRequest:
     return request
 
 
-def default_dialer(address: tuple[str, int], timeout: float | None) -> socket.socket:
-    """Open a TCP connection to an IP address (never a name: no DNS lookup here)."""
-    ip, port = address
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect((ip, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+class _PinnedConnectionMixin(BudgetedConnectionMixin):
+    """Dials the pool's host, a checked IP address, with the adapter's dialer: no lookup."""
 
-
-class _PinnedConnectionMixin:
-    """Replaces urllib3's socket creation (which calls getaddrinfo) with the dialer."""
-
-    host: str
-    port: int
-    timeout: Any
-    socket_options: Any
-
-    def __init__(self, *args: Any, dialer: Dialer = default_dialer, **kwargs: Any) -> None:
-        self._dialer = dialer
-        super().__init__(*args, **kwargs)
-
-    def _new_conn(self) -> socket.socket:
-        ip = self.host.strip("[]")
-        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
-        try:
-            sock = self._dialer((ip, self.port), timeout)
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(
-                self, f"Connection to {ip} timed out. (connect timeout={timeout})"
-            ) from exc
-        except OSError as exc:
-            # self is an HTTPConnection: this mixin is only ever combined with one.
-            message = f"Failed to establish a new connection: {exc}"
-            raise NewConnectionError(self, message) from exc  # type: ignore[arg-type]
-        for opt in self.socket_options or ():
-            with contextlib.suppress(OSError):  # e.g. TCP_NODELAY on a socketpair double
-                sock.setsockopt(*opt)
-        sys.audit("http.client.connect", self, ip, self.port)
-        return sock
-
-
-class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _PinnedHTTPPool(_watchdog.AlarmedPoolMixin, HTTPConnectionPool):
-    ConnectionCls = _PinnedHTTPConnection
-
-
-class _PinnedHTTPSPool(_watchdog.AlarmedPoolMixin, HTTPSConnectionPool):
-    ConnectionCls = _PinnedHTTPSConnection
-
-
-class _PinnedPoolManager(PoolManager):
     def __init__(self, *args: Any, dialer: Dialer, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._dialer = dialer
-        self.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
+        super().__init__(*args, **kwargs)
 
-    def _new_pool(
-        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
-    ) -> HTTPConnectionPool:
-        # The dialer goes to each connection through the pool's conn_kw; it is not part
-        # of the pool key (one PoolManager has one dialer).
-        context = dict(request_context if request_context is not None else self.connection_pool_kw)
-        context["dialer"] = self._dialer
-        return super()._new_pool(scheme, host, port, context)
+    def _addresses(self, timeout: float | None) -> list[tuple[Any, ...]]:
+        return [(self.host.strip("[]"), self.port)]
+
+    def _dial(self, address: tuple[Any, ...], timeout: float | None) -> socket.socket:
+        return self._dialer(address, timeout)
+
+
+_POOLS = pools_for(_PinnedConnectionMixin, "Pinned")
 
 
 class PinnedAdapter(HTTPAdapter):
@@ -136,12 +66,14 @@ class PinnedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
                          **pool_kwargs: Any) -> None:
-        self._pool_connections = connections
-        self._pool_maxsize = maxsize
-        self._pool_block = block
-        self.poolmanager = _PinnedPoolManager(
-            num_pools=connections, maxsize=maxsize, block=block, dialer=self._dialer, **pool_kwargs
-        )
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        # The dialer reaches each connection through the pool's conn_kw, outside the pool
+        # key (a PoolManager refuses keys it does not know; one adapter has one dialer).
+        # urllib3 only ever calls these "classes", so a partial will do.
+        self.poolmanager.pool_classes_by_scheme = {
+            scheme: functools.partial(pool, dialer=self._dialer)  # type: ignore[misc]
+            for scheme, pool in _POOLS.items()
+        }
 
     def get_connection_with_tls_context(
         self, request: PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
