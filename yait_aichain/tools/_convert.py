@@ -36,49 +36,39 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
     """A Tool that turns a web page, an HTML string or (when asked) a local file into Markdown.
 
     ``run(input)`` takes an http(s) URL, raw HTML (text that starts with ``<`` or
-    contains ``<html``/``<body``) or, for a tool built with ``root=``, the path of a
-    local file under that directory, and returns Markdown: the page
-    title as a ``# heading``, then the main content (``<main>``/``<article>`` when
-    present) with links made absolute, and navigation, chrome, scripts, forms and hidden
-    text dropped.
+    contains ``<html``/``<body``) or, for a tool built with ``root=``, the path of a file
+    under that directory, and returns Markdown: the page title as a ``# heading``, then
+    the main content (``<main>``/``<article>`` when present) with links made absolute, and
+    navigation, chrome, scripts, forms and hidden text dropped. PDF, DOCX, XLSX and PPTX
+    (the ``[documents]`` extra) are recognised by their bytes, never by the extension or
+    the Content-Type alone, and converted under the same ``timeout``.
 
     URLs are fetched under an SSRF guard: only http(s); loopback, private, link-local,
     CGNAT, multicast, reserved and cloud-metadata addresses are refused, on the first
     request and on every redirect, and the connection goes to the address that was
-    checked. Size, total time and content type are capped.
-
-    Local files are read only when asked: without ``root`` a path is refused
-    (UnsafePathError) before the file system is touched, so an item field from an
-    untrusted source cannot read ``~/.aws/credentials``. With ``root="docs/"`` a path
-    (relative ones are relative to the root) must resolve inside that tree, symlinks and
-    ``..`` followed; ``root="/"`` allows any file. Regular files only (no FIFOs, devices
-    or ``/proc``), at most ``max_bytes``.
+    checked. Without ``root`` a path is refused before the file system is touched, so an
+    item field from an untrusted source cannot read ``~/.aws/credentials``; with it, a
+    path (relative to the root) must resolve inside that tree, symlinks and ``..``
+    followed. Regular files only (no FIFOs, devices or ``/proc``).
 
     One instance can be shared by all the threads of a Pool: it keeps one connection
-    pool (``pool_maxsize`` connections per address) and no per-call state.
+    pool and no per-call state.
 
     Args:
-        allow_private: allow non-public addresses (trusted networks only). The
-            environment variable ``AICHAIN_ALLOW_PRIVATE_URLS`` set to 1/true/yes/on
-            does the same. Cloud metadata addresses stay refused.
-        timeout: total seconds per fetch, redirects included; a Pool item's remaining
-            budget, when smaller, wins.
+        allow_private: allow non-public addresses (trusted networks only); so does
+            ``AICHAIN_ALLOW_PRIVATE_URLS`` set to 1/true/yes/on. Cloud metadata
+            addresses stay refused.
+        timeout: total seconds per fetch and conversion, redirects included; a Pool
+            item's remaining budget, when smaller, wins.
         max_bytes: cap on the decoded page or file size.
         max_redirects: redirects followed, each one checked again.
-        user_agent: the User-Agent header sent.
-        root: the directory whose files ``run`` may read; None (the default) reads no
-            local file.
+        user_agent: the User-Agent header sent; no other identifying header is.
+        root: the directory whose files ``run`` may read (``"/"``: any file); None, the
+            default, reads no local file.
         pool_maxsize: kept-alive connections per address.
-        max_pages: PDF pages and PPTX slides converted; the rest are cut and the
-            Markdown ends with a line saying so.
-        max_rows: spreadsheet rows kept (non-empty ones, all sheets together), cut the
-            same way.
+        max_pages: PDF pages and PPTX slides converted; the Markdown says where it cut.
+        max_rows: spreadsheet rows kept (non-empty ones, all sheets together).
         max_columns: spreadsheet columns kept per sheet.
-
-    Documents (PDF, DOCX, XLSX, PPTX; the ``[documents]`` extra) are recognised by
-    their bytes, from a URL or an allowed file, never by the extension or the
-    Content-Type alone. They run under the same ``timeout`` (the clock is checked
-    between pages, slides and rows) and their unpacked size is checked before parsing.
 
     Raises (from ``run``):
         ToolInputError: empty input, a path that does not exist or is not a regular file.
@@ -89,8 +79,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         ConversionError: the content could not be converted; its subclass
             DocumentError (EncryptedDocumentError, NoTextLayerError for a scanned PDF,
             DocumentTooLargeError, DocumentTimeoutError) for documents.
-        MissingDependencyError: a document arrived and the ``[documents]`` extra is not
-            installed.
+        MissingDependencyError: a document arrived without the ``[documents]`` extra.
     """
 
     name = "convertToMD"
@@ -101,12 +90,10 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
     )
     parameters = {
         "type": "object",
-        "properties": {
-            "input": {
-                "type": "string",
-                "description": "An http(s) URL, an HTML string, or an allowed file path.",
-            }
-        },
+        "properties": {"input": {
+            "type": "string",
+            "description": "An http(s) URL, an HTML string, or an allowed file path.",
+        }},
         "required": ["input"],
     }
 
@@ -163,27 +150,23 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
                 "convertToMD: input is empty; give an http(s) URL, HTML or a file path"
             )
         if text.startswith("<"):
-            return self._convert(text, None, "html", "the HTML input")
+            return self._convert(text, None, "html", "the HTML input", started)
         m = _SCHEME.match(text)
         drive = m is not None and os.name == "nt" and len(m.group(1)) == 1  # C:\ is a path
         # "data:text/html,<html>..." is a URL (refused), "Note: <html>..." is HTML.
         if m and not drive and (m.group(1).lower() in ("http", "https")
                                 or not re.search(r"\s", text)):
             page = self._fetcher.fetch(text)  # refuses every scheme but http(s)
-            return self._convert(page.body, page.charset, page.kind, page.url, page.url,
-                                 started=started)
+            return self._convert(page.body, page.charset, page.kind, page.url, started, page.url)
         if any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
-            return self._convert(text, None, "html", "the HTML input")
+            return self._convert(text, None, "html", "the HTML input", started)
         if text.startswith(("//", "\\\\")):
             raise UnsafeURLError(
                 f"scheme-relative URL {short(text)} refused: give the full http(s) URL"
             )
-        return self._read_file(text, started)
-
-    def _read_file(self, given: str, started: float) -> str:
-        data, path = self._files.read(given, self.max_bytes)
+        data, path = self._files.read(text, self.max_bytes)
         kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
-        return self._convert(data, None, kind, given, started=started)
+        return self._convert(data, None, kind, text, started)
 
     def _document(self, data: bytes, kind: str, where: str, started: float) -> str:
         found = sniff(data)
@@ -210,11 +193,11 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
                 format=found, source=where) from exc
 
     def _convert(self, data: bytes | str, charset: str | None, kind: str, where: str,
-                 page_url: str | None = None, *, started: float = 0.0) -> str:
+                 started: float, page_url: str | None = None) -> str:
         where = short(where)
         if isinstance(data, bytes) and (kind in DOCUMENT_KINDS or kind == "binary"
                                         or sniff(data)):
-            return self._document(data, kind, where, started or time.monotonic())
+            return self._document(data, kind, where, started)
         text = data if isinstance(data, str) else decode_body(data, charset)
         if "\x00" in text:
             raise UnsupportedContentTypeError(f"{where} holds binary data (NUL bytes)")

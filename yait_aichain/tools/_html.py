@@ -14,6 +14,7 @@ import codecs
 import html
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,8 @@ import lxml.html
 from lxml import etree
 
 __all__ = [
-    "Document", "decode_body", "flatten_deep", "looks_like_html", "parse_document", "text_of",
+    "Document", "decode_body", "flatten_deep", "looks_like_html", "parse_document",
+    "replace_with_text", "text_of",
 ]
 
 # Deeper nesting is flattened to text: markdownify recurses once per level and
@@ -49,9 +51,7 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Every pattern below runs on untrusted text and must stay linear: a repeated part never
 # overlaps what follows it, and a tag-like pattern stops at the next "<", so no start
 # position rescans the text after it (tests/test_hostile_pages.py times them).
-_META_CHARSET = re.compile(
-    rb"""<meta[^<>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.IGNORECASE
-)
+_META_CHARSET = re.compile(rb"""<meta[^<>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:\-]+)""")
 _HTML_HINT = re.compile(
     r"<\s*(?:!doctype|html|head|body|title|div|p|main|article|table|span|a)\b", re.IGNORECASE
@@ -66,27 +66,25 @@ _SCRIPTISH_CLOSE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE)
     for name in ("script", "style", "noscript", "template")
 }
+_CSS_OPEN = re.compile(r"/\*")
+_CSS_CLOSE = re.compile(r"\*/")
 
 _local = threading.local()
+_PARSERS = {
+    "html": lambda: lxml.html.HTMLParser(
+        no_network=True, huge_tree=False, remove_comments=True, remove_pis=True),
+    "xml": lambda: etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True, remove_pis=True),
+}
 
 
-def _html_parser() -> Any:
+def _parser(kind: str) -> Any:
     # One parser per thread: lxml parsers keep per-parse state (the error log).
-    parser = getattr(_local, "html", None)
+    parser = getattr(_local, kind, None)
     if parser is None:
-        parser = _local.html = lxml.html.HTMLParser(
-            no_network=True, huge_tree=False, remove_comments=True, remove_pis=True
-        )
-    return parser
-
-
-def _xml_parser() -> Any:
-    parser = getattr(_local, "xml", None)
-    if parser is None:
-        parser = _local.xml = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-            remove_comments=True, remove_pis=True,
-        )
+        parser = _PARSERS[kind]()
+        setattr(_local, kind, parser)
     return parser
 
 
@@ -121,47 +119,32 @@ def looks_like_html(text: str) -> bool:
     return stripped.startswith("<") or _HTML_HINT.search(text[:4096]) is not None
 
 
-def _without_scripts(text: str) -> str:
-    """``text`` without script/style/noscript/template elements; one unclosed runs to the
-    end, as in a browser. One forward scan (a lazy ``.*?`` up to the closing tag would
-    rescan the rest of the page from every unclosed opening)."""
+def _cut(text: str, opening: re.Pattern[str], closing: Callable[[re.Match[str]], re.Pattern[str]],
+         gap: str) -> str:
+    """``text`` with each span from ``opening`` to its ``closing`` replaced by ``gap``; an
+    unclosed one runs to the end, as in a browser. One forward scan (a lazy ``.*?`` up to
+    the closing would rescan the rest of the text from every unclosed opening)."""
     parts = []
     pos = 0
-    while True:
-        m = _SCRIPTISH_OPEN.search(text, pos)
-        if m is None:
-            parts.append(text[pos:])
-            break
+    while (m := opening.search(text, pos)) is not None:
         parts.append(text[pos:m.start()])
-        end = _SCRIPTISH_CLOSE[m.group(1).lower()].search(text, m.end())
+        end = closing(m).search(text, m.end())
         if end is None:
-            break
-        parts.append(" ")
+            return gap.join(parts)
         pos = end.end()
-    return "".join(parts)
+    parts.append(text[pos:])
+    return gap.join(parts)
 
 
 def text_of(text: str) -> str:
     """Plain text of an HTML string, without a parser (the last-resort fallback)."""
-    return html.unescape(_TAGS.sub(" ", _without_scripts(text)))
+    scripts = _cut(text, _SCRIPTISH_OPEN, lambda m: _SCRIPTISH_CLOSE[m.group(1).lower()], " ")
+    return html.unescape(_TAGS.sub(" ", scripts))
 
 
 def _css_compact(style: str) -> str:
-    """A style attribute without comments (an unclosed one runs to the end) or
-    whitespace, in one forward scan."""
-    parts = []
-    pos = 0
-    while True:
-        start = style.find("/*", pos)
-        if start < 0:
-            parts.append(style[pos:])
-            break
-        parts.append(style[pos:start])
-        end = style.find("*/", start + 2)
-        if end < 0:
-            break
-        pos = end + 2
-    return "".join("".join(parts).split())
+    """A style attribute without comments or whitespace."""
+    return "".join(_cut(style, _CSS_OPEN, lambda m: _CSS_CLOSE, "").split())
 
 
 @dataclass
@@ -179,7 +162,7 @@ def _depth_exceeded(parser: Any) -> bool:
 
 def _parse_xml(text: str) -> Any | None:
     try:
-        root = etree.fromstring(_XML_DECL.sub("", text, count=1), _xml_parser())
+        root = etree.fromstring(_XML_DECL.sub("", text, count=1), _parser("xml"))
     except etree.XMLSyntaxError:
         return None  # not well-formed after all: the HTML parser copes
     for el in root.iter():
@@ -191,7 +174,7 @@ def _parse_xml(text: str) -> Any | None:
 def _parse_html(text: str) -> Any | None:
     """Parse, or None when the page is empty or too deep even with containers removed."""
     text = _XML_DECL.sub("", text, count=1)
-    parser = _html_parser()
+    parser = _parser("html")
     for attempt in (text, None):
         if attempt is None:
             # libxml2 stops at depth 256 and silently drops the rest of the page; most
@@ -226,17 +209,17 @@ def parse_document(text: str, *, xml: bool = False) -> Document:
     return Document(title=title, content=_main_content(body), base=base)
 
 
-def _drop(el: Any) -> None:
-    """Remove ``el`` but keep its tail text, which belongs to the parent."""
+def replace_with_text(el: Any, text: str = "") -> None:
+    """Replace ``el`` by ``text``, keeping its tail text, which belongs to the parent."""
     parent = el.getparent()
     if parent is None:
         return
-    if el.tail:
-        prev = el.getprevious()
-        if prev is not None:
-            prev.tail = (prev.tail or "") + el.tail
-        else:
-            parent.text = (parent.text or "") + el.tail
+    text += el.tail or ""
+    prev = el.getprevious()
+    if prev is not None:
+        prev.tail = (prev.tail or "") + text
+    else:
+        parent.text = (parent.text or "") + text
     parent.remove(el)
 
 
@@ -270,21 +253,15 @@ def _clean(root: Any) -> None:
                 if name not in keep and name != "role":
                     del el.attrib[name]
     for el in doomed:
-        _drop(el)
-
-
-def _text_size(el: Any) -> int:
-    return sum(len(t.strip()) for t in el.itertext())
+        replace_with_text(el)
 
 
 def _main_content(body: Any) -> Any:
     mains = [e for e in body.iter() if e.tag == "main" or e.get("role") == "main"]
     if mains:
-        return max(mains, key=_text_size)
-    articles = [e for e in body.iter("article")]
-    if len(articles) == 1:
-        return articles[0]
-    return body
+        return max(mains, key=lambda e: sum(len(t.strip()) for t in e.itertext()))
+    articles = list(body.iter("article"))
+    return articles[0] if len(articles) == 1 else body
 
 
 def flatten_deep(root: Any, max_depth: int = MAX_DEPTH) -> None:

@@ -18,11 +18,12 @@ from urllib.parse import urljoin
 import lxml.html
 from markdownify import MarkdownConverter
 
-from ._html import Document, flatten_deep, parse_document, text_of
+from ._html import Document, flatten_deep, parse_document, replace_with_text, text_of
 
 __all__ = ["escape_text", "html_to_markdown", "prepare_text", "safe_link", "tidy"]
 
 _LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
+_HTTP = ("http://", "https://")
 _IGNORED = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _BREAKERS = {c: f"%{ord(c):02X}" for c in " ()<>\"'\\`[]{}|^"}
@@ -61,18 +62,14 @@ def safe_link(href: str | None, base: str | None) -> str | None:
     if not href:
         return None
     link = _IGNORED.sub("", href).strip()
-    m = _SCHEME.match(link)
-    if m:
-        if m.group(1).lower() not in _LINK_SCHEMES:
-            return None
-    elif base:
+    if base and not _SCHEME.match(link):
         try:
             link = urljoin(base, link)
         except ValueError:
             return None
-        m = _SCHEME.match(link)
-        if m and m.group(1).lower() not in _LINK_SCHEMES:
-            return None
+    m = _SCHEME.match(link)
+    if m and m.group(1).lower() not in _LINK_SCHEMES:
+        return None
     return "".join(_BREAKERS.get(c, c) for c in link) or None
 
 
@@ -83,24 +80,9 @@ def _base_url(page_url: str | None, base_href: str | None) -> str | None:
             candidate = urljoin(page_url or "", _IGNORED.sub("", base_href).strip())
         except ValueError:
             candidate = ""
-        if candidate.lower().startswith(("http://", "https://")):
+        if candidate.lower().startswith(_HTTP):
             base = candidate
-    if base and not base.lower().startswith(("http://", "https://")):
-        return None
-    return base
-
-
-def _replace_with_text(el: Any, text: str) -> None:
-    parent = el.getparent()
-    if parent is None:
-        return
-    text = (text or "") + (el.tail or "")
-    prev = el.getprevious()
-    if prev is not None:
-        prev.tail = (prev.tail or "") + text
-    else:
-        parent.text = (parent.text or "") + text
-    parent.remove(el)
+    return base if base and base.lower().startswith(_HTTP) else None
 
 
 def _fix_links(root: Any, base: str | None) -> None:
@@ -114,7 +96,7 @@ def _fix_links(root: Any, base: str | None) -> None:
         src = img.get("src") or ""
         link = None if src.strip().lower().startswith("data:") else safe_link(src, base)
         if link is None:
-            _replace_with_text(img, img.get("alt") or "")
+            replace_with_text(img, img.get("alt") or "")
         else:
             img.set("src", link)
 

@@ -24,17 +24,8 @@ import idna
 from .. import _watchdog
 from ..errors import FetchError, FetchTimeoutError, UnsafeURLError
 
-__all__ = [
-    "ALLOW_PRIVATE_ENV",
-    "Resolver",
-    "Target",
-    "address_problem",
-    "allow_private_from_env",
-    "parse_target",
-    "resolve_checked",
-    "short",
-    "system_resolver",
-]
+__all__ = ["ALLOW_PRIVATE_ENV", "Resolver", "Target", "address_problem", "allow_private_from_env",
+           "parse_target", "resolve_checked", "short", "system_resolver"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -52,6 +43,22 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _BROADCAST = ipaddress.ip_address("255.255.255.255")
+# (test, why) in order; the first that holds is the reason given.
+_Checks = tuple[tuple[Callable[[IPAddress], bool], str], ...]
+_NEVER: _Checks = (
+    (lambda ip: ip in _METADATA, "a cloud metadata address"),
+    (lambda ip: ip.is_unspecified, "an unspecified address"),
+    (lambda ip: ip.is_multicast, "a multicast address"),
+    (lambda ip: ip == _BROADCAST, "a broadcast address"),
+)
+_NOT_PUBLIC: _Checks = (
+    (lambda ip: ip.is_loopback, "a loopback address"),
+    (lambda ip: ip.is_link_local, "a link-local address"),
+    (lambda ip: ip in _CGNAT, "a shared (CGNAT) address"),
+    (lambda ip: ip.is_private, "a private address"),
+    (lambda ip: ip.is_reserved, "a reserved address"),
+    (lambda ip: not ip.is_global, "not a globally routable address"),
+)
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _HOST_OK = re.compile(r"^[a-z0-9_\-.]+$")
@@ -86,9 +93,7 @@ class Target:
     @property
     def netloc(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port == _DEFAULT_PORTS[self.scheme]:
-            return host
-        return f"{host}:{self.port}"
+        return host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -121,16 +126,13 @@ def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
     if not looks_numeric:
         return None
     values = [_parse_ipv4_part(p) for p in parts] if all(parts) else [None]
-    if len(values) > 4 or any(v is None for v in values):
+    nums = [v for v in values if v is not None]
+    # Up to four parts; all but the last are one byte, the last fills the bytes left.
+    if (len(values) > 4 or len(nums) < len(values) or any(v > 255 for v in nums[:-1])
+            or nums[-1] >= 256 ** (5 - len(nums))):
         raise UnsafeURLError(f"invalid numeric host {short(host)!r}")
-    *head, tail = values
-    if any(v > 255 for v in head) or tail >= 256 ** (5 - len(values)):  # type: ignore[operator]
-        raise UnsafeURLError(f"invalid numeric host {short(host)!r}")
-    number = 0
-    for v in head:
-        number = number * 256 + v  # type: ignore[operator]
-    number = (number << (8 * (5 - len(values)))) + tail  # type: ignore[operator]
-    return ipaddress.IPv4Address(number)
+    *head, tail = nums
+    return ipaddress.IPv4Address(sum(v << (8 * (3 - i)) for i, v in enumerate(head)) + tail)
 
 
 def _parse_host(raw: str, url: str) -> tuple[str, IPAddress | None]:
@@ -228,10 +230,7 @@ def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None
         decided, why = _ipv6_problem(ip, allow_private)
         if decided:
             return why
-    why = _never_allowed(ip)
-    if why or allow_private:
-        return why
-    return _not_public(ip)
+    return _first(_NEVER, ip) or (None if allow_private else _first(_NOT_PUBLIC, ip))
 
 
 def _ipv6_problem(ip: ipaddress.IPv6Address, allow_private: bool) -> tuple[bool, str | None]:
@@ -256,32 +255,8 @@ def _ipv6_problem(ip: ipaddress.IPv6Address, allow_private: bool) -> tuple[bool,
     return False, None
 
 
-def _never_allowed(ip: IPAddress) -> str | None:
-    if ip in _METADATA:
-        return "a cloud metadata address"
-    if ip.is_unspecified:
-        return "an unspecified address"
-    if ip.is_multicast:
-        return "a multicast address"
-    if ip == _BROADCAST:
-        return "a broadcast address"
-    return None
-
-
-def _not_public(ip: IPAddress) -> str | None:
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
-        return "a shared (CGNAT) address"
-    if ip.is_private:
-        return "a private address"
-    if ip.is_reserved:
-        return "a reserved address"
-    if not ip.is_global:
-        return "not a globally routable address"
-    return None
+def _first(checks: _Checks, ip: IPAddress) -> str | None:
+    return next((why for check, why in checks if check(ip)), None)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -290,17 +265,33 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _connect_form(ip: IPAddress) -> IPAddress:
-    # Connect to the IPv4 address itself rather than its ::ffff: form, which would
-    # need a dual-stack socket.
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+def _lookup(target: Target, resolver: Resolver | None) -> list[IPAddress]:
+    lookup = resolver or system_resolver
+    try:
+        # Under the fetch's deadline: the system resolver ignores every socket timeout.
+        answers = _watchdog.call_within(
+            lambda: lookup(target.host, target.port), _watchdog.remaining(None),
+            f"resolving {short(target.host)!r}",
+        )
+    except TimeoutError as exc:
+        raise FetchTimeoutError(f"{exc}", url=target.url) from exc
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(f"cannot resolve host {short(target.host)!r}: {exc}") from exc
+    candidates = []
+    for answer in answers:
+        try:
+            candidates.append(ipaddress.ip_address(answer))
+        except ValueError:
+            raise UnsafeURLError(
+                f"host {short(target.host)!r} resolved to a non-address {short(str(answer))!r}"
+            ) from None
+    if not candidates:
+        raise FetchError(f"host {short(target.host)!r} has no addresses")
+    return candidates
 
 
-def resolve_checked(
-    target: Target, *, allow_private: bool, resolver: Resolver | None = None
-) -> list[IPAddress]:
+def resolve_checked(target: Target, *, allow_private: bool,
+                    resolver: Resolver | None = None) -> list[IPAddress]:
     """The addresses ``target`` may be fetched from, each checked; in resolver order.
 
     Every answer is checked, and one bad answer refuses the host: a mixed answer is how
@@ -310,37 +301,15 @@ def resolve_checked(
         UnsafeURLError: an address is not allowed (the message names host and address).
         FetchError: the name does not resolve.
     """
-    if target.ip is not None:
-        candidates: list[IPAddress] = [target.ip]
-    else:
-        lookup = resolver or system_resolver
-        try:
-            # Under the fetch's deadline: the system resolver ignores every socket timeout.
-            answers = _watchdog.call_within(
-                lambda: lookup(target.host, target.port), _watchdog.remaining(None),
-                f"resolving {short(target.host)!r}",
-            )
-        except TimeoutError as exc:
-            raise FetchTimeoutError(f"{exc}", url=target.url) from exc
-        except (OSError, UnicodeError) as exc:
-            raise FetchError(f"cannot resolve host {short(target.host)!r}: {exc}") from exc
-        candidates = []
-        for answer in answers:
-            try:
-                candidates.append(ipaddress.ip_address(answer))
-            except ValueError:
-                raise UnsafeURLError(
-                    f"host {short(target.host)!r} resolved to a non-address {short(str(answer))!r}"
-                ) from None
-        if not candidates:
-            raise FetchError(f"host {short(target.host)!r} has no addresses")
+    candidates = [target.ip] if target.ip is not None else _lookup(target, resolver)
     checked: list[IPAddress] = []
     for ip in candidates:
         why = address_problem(ip, allow_private=allow_private)
         if why:
             shown = target.host if target.ip is not None else f"{target.host} ({ip})"
             raise UnsafeURLError(f"refusing to fetch {short(shown)}: {why}")
-        ip = _connect_form(ip)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # its ::ffff: form would need a dual-stack socket
         if ip not in checked:
             checked.append(ip)
     return checked

@@ -16,9 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["PageServer", "RequestHandler"]
+__all__ = ["PageServer"]
 
-RequestHandler = BaseHTTPRequestHandler
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
@@ -44,12 +43,15 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in two writes; without this, Nagle plus the client's
         # delayed ACK adds ~40 ms to every kept-alive request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.owner._count_connection(self.client_address)
+        with self.server.owner._lock:
+            self.server.owner.connections += 1
 
     def do_GET(self) -> None:
         owner = self.server.owner
         path = urlsplit(self.path).path
-        owner._count_request(path, self)
+        with owner._lock:
+            owner.hits[path] += 1
+            owner.requests.append((path, dict(self.headers.items())))
         route = owner.routes.get(path)
         if route is None:
             owner.send(self, b"not found", status=404, content_type="text/plain")
@@ -79,7 +81,6 @@ class PageServer:
         self.connections = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -97,11 +98,8 @@ class PageServer:
             self._server.socket = self.ssl_context.wrap_socket(
                 self._server.socket, server_side=True
             )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="yait_aichain-pageserver", daemon=True,
-        )
-        self._thread.start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="yait_aichain-pageserver", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -147,12 +145,3 @@ class PageServer:
             handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
-
-    def _count_request(self, path: str, handler: BaseHTTPRequestHandler) -> None:
-        with self._lock:
-            self.hits[path] += 1
-            self.requests.append((path, dict(handler.headers.items())))
-
-    def _count_connection(self, address: Any) -> None:
-        with self._lock:
-            self.connections += 1

@@ -1,10 +1,8 @@
 """The Tool base class: a named function with a JSON-schema ``parameters`` block.
 
-A subclass declares ``name``, ``description`` and ``parameters`` as class attributes and
-implements ``run(**kwargs)``. Every ``run`` defined on a subclass is wrapped once, when
-the class is created (``__init_subclass__``), so the arguments are checked against
-``parameters`` before the tool does any work, however it is called: by a user, by a
-Chain step, or by a Pool flow.
+Every ``run`` defined on a subclass is wrapped once, when the class is created
+(``__init_subclass__``), so the arguments are checked against ``parameters`` before the
+tool does any work, however it is called: by a user, a Chain step or a Pool flow.
 """
 
 from __future__ import annotations
@@ -20,15 +18,10 @@ from ..errors import ConfigurationError, ToolInputError
 __all__ = ["Tool", "check_arguments"]
 
 # JSON-schema type name -> the Python types that satisfy it. bool is an int in Python,
-# but not an "integer" or "number" in JSON schema, hence the explicit exclusion below.
+# but not an "integer" or "number" in JSON schema, hence the exclusion in _type_ok.
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (Mapping,),
-    "null": (type(None),),
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list, tuple), "object": (Mapping,), "null": (type(None),),
 }
 
 
@@ -46,28 +39,16 @@ def _type_ok(value: Any, expected: Any) -> bool:
     known = [n for n in names if n in _JSON_TYPES]
     if not known:  # unknown or absent "type": nothing to check
         return True
-    for n in known:
-        if isinstance(value, bool) and n in ("integer", "number"):
-            continue
-        if isinstance(value, _JSON_TYPES[n]):
-            return True
-    return False
+    if isinstance(value, bool):
+        known = [n for n in known if n not in ("integer", "number")]
+    return any(isinstance(value, _JSON_TYPES[n]) for n in known)
 
 
-def check_arguments(
-    tool_name: str, parameters: Mapping[str, Any], arguments: Mapping[str, Any]
-) -> None:
-    """Check ``arguments`` against a JSON-schema ``parameters`` block.
-
-    Args:
-        tool_name: used in the messages.
-        parameters: ``{"type": "object", "properties": {...}, "required": [...]}``.
-        arguments: the keyword arguments of one call.
-
-    Raises:
-        ToolInputError: an unknown or missing parameter, or a value of the wrong JSON
-            type; the message names it and lists what the tool takes.
-    """
+def check_arguments(tool_name: str, parameters: Mapping[str, Any],
+                    arguments: Mapping[str, Any]) -> None:
+    """Check the keyword ``arguments`` of one call against a JSON-schema ``parameters``
+    block; raise ToolInputError naming an unknown or missing parameter, or a value of the
+    wrong JSON type, and listing what the tool takes."""
     props = parameters.get("properties") or {}
     unknown = sorted(k for k in arguments if k not in props)
     if unknown:
@@ -90,14 +71,10 @@ def check_arguments(
             )
 
 
-def _positional_names(run: Callable[..., Any]) -> list[str]:
-    params = list(inspect.signature(run).parameters.values())[1:]  # skip self
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in params if p.kind in kinds]
-
-
 def _checked(run: Callable[..., Any]) -> Callable[..., Any]:
-    positional = _positional_names(run)
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = list(inspect.signature(run).parameters.values())[1:]  # skip self
+    positional = [p.name for p in params if p.kind in kinds]
 
     @functools.wraps(run)
     def checked_run(self: Tool, *args: Any, **kwargs: Any) -> Any:
@@ -138,25 +115,12 @@ class Tool:
     Subclasses set ``name`` (default: the class name), ``description`` and
     ``parameters`` (a JSON-schema object) and implement ``run(**kwargs)``. Arguments are
     checked before ``run`` starts: a missing required parameter, an unknown one, or a
-    value of the wrong JSON type raises
-    :class:`~yait_aichain.errors.ToolInputError` naming it and listing what the tool
-    takes. Chain and Pool pass a tool only the parameters it declares.
+    value of the wrong JSON type raises :class:`~yait_aichain.errors.ToolInputError`
+    naming it and listing what the tool takes. Chain and Pool pass a tool only the
+    parameters it declares.
 
     A tool instance is shared by every flow of a Pool, so ``run`` must keep per-call
-    state in local variables; the base class itself holds none and can be shared between
-    threads.
-
-    Example::
-
-        class Shout(Tool):
-            name = "shout"
-            description = "Upper-case a text."
-            parameters = {"type": "object",
-                          "properties": {"text": {"type": "string"}},
-                          "required": ["text"]}
-
-            def run(self, text):
-                return text.upper()
+    state in local variables; the base class holds none and can be shared between threads.
     """
 
     name: ClassVar[str] = ""

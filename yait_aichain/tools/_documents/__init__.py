@@ -2,19 +2,19 @@
 
 A document is recognised by its bytes (the signature, and for Office files the parts of
 the zip package), never by a file extension or a Content-Type alone; a declared type
-that the bytes contradict is an error. Each format has its own module and library
-(pypdfium2, mammoth, openpyxl, python-pptx: the ``[documents]`` extra, imported only
-when a document arrives) and renders through the HTML-to-Markdown path of web pages, so
-escaping, headings and tables come out the same way for every source.
+that the bytes contradict is an error. PDF (pypdfium2, :mod:`._pdf`) and the Office
+formats (mammoth, openpyxl, python-pptx, :mod:`._office`) need the ``[documents]``
+extra, imported only when a document arrives, and render through the HTML-to-Markdown
+path of web pages, so escaping, headings and tables come out the same for every source.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
 
 from ...errors import EncryptedDocumentError, UnsupportedContentTypeError
+from . import _office, _pdf
 from ._limits import Limits
 
 __all__ = ["DOCUMENT_KINDS", "Limits", "convert_document", "describe", "sniff"]
@@ -23,6 +23,8 @@ DOCUMENT_KINDS = ("pdf", "docx", "xlsx", "pptx")
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc/.xls/.ppt, and encrypted OOXML
 _MAIN_PARTS = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx",
                "ppt/presentation.xml": "pptx"}
+_CONVERTERS = {"pdf": _pdf.convert_pdf, "docx": _office.convert_docx,
+               "xlsx": _office.convert_xlsx, "pptx": _office.convert_pptx}
 _NAMES = {"pdf": "a PDF", "docx": "a Word (DOCX)", "xlsx": "an Excel (XLSX)",
           "pptx": "a PowerPoint (PPTX)"}
 
@@ -33,10 +35,7 @@ def _zip_kind(data: bytes) -> str:
             names = set(package.namelist())
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
         return "zip"  # a damaged package: the format's reader says what is wrong
-    for part, kind in _MAIN_PARTS.items():
-        if part in names:
-            return kind
-    return "zip"
+    return next((kind for part, kind in _MAIN_PARTS.items() if part in names), "zip")
 
 
 def sniff(data: bytes) -> str:
@@ -52,18 +51,6 @@ def sniff(data: bytes) -> str:
     return ""
 
 
-def _converter(kind: str) -> Callable[[bytes, Limits], str]:
-    if kind == "pdf":
-        from ._pdf import convert
-    elif kind == "docx":
-        from ._docx import convert
-    elif kind == "xlsx":
-        from ._xlsx import convert
-    else:
-        from ._pptx import convert
-    return convert
-
-
 def convert_document(data: bytes, kind: str, limits: Limits) -> str:
     """Markdown for a document that :func:`sniff` recognised as ``kind``."""
     if kind == "ole":
@@ -77,7 +64,7 @@ def convert_document(data: bytes, kind: str, limits: Limits) -> str:
     if kind not in DOCUMENT_KINDS:
         raise UnsupportedContentTypeError(
             f"{limits.source} is a zip archive but not a DOCX, XLSX or PPTX document")
-    return _converter(kind)(data, limits)
+    return _CONVERTERS[kind](data, limits)
 
 
 def describe(kind: str) -> str:

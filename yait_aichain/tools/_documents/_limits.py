@@ -12,18 +12,13 @@ import importlib
 import io
 import time
 import zipfile
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 
 from ..._context import current
-from ...errors import (
-    DocumentError,
-    DocumentTimeoutError,
-    DocumentTooLargeError,
-    EncryptedDocumentError,
-    MissingDependencyError,
-)
+from ...errors import (DocumentError, DocumentTimeoutError, DocumentTooLargeError,
+                       EncryptedDocumentError, MissingDependencyError)
 
 __all__ = ["Limits", "check_package", "require", "truncation_note"]
 
@@ -87,10 +82,6 @@ def require(module: str, package: str, format: str) -> ModuleType:
         ) from None
 
 
-def _nothing(name: str) -> bool:
-    return False
-
-
 def check_package(data: bytes, limits: Limits, format: str) -> None:
     """Check what unpacking an Office zip package would cost, before a library does it.
 
@@ -116,7 +107,7 @@ def check_package(data: bytes, limits: Limits, format: str) -> None:
             f"{limits.max_unpacked} (a zip bomb?)",
             limit="max_unpacked", format=format, source=limits.source,
         )
-    whole, cap = _PARSED_WHOLE.get(format, (_nothing, 0))
+    whole, cap = _PARSED_WHOLE.get(format, (lambda name: False, 0))
     parsed = sum(m.file_size for m in members if whole(m.filename))
     if parsed > cap:
         raise DocumentTooLargeError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from ...errors import DocumentError, EncryptedDocumentError, NoTextLayerError
 from . import _render
 from ._limits import Limits, require, truncation_note
 
-__all__ = ["convert"]
+__all__ = ["convert_pdf"]
 
 _LOCK = threading.Lock()
 _ERR_PASSWORD, _ERR_SECURITY = 4, 5  # FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY
@@ -47,25 +47,13 @@ class _Run:
         return max(self.top - self.bottom, 0.1)
 
 
-@dataclass
 class _Line:
-    cells: list[_Run]
-
-    @property
-    def height(self) -> float:
-        return max(c.height for c in self.cells)
-
-    @property
-    def bottom(self) -> float:
-        return min(c.bottom for c in self.cells)
-
-    @property
-    def top(self) -> float:
-        return max(c.top for c in self.cells)
-
-    @property
-    def text(self) -> str:
-        return " ".join(c.text for c in self.cells)
+    def __init__(self, cells: list[_Run]) -> None:
+        self.cells = cells
+        self.height = max(c.height for c in cells)
+        self.bottom = min(c.bottom for c in cells)
+        self.top = max(c.top for c in cells)
+        self.text = " ".join(c.text for c in cells)
 
 
 @contextmanager
@@ -93,21 +81,14 @@ def _open(pdfium: Any, data: bytes, source: str) -> Any:
 
 
 def _runs(doc: Any, index: int) -> list[_Run]:
-    page = doc[index]
-    try:
-        textpage = page.get_textpage()
-        try:
-            runs = []
-            for k in range(textpage.count_rects()):
-                left, bottom, right, top = textpage.get_rect(k)
-                text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
-                if text:
-                    runs.append(_Run(left, bottom, right, top, text))
-            return runs
-        finally:
-            textpage.close()
-    finally:
-        page.close()
+    with closing(doc[index]) as page, closing(page.get_textpage()) as textpage:
+        runs = []
+        for k in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(k)
+            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+            if text:
+                runs.append(_Run(left, bottom, right, top, text))
+        return runs
 
 
 def _same_line(a: _Run, b: _Run) -> bool:
@@ -206,7 +187,7 @@ def _blocks(lines: list[_Line]) -> Iterator[str]:
         yield _render.paragraph(" ".join(p.text for p in paragraph))
 
 
-def convert(data: bytes, limits: Limits) -> str:
+def convert_pdf(data: bytes, limits: Limits) -> str:
     pdfium = require("pypdfium2", "pypdfium2", "pdf")
     with _pdfium(limits, "opening"):
         doc = _open(pdfium, data, limits.source)

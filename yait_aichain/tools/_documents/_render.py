@@ -22,10 +22,6 @@ class Markdown(str):
     """A part that is Markdown already (a table), not an HTML fragment."""
 
 
-def _one_line(text: str) -> str:
-    return escape(" ".join(text.split()))
-
-
 def _cell(text: str) -> str:
     # A cell is one line in a Markdown table: inner newlines become spaces.
     return escape_text(" ".join(text.split())).replace("|", "\\|")
@@ -33,7 +29,7 @@ def _cell(text: str) -> str:
 
 def heading(level: int, text: str) -> str:
     level = min(max(level, 1), 6)
-    return f"<h{level}>{_one_line(text)}</h{level}>"
+    return f"<h{level}>{escape(' '.join(text.split()))}</h{level}>"
 
 
 def paragraph(text: str) -> str:

@@ -1,0 +1,227 @@
+"""DOCX, XLSX and PPTX (Office zip packages) to Markdown.
+
+Each package is checked before its library opens it (:func:`._limits.check_package`:
+unpacked size, number of parts, what must be parsed in one go), and a library's own
+error types become a DocumentError that names the source.
+
+- DOCX (mammoth): its semantic HTML (headings from the paragraph styles, lists, tables)
+  goes through the web-page converter. Images are dropped without being read (no base64
+  blobs), linked external files are never opened, and a style map embedded in the
+  document is ignored (it could map paragraphs to any HTML element). mammoth converts
+  the whole document in one call that looks at no clock; the package check bounds it
+  and the clock is checked right after.
+- XLSX (openpyxl, read-only mode): each sheet a ``## heading`` and a table of cached
+  values (formulas never evaluated, external links and macros never loaded). A sheet's
+  declared size is not trusted (openpyxl pads rows to it), so columns are capped before
+  reading and rows counted as they come, with the clock checked every few hundred rows.
+  Empty rows and columns at the edges are dropped; what is past a cap is cut and the
+  result says so.
+- PPTX (python-pptx): each slide a ``## Slide N: title`` heading, then its text boxes and
+  tables top to bottom, left to right, then the speaker notes. Pictures, charts, media,
+  OLE objects and macros are never read; group shapes are entered to a bounded depth.
+  The clock is checked between slides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from ...errors import AichainError, DocumentError
+from . import _render
+from ._limits import Limits, check_package, require, truncation_note
+
+__all__ = ["convert_docx", "convert_pptx", "convert_xlsx"]
+
+# What the libraries raise for a damaged part (lxml's errors are SyntaxErrors).
+_DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, LookupError, AttributeError, TypeError,
+            IndexError, SyntaxError, OSError, EOFError)
+_CLOCK_EVERY = 256  # spreadsheet rows between deadline checks
+_SCAN_FACTOR = 20  # rows examined per sheet (empty ones too), per row of max_rows
+_MAX_GROUP_DEPTH = 20
+_GROUP = 6  # MSO_SHAPE_TYPE.GROUP
+
+
+@contextlib.contextmanager
+def _readable(limits: Limits, format: str, part: str = "") -> Iterator[None]:
+    try:
+        yield
+    except AichainError:  # a deadline, a cap or a cancelled run: already typed
+        raise
+    except _DAMAGED as exc:
+        what = f": {part} is not readable" if part else f" is not a readable {format.upper()}"
+        raise DocumentError(f"{limits.source}{what} ({type(exc).__name__}: {exc})"[:300],
+                            format=format, source=limits.source) from None
+
+
+def _opened(data: bytes, limits: Limits, format: str, module: str, package: str) -> Any:
+    library = require(module, package, format)
+    check_package(data, limits, format)
+    limits.check(format, "opening")
+    return library
+
+
+def _no_image(image: Any) -> list[Any]:
+    return []
+
+
+def convert_docx(data: bytes, limits: Limits) -> str:
+    mammoth = _opened(data, limits, "docx", "mammoth", "mammoth")
+    try:
+        with _readable(limits, "docx"):
+            result = mammoth.convert_to_html(
+                io.BytesIO(data), convert_image=_no_image, external_file_access=False,
+                include_embedded_style_map=False,  # the document must not choose our HTML
+            )
+    except RecursionError:
+        raise DocumentError(f"{limits.source} nests its tables or lists too deeply to convert",
+                            format="docx", source=limits.source) from None
+    limits.check("docx", "after the conversion")
+    return _render.markdown([result.value])
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time():
+        return value.date().isoformat()
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
+
+
+class _Sheet:
+    """The rows kept from one sheet, with what was cut."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.rows: list[list[str]] = []
+        self.wide = False
+
+    def add(self, values: tuple[Any, ...], max_columns: int) -> None:
+        cells = [_text(v) for v in values]
+        if len(cells) > max_columns:
+            self.wide = self.wide or any(cells[max_columns:])
+            cells = cells[:max_columns]
+        self.rows.append(cells)
+
+
+class _Full(Exception):
+    """A cap was reached; the message says which."""
+
+
+def _scan(ws: Any, sheet: _Sheet, limits: Limits, kept: int) -> Iterator[None]:
+    """Fill ``sheet`` row by row; yields once per clock check; raises _Full at a cap."""
+    budget = limits.max_rows * _SCAN_FACTOR
+    for scanned, values in enumerate(
+            ws.iter_rows(max_col=limits.max_columns + 1, values_only=True), 1):
+        if scanned % _CLOCK_EVERY == 0:
+            yield
+        if kept + len(sheet.rows) >= limits.max_rows:
+            raise _Full(f"the first {limits.max_rows} non-empty rows")
+        if scanned > budget:
+            raise _Full(f"the first {budget} rows of sheet {sheet.name!r} (most of them empty)")
+        if any(v is not None and v != "" for v in values):
+            sheet.add(values, limits.max_columns)
+
+
+def _trim(rows: list[list[str]]) -> list[list[str]]:
+    width = max((i + 1 for r in rows for i, c in enumerate(r) if c), default=0)
+    return [r[:width] for r in rows]
+
+
+def _sheet_markdown(ws: Any, limits: Limits, kept: int) -> tuple[_Sheet, str, str]:
+    """The sheet, its Markdown, and what cut it short ("" when nothing did)."""
+    sheet = _Sheet(str(ws.title))
+    cut = ""
+    try:
+        with _readable(limits, "xlsx", f"sheet {sheet.name!r}"):
+            for _ in _scan(ws, sheet, limits, kept):
+                limits.check("xlsx", f"sheet {sheet.name!r}")
+    except _Full as full:
+        cut = str(full)
+    markdown = _render.markdown([_render.heading(2, sheet.name), _render.table(_trim(sheet.rows))])
+    if sheet.wide:
+        markdown += (f"\n\n> **Truncated:** sheet {sheet.name!r} has more than "
+                     f"{limits.max_columns} columns; the rest were cut "
+                     f"(convertToMD(max_columns=...) raises the cap).")
+    return sheet, markdown, cut
+
+
+def convert_xlsx(data: bytes, limits: Limits) -> str:
+    openpyxl = _opened(data, limits, "xlsx", "openpyxl", "openpyxl")
+    with _readable(limits, "xlsx"):
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                          keep_links=False, keep_vba=False)
+    parts: list[str] = []
+    kept = 0
+    try:
+        for ws in workbook.worksheets:
+            sheet, markdown, cut = _sheet_markdown(ws, limits, kept)
+            kept += len(sheet.rows)
+            parts.append(markdown)
+            if cut:
+                parts.append(f"> **Truncated:** converted {cut}; the rest of the workbook "
+                             f"was not read (convertToMD(max_rows=...) raises the cap).")
+                break
+    finally:
+        workbook.close()
+    return _render.join(parts)
+
+
+def _shapes(shapes: Any, depth: int = 0) -> Iterator[Any]:
+    for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):
+        if getattr(shape, "shape_type", None) == _GROUP and depth < _MAX_GROUP_DEPTH:
+            yield from _shapes(shape.shapes, depth + 1)
+        else:
+            yield shape
+
+
+def _paragraphs(frame: Any) -> str:
+    return "".join(_render.paragraph(p.text) for p in frame.paragraphs)
+
+
+def _shape_html(shape: Any, title_id: int | None) -> str:
+    if shape.shape_id == title_id:  # already the heading
+        return ""
+    if getattr(shape, "has_table", False):
+        return _render.table([[cell.text for cell in row.cells] for row in shape.table.rows])
+    if getattr(shape, "has_text_frame", False):
+        return _paragraphs(shape.text_frame)
+    return ""  # pictures, charts, media, OLE objects: nothing to read
+
+
+def _slide(slide: Any, number: int) -> str:
+    title = slide.shapes.title
+    heading = f"Slide {number}"
+    if title is not None and title.has_text_frame and title.text_frame.text.strip():
+        heading += ": " + title.text_frame.text
+    html = [_render.heading(2, heading)]
+    title_id = title.shape_id if title is not None else None
+    html += [_shape_html(s, title_id) for s in _shapes(slide.shapes)]
+    if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+        notes = _paragraphs(slide.notes_slide.notes_text_frame)
+        if notes:
+            html.append(f"<blockquote><p>Notes:</p>{notes}</blockquote>")
+    return _render.markdown(html)
+
+
+def convert_pptx(data: bytes, limits: Limits) -> str:
+    pptx = _opened(data, limits, "pptx", "pptx", "python-pptx")
+    with _readable(limits, "pptx"):
+        slides = list(pptx.Presentation(io.BytesIO(data)).slides)
+    count = min(len(slides), limits.max_pages)
+    parts = []
+    for number, slide in enumerate(slides[:count], 1):
+        limits.check("pptx", f"slide {number} of {len(slides)}")
+        with _readable(limits, "pptx", f"slide {number}"):
+            parts.append(_slide(slide, number))
+    if len(slides) > count:
+        parts.append(truncation_note("slides", count, len(slides), "max_pages"))
+    return _render.join(parts)
