@@ -14,7 +14,7 @@ from ._fetch import (DEFAULT_MAX_BYTES, DEFAULT_MAX_REDIRECTS, DEFAULT_POOL_MAXS
                      DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Fetcher, check_int)
 from ._documents import DOCUMENT_KINDS, Limits, convert_document, describe, sniff
 from ._html import decode_body, looks_like_html
-from ._localfile import LocalFiles
+from ._localfile import check_root, read_file
 from ._markdown import escape_text, html_to_markdown, tidy
 from ._netguard import short
 from ._tool import Tool
@@ -116,8 +116,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
             max_redirects=max_redirects, user_agent=user_agent, pool_maxsize=pool_maxsize,
         )
         self.max_bytes = max_bytes
-        self._files = LocalFiles(root)
-        self.root = self._files.root
+        self.root = check_root(root)
         self._caps = {"max_pages": max_pages, "max_rows": max_rows, "max_columns": max_columns}
         for name, value in self._caps.items():
             check_int(name, value, 1)
@@ -164,7 +163,7 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
             raise UnsafeURLError(
                 f"scheme-relative URL {short(text)} refused: give the full http(s) URL"
             )
-        data, path = self._files.read(text, self.max_bytes)
+        data, path = read_file(text, self.root, self.max_bytes)
         kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
         return self._convert(data, None, kind, text, started)
 
