@@ -27,7 +27,8 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from yait_aichain.tools import convertToMD
 
-from yait_aichain.tools._pageserver import PageServer
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests._pageserver import PageServer  # noqa: E402  (a test fixture, not package code)
 
 WORDS = (
     "data", "model", "token", "batch", "pipeline", "parser", "table", "markdown", "stream",

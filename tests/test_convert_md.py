@@ -22,7 +22,7 @@ from yait_aichain.errors import (
     UnsupportedContentTypeError,
 )
 from yait_aichain.tools import convertToMD
-from yait_aichain.tools._pageserver import PageServer
+from ._pageserver import PageServer
 
 PAGES = Path(__file__).parent / "pages"
 

@@ -100,7 +100,7 @@ def test_every_block_is_known_and_skips_are_rare_and_explained():
 
 @pytest.fixture
 def pages():
-    from yait_aichain.tools._pageserver import PageServer
+    from ._pageserver import PageServer
 
     with PageServer() as server:
         for path, body in PAGES.items():

@@ -25,7 +25,7 @@ from yait_aichain.tools import convertToMD
 from ._tls import tls_files
 from yait_aichain.tools._fetch import Fetcher
 from yait_aichain.tools._netguard import address_problem, parse_target
-from yait_aichain.tools._pageserver import PageServer
+from ._pageserver import PageServer
 from yait_aichain.tools._pinned import PinnedAdapter, pin
 
 PUBLIC = "93.184.216.34"

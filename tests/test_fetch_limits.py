@@ -23,7 +23,7 @@ from yait_aichain.errors import (
 )
 from yait_aichain.tools import convertToMD
 from yait_aichain.tools._fetch import Fetcher
-from yait_aichain.tools._pageserver import PageServer
+from ._pageserver import PageServer
 
 BOMB_SIZE = 64 * 1024 * 1024
 

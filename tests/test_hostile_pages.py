@@ -42,7 +42,7 @@ def test_a_hostile_page_converts_in_time_comparable_to_a_plain_one(family, plain
 
 
 def test_hostile_pages_at_the_size_cap_over_http():
-    from yait_aichain.tools._pageserver import PageServer
+    from ._pageserver import PageServer
 
     cap = 1024 * 1024
     tool = convertToMD(allow_private=True, max_bytes=cap)

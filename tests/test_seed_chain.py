@@ -16,7 +16,7 @@ import pytest
 
 from yait_aichain.errors import ChainStepError, UnsafeURLError
 from yait_aichain.tools import _pinned
-from yait_aichain.tools._pageserver import PageServer
+from ._pageserver import PageServer
 
 from ._tls import tls_files
 

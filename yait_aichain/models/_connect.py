@@ -1,14 +1,12 @@
-"""Connections that keep the call's deadline in every phase: for Model calls and page fetches.
+"""Connections that keep a call's deadline in every phase: for Model calls and page fetches.
 
-urllib3 opens a connection with ``socket.create_connection``, which resolves the host
-with the system resolver: no socket timeout applies to that, so a hanging DNS server
-held ``Model(timeout=2)`` indefinitely. Here the name is resolved under the call's
-remaining budget (:func:`yait_aichain._watchdog.resolve_within`), or not at all for a
-connection pinned to a checked address (:mod:`yait_aichain.tools._pinned`), and the
-socket is opened to the answers directly, under the same budget. The pools hand each
-connection to the call's deadline alarm, which shuts the socket down when the budget is
-spent, whether the server is dripping the status line, the headers, a chunk-size line
-or the body.
+urllib3 resolves the host with the system resolver, which no socket timeout bounds (a
+hanging DNS server held ``Model(timeout=2)`` indefinitely). Here the name is resolved
+under the call's remaining budget (:func:`yait_aichain._watchdog.resolve_within`), or not
+at all for a connection pinned to a checked address (:mod:`yait_aichain.tools._pinned`),
+and the socket is dialled under the same budget. The pools hand each connection to the
+call's deadline alarm, which shuts the socket down when the budget is spent, whatever
+the server is dripping.
 """
 
 from __future__ import annotations

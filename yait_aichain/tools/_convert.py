@@ -8,11 +8,11 @@ import re
 import time
 from typing import Any
 
-from ..errors import (AichainError, ConversionError, DocumentError, ToolError, ToolInputError,
-                      UnsafeURLError, UnsupportedContentTypeError)
+from ..errors import (ConversionError, ToolError, ToolInputError, UnsafeURLError,
+                      UnsupportedContentTypeError)
 from ._fetch import (DEFAULT_MAX_BYTES, DEFAULT_MAX_REDIRECTS, DEFAULT_POOL_MAXSIZE,
                      DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Fetcher, check_int)
-from ._documents import DOCUMENT_KINDS, Limits, convert_document, describe, sniff
+from ._documents import DOCUMENT_KINDS, Limits, convert_document, sniff
 from ._html import decode_body, looks_like_html
 from ._localfile import check_root, read_file
 from ._markdown import escape_text, html_to_markdown, tidy
@@ -148,16 +148,14 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
             raise ToolInputError(
                 "convertToMD: input is empty; give an http(s) URL, HTML or a file path"
             )
-        if text.startswith("<"):
-            return self._convert(text, None, "html", "the HTML input", started)
-        m = _SCHEME.match(text)
+        m = _SCHEME.match(text)  # never for text that starts with "<"
         drive = m is not None and os.name == "nt" and len(m.group(1)) == 1  # C:\ is a path
         # "data:text/html,<html>..." is a URL (refused), "Note: <html>..." is HTML.
         if m and not drive and (m.group(1).lower() in ("http", "https")
                                 or not re.search(r"\s", text)):
             page = self._fetcher.fetch(text)  # refuses every scheme but http(s)
             return self._convert(page.body, page.charset, page.kind, page.url, started, page.url)
-        if any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
+        if text.startswith("<") or any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
             return self._convert(text, None, "html", "the HTML input", started)
         if text.startswith(("//", "\\\\")):
             raise UnsafeURLError(
@@ -167,36 +165,15 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         kind = _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "")
         return self._convert(data, None, kind, text, started)
 
-    def _document(self, data: bytes, kind: str, where: str, started: float) -> str:
-        found = sniff(data)
-        # An encrypted DOCX/XLSX/PPTX is a compound file, not a zip: let it say so.
-        office_ole = found == "ole" and kind in ("docx", "xlsx", "pptx")
-        if not found:
-            said = f"declared {describe(kind)} document but " if kind in DOCUMENT_KINDS else ""
-            raise UnsupportedContentTypeError(
-                f"{where} is {said}binary data, not a PDF, DOCX, XLSX or PPTX document")
-        if kind in DOCUMENT_KINDS and found != kind and not office_ole:
-            raise DocumentError(
-                f"{where} is declared {describe(kind)} document, but its bytes are "
-                f"{describe(found) if found in DOCUMENT_KINDS else 'another archive'}",
-                format=kind, source=where)
-        deadline = min(started + self._fetcher.timeout, time.monotonic() + self._fetcher.budget())
-        limits = Limits(deadline=deadline, source=where, **self._caps)
-        try:
-            return convert_document(data, found, limits)
-        except AichainError:  # typed already, or a cancelled run
-            raise
-        except Exception as exc:  # a parser's own error type: one item fails, typed
-            raise DocumentError(
-                f"could not convert {where}: {type(exc).__name__}: {short(str(exc), 120)}",
-                format=found, source=where) from exc
-
     def _convert(self, data: bytes | str, charset: str | None, kind: str, where: str,
                  started: float, page_url: str | None = None) -> str:
         where = short(where)
         if isinstance(data, bytes) and (kind in DOCUMENT_KINDS or kind == "binary"
                                         or sniff(data)):
-            return self._document(data, kind, where, started)
+            deadline = min(started + self._fetcher.timeout,
+                           time.monotonic() + self._fetcher.budget())
+            return convert_document(data, kind, Limits(deadline=deadline, source=where,
+                                                       **self._caps))
         text = data if isinstance(data, str) else decode_body(data, charset)
         if "\x00" in text:
             raise UnsupportedContentTypeError(f"{where} holds binary data (NUL bytes)")

@@ -22,13 +22,8 @@ import lxml.html
 from lxml import etree
 
 __all__ = [
-    "Document", "decode_body", "flatten_deep", "looks_like_html", "parse_document",
-    "replace_with_text", "text_of",
+    "Document", "decode_body", "looks_like_html", "parse_document", "replace_with_text", "text_of",
 ]
-
-# Deeper nesting is flattened to text: markdownify recurses once per level and
-# overflows the stack near 330 levels (markdownify #276).
-MAX_DEPTH = 100
 
 _DROP = frozenset({
     "script", "style", "noscript", "template", "iframe", "frame", "frameset", "object",
@@ -262,17 +257,3 @@ def _main_content(body: Any) -> Any:
         return max(mains, key=lambda e: sum(len(t.strip()) for t in e.itertext()))
     articles = list(body.iter("article"))
     return articles[0] if len(articles) == 1 else body
-
-
-def flatten_deep(root: Any, max_depth: int = MAX_DEPTH) -> None:
-    """Replace whatever is nested deeper than ``max_depth`` by its text."""
-    stack = [(root, 0)]
-    while stack:
-        el, depth = stack.pop()
-        if depth >= max_depth and len(el):
-            text = " ".join(t.strip() for t in el.itertext() if t.strip())
-            for child in list(el):
-                el.remove(child)
-            el.text = text
-            continue
-        stack.extend((child, depth + 1) for child in el)

@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import lxml.html
 from markdownify import MarkdownConverter
 
-from ._html import Document, flatten_deep, parse_document, replace_with_text, text_of
+from ._html import Document, parse_document, replace_with_text, text_of
 
 __all__ = ["escape_text", "html_to_markdown", "prepare_text", "safe_link", "tidy"]
 
@@ -48,6 +48,9 @@ _RESTORE = str.maketrans({
 _PLAIN_ESCAPES = str.maketrans({"\\": "\\\\", "<": "\\<", "&": "\\&", "[": "\\["})
 _CODE_TAGS = frozenset({"pre", "code", "kbd", "samp"})  # markdownify's "no format" tags
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# Deeper nesting is flattened to text: markdownify recurses once per level and
+# overflows the stack near 330 levels (markdownify #276).
+_MAX_DEPTH = 100
 # A run of HTML whitespace; as HTML renders it: one newline if it holds one, else a space.
 _WHITESPACE_RUN = re.compile(r"[\t \r\n\f]+")
 
@@ -159,16 +162,21 @@ def _prepared(text: str | None, in_pre: bool, in_code: bool) -> str | None:
 
 
 def prepare_text(root: Any) -> None:
-    """Collapse whitespace runs outside ``<pre>`` as a browser renders them, and swap the
-    characters that need escaping for placeholders (see ``_TEXT_CHARS``).
+    """Flatten what is nested deeper than ``_MAX_DEPTH`` to its text, collapse whitespace
+    runs outside ``<pre>`` as a browser renders them, and swap the characters that need
+    escaping for placeholders (see ``_TEXT_CHARS``).
 
     markdownify's own whitespace pattern backtracks over every start position of a long
     run of spaces (seconds for 20 KB, quadratic beyond); after this it only ever sees
     runs of one character.
     """
-    stack = [(root, False, False)]
+    stack = [(root, 0, False, False)]
     while stack:
-        el, in_pre, in_code = stack.pop()
+        el, depth, in_pre, in_code = stack.pop()
+        if depth >= _MAX_DEPTH and len(el):
+            el.text = " ".join(t.strip() for t in el.itertext() if t.strip())
+            for child in list(el):
+                el.remove(child)
         in_pre = in_pre or el.tag == "pre"
         in_code = in_code or el.tag in _CODE_TAGS
         el.text = _prepared(el.text, in_pre, in_code)
@@ -176,20 +184,19 @@ def prepare_text(root: Any) -> None:
             el.set("alt", el.get("alt").translate(_TO_ALT))
         for child in el:
             child.tail = _prepared(child.tail, in_pre, in_code)
-            stack.append((child, in_pre, in_code))
+            stack.append((child, depth + 1, in_pre, in_code))
 
 
 def _render(doc: Document, page_url: str | None) -> str:
     if doc.content is None:
         return ""
     _fix_links(doc.content, _base_url(page_url, doc.base))
-    flatten_deep(doc.content)
     prepare_text(doc.content)
     fragment = lxml.html.tostring(doc.content, encoding="unicode", method="html", with_tail=False)
     try:
         markdown = _Converter(**_OPTIONS).convert(fragment)
     except RecursionError:
-        # Should not happen after flatten_deep; a worker must still never die of it.
+        # Should not happen after prepare_text; a worker must still never die of it.
         markdown = "\n\n".join(t.strip() for t in doc.content.itertext() if t.strip())
     return markdown.translate(_RESTORE)
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import io
 import zipfile
 
-from ...errors import EncryptedDocumentError, UnsupportedContentTypeError
+from ...errors import (AichainError, DocumentError, EncryptedDocumentError,
+                       UnsupportedContentTypeError)
+from .._netguard import short
 from . import _office, _pdf
 from ._limits import Limits
 
-__all__ = ["DOCUMENT_KINDS", "Limits", "convert_document", "describe", "sniff"]
+__all__ = ["DOCUMENT_KINDS", "Limits", "convert_document", "sniff"]
 
 DOCUMENT_KINDS = ("pdf", "docx", "xlsx", "pptx")
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc/.xls/.ppt, and encrypted OOXML
@@ -51,22 +53,45 @@ def sniff(data: bytes) -> str:
     return ""
 
 
-def convert_document(data: bytes, kind: str, limits: Limits) -> str:
-    """Markdown for a document that :func:`sniff` recognised as ``kind``."""
-    if kind == "ole":
+def _refuse(data: bytes, found: str, declared: str, where: str) -> None:
+    if not found:
+        said = f"declared {_describe(declared)} document but " if declared in DOCUMENT_KINDS else ""
+        raise UnsupportedContentTypeError(
+            f"{where} is {said}binary data, not a PDF, DOCX, XLSX or PPTX document")
+    # An encrypted DOCX/XLSX/PPTX is a compound file, not a zip: let it say so.
+    office_ole = found == "ole" and declared in ("docx", "xlsx", "pptx")
+    if declared in DOCUMENT_KINDS and found != declared and not office_ole:
+        raise DocumentError(
+            f"{where} is declared {_describe(declared)} document, but its bytes are "
+            f"{_describe(found) if found in DOCUMENT_KINDS else 'another archive'}",
+            format=declared, source=where)
+    if found == "ole":
         if "EncryptedPackage".encode("utf-16-le") in data:
             raise EncryptedDocumentError(
-                f"{limits.source} is a password-protected Office document; save it "
-                f"without a password first", source=limits.source)
+                f"{where} is a password-protected Office document; save it "
+                f"without a password first", source=where)
         raise UnsupportedContentTypeError(
-            f"{limits.source} is a legacy binary Office file (.doc, .xls or .ppt); save it "
+            f"{where} is a legacy binary Office file (.doc, .xls or .ppt); save it "
             f"as .docx, .xlsx or .pptx")
-    if kind not in DOCUMENT_KINDS:
+    if found not in DOCUMENT_KINDS:
         raise UnsupportedContentTypeError(
-            f"{limits.source} is a zip archive but not a DOCX, XLSX or PPTX document")
-    return _CONVERTERS[kind](data, limits)
+            f"{where} is a zip archive but not a DOCX, XLSX or PPTX document")
 
 
-def describe(kind: str) -> str:
-    """"a PDF", "a Word (DOCX)", ... for messages."""
+def convert_document(data: bytes, declared: str, limits: Limits) -> str:
+    """Markdown for the document in ``data``, which its source declared ``declared`` (a
+    DOCUMENT_KINDS entry, or "binary" or "": then the bytes alone decide)."""
+    found = sniff(data)
+    _refuse(data, found, declared, limits.source)
+    try:
+        return _CONVERTERS[found](data, limits)
+    except AichainError:  # typed already, or a cancelled run
+        raise
+    except Exception as exc:  # a parser's own error type: one item fails, typed
+        raise DocumentError(
+            f"could not convert {limits.source}: {type(exc).__name__}: {short(str(exc), 120)}",
+            format=found, source=limits.source) from exc
+
+
+def _describe(kind: str) -> str:
     return _NAMES.get(kind, kind)

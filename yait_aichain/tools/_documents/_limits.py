@@ -95,26 +95,19 @@ def check_package(data: bytes, limits: Limits, format: str) -> None:
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise DocumentError(f"{limits.source} is not a valid {format.upper()} file ({exc})",
                             format=format, source=limits.source) from None
-    if len(members) > limits.max_parts:
-        raise DocumentTooLargeError(
-            f"{limits.source} has {len(members)} parts, over the cap of {limits.max_parts}",
-            limit="max_parts", format=format, source=limits.source,
-        )
-    unpacked = sum(m.file_size for m in members)
-    if unpacked > limits.max_unpacked:
-        raise DocumentTooLargeError(
-            f"{limits.source} unpacks to {unpacked} bytes, over the cap of "
-            f"{limits.max_unpacked} (a zip bomb?)",
-            limit="max_unpacked", format=format, source=limits.source,
-        )
     whole, cap = _PARSED_WHOLE.get(format, (lambda name: False, 0))
-    parsed = sum(m.file_size for m in members if whole(m.filename))
-    if parsed > cap:
-        raise DocumentTooLargeError(
-            f"{limits.source} has {parsed} bytes of XML that must be parsed in one go, over "
-            f"the cap of {cap} that keeps a conversion within its time limit",
-            limit="parsed_xml", format=format, source=limits.source,
-        )
+    for limit, size, most, what, why in (
+        ("max_parts", len(members), limits.max_parts, "has {} parts", ""),
+        ("max_unpacked", sum(m.file_size for m in members), limits.max_unpacked,
+         "unpacks to {} bytes", " (a zip bomb?)"),
+        ("parsed_xml", sum(m.file_size for m in members if whole(m.filename)), cap,
+         "has {} bytes of XML that must be parsed in one go",
+         " that keeps a conversion within its time limit"),
+    ):
+        if size > most:
+            raise DocumentTooLargeError(
+                f"{limits.source} {what.format(size)}, over the cap of {most}{why}",
+                limit=limit, format=format, source=limits.source)
     if any(m.flag_bits & 0x1 for m in members):
         raise EncryptedDocumentError(f"{limits.source} has encrypted parts",
                                      format=format, source=limits.source)

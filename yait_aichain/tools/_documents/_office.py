@@ -1,25 +1,20 @@
 """DOCX, XLSX and PPTX (Office zip packages) to Markdown.
 
-Each package is checked before its library opens it (:func:`._limits.check_package`:
-unpacked size, number of parts, what must be parsed in one go), and a library's own
-error types become a DocumentError that names the source.
+Each package is checked before its library opens it (:func:`._limits.check_package`),
+and a library's own error types become a DocumentError that names the source.
 
-- DOCX (mammoth): its semantic HTML (headings from the paragraph styles, lists, tables)
-  goes through the web-page converter. Images are dropped without being read (no base64
-  blobs), linked external files are never opened, and a style map embedded in the
-  document is ignored (it could map paragraphs to any HTML element). mammoth converts
-  the whole document in one call that looks at no clock; the package check bounds it
-  and the clock is checked right after.
-- XLSX (openpyxl, read-only mode): each sheet a ``## heading`` and a table of cached
-  values (formulas never evaluated, external links and macros never loaded). A sheet's
-  declared size is not trusted (openpyxl pads rows to it), so columns are capped before
-  reading and rows counted as they come, with the clock checked every few hundred rows.
-  Empty rows and columns at the edges are dropped; what is past a cap is cut and the
-  result says so.
-- PPTX (python-pptx): each slide a ``## Slide N: title`` heading, then its text boxes and
-  tables top to bottom, left to right, then the speaker notes. Pictures, charts, media,
-  OLE objects and macros are never read; group shapes are entered to a bounded depth.
-  The clock is checked between slides.
+- DOCX (mammoth): semantic HTML (headings from paragraph styles, lists, tables) for the
+  web-page converter. Images are dropped unread, linked files never opened, and an
+  embedded style map ignored (it could map paragraphs to any HTML element). mammoth
+  converts in one call that looks at no clock: the package check bounds it.
+- XLSX (openpyxl, read-only): a ``## heading`` and a table of cached values per sheet
+  (formulas never evaluated, external links and macros never loaded). openpyxl pads
+  rows to a sheet's declared size, so columns are capped before reading and rows
+  counted as they come, the clock checked every few hundred; what is past a cap is cut
+  and the result says so.
+- PPTX (python-pptx): a ``## Slide N: title`` heading per slide, then its text boxes
+  and tables in reading order and the speaker notes. Pictures, charts, media, OLE
+  objects and macros are never read; group shapes are entered to a bounded depth.
 """
 
 from __future__ import annotations
