@@ -16,12 +16,11 @@ from ._documents import DOCUMENT_KINDS, Limits, convert_document, sniff
 from ._html import decode_body, looks_like_html
 from ._localfile import check_root, read_file
 from ._markdown import escape_text, html_to_markdown, tidy
-from ._netguard import short
+from ._netguard import SCHEME, short
 from ._tool import Tool
 
 __all__ = ["convertToMD"]
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _HTML_MARKERS = ("<html", "<body", "<!doctype", "<head")
 _EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "xhtml", ".xht": "xhtml", ".xml": "xhtml",
@@ -37,22 +36,17 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
 
     ``run(input)`` takes an http(s) URL, raw HTML (text that starts with ``<`` or
     contains ``<html``/``<body``) or, for a tool built with ``root=``, the path of a file
-    under that directory, and returns Markdown: the page title as a ``# heading``, then
-    the main content (``<main>``/``<article>`` when present) with links made absolute, and
-    navigation, chrome, scripts, forms and hidden text dropped. PDF, DOCX, XLSX and PPTX
-    (the ``[documents]`` extra) are recognised by their bytes, never by the extension or
-    the Content-Type alone, and converted under the same ``timeout``.
+    under that directory (relative to it; symlinks and ``..`` followed; regular files
+    only), and returns Markdown: the title as a ``# heading``, then the main content with
+    links made absolute, and navigation, scripts, forms and hidden text dropped. PDF,
+    DOCX, XLSX and PPTX (the ``[documents]`` extra) are recognised by their bytes.
+    Without ``root`` a path is refused before the file system is touched, so an item
+    field from an untrusted source cannot read ``~/.aws/credentials``.
 
-    URLs are fetched under an SSRF guard: only http(s); loopback, private, link-local,
-    CGNAT, multicast, reserved and cloud-metadata addresses are refused, on the first
-    request and on every redirect, and the connection goes to the address that was
-    checked. Without ``root`` a path is refused before the file system is touched, so an
-    item field from an untrusted source cannot read ``~/.aws/credentials``; with it, a
-    path (relative to the root) must resolve inside that tree, symlinks and ``..``
-    followed. Regular files only (no FIFOs, devices or ``/proc``).
-
-    One instance can be shared by all the threads of a Pool: it keeps one connection
-    pool and no per-call state.
+    URLs are fetched under an SSRF guard: only http(s); non-public and cloud-metadata
+    addresses are refused, on the first request and on every redirect, and the
+    connection goes to the address that was checked. One instance can be shared by all
+    the threads of a Pool.
 
     Args:
         allow_private: allow non-public addresses (trusted networks only); so does
@@ -83,11 +77,9 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
     """
 
     name = "convertToMD"
-    description = (
-        "Convert a web page (http/https URL), a PDF, Word, Excel or PowerPoint document, "
-        "raw HTML or an allowed local file into Markdown: title, main content, headings, "
-        "tables, lists, code and absolute links."
-    )
+    description = ("Convert a web page (http/https URL), a PDF, Word, Excel or PowerPoint "
+                   "document, raw HTML or an allowed local file into Markdown: title, main "
+                   "content, headings, tables, lists, code and absolute links.")
     parameters = {
         "type": "object",
         "properties": {"input": {
@@ -145,10 +137,9 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         started = time.monotonic()
         text = input.strip()
         if not text:
-            raise ToolInputError(
-                "convertToMD: input is empty; give an http(s) URL, HTML or a file path"
-            )
-        m = _SCHEME.match(text)  # never for text that starts with "<"
+            raise ToolInputError("convertToMD: input is empty; give an http(s) URL, HTML or a "
+                                 "file path")
+        m = SCHEME.match(text)  # never for text that starts with "<"
         drive = m is not None and os.name == "nt" and len(m.group(1)) == 1  # C:\ is a path
         # "data:text/html,<html>..." is a URL (refused), "Note: <html>..." is HTML.
         if m and not drive and (m.group(1).lower() in ("http", "https")

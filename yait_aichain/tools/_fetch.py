@@ -1,15 +1,12 @@
 """The guarded page fetcher used by convertToMD.
 
-One fetch: parse the URL (:mod:`._netguard`), resolve the host once, check every
-address, send the request to a checked address (:mod:`._pinned`), and follow redirects
-by hand, checking each hop the same way. The body is streamed and capped by decoded
-size, by total time (:mod:`yait_aichain._watchdog`) and by content type. All ``requests`` and
-``urllib3`` errors become :class:`~yait_aichain.errors.FetchError` here and nowhere else.
-
-Requests go straight to the adapter, not through ``requests.Session.send``: with
-redirects off that method still reads a redirect's whole body, without a size or time
-cap, and it merges cookies and environment settings (proxies, netrc) that the guard must
-not see.
+A fetch parses the URL and checks every address of the host (:mod:`._netguard`), sends
+the request to a checked address (:mod:`._pinned`) and follows redirects by hand,
+checking each hop the same way. The body is streamed and capped by decoded size, total
+time (:mod:`yait_aichain._watchdog`) and content type. ``requests`` and ``urllib3``
+errors become FetchError here and nowhere else. Requests skip ``Session.send``: with
+redirects off it still reads a redirect's whole body, uncapped, and merges cookies and
+environment settings (proxies, netrc) that the guard must not see.
 """
 
 from __future__ import annotations
@@ -77,9 +74,7 @@ class Page:
 
 
 def _media_type(header: str | None) -> tuple[str, str | None]:
-    if not header:
-        return "", None
-    media, *params = header.split(";")
+    media, *params = (header or "").split(";")
     charset = None
     for param in params:
         key, _, value = param.partition("=")
@@ -102,18 +97,12 @@ def _timeout_error(url: str, budget: float) -> FetchTimeoutError:
 class Fetcher:
     """Fetches http(s) pages under the SSRF guard and the size/time/type caps.
 
-    It holds one connection pool (``pool_maxsize`` kept-alive connections per address)
-    and no per-fetch state, so one instance can be shared between threads; a pickled
-    copy opens its own connections. ``allow_private``, ``timeout``, ``max_bytes``,
-    ``max_redirects``, ``user_agent`` and ``pool_maxsize`` are convertToMD's.
-
-    Args:
-        resolver: ``resolver(host, port) -> [ip, ...]``; default ``socket.getaddrinfo``.
-        dialer: ``dialer((ip, port), timeout) -> socket``; a test seam, default TCP.
-        verify: ``True`` (the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
-            ``CURL_CA_BUNDLE`` when set, as for model calls; else the default bundle) or
-            the path of a CA bundle; never ``False`` (certificate checks cannot be turned
-            off here).
+    One connection pool and no per-fetch state: one instance can be shared between
+    threads; a pickled copy opens its own connections. The settings are convertToMD's,
+    plus test seams: ``resolver(host, port) -> [ip, ...]`` (default getaddrinfo),
+    ``dialer(sockaddr, timeout) -> socket`` and ``verify``: True (the CA bundle named by
+    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` when set, as for model calls) or a CA
+    bundle path, never False.
     """
 
     allow_private: bool = False
@@ -169,17 +158,9 @@ class Fetcher:
         return self.timeout if left is None else min(self.timeout, left)
 
     def fetch(self, url: str) -> Page:
-        """Fetch ``url`` and return its body, following at most ``max_redirects``.
-
-        Raises:
-            UnsafeURLError: the URL or a redirect hop is not allowed (before any
-                connection to it).
-            ResponseTooLargeError: the decoded body is over ``max_bytes``.
-            UnsupportedContentTypeError: not HTML, XHTML, plain text, Markdown or a
-                document type (PDF, DOCX, XLSX, PPTX, generic binary).
-            FetchError: HTTP error status, timeout, too many redirects, network error.
-            CancelledError: the calling Pool run was cancelled.
-        """
+        """Fetch ``url`` and return its body, following at most ``max_redirects``; raises
+        what convertToMD.run lists for URLs (UnsafeURLError before any connection to a
+        refused hop), or CancelledError when the calling Pool run is cancelled."""
         scope = current()
         scope.check()
         budget = self.budget()

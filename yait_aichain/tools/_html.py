@@ -90,13 +90,9 @@ def decode_body(data: bytes, charset: str | None = None) -> str:
                       (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
             return data.decode(name, errors="replace")
-    candidates: list[str | None] = [charset]
-    head = data[:2048]
-    for pattern in (_META_CHARSET, _XML_ENCODING):
-        m = pattern.search(head)
-        if m:
-            candidates.append(m.group(1).decode("ascii"))
-    for name in filter(None, candidates):
+    declared = [m.group(1).decode("ascii") for pattern in (_META_CHARSET, _XML_ENCODING)
+                if (m := pattern.search(data[:2048]))]
+    for name in filter(None, [charset, *declared]):
         try:
             # Only real text encodings: "rot13", "zlib" or "base64" look up fine and then
             # refuse to decode, or decode to something that is not the page.
@@ -110,8 +106,7 @@ def decode_body(data: bytes, charset: str | None = None) -> str:
 
 def looks_like_html(text: str) -> bool:
     """True when ``text`` starts with ``<`` or holds a common HTML tag."""
-    stripped = text.lstrip()
-    return stripped.startswith("<") or _HTML_HINT.search(text[:4096]) is not None
+    return text.lstrip().startswith("<") or _HTML_HINT.search(text[:4096]) is not None
 
 
 def _cut(text: str, opening: re.Pattern[str], closing: Callable[[re.Match[str]], re.Pattern[str]],
@@ -151,10 +146,6 @@ class Document:
     base: str | None  # <base href>, as written
 
 
-def _depth_exceeded(parser: Any) -> bool:
-    return any("Excessive depth" in e.message for e in parser.error_log)
-
-
 def _parse_xml(text: str) -> Any | None:
     try:
         root = etree.fromstring(_XML_DECL.sub("", text, count=1), _parser("xml"))
@@ -167,7 +158,8 @@ def _parse_xml(text: str) -> Any | None:
 
 
 def _parse_html(text: str) -> Any | None:
-    """Parse, or None when the page is empty or too deep even with containers removed."""
+    """Parse, or None for an empty page; RecursionError when too deep even without its
+    layout containers."""
     text = _XML_DECL.sub("", text, count=1)
     parser = _parser("html")
     for attempt in (text, None):
@@ -179,17 +171,14 @@ def _parse_html(text: str) -> Any | None:
             root = lxml.html.document_fromstring(attempt, parser=parser)
         except etree.ParserError:
             return None
-        if not _depth_exceeded(parser):
+        if not any("Excessive depth" in e.message for e in parser.error_log):
             return root
     raise RecursionError("HTML nested too deeply")
 
 
 def parse_document(text: str, *, xml: bool = False) -> Document:
-    """Parse and clean ``text``. ``xml`` tries the hardened XML parser first (XHTML).
-
-    Raises:
-        RecursionError: nesting too deep to parse; the caller falls back to text.
-    """
+    """Parse and clean ``text``; ``xml`` tries the hardened XML parser first (XHTML).
+    RecursionError: nesting too deep to parse (the caller falls back to text)."""
     root = _parse_xml(text) if xml or text.lstrip().startswith("<?xml") else None
     if root is None:
         root = _parse_html(text)

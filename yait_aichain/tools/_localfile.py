@@ -1,9 +1,8 @@
 """Reading a local file for convertToMD, only under a directory the caller chose.
 
-An item field that names a path may come from anyone, so convertToMD reads no local file
-unless it was built with ``root=``; then a path must resolve (symlinks and ``..``
-followed) inside that directory tree. Relative paths are taken relative to the root, as a
-static file server would. Only regular files are read: a FIFO would block ``open()``,
+A path in an item field may come from anyone, so no local file is read without
+``root=``; then a path (relative ones relative to the root) must resolve inside that
+tree, symlinks and ``..`` followed. Only regular files: a FIFO would block ``open()``,
 and ``/proc``, ``/sys`` and ``/dev`` hold "regular" files that are endless or secret.
 """
 

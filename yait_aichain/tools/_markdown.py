@@ -19,13 +19,12 @@ import lxml.html
 from markdownify import MarkdownConverter
 
 from ._html import Document, parse_document, replace_with_text, text_of
+from ._netguard import CONTROL, SCHEME
 
 __all__ = ["escape_text", "html_to_markdown", "prepare_text", "safe_link", "tidy"]
 
 _LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel", "ftp"})
 _HTTP = ("http://", "https://")
-_IGNORED = re.compile(r"[\x00-\x1f\x7f]")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _BREAKERS = {c: f"%{ord(c):02X}" for c in " ()<>\"'\\`[]{}|^"}
 _LANGUAGE = re.compile(r"(?:^|\s)(?:language|lang)-([\w+#.\-]+)")
 # Page text must stay text: characters that would start live Markdown or HTML (raw HTML
@@ -56,21 +55,17 @@ _WHITESPACE_RUN = re.compile(r"[\t \r\n\f]+")
 
 
 def safe_link(href: str | None, base: str | None) -> str | None:
-    """A Markdown-safe absolute link for ``href``, or None to drop it.
-
-    Args:
-        href: the attribute value (entities already decoded).
-        base: the absolute http(s) URL that relative links are resolved against.
-    """
+    """A Markdown-safe absolute link for ``href`` (entities already decoded), resolved
+    against the absolute http(s) URL ``base``, or None to drop it."""
     if not href:
         return None
-    link = _IGNORED.sub("", href).strip()
-    if base and not _SCHEME.match(link):
+    link = CONTROL.sub("", href).strip()
+    if base and not SCHEME.match(link):
         try:
             link = urljoin(base, link)
         except ValueError:
             return None
-    m = _SCHEME.match(link)
+    m = SCHEME.match(link)
     if m and m.group(1).lower() not in _LINK_SCHEMES:
         return None
     return "".join(_BREAKERS.get(c, c) for c in link) or None
@@ -80,7 +75,7 @@ def _base_url(page_url: str | None, base_href: str | None) -> str | None:
     base = page_url
     if base_href:
         try:
-            candidate = urljoin(page_url or "", _IGNORED.sub("", base_href).strip())
+            candidate = urljoin(page_url or "", CONTROL.sub("", base_href).strip())
         except ValueError:
             candidate = ""
         if candidate.lower().startswith(_HTTP):
@@ -202,11 +197,9 @@ def _render(doc: Document, page_url: str | None) -> str:
 
 
 def html_to_markdown(text: str, *, page_url: str | None = None, xml: bool = False) -> str:
-    """Convert an HTML (or XHTML, with ``xml=True``) string to Markdown.
-
-    The ``<title>`` becomes a ``# heading``; ``<main>``/``<article>`` are preferred over
-    the whole body; links are absolute against ``page_url`` or ``<base href>``.
-    """
+    """Convert an HTML (or XHTML, with ``xml=True``) string to Markdown: the ``<title>`` a
+    ``# heading``, then ``<main>``/``<article>`` or the body, links absolute against
+    ``page_url`` or ``<base href>``."""
     try:
         doc = parse_document(text, xml=xml)
     except RecursionError:

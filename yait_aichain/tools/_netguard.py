@@ -1,12 +1,11 @@
 """Which URLs and addresses the fetcher may connect to.
 
-The guard parses a URL once, the way browsers do (WHATWG: the last ``@`` ends the
-userinfo, a backslash ends the authority, numeric hosts such as ``2130706433``,
-``0x7f000001``, ``0177.0.0.1`` and ``127.1`` are IPv4 addresses), and the fetcher builds
-its request from that parse only, so the host that is checked is the host connected to.
-A name is resolved once; every answer must pass the address policy and the fetcher then
-connects to one of those checked addresses (it never resolves the name again, so DNS
-rebinding cannot swap the target).
+A URL is parsed once, the way browsers do (WHATWG: the last ``@`` ends the userinfo, a
+backslash ends the authority, ``2130706433``, ``0x7f000001``, ``0177.0.0.1`` and
+``127.1`` are IPv4 addresses), and the request is built from that parse only, so the
+host checked is the host connected to. A name is resolved once and every answer must
+pass the address policy; the fetcher connects to one of those checked addresses and
+never resolves the name again, so DNS rebinding cannot swap the target.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ import idna
 from .. import _watchdog
 from ..errors import FetchError, FetchTimeoutError, UnsafeURLError
 
-__all__ = ["ALLOW_PRIVATE_ENV", "Resolver", "Target", "address_problem", "allow_private_from_env",
-           "parse_target", "resolve_checked", "short", "system_resolver"]
+__all__ = ["ALLOW_PRIVATE_ENV", "CONTROL", "SCHEME", "Resolver", "Target", "address_problem",
+           "allow_private_from_env", "parse_target", "resolve_checked", "short", "system_resolver"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -60,9 +59,9 @@ _NOT_PUBLIC: _Checks = (
     (lambda ip: not ip.is_global, "not a globally routable address"),
 )
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")  # a URL's scheme (group 1)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # ignored by browsers inside URLs
 _HOST_OK = re.compile(r"^[a-z0-9_\-.]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Kept as is in the path: unreserved, sub-delims, ":@/?" and "%" (already-encoded bytes).
 _PATH_SAFE = "/?:@!$&'()*+,;=%-._~"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -75,7 +74,7 @@ def allow_private_from_env() -> bool:
 
 def short(text: str, limit: int = 120) -> str:
     """``text`` cut to ``limit`` characters, for error messages."""
-    text = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", text)
+    text = CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -137,10 +136,8 @@ def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
 
 def _parse_host(raw: str, url: str) -> tuple[str, IPAddress | None]:
     if raw.startswith("["):
-        if not raw.endswith("]") or "%" in raw:
-            raise UnsafeURLError(f"invalid IPv6 host in {short(url)}")
-        try:
-            ip6 = ipaddress.IPv6Address(raw[1:-1])
+        try:  # no zone ID ("%eth0"): it names an interface of this machine
+            ip6 = ipaddress.IPv6Address(raw[1:-1] if raw.endswith("]") and "%" not in raw else "")
         except ValueError:
             raise UnsafeURLError(f"invalid IPv6 host in {short(url)}") from None
         return str(ip6), ip6
@@ -168,18 +165,14 @@ def _parse_host(raw: str, url: str) -> tuple[str, IPAddress | None]:
 
 
 def parse_target(url: str) -> Target:
-    """Parse an http(s) URL.
-
-    Raises:
-        UnsafeURLError: another scheme, no ``//`` after the scheme, control characters,
-            a malformed host or port.
-    """
+    """Parse an http(s) URL; UnsafeURLError for another scheme, no ``//`` after the
+    scheme, control characters, a malformed host or port."""
     if not isinstance(url, str):
         raise UnsafeURLError(f"URL must be a string, got {type(url).__name__}")
     url = url.strip()
-    if _CONTROL.search(url):
+    if CONTROL.search(url):
         raise UnsafeURLError(f"control characters in URL {short(url)}")
-    m = _SCHEME.match(url)
+    m = SCHEME.match(url)
     if not m:
         raise UnsafeURLError(f"not an absolute http(s) URL: {short(url)}")
     scheme = m.group(1).lower()
@@ -213,19 +206,14 @@ def parse_target(url: str) -> Target:
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.sixtofour is not None:
-        return ip.sixtofour
     if ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+    return ip.sixtofour  # None unless 2002::/16
 
 
 def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None:
-    """Why the fetcher must not connect to ``ip``, or None when it may.
-
-    Without ``allow_private`` only globally routable unicast addresses pass. Cloud
-    metadata, unspecified, multicast and broadcast addresses never pass.
-    """
+    """Why the fetcher must not connect to ``ip``, or None when it may: without
+    ``allow_private`` only globally routable unicast addresses pass, and ``_NEVER`` never."""
     if isinstance(ip, ipaddress.IPv6Address):
         decided, why = _ipv6_problem(ip, allow_private)
         if decided:
@@ -292,15 +280,9 @@ def _lookup(target: Target, resolver: Resolver | None) -> list[IPAddress]:
 
 def resolve_checked(target: Target, *, allow_private: bool,
                     resolver: Resolver | None = None) -> list[IPAddress]:
-    """The addresses ``target`` may be fetched from, each checked; in resolver order.
-
-    Every answer is checked, and one bad answer refuses the host: a mixed answer is how
-    rebinding attacks hedge.
-
-    Raises:
-        UnsafeURLError: an address is not allowed (the message names host and address).
-        FetchError: the name does not resolve.
-    """
+    """The addresses ``target`` may be fetched from, in resolver order. Every answer is
+    checked and one bad answer refuses the host (UnsafeURLError naming host and address):
+    a mixed answer is how rebinding attacks hedge. FetchError: the name does not resolve."""
     candidates = [target.ip] if target.ip is not None else _lookup(target, resolver)
     checked: list[IPAddress] = []
     for ip in candidates:

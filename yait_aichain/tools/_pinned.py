@@ -1,13 +1,10 @@
 """An HTTP adapter that connects to an address chosen before the request is sent.
 
-``requests`` and ``urllib3`` resolve the host name themselves when they open a socket;
-a check made before that is a check-then-connect race (DNS rebinding). Here the pool is
-keyed by the checked IP address, the socket is opened to that address without any
-lookup, and for https the TLS server name (SNI) and the certificate check still use the
-real host name. The ``Host`` header is set by the caller.
-
-A request that reaches this adapter without a pinned address is refused, so a code path
-that forgets the guard fails closed.
+``requests`` and ``urllib3`` resolve the host name when they open a socket; a check made
+before that is a check-then-connect race (DNS rebinding). Here the pool is keyed by the
+checked IP address, the socket is opened to it without any lookup, and for https SNI and
+the certificate check still use the real host name (the caller sets ``Host``). A request
+without a pinned address is refused, so a path that forgets the guard fails closed.
 """
 
 from __future__ import annotations
@@ -58,11 +55,10 @@ class PinnedAdapter(HTTPAdapter):
     reused across requests and threads. Proxies are never used.
     """
 
-    def __init__(self, *, dialer: Dialer | None = None, pool_connections: int = 32,
-                 pool_maxsize: int = 64) -> None:
+    def __init__(self, *, dialer: Dialer | None = None, pool_maxsize: int = 64) -> None:
         self._dialer = dialer or default_dialer  # read by init_poolmanager below
-        super().__init__(pool_connections=pool_connections, pool_maxsize=pool_maxsize,
-                         max_retries=0, pool_block=False)
+        super().__init__(pool_connections=32, pool_maxsize=pool_maxsize, max_retries=0,
+                         pool_block=False)
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
                          **pool_kwargs: Any) -> None:

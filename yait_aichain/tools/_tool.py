@@ -30,8 +30,7 @@ def _describe(parameters: Mapping[str, Any]) -> str:
     required = set(parameters.get("required") or ())
     if not props:
         return "it takes no parameters"
-    names = [f"{p} (required)" if p in required else p for p in props]
-    return "it takes: " + ", ".join(names)
+    return "it takes: " + ", ".join(f"{p} (required)" if p in required else p for p in props)
 
 
 def _type_ok(value: Any, expected: Any) -> bool:
@@ -50,18 +49,13 @@ def check_arguments(tool_name: str, parameters: Mapping[str, Any],
     block; raise ToolInputError naming an unknown or missing parameter, or a value of the
     wrong JSON type, and listing what the tool takes."""
     props = parameters.get("properties") or {}
-    unknown = sorted(k for k in arguments if k not in props)
-    if unknown:
-        raise ToolInputError(
-            f"{tool_name}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
-            f"{_describe(parameters)}"
-        )
-    missing = [k for k in parameters.get("required") or () if k not in arguments]
-    if missing:
-        raise ToolInputError(
-            f"{tool_name}: missing required parameter(s) {', '.join(map(repr, missing))}; "
-            f"{_describe(parameters)}"
-        )
+    for problem, names in (
+        ("unknown", sorted(k for k in arguments if k not in props)),
+        ("missing required", [k for k in parameters.get("required") or () if k not in arguments]),
+    ):
+        if names:
+            raise ToolInputError(f"{tool_name}: {problem} parameter(s) "
+                                 f"{', '.join(map(repr, names))}; {_describe(parameters)}")
     for key, value in arguments.items():
         spec = props[key]
         if isinstance(spec, Mapping) and not _type_ok(value, spec.get("type")):
@@ -142,9 +136,8 @@ class Tool:
         raise NotImplementedError(f"{type(self).__name__}.run() is not implemented")
 
     def identity(self) -> dict[str, Any]:
-        """What this tool's answers depend on, for checkpoint keys: its name, parameters,
-        plain settings and ``version`` (a class attribute to change when ``run`` changes
-        what it returns)."""
+        """What the answers depend on, for checkpoint keys: name, parameters, plain settings
+        and ``version`` (a class attribute to change when ``run`` changes what it returns)."""
         return {"name": self.name, "parameters": self.parameters,
                 "version": getattr(self, "version", None), "settings": plain_attributes(self)}
 

@@ -1,10 +1,9 @@
 """PDF, DOCX, XLSX and PPTX to Markdown, for convertToMD.
 
-A document is recognised by its bytes (the signature, and for Office files the parts of
-the zip package), never by a file extension or a Content-Type alone; a declared type
-that the bytes contradict is an error. PDF (pypdfium2, :mod:`._pdf`) and the Office
-formats (mammoth, openpyxl, python-pptx, :mod:`._office`) need the ``[documents]``
-extra, imported only when a document arrives, and render through the HTML-to-Markdown
+A document is recognised by its bytes (the signature; for Office files the parts of the
+zip package), never by an extension or a Content-Type alone; a declared type that the
+bytes contradict is an error. The libraries (the ``[documents]`` extra) are imported
+only when a document arrives, and every format renders through the HTML-to-Markdown
 path of web pages, so escaping, headings and tables come out the same for every source.
 """
 

@@ -1,9 +1,8 @@
 """The caps every document conversion runs under, checked before and during parsing.
 
-The parsing libraries do not look at a clock, so the time cap holds in two ways: the
-input is bounded before a library sees it (the unpacked size and the number of parts of
-a zip package, the number of pages), and the clock is checked between pages, slides,
-sheets and rows, where the work of one step is bounded by the input caps.
+The parsing libraries look at no clock, so the time cap holds in two ways: the input is
+bounded before a library sees it (a zip package's unpacked size and parts, the pages),
+and the clock is checked between pages, slides, sheets and rows.
 """
 
 from __future__ import annotations
@@ -61,14 +60,10 @@ class Limits:
                 format=format, source=self.source,
             )
 
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
 
-
-def truncation_note(what: str, kept: int, total: int | str, option: str) -> str:
+def truncation_note(what: str, option: str) -> str:
     """The line that marks a truncated result, so a reader never mistakes it for all."""
-    return (f"> **Truncated:** converted the first {kept} of {total} {what} "
-            f"(convertToMD({option}=...) raises the cap).")
+    return f"> **Truncated:** {what} (convertToMD({option}=...) raises the cap)."
 
 
 def require(module: str, package: str, format: str) -> ModuleType:
@@ -84,11 +79,8 @@ def require(module: str, package: str, format: str) -> ModuleType:
 
 def check_package(data: bytes, limits: Limits, format: str) -> None:
     """Check what unpacking an Office zip package would cost, before a library does it.
-
-    Python's zipfile never inflates a member past the size its directory declares (and
-    fails on a CRC mismatch when the header lies), so capping the declared sizes caps
-    what any library reading through zipfile can unpack.
-    """
+    zipfile never inflates a member past its declared size (and fails on a CRC mismatch
+    when the header lies), so capping declared sizes caps what any library can unpack."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as package:
             members = package.infolist()

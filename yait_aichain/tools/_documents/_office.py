@@ -60,16 +60,12 @@ def _opened(data: bytes, limits: Limits, format: str, module: str, package: str)
     return library
 
 
-def _no_image(image: Any) -> list[Any]:
-    return []
-
-
 def convert_docx(data: bytes, limits: Limits) -> str:
     mammoth = _opened(data, limits, "docx", "mammoth", "mammoth")
     try:
         with _readable(limits, "docx"):
             result = mammoth.convert_to_html(
-                io.BytesIO(data), convert_image=_no_image, external_file_access=False,
+                io.BytesIO(data), convert_image=lambda image: [], external_file_access=False,
                 include_embedded_style_map=False,  # the document must not choose our HTML
             )
     except RecursionError:
@@ -91,62 +87,31 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class _Sheet:
-    """The rows kept from one sheet, with what was cut."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.rows: list[list[str]] = []
-        self.wide = False
-
-    def add(self, values: tuple[Any, ...], max_columns: int) -> None:
-        cells = [_text(v) for v in values]
-        if len(cells) > max_columns:
-            self.wide = self.wide or any(cells[max_columns:])
-            cells = cells[:max_columns]
-        self.rows.append(cells)
-
-
-class _Full(Exception):
-    """A cap was reached; the message says which."""
-
-
-def _scan(ws: Any, sheet: _Sheet, limits: Limits, kept: int) -> Iterator[None]:
-    """Fill ``sheet`` row by row; yields once per clock check; raises _Full at a cap."""
+def _rows(ws: Any, limits: Limits, kept: int) -> tuple[list[list[str]], bool, str]:
+    """A sheet's non-empty rows, whether columns were cut, and what cut the rows short
+    ("" when nothing did)."""
+    name, wide = str(ws.title), False
+    rows: list[list[str]] = []
     budget = limits.max_rows * _SCAN_FACTOR
-    for scanned, values in enumerate(
-            ws.iter_rows(max_col=limits.max_columns + 1, values_only=True), 1):
-        if scanned % _CLOCK_EVERY == 0:
-            yield
-        if kept + len(sheet.rows) >= limits.max_rows:
-            raise _Full(f"the first {limits.max_rows} non-empty rows")
-        if scanned > budget:
-            raise _Full(f"the first {budget} rows of sheet {sheet.name!r} (most of them empty)")
-        if any(v is not None and v != "" for v in values):
-            sheet.add(values, limits.max_columns)
+    with _readable(limits, "xlsx", f"sheet {name!r}"):
+        for scanned, values in enumerate(
+                ws.iter_rows(max_col=limits.max_columns + 1, values_only=True), 1):
+            if scanned % _CLOCK_EVERY == 0:
+                limits.check("xlsx", f"sheet {name!r}")
+            if kept + len(rows) >= limits.max_rows:
+                return rows, wide, f"the first {limits.max_rows} non-empty rows"
+            if scanned > budget:
+                return rows, wide, f"the first {budget} rows of sheet {name!r} (most of them empty)"
+            if any(v is not None and v != "" for v in values):
+                cells = [_text(v) for v in values]
+                wide = wide or any(cells[limits.max_columns:])
+                rows.append(cells[:limits.max_columns])
+    return rows, wide, ""
 
 
 def _trim(rows: list[list[str]]) -> list[list[str]]:
     width = max((i + 1 for r in rows for i, c in enumerate(r) if c), default=0)
     return [r[:width] for r in rows]
-
-
-def _sheet_markdown(ws: Any, limits: Limits, kept: int) -> tuple[_Sheet, str, str]:
-    """The sheet, its Markdown, and what cut it short ("" when nothing did)."""
-    sheet = _Sheet(str(ws.title))
-    cut = ""
-    try:
-        with _readable(limits, "xlsx", f"sheet {sheet.name!r}"):
-            for _ in _scan(ws, sheet, limits, kept):
-                limits.check("xlsx", f"sheet {sheet.name!r}")
-    except _Full as full:
-        cut = str(full)
-    markdown = _render.markdown([_render.heading(2, sheet.name), _render.table(_trim(sheet.rows))])
-    if sheet.wide:
-        markdown += (f"\n\n> **Truncated:** sheet {sheet.name!r} has more than "
-                     f"{limits.max_columns} columns; the rest were cut "
-                     f"(convertToMD(max_columns=...) raises the cap).")
-    return sheet, markdown, cut
 
 
 def convert_xlsx(data: bytes, limits: Limits) -> str:
@@ -158,12 +123,17 @@ def convert_xlsx(data: bytes, limits: Limits) -> str:
     kept = 0
     try:
         for ws in workbook.worksheets:
-            sheet, markdown, cut = _sheet_markdown(ws, limits, kept)
-            kept += len(sheet.rows)
-            parts.append(markdown)
+            rows, wide, cut = _rows(ws, limits, kept)
+            kept += len(rows)
+            name = str(ws.title)
+            parts.append(_render.markdown([_render.heading(2, name), _render.table(_trim(rows))]))
+            if wide:
+                parts.append(truncation_note(f"sheet {name!r} has more than "
+                                             f"{limits.max_columns} columns; the rest were cut",
+                                             "max_columns"))
             if cut:
-                parts.append(f"> **Truncated:** converted {cut}; the rest of the workbook "
-                             f"was not read (convertToMD(max_rows=...) raises the cap).")
+                parts.append(truncation_note(f"converted {cut}; the rest of the workbook was "
+                                             "not read", "max_rows"))
                 break
     finally:
         workbook.close()
@@ -218,5 +188,6 @@ def convert_pptx(data: bytes, limits: Limits) -> str:
         with _readable(limits, "pptx", f"slide {number}"):
             parts.append(_slide(slide, number))
     if len(slides) > count:
-        parts.append(truncation_note("slides", count, len(slides), "max_pages"))
+        parts.append(truncation_note(f"converted the first {count} of {len(slides)} slides",
+                                     "max_pages"))
     return _render.join(parts)

@@ -1,20 +1,17 @@
-"""PDF to Markdown with pypdfium2 (PDFium, the PDF engine of Chromium).
+"""PDF to Markdown with pypdfium2 (PDFium, Chromium's PDF engine).
 
-PDFium gives the text of a page as runs, each with its box; the layout is rebuilt from
-the boxes: runs on one baseline form a line, a line whose runs stand apart is a row of
-cells, consecutive rows whose cells line up are a table, a line set larger than the
-page's body text is a heading, and lines close together are one paragraph. Order is the
-order of the page's content, which is the reading order for almost every producer.
-
-PDFium is not thread-safe (not even across documents), so every call into it holds one
-process-wide lock, taken per page, with the deadline as the wait limit: Pool threads
-converting PDFs take turns page by page, and each page's work is bounded by the input
-size cap.
+The layout is rebuilt from the boxes of a page's text runs: runs on one baseline form a
+line, a line whose runs stand apart is a row of cells, rows whose cells line up are a
+table, a line set larger than the body text is a heading, and lines close together are
+a paragraph, in content order (the reading order for almost every producer). PDFium is
+not thread-safe, even across documents: every call into it holds one process-wide lock,
+taken per page with the deadline as the wait limit, so Pool threads take turns.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -58,7 +55,7 @@ class _Line:
 
 @contextmanager
 def _pdfium(limits: Limits, where: str) -> Iterator[None]:
-    while not _LOCK.acquire(timeout=max(limits.left(), 0.0) + 0.01):
+    while not _LOCK.acquire(timeout=max(limits.deadline - time.monotonic(), 0.0) + 0.01):
         limits.check("pdf", where)  # raises once the deadline has passed
     try:
         limits.check("pdf", where)
@@ -213,5 +210,6 @@ def convert_pdf(data: bytes, limits: Limits) -> str:
             f"convertToMD does no OCR, so run OCR on it first",
             format="pdf", source=limits.source)
     if total > count:
-        parts.append(truncation_note("pages", count, total, "max_pages"))
+        parts.append(truncation_note(f"converted the first {count} of {total} pages",
+                                     "max_pages"))
     return _render.join(parts)

@@ -1,15 +1,14 @@
 """Document content as Markdown: headings and paragraphs as HTML fragments for the
-web-page converter, tables written directly.
+web-page converter (so they are escaped as a page's are), tables written directly.
 
-Headings and text go through the one HTML-to-Markdown path, so they are escaped as a
-page's are. Tables are the exception: a spreadsheet can hold half a million cells, which
-that path would take a minute over in one call with no clock, so a table is written here
-(microseconds per cell) in the converter's own table layout, each cell escaped like
-plain text (``escape_text``) and its pipes escaped.
+A spreadsheet can hold half a million cells, which that converter would take a minute
+over in one call with no clock; a table written here takes microseconds per cell, in the
+converter's own layout, each cell escaped like plain text and its pipes escaped.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from html import escape
 
@@ -49,23 +48,15 @@ def table(rows: Sequence[Sequence[str]]) -> Markdown:
 
 
 def markdown(parts: Iterable[str]) -> str:
-    """Markdown for a sequence of HTML fragments and ready Markdown parts, in order."""
+    """Markdown for a sequence of HTML fragments and ready Markdown parts, in order; each
+    run of fragments is converted in one go."""
     out: list[str] = []
-    html: list[str] = []
-
-    def flush() -> None:
-        if html:
-            fragment = "".join(html)
-            out.append(html_to_markdown(f"<html><body><main>{fragment}</main></body></html>"))
-            html.clear()
-
-    for part in parts:
-        if isinstance(part, Markdown):
-            flush()
-            out.append(part)
-        elif part:
-            html.append(part)
-    flush()
+    kept = (p for p in parts if p or isinstance(p, Markdown))
+    for ready, run in itertools.groupby(kept, key=lambda p: isinstance(p, Markdown)):
+        if ready:
+            out += run
+        else:
+            out.append(html_to_markdown(f"<html><body><main>{''.join(run)}</main></body></html>"))
     return join(out)
 
 
