@@ -21,9 +21,8 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
-__all__ = [
-    "Document", "decode_body", "looks_like_html", "parse_document", "replace_with_text", "text_of",
-]
+__all__ = ["Document", "decode_body", "looks_like_html", "parse_document", "replace_with_text",
+           "text_of"]
 
 _DROP = frozenset({
     "script", "style", "noscript", "template", "iframe", "frame", "frameset", "object",
@@ -52,15 +51,11 @@ _HTML_HINT = re.compile(
     r"<\s*(?:!doctype|html|head|body|title|div|p|main|article|table|span|a)\b", re.IGNORECASE
 )
 _CONTAINERS = re.compile(
-    r"</?(?:div|span|section|font|center|li|ul|ol|blockquote|b|i|em|strong)\b[^<>]*>",
-    re.IGNORECASE,
-)
+    r"</?(?:div|span|section|font|center|li|ul|ol|blockquote|b|i|em|strong)\b[^<>]*>", re.I)
 _TAGS = re.compile(r"<[^<>]*>")
 _SCRIPTISH_OPEN = re.compile(r"<(script|style|noscript|template)\b", re.IGNORECASE)
-_SCRIPTISH_CLOSE = {
-    name: re.compile(rf"</{name}\s*>", re.IGNORECASE)
-    for name in ("script", "style", "noscript", "template")
-}
+_SCRIPTISH_CLOSE = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE)
+                    for name in ("script", "style", "noscript", "template")}
 _CSS_OPEN = re.compile(r"/\*")
 _CSS_CLOSE = re.compile(r"\*/")
 
@@ -76,11 +71,9 @@ _PARSERS = {
 
 def _parser(kind: str) -> Any:
     # One parser per thread: lxml parsers keep per-parse state (the error log).
-    parser = getattr(_local, kind, None)
-    if parser is None:
-        parser = _PARSERS[kind]()
-        setattr(_local, kind, parser)
-    return parser
+    if not hasattr(_local, kind):
+        setattr(_local, kind, _PARSERS[kind]())
+    return getattr(_local, kind)
 
 
 def decode_body(data: bytes, charset: str | None = None) -> str:

@@ -34,10 +34,8 @@ _TRUTHY = {"1", "true", "yes", "on"}
 
 # Refused even with allow_private: nothing on a trusted network needs them, and they are
 # where cloud credentials live (AWS/GCP/Azure, AWS IPv6, ECS tasks, Alibaba).
-_METADATA = frozenset(
-    ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")
-)
+_METADATA = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"))
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
@@ -205,12 +203,6 @@ def parse_target(url: str) -> Target:
     return Target(scheme=scheme, host=host, port=port, path=path, ip=ip)
 
 
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.sixtofour  # None unless 2002::/16
-
-
 def address_problem(ip: IPAddress, *, allow_private: bool = False) -> str | None:
     """Why the fetcher must not connect to ``ip``, or None when it may: without
     ``allow_private`` only globally routable unicast addresses pass, and ``_NEVER`` never."""
@@ -231,7 +223,8 @@ def _ipv6_problem(ip: ipaddress.IPv6Address, allow_private: bool) -> tuple[bool,
         return True, "an IPv6 address that tunnels IPv4"
     if ip in _NAT64_LOCAL:
         return True, "a local-use NAT64 address"
-    inner = _embedded_ipv4(ip)
+    # The IPv4 address a NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address carries.
+    inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else ip.sixtofour
     if inner is not None:
         why = address_problem(inner, allow_private=allow_private)
         if why:
