@@ -13,6 +13,5 @@ from ._values import Generation, Timeout
 from ._retry import RetryPolicy
 from .providers._base import OutputSpec
 
-__all__ = [
-    "Generation", "Model", "OutputSpec", "Price", "RetryPolicy", "Timeout", "Usage", "registry",
-]
+__all__ = ["Generation", "Model", "OutputSpec", "Price", "RetryPolicy", "Timeout", "Usage",
+           "registry"]

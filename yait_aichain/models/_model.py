@@ -11,12 +11,7 @@ from .._budget import reserve_call, settle_all
 from .._messages import normalise_messages
 from .._text import json_bytes
 from .._usage import Usage
-from ..errors import (
-    APIError,
-    APITimeoutError,
-    ConfigurationError,
-    InvalidResponseError,
-)
+from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError
 from ..ratelimit._admit import admit, limits_for, prompt_tokens
 from ..ratelimit._limiter import RateLimit, account_limit, check_rate_limit
 from . import registry

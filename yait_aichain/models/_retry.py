@@ -108,7 +108,8 @@ class _WaitForHint(tenacity.wait.wait_base):
         self.fallback = fallback
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        hint = getattr(_exception(retry_state), "retry_after", None)
+        outcome = retry_state.outcome
+        hint = getattr(outcome and outcome.exception(), "retry_after", None)
         if hint is not None and hint > 0:
             return float(hint + random.random() * min(1.0, hint * 0.1))
         return float(self.fallback(retry_state))
@@ -133,8 +134,8 @@ def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy) -> tuple[T,
     """Run ``attempt`` until it succeeds or ``policy``'s tenacity strategies (retry
     predicate, wait, stop, sleep) end it; return (result, attempts, seconds slept).
 
-    Every attempt runs the same way; the retry state is built only once one fails, so a
-    call that succeeds at once costs nothing here. The last error is raised as it is
+    Every attempt runs the same way; tenacity's retry state is built only once one fails,
+    so a call that succeeds at once costs nothing here. The last error is raised as it is
     (never tenacity's RetryError), with ``attempts`` set on it.
     """
     state: tenacity.RetryCallState | None = None
@@ -142,38 +143,26 @@ def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy) -> tuple[T,
         try:
             result = attempt()
         except APIError as exc:
-            if state is None:
-                state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-            _before_next(state, exc, policy)
-            continue
-        if state is None:
-            return result, 1, 0.0
-        return result, state.attempt_number, state.idle_for
-
-
-def _before_next(state: tenacity.RetryCallState, exc: APIError, policy: RetryPolicy) -> None:
-    """Sleep before the next attempt, or raise ``exc`` when the strategies say stop."""
-    exc.attempts = state.attempt_number
-    state.set_exception((type(exc), exc, exc.__traceback__))
-    retry, stop, sleep = policy._strategies
-    if retry(state):
-        state.upcoming_sleep = policy.wait(state)
-        if not stop(state):
+            state = state or tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+            exc.attempts = state.attempt_number
+            state.set_exception((type(exc), exc, exc.__traceback__))
+            retry, stop, sleep = policy._strategies
+            state.upcoming_sleep = policy.wait(state)
+            if not retry(state) or stop(state):
+                _given_up.idle_for = state.idle_for
+                raise
             # Our exceptions never hold a key, so their text is safe to log.
             logger.info("retrying in %.2fs after %s (attempt %d): %s", state.upcoming_sleep,
                         type(exc).__name__, state.attempt_number, exc)
             sleep(state.upcoming_sleep)
             state.idle_for += state.upcoming_sleep
             state.prepare_for_next_attempt()
-            return
-    _given_up.idle_for = state.idle_for
-    raise exc
+            continue
+        if state is None:
+            return result, 1, 0.0
+        return result, state.attempt_number, state.idle_for
 
 
 def retry_wait_seconds() -> float:
     """Seconds the calling thread's last failed :func:`call_with_retries` slept."""
     return float(getattr(_given_up, "idle_for", 0.0))
-
-
-def _exception(state: tenacity.RetryCallState) -> BaseException | None:
-    return None if state.outcome is None else state.outcome.exception()

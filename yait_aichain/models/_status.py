@@ -15,14 +15,8 @@ from typing import Any
 
 from .._text import json_loads, printable
 from ..errors import (
-    APIError,
-    AuthenticationError,
-    InsufficientCreditsError,
-    InvalidRequestError,
-    NotFoundError,
-    RateLimitError,
-    RequestTooLargeError,
-    ServerError,
+    APIError, AuthenticationError, InsufficientCreditsError, InvalidRequestError, NotFoundError,
+    RateLimitError, RequestTooLargeError, ServerError,
 )
 from .providers import ADAPTERS
 

@@ -1,15 +1,12 @@
-"""The only module of the models package that imports ``requests``.
+"""The only module of the models package that imports ``requests``; every
+``requests``/``urllib3`` exception becomes one of ours here.
 
 One :class:`Transport` per Model: a connection pool that grows with the threads using it,
-connect and read timeouts on every call, one deadline for the whole call that holds in
-every phase (DNS, connect, TLS, status line, headers, body: see :mod:`._connect`), a cap
-on the decoded body enforced while decoding, no redirects, no urllib3 retries (the retry
-module is the one retry layer), proxy settings read once. Every ``requests``/``urllib3``
-exception becomes one of ours here.
-
-We call the adapter directly instead of ``Session.request``: the session path merges
-environment settings and cookies on every call, which costs more CPU than the rest of
-the call put together, and an API client needs neither.
+connect and read timeouts, one deadline that holds in every phase (DNS, connect, TLS,
+headers, body: see :mod:`._connect`), a cap on the decoded body, no redirects, no urllib3
+retries (the retry module is the one retry layer), proxy settings read once. It calls the
+adapter, not ``Session.request``: merging environment settings and cookies on every call
+costs more CPU than the rest of the call, and an API client needs neither.
 """
 
 from __future__ import annotations
@@ -33,11 +30,7 @@ from requests.structures import CaseInsensitiveDict
 
 from .. import _watchdog
 from ..errors import (
-    APIError,
-    APITimeoutError,
-    ConfigurationError,
-    NetworkError,
-    ResponseTooLargeError,
+    APIError, APITimeoutError, ConfigurationError, NetworkError, ResponseTooLargeError,
 )
 from ._connect import POOL_CLASSES
 
@@ -67,11 +60,9 @@ class RawResponse:
 
 
 class Transport:
-    """Sends API requests. Thread-safe: one instance serves every flow of a Pool.
-
-    The connection pool starts at ``pool_size`` and doubles whenever more requests are in
-    flight at once than it holds, so no caller ever has to size it.
-    """
+    """Sends API requests. Thread-safe: one instance serves every flow of a Pool. The
+    connection pool starts at ``pool_size`` and doubles whenever more requests are in
+    flight than it holds, so no caller ever has to size it."""
 
     def __init__(self, base_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
                  verify: bool | str = True):
@@ -177,15 +168,10 @@ class Transport:
 
 
 class _ApiAdapter(requests.adapters.HTTPAdapter):
-    """An HTTPAdapter that works out once what requests works out on every send.
-
-    For each call requests parses the URL to find the urllib3 pool, parses it again to
-    choose the request target, and copies response cookies into a jar. A Transport posts
-    to one origin with fixed TLS settings and never reads cookies, so without proxies
-    the pool and target are looked up once per origin and the jar is skipped. With the
-    single read in ``_read_body`` this took 15% off Model.generate's CPU per call,
-    measured side by side against the plain adapter (see benchmarks/README.md).
-    """
+    """An HTTPAdapter that works out once what requests works out on every send: the
+    urllib3 pool and the request target (requests parses the URL twice per call), and no
+    cookie jar (never read). With the single read in ``_read_body`` this took 15% off
+    Model.generate's CPU per call, measured against the plain adapter (benchmarks/)."""
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -236,10 +222,8 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
 def _read_body(response: requests.Response, deadline: float | None,
                max_bytes: int | None) -> bytes:
     """Read the body, giving up at ``deadline`` even when the server drips bytes slowly
-    enough that no single read times out, and at ``max_bytes`` of decoded body.
-
-    ``read1`` decodes at most one chunk's worth per call, so a compression bomb is
-    inflated at most one chunk past the cap, never to its full size."""
+    enough that no single read times out, and at ``max_bytes`` of decoded body (``read1``
+    decodes one chunk at a time: a compression bomb is never inflated past the cap)."""
     raw = response.raw
     length = response.headers.get("content-length", "").strip()
     if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
@@ -264,8 +248,7 @@ def _read_body(response: requests.Response, deadline: float | None,
 def _too_large(what: str, max_bytes: int, status: int) -> ResponseTooLargeError:
     return ResponseTooLargeError(
         f"{what} than the {max_bytes}-byte cap; raise Model(max_response_bytes=...) if the "
-        f"answer really is this big", status=status, limit=max_bytes,
-    )
+        f"answer really is this big", status=status, limit=max_bytes)
 
 
 # What sending and reading may raise; each becomes one of our errors in _translate.

@@ -79,9 +79,8 @@ _MIN_SCRUB_LEN = 8
 
 
 class _Masked(str):
-    """A header value that holds a key: sent as is, but its repr is masked, so a frame
-    that holds it (traceback-with-locals reporters, debuggers, logs of a headers dict)
-    never shows the key."""
+    """A header value that holds a key: sent as is, its repr masked (for tracebacks with
+    locals, debuggers, logs of a headers dict)."""
 
     __slots__ = ()
 
@@ -103,15 +102,15 @@ class _Secret:
 
     @classmethod
     def checked(cls, value: Any, source: str) -> _Secret:
-        """Wrap ``value`` at once (so no frame below holds it plain), strip surrounding
-        whitespace (a key read from a file or a CRLF ``.env``) and refuse any other
-        control character. ``source`` names where the key came from, for the error."""
+        """``value`` wrapped at once (no frame below holds it plain) and normalised."""
         secret = cls(value)
         del value
         secret._normalise(source)
         return secret
 
     def _normalise(self, source: str) -> None:
+        # Surrounding whitespace is stripped (a key read from a file or a CRLF .env); any
+        # other control character is refused. ``source`` says where the key came from.
         if self._value is None:
             return
         if not isinstance(self._value, str):
@@ -145,9 +144,8 @@ class _Secret:
             provider=provider, env_var=adapter.key_env[0] if adapter.key_env else None)
 
     def scrub(self, data: bytes) -> bytes:
-        """``data`` with every occurrence of the key (raw, JSON-escaped or
-        percent-encoded) replaced by ``***``: whatever shape the key has, a server that
-        echoes it back cannot put it into an error, a record or a log."""
+        """``data`` with the key (raw, JSON-escaped or percent-encoded) replaced by ``***``:
+        a server that echoes it cannot put it into an error, a record or a log."""
         if not self._value or len(self._value) < _MIN_SCRUB_LEN:
             return data
         if not self._forms:
@@ -188,9 +186,8 @@ def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def is_model_class(output: Any) -> bool:
-    """Whether ``output`` is a pydantic model class (v2, or any class with its methods).
-
-    Duck-typed, so pydantic is never imported for the other forms of ``output=``."""
+    """Whether ``output`` is a pydantic v2 model class (duck-typed: pydantic is never
+    imported for the other forms of ``output=``)."""
     return isinstance(output, type) and callable(getattr(output, "model_json_schema", None)) \
         and callable(getattr(output, "model_validate", None))
 

@@ -16,16 +16,8 @@ from ..errors import ConfigurationError
 from ._prices import Price, lookup_price
 from .providers import ADAPTERS, ALIASES, DEFAULT_LOCAL_BASE_URLS, provider_key
 
-__all__ = [
-    "KNOWN_MODELS",
-    "PROVIDERS",
-    "infer_provider",
-    "normalise_provider",
-    "price_for",
-    "split_name",
-    "suggest_model",
-    "warn_near_miss",
-]
+__all__ = ["KNOWN_MODELS", "PROVIDERS", "infer_provider", "normalise_provider", "price_for",
+           "split_name", "suggest_model", "warn_near_miss"]
 
 #: The wire formats we speak; other names that select them are in ``providers.ALIASES``.
 PROVIDERS = tuple(ADAPTERS)
@@ -83,11 +75,7 @@ def warn_near_miss(name: str, stacklevel: int = 3) -> None:
 
 
 def normalise_provider(name: str) -> str:
-    """The wire format a provider name or alias selects.
-
-    Raises:
-        ConfigurationError: the name is unknown.
-    """
+    """The wire format a provider name or alias selects (ConfigurationError if unknown)."""
     key = provider_key(name)
     if key is None:
         known = ", ".join(sorted(set(ADAPTERS) | set(ALIASES)))
@@ -96,10 +84,8 @@ def normalise_provider(name: str) -> str:
 
 
 def split_name(name: str) -> tuple[str | None, str]:
-    """Split ``"provider/model"`` into its parts when the prefix is a known provider.
-
-    Other slashes are left alone (``"meta-llama/Llama-3-8B"`` is a model name on vLLM).
-    """
+    """Split ``"provider/model"`` when the prefix is a known provider; other slashes are
+    left alone (``"meta-llama/Llama-3-8B"`` is a model name on vLLM)."""
     head, sep, tail = name.partition("/")
     if sep and tail and provider_key(head) is not None:
         return head.strip().lower(), tail
@@ -130,12 +116,8 @@ def resolve(name: str, provider: str | None) -> tuple[str, str]:
 
 
 def base_url_for(alias: str, provider: str, given: str | None) -> str:
-    """The base URL: ``given``, else a local server's default for its alias, else the
-    provider's environment variable, else its default.
-
-    Raises:
-        ConfigurationError: none of them gives a usable http(s) URL.
-    """
+    """``given``, else a local server's default for its alias, else the provider's
+    environment variable, else its default; ConfigurationError if none is http(s)."""
     adapter = ADAPTERS[provider]
     url = (given or LOCAL_BASE_URLS.get(alias.strip().lower())
            or adapter.base_url_from_env(os.environ) or adapter.default_base_url)
