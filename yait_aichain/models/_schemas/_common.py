@@ -31,7 +31,6 @@ def converted(convert: Callable[[dict[str, Any]], dict[str, Any]], schema: Any) 
     if not isinstance(schema, dict):
         raise error("schema", "$", "a schema that is not a JSON object",
                     "pass a JSON Schema dict or a pydantic model class")
-    check_shape(schema, "schema")
     try:
         text = json.dumps(schema)  # key order kept: providers answer in schema order
     except (TypeError, ValueError) as exc:
@@ -43,7 +42,9 @@ def converted(convert: Callable[[dict[str, Any]], dict[str, Any]], schema: Any) 
 
 @lru_cache(maxsize=512)
 def _converted(convert: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> str:
-    return json.dumps(convert(json.loads(text)))
+    schema = json.loads(text)
+    check_shape(schema, "schema")  # here, so a Skill's schema is checked once, not per call
+    return json.dumps(convert(schema))
 
 
 def restate(out: dict[str, Any], dropped: list[tuple[str, Any]]) -> None:
@@ -148,7 +149,6 @@ def _fits(value: Any, form: str) -> bool:
 
 def _keyword_problem(key: str, value: Any) -> str | None:
     """What is wrong with one keyword's value, or None."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if key in _NESTED:
         forms = _NESTED[key]
         return None if any(_fits(value, f) for f in forms) else " or ".join(forms)
@@ -167,6 +167,7 @@ def _keyword_problem(key: str, value: Any) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
         return None if ok else "a whole number >= 0"
     if key in _NUMBERS or key in ("exclusiveMinimum", "exclusiveMaximum"):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
         ok = number or (key.startswith("exclusive") and isinstance(value, bool))
         return None if ok else "a number"
     return None
