@@ -1,44 +1,16 @@
 """Scripted failures the simulator serves instead of a normal reply (the handler decides
-what each means in a wire format), and the one argument check behind them and the
-simulator's settings."""
+what each means in a wire format)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._checks import NUMBER, checked
 from ..errors import ConfigurationError
 
-__all__ = ["Fault", "NUMBER", "checked"]
-
-NUMBER = (int, float)
-
-
-def _span(low: float, high: float, above: bool) -> str:
-    if high < math.inf:
-        return f" from {low:g} to {high:g}"
-    return "" if low == -math.inf else f" {'>' if above else '>='} {low:g}"
-
-
-def checked(value: Any, name: str, kind: Any = int, low: float = 0, high: float = math.inf,
-            *, none: bool = False, above: bool = False) -> Any:
-    """``value`` when it is a ``kind`` (int, or NUMBER: then returned as a float) from
-    ``low`` (excluded when ``above``) to ``high``, or None when ``none`` allows it.
-
-    Raises:
-        ConfigurationError: anything else, bools included.
-    """
-    if value is None and none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) \
-            or not (value > low if above else value >= low) or value > high:
-        what = "an int" if kind is int else "a finite number"
-        raise ConfigurationError(f"{name} must be {'None or ' if none else ''}{what}"
-                                 f"{_span(low, high, above)}, got {value!r}")
-    return value if kind is int else float(value)
-
+__all__ = ["Fault"]
 
 # What a fault does to the exchange. Only STATUS sends a complete error reply; the others
 # break the exchange in the ways real networks and proxies do.

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigurationError
-from ._faults import NUMBER, Fault, checked
+from .._checks import NUMBER, checked
+from ._faults import Fault
 from ._wire import ReplyInfo
 
 #: What ``fail_when`` matches: a substring of the last user text, or a predicate.

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._batches import BatchControl
-from ._faults import NUMBER, Fault, checked
+from .._checks import NUMBER, checked
+from ._faults import Fault
 from ._handler import Core, Handler
 from ._http import Server
 from ._limits import Limits
