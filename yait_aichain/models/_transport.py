@@ -47,6 +47,14 @@ def redact(text: str) -> str:
     return _QUERY_SECRET.sub(r"\1***", text)
 
 
+def ca_bundle(verify: bool | str = True) -> bool | str:
+    """``verify`` for requests: when True, the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE`` if set (read here, once, not by requests on every call)."""
+    if verify is not True:
+        return verify
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 @dataclass(frozen=True)
 class RawResponse:
     status: int
@@ -72,8 +80,7 @@ class Transport:
         # Proxies and CA bundle come from the environment once, here; requests would look
         # them up again on every call.
         self._proxies = requests.utils.get_environ_proxies(base_url) if base_url else {}
-        self._verify = verify if verify is not True else (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True)
+        self._verify = ca_bundle(verify)
         self._pool_size = 0
         self._grow(pool_size)
 
