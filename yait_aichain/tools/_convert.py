@@ -8,10 +8,11 @@ import re
 import time
 from typing import Any
 
+from .._checks import checked
 from ..errors import (ConversionError, ToolError, ToolInputError, UnsafeURLError,
                       UnsupportedContentTypeError)
 from ._fetch import (DEFAULT_MAX_BYTES, DEFAULT_MAX_REDIRECTS, DEFAULT_POOL_MAXSIZE,
-                     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Fetcher, check_int)
+                     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Fetcher)
 from ._documents import DOCUMENT_KINDS, Limits, convert_document, sniff
 from ._html import decode_body, looks_like_html
 from ._localfile import check_root, read_file
@@ -109,9 +110,9 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         )
         self.max_bytes = max_bytes
         self.root = check_root(root)
-        self._caps = {"max_pages": max_pages, "max_rows": max_rows, "max_columns": max_columns}
-        for name, value in self._caps.items():
-            check_int(name, value, 1)
+        self._caps = {"max_pages": checked(max_pages, "max_pages", low=1),
+                      "max_rows": checked(max_rows, "max_rows", low=1),
+                      "max_columns": checked(max_columns, "max_columns", low=1)}
 
     def __repr__(self) -> str:
         return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"

@@ -21,6 +21,7 @@ import requests
 import urllib3.exceptions
 
 from .. import __version__, _watchdog
+from .._checks import NUMBER, checked
 from .._context import current
 from ..errors import (ConfigurationError, FetchError, FetchTimeoutError, ResponseTooLargeError,
                       UnsafeURLError, UnsupportedContentTypeError)
@@ -29,7 +30,7 @@ from ._netguard import (IPAddress, Resolver, Target, allow_private_from_env, par
 from ._pinned import Dialer, PinnedAdapter, pin
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_REDIRECTS", "DEFAULT_POOL_MAXSIZE", "DEFAULT_TIMEOUT",
-           "DEFAULT_USER_AGENT", "Fetcher", "Page", "check_int"]
+           "DEFAULT_USER_AGENT", "Fetcher", "Page"]
 
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -83,12 +84,6 @@ def _media_type(header: str | None) -> tuple[str, str | None]:
     return media.strip().lower(), charset
 
 
-def check_int(name: str, value: object, low: int) -> None:
-    """Raise ConfigurationError unless ``value`` is an int (not a bool) >= ``low``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ConfigurationError(f"{name} must be an int >= {low}, got {value!r}")
-
-
 def _timeout_error(url: str, budget: float) -> FetchTimeoutError:
     return FetchTimeoutError(f"timed out after {budget:.1f} s fetching {short(url)}", url=url)
 
@@ -116,19 +111,16 @@ class Fetcher:
     verify: bool | str = True
 
     def __post_init__(self) -> None:
-        timeout = self.timeout
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-            raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        check_int("max_bytes", self.max_bytes, 1)
-        check_int("max_redirects", self.max_redirects, 0)
-        check_int("pool_maxsize", self.pool_maxsize, 1)
+        self.timeout = checked(self.timeout, "timeout", NUMBER, above=True)
+        checked(self.max_bytes, "max_bytes", low=1)
+        checked(self.max_redirects, "max_redirects")
+        checked(self.pool_maxsize, "pool_maxsize", low=1)
         agent = self.user_agent
         if not isinstance(agent, str) or "\n" in agent or "\r" in agent:
             raise ConfigurationError("user_agent must be a one-line string")
         if self.verify is False or not isinstance(self.verify, (bool, str)):
             raise ConfigurationError("verify must be True or the path of a CA bundle")
         self.allow_private = bool(self.allow_private)
-        self.timeout = float(timeout)
         self._connect()
 
     def _connect(self) -> None:
