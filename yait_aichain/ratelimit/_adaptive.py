@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._checks import checked
 from ..errors import ConfigurationError
 
 __all__ = ["AutoFlows", "FlowController", "FlowDecision", "OVERLOAD_STATUSES", "check_auto"]
@@ -58,13 +59,7 @@ class AutoFlows:
         from ..pool._config import MAX_FLOWS_LIMIT
 
         for name in ("max", "initial"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or not 1 <= value <= MAX_FLOWS_LIMIT:
-                raise ConfigurationError(
-                    f"AutoFlows({name}=...) must be an int from 1 to {MAX_FLOWS_LIMIT}; "
-                    f"got {value!r}"
-                )
+            checked(getattr(self, name), f"AutoFlows({name}=...)", int, 1, MAX_FLOWS_LIMIT)
         if self.initial > self.max:
             raise ConfigurationError(
                 f"AutoFlows(initial={self.initial}) is above max={self.max}; lower initial "

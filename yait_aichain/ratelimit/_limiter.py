@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _context
+from .._checks import NUMBER, checked
 from ..errors import ConfigurationError
 from ._bucket import BucketSpec, LocalBackend, RedisBackend, sanitise_url
 from ._headers import Reading, believe, tighter
@@ -35,15 +36,6 @@ _OUTPUT_HEADROOM = 1.25
 # Dask's threads do) keeps sharing the original's buckets instead of starting its own.
 _local_backends: weakref.WeakValueDictionary[str, LocalBackend] = weakref.WeakValueDictionary()
 _registry_lock = threading.Lock()
-
-
-def _rate(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
-        raise ConfigurationError(f"{name} must be a positive number or None; got {value!r}")
-    return float(value)
 
 
 class RateLimit:
@@ -78,14 +70,13 @@ class RateLimit:
                  key: str | None = None, output_tokens: int = DEFAULT_OUTPUT_TOKENS,
                  clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], None] | None = None):
-        self.requests_per_minute = _rate("requests_per_minute", requests_per_minute)
-        self.tokens_per_minute = _rate("tokens_per_minute", tokens_per_minute)
+        self.requests_per_minute = checked(requests_per_minute, "requests_per_minute", NUMBER,
+                                           none=True, above=True)
+        self.tokens_per_minute = checked(tokens_per_minute, "tokens_per_minute", NUMBER,
+                                         none=True, above=True)
         if self.requests_per_minute is None and self.tokens_per_minute is None:
             raise ConfigurationError("RateLimit needs requests_per_minute=, tokens_per_minute= "
                                      "or both")
-        if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) \
-                or output_tokens < 0:
-            raise ConfigurationError(f"output_tokens must be an int >= 0; got {output_tokens!r}")
         if redis_url is not None:
             if not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://", "unix://")):
                 raise ConfigurationError(
@@ -102,7 +93,7 @@ class RateLimit:
             raise ConfigurationError("clock= applies to in-process limits; Redis keeps time itself")
         self.redis_url = redis_url
         self.key = key
-        self.output_tokens = output_tokens
+        self.output_tokens = checked(output_tokens, "output_tokens")
         self._clock = clock
         self.sleep = sleep
         self._id = uuid.uuid4().hex
@@ -209,23 +200,17 @@ class RateLimit:
         """
         from ._admit import admit  # it imports this module
 
-        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
-            raise ConfigurationError(f"tokens must be an int >= 0; got {tokens!r}")
         with _context.scope(timeout=timeout):
-            return admit((self,), exact=tokens).waited
+            return admit((self,), exact=checked(tokens, "tokens")).waited
 
     def adjust(self, tokens: int) -> None:
         """Charge ``tokens`` more tokens, or refund them when negative."""
-        if isinstance(tokens, bool) or not isinstance(tokens, int):
-            raise ConfigurationError(f"tokens must be an int; got {tokens!r}")
-        self.backend.adjust(tokens)
+        self.backend.adjust(checked(tokens, "tokens", low=-math.inf))
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of this limit for ``seconds``, at most ``DEFAULT_MAX_PAUSE``
         (what a 429 with ``Retry-After`` does; Models report those themselves)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ConfigurationError(f"seconds must be a number >= 0; got {seconds!r}")
-        if seconds > 0:
+        if checked(seconds, "seconds", NUMBER) > 0:
             self.backend.pause(min(float(seconds), DEFAULT_MAX_PAUSE))
 
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _context
+from .._checks import checked
 from .._messages import Messages, normalise_messages, text_parts
 from .._runner import ThreadLocalViews, describe, reserve_connections, variables_dict
 from .._template import first_placeholder, missing_error, placeholders, render
@@ -23,7 +24,7 @@ from .._usage import Usage
 from ..errors import ConfigurationError
 from ..models._caching import CHARS_PER_TOKEN, MARKING_PROVIDERS, min_cacheable_tokens
 from ..models._model import Model
-from ._typed import DEFAULT_MAX_REASKS, TypedOutput, check_max_reasks, run_typed
+from ._typed import DEFAULT_MAX_REASKS, TypedOutput, run_typed
 
 __all__ = ["Skill"]
 
@@ -80,7 +81,7 @@ class Skill(ThreadLocalViews):
         self._messages = normalise_messages(input)
         self._typed = TypedOutput.read(output)
         self.output = self._typed.spec
-        self.max_reasks = check_max_reasks(max_reasks)
+        self.max_reasks = checked(max_reasks, "max_reasks")
         self.variables = dict(variables or {})
         self.options = dict(options or {})
         check = getattr(model, "check_options", None)

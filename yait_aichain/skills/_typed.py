@@ -17,7 +17,7 @@ from ..errors import ConfigurationError, InvalidResponseError, OutputValidationE
 from ..models._values import Generation, is_model_class, output_spec
 from ..models.providers import OutputSpec
 
-__all__ = ["DEFAULT_MAX_REASKS", "TypedOutput", "check_max_reasks", "run_typed"]
+__all__ = ["DEFAULT_MAX_REASKS", "TypedOutput", "run_typed"]
 
 #: Re-asks after an invalid answer, unless ``Skill(max_reasks=...)`` says otherwise: one
 #: second chance fixes most slips, and each re-ask costs a whole request.
@@ -99,12 +99,6 @@ def _pydantic_check(model_class: Any, value: Any) -> tuple[Any, list[str]]:
 
 def _where(path: Any) -> str:
     return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-
-
-def check_max_reasks(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"max_reasks must be an int >= 0, got {value!r}")
-    return value
 
 
 def run_typed(call: Callable[[list[dict[str, Any]]], Generation], messages: list[dict[str, Any]],
