@@ -34,7 +34,6 @@ class Tally:
 
     usage: Usage = Usage()  # frozen: one shared zero is safe
     requests: int = 0
-    calls: int = 0
     wait_seconds: float = 0.0
     waiting: int = 0
     reasks: int = 0
@@ -94,7 +93,6 @@ class Scope:
         for tally in self.tallies:
             tally.usage += usage
             tally.requests += requests
-            tally.calls += 1
             tally.wait_seconds += waited
 
     def record_reask(self) -> None:
