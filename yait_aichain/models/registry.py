@@ -14,15 +14,13 @@ import warnings
 
 from ..errors import ConfigurationError
 from ._prices import Price, lookup_price
-from .providers import ADAPTERS, ALIASES, DEFAULT_LOCAL_BASE_URLS, provider_key
+from .providers import ADAPTERS, DEFAULT_LOCAL_BASE_URLS, get_adapter, provider_key
 
 __all__ = ["KNOWN_MODELS", "PROVIDERS", "infer_provider", "normalise_provider", "price_for",
            "split_name", "suggest_model", "warn_near_miss"]
 
 #: The wire formats we speak; other names that select them are in ``providers.ALIASES``.
 PROVIDERS = tuple(ADAPTERS)
-#: Default base URLs of local servers, by the alias that named them.
-LOCAL_BASE_URLS = DEFAULT_LOCAL_BASE_URLS
 _PATTERNS = ((re.compile(r"^claude-"), "anthropic"), (re.compile(r"^gemini-"), "gemini"),
              (re.compile(r"^(gpt-|chatgpt-|o\d)"), "openai"))
 
@@ -76,11 +74,7 @@ def warn_near_miss(name: str, stacklevel: int = 3) -> None:
 
 def normalise_provider(name: str) -> str:
     """The wire format a provider name or alias selects (ConfigurationError if unknown)."""
-    key = provider_key(name)
-    if key is None:
-        known = ", ".join(sorted(set(ADAPTERS) | set(ALIASES)))
-        raise ConfigurationError(f"unknown provider {name!r}; use one of: {known}")
-    return key
+    return get_adapter(name).name
 
 
 def split_name(name: str) -> tuple[str | None, str]:
@@ -119,7 +113,7 @@ def base_url_for(alias: str, provider: str, given: str | None) -> str:
     """``given``, else a local server's default for its alias, else the provider's
     environment variable, else its default; ConfigurationError if none is http(s)."""
     adapter = ADAPTERS[provider]
-    url = (given or LOCAL_BASE_URLS.get(alias.strip().lower())
+    url = (given or DEFAULT_LOCAL_BASE_URLS.get(alias.strip().lower())
            or adapter.base_url_from_env(os.environ) or adapter.default_base_url)
     if not url:
         raise ConfigurationError(
