@@ -23,7 +23,9 @@ from typing import Any, NamedTuple, TypeVar
 import tenacity
 
 from .. import _context
-from ..errors import APIError, ConfigurationError
+from .._checks import NUMBER, checked
+from ..errors import APIError
+from ..ratelimit._limiter import DEFAULT_MAX_PAUSE
 
 __all__ = ["RetryPolicy", "call_with_retries"]
 
@@ -33,7 +35,6 @@ T = TypeVar("T")
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF_INITIAL = 0.5
 DEFAULT_BACKOFF_MAX = 20.0
-DEFAULT_MAX_RETRY_AFTER = 60.0
 
 
 class _Strategies(NamedTuple):
@@ -59,17 +60,14 @@ class RetryPolicy:
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_initial: float = DEFAULT_BACKOFF_INITIAL
     backoff_max: float = DEFAULT_BACKOFF_MAX
-    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    # The same bound as the longest 429 pause a shared rate limit passes on.
+    max_retry_after: float = DEFAULT_MAX_PAUSE
     sleep: Callable[[float], None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) \
-                or self.max_retries < 0:
-            raise ConfigurationError(f"max_retries must be an int >= 0, got {self.max_retries!r}")
+        checked(self.max_retries, "max_retries")
         for name in ("backoff_initial", "backoff_max", "max_retry_after"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigurationError(f"{name} must be a number >= 0, got {value!r}")
+            checked(getattr(self, name), name, NUMBER)
 
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is worth another attempt: the error says so, and any wait it
