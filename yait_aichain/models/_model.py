@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from .. import __version__, _context
 from .._budget import reserve_call, settle_all
+from .._checks import NUMBER, checked
 from .._messages import normalise_messages
 from .._text import json_bytes
 from .._usage import Usage
@@ -118,11 +120,7 @@ class Model:
         given = coerce_price(price)
         self.price = given if given is not None else registry.price_for(self.name, self._provider)
         self.rate_limit = check_rate_limit(rate_limit)
-        if (isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int)
-                or max_response_bytes <= 0):
-            raise ConfigurationError(
-                f"max_response_bytes must be an int > 0, got {max_response_bytes!r}")
-        self.max_response_bytes = max_response_bytes
+        self.max_response_bytes = checked(max_response_bytes, "max_response_bytes", above=True)
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}
         self._verify = verify
         self._connect()
@@ -142,16 +140,12 @@ class Model:
         if unknown:
             raise ConfigurationError(f"unknown generation option(s) {sorted(unknown)}; "
                                      f"supported: {sorted(OPTION_NAMES)}")
+        # Checked, not converted: an int temperature stays an int in the body and the
+        # checkpoint identity.
         for key in ("temperature", "top_p"):
-            value = options.get(key)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float))):
-                raise ConfigurationError(f"{key} must be a number, got {value!r}")
+            checked(options.get(key), key, NUMBER, -math.inf, none=True)
         for key in ("max_tokens", "top_k", "seed"):
-            value = options.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 0):
-                raise ConfigurationError(f"{key} must be a non-negative int, got {value!r}")
+            checked(options.get(key), key, none=True)
         if isinstance(options.get("stop"), str):
             options["stop"] = [options["stop"]]
         return {k: v for k, v in options.items() if v is not None}

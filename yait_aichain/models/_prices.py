@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from .._checks import NUMBER, checked
 from .._usage import Usage
 from ..errors import ConfigurationError
 
@@ -26,8 +27,6 @@ _PRICE_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "gemini": "goo
 #: no batch rate of its own for a model, and for a ``price=`` the caller gave.
 BATCH_DISCOUNT = 0.5
 _FIELDS = ("input", "output", "cache_read", "cache_write")
-_DATA_KEYS = {"input": "input_mtok", "output": "output_mtok", "cache_read": "cache_read_mtok",
-              "cache_write": "cache_write_mtok"}
 
 
 @dataclass(frozen=True)
@@ -100,13 +99,9 @@ def coerce_price(value: Any) -> Price | None:
         raise ConfigurationError(
             f"price must be (input, output) or (input, output, cache_read, cache_write) in USD "
             f"per million tokens, got {value!r}")
-    for name, rate in zip(_FIELDS, rates, strict=True):
-        if rate is None and name not in ("input", "output"):
-            continue
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
-            raise ConfigurationError(f"price {name} must be a non-negative number, got {rate!r}")
-    floats = [None if rate is None else float(rate) for rate in rates]
-    return Price(floats[0], floats[1], floats[2], floats[3], batch=batch)  # type: ignore[arg-type]
+    floats = [checked(rate, f"price {name}", NUMBER, none=name not in ("input", "output"))
+              for name, rate in zip(_FIELDS, rates, strict=True)]
+    return Price(floats[0], floats[1], floats[2], floats[3], batch=batch)
 
 
 @functools.lru_cache(maxsize=512)
@@ -135,7 +130,7 @@ def lookup_price(provider: str, model: str) -> Price | None:
 
 def _from_data(prices: Any) -> Price | None:
     """Our Price from the data's ModelPrice (flat or tiered rates per unit)."""
-    raw: dict[str, Any] = {name: getattr(prices, key, None) for name, key in _DATA_KEYS.items()}
+    raw: dict[str, Any] = {name: getattr(prices, f"{name}_mtok", None) for name in _FIELDS}
     if raw["input"] is None or raw["output"] is None:
         return None
     starts = sorted({t.start for v in raw.values() if hasattr(v, "tiers") for t in v.tiers})

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .._checks import NUMBER, checked
 from .._usage import Usage
 from ..errors import ConfigurationError, MissingAPIKeyError
 from .providers._base import TEXT, OutputSpec
@@ -37,11 +38,8 @@ class Timeout:
 
     def __post_init__(self) -> None:
         for name in ("total", "connect", "read"):
-            value = getattr(self, name)
-            if value is None and name != "connect":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"timeout {name} must be a positive number, got {value!r}")
+            checked(getattr(self, name), f"timeout {name}", NUMBER, above=True,
+                    none=name != "connect")
 
     @classmethod
     def coerce(cls, value: Any) -> Timeout:
@@ -50,10 +48,8 @@ class Timeout:
         if value is None:
             return cls(total=None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if value <= 0:
-                raise ConfigurationError(
-                    f"timeout must be a positive number of seconds, got {value!r}")
-            return cls(total=float(value), connect=min(DEFAULT_CONNECT_TIMEOUT, float(value)))
+            total = checked(value, "timeout", NUMBER, above=True)
+            return cls(total=total, connect=min(DEFAULT_CONNECT_TIMEOUT, total))
         raise ConfigurationError(f"timeout must be seconds, a Timeout(...) or None, got {value!r}")
 
 
