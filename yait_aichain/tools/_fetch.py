@@ -11,7 +11,6 @@ environment settings (proxies, netrc) that the guard must not see.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from .._checks import NUMBER, checked
 from .._context import current
 from ..errors import (ConfigurationError, FetchError, FetchTimeoutError, ResponseTooLargeError,
                       UnsafeURLError, UnsupportedContentTypeError)
+from ..models._transport import ca_bundle
 from ._netguard import (IPAddress, Resolver, Target, allow_private_from_env, parse_target,
                         resolve_checked, short)
 from ._pinned import Dialer, PinnedAdapter, pin
@@ -126,8 +126,7 @@ class Fetcher:
     def _connect(self) -> None:
         # Proxy variables are ignored on purpose (they would bypass the address guard),
         # but a corporate CA bundle only adds trust, so it is honoured like requests does.
-        self._verify = self.verify if self.verify is not True else (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True)
+        self._verify = ca_bundle(self.verify)
         self._adapter = PinnedAdapter(dialer=self.dialer, pool_maxsize=self.pool_maxsize)
 
     def __getstate__(self) -> dict[str, Any]:
