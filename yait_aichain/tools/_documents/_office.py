@@ -1,7 +1,7 @@
 """DOCX, XLSX and PPTX (Office zip packages) to Markdown.
 
-Each package is checked before its library opens it (:func:`._limits.check_package`),
-and a library's own error types become a DocumentError that names the source.
+Each package is checked before its library opens it (:func:`._limits.check_package`);
+a library's own errors become a DocumentError in :func:`convert_document`.
 
 - DOCX (mammoth): semantic HTML (headings from paragraph styles, lists, tables) for the
   web-page converter. Images are dropped unread, linked files never opened, and an
@@ -19,38 +19,21 @@ and a library's own error types become a DocumentError that names the source.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-from ...errors import AichainError, DocumentError
+from ...errors import DocumentError
 from . import _render
 from ._limits import Limits, check_package, require, truncation_note
 
 __all__ = ["convert_docx", "convert_pptx", "convert_xlsx"]
 
-# What the libraries raise for a damaged part (lxml's errors are SyntaxErrors).
-_DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, LookupError, AttributeError, TypeError,
-            IndexError, SyntaxError, OSError, EOFError)
 _CLOCK_EVERY = 256  # spreadsheet rows between deadline checks
 _SCAN_FACTOR = 20  # rows examined per sheet (empty ones too), per row of max_rows
 _MAX_GROUP_DEPTH = 20
 _GROUP = 6  # MSO_SHAPE_TYPE.GROUP
-
-
-@contextlib.contextmanager
-def _readable(limits: Limits, format: str, part: str = "") -> Iterator[None]:
-    try:
-        yield
-    except AichainError:  # a deadline, a cap or a cancelled run: already typed
-        raise
-    except _DAMAGED as exc:
-        what = f": {part} is not readable" if part else f" is not a readable {format.upper()}"
-        raise DocumentError(f"{limits.source}{what} ({type(exc).__name__}: {exc})"[:300],
-                            format=format, source=limits.source) from None
 
 
 def _opened(data: bytes, limits: Limits, format: str, module: str, package: str) -> Any:
@@ -63,11 +46,10 @@ def _opened(data: bytes, limits: Limits, format: str, module: str, package: str)
 def convert_docx(data: bytes, limits: Limits) -> str:
     mammoth = _opened(data, limits, "docx", "mammoth", "mammoth")
     try:
-        with _readable(limits, "docx"):
-            result = mammoth.convert_to_html(
-                io.BytesIO(data), convert_image=lambda image: [], external_file_access=False,
-                include_embedded_style_map=False,  # the document must not choose our HTML
-            )
+        result = mammoth.convert_to_html(
+            io.BytesIO(data), convert_image=lambda image: [], external_file_access=False,
+            include_embedded_style_map=False,  # the document must not choose our HTML
+        )
     except RecursionError:
         raise DocumentError(f"{limits.source} nests its tables or lists too deeply to convert",
                             format="docx", source=limits.source) from None
@@ -93,19 +75,18 @@ def _rows(ws: Any, limits: Limits, kept: int) -> tuple[list[list[str]], bool, st
     name, wide = str(ws.title), False
     rows: list[list[str]] = []
     budget = limits.max_rows * _SCAN_FACTOR
-    with _readable(limits, "xlsx", f"sheet {name!r}"):
-        for scanned, values in enumerate(
-                ws.iter_rows(max_col=limits.max_columns + 1, values_only=True), 1):
-            if scanned % _CLOCK_EVERY == 0:
-                limits.check("xlsx", f"sheet {name!r}")
-            if kept + len(rows) >= limits.max_rows:
-                return rows, wide, f"the first {limits.max_rows} non-empty rows"
-            if scanned > budget:
-                return rows, wide, f"the first {budget} rows of sheet {name!r} (most of them empty)"
-            if any(v is not None and v != "" for v in values):
-                cells = [_text(v) for v in values]
-                wide = wide or any(cells[limits.max_columns:])
-                rows.append(cells[:limits.max_columns])
+    for scanned, values in enumerate(
+            ws.iter_rows(max_col=limits.max_columns + 1, values_only=True), 1):
+        if scanned % _CLOCK_EVERY == 0:
+            limits.check("xlsx", f"sheet {name!r}")
+        if kept + len(rows) >= limits.max_rows:
+            return rows, wide, f"the first {limits.max_rows} non-empty rows"
+        if scanned > budget:
+            return rows, wide, f"the first {budget} rows of sheet {name!r} (most of them empty)"
+        if any(v is not None and v != "" for v in values):
+            cells = [_text(v) for v in values]
+            wide = wide or any(cells[limits.max_columns:])
+            rows.append(cells[:limits.max_columns])
     return rows, wide, ""
 
 
@@ -116,9 +97,8 @@ def _trim(rows: list[list[str]]) -> list[list[str]]:
 
 def convert_xlsx(data: bytes, limits: Limits) -> str:
     openpyxl = _opened(data, limits, "xlsx", "openpyxl", "openpyxl")
-    with _readable(limits, "xlsx"):
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
-                                          keep_links=False, keep_vba=False)
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
+                                      keep_links=False, keep_vba=False)
     parts: list[str] = []
     kept = 0
     try:
@@ -179,14 +159,12 @@ def _slide(slide: Any, number: int) -> str:
 
 def convert_pptx(data: bytes, limits: Limits) -> str:
     pptx = _opened(data, limits, "pptx", "pptx", "python-pptx")
-    with _readable(limits, "pptx"):
-        slides = list(pptx.Presentation(io.BytesIO(data)).slides)
+    slides = list(pptx.Presentation(io.BytesIO(data)).slides)
     count = min(len(slides), limits.max_pages)
     parts = []
     for number, slide in enumerate(slides[:count], 1):
         limits.check("pptx", f"slide {number} of {len(slides)}")
-        with _readable(limits, "pptx", f"slide {number}"):
-            parts.append(_slide(slide, number))
+        parts.append(_slide(slide, number))
     if len(slides) > count:
         parts.append(truncation_note(f"converted the first {count} of {len(slides)} slides",
                                      "max_pages"))

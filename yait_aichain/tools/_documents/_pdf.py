@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import DocumentError, EncryptedDocumentError, NoTextLayerError
+from ...errors import EncryptedDocumentError, NoTextLayerError
 from . import _render
 from ._limits import Limits, require, truncation_note
 
@@ -68,13 +68,11 @@ def _open(pdfium: Any, data: bytes, source: str) -> Any:
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        code = getattr(exc, "err_code", None)
-        if code in (_ERR_PASSWORD, _ERR_SECURITY):
+        if getattr(exc, "err_code", None) in (_ERR_PASSWORD, _ERR_SECURITY):
             raise EncryptedDocumentError(
                 f"{source} is a password-protected PDF; decrypt it first",
                 format="pdf", source=source) from None
-        raise DocumentError(f"{source} is not a readable PDF ({exc})",
-                            format="pdf", source=source) from None
+        raise  # convert_document types it
 
 
 def _runs(doc: Any, index: int) -> list[_Run]:
