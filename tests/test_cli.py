@@ -224,12 +224,6 @@ def test_rpm_and_tpm_reach_the_pool(sim_env, tmp_path):
     assert code == 0 and len(_lines(out)) == 5
 
 
-def test_rpm_without_the_rate_limiter_is_exit_2(sim_env, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "yait_aichain.ratelimit", None)
-    assert _run(tmp_path, "--rpm", "60")[0] == 2
-    assert "--max-flows" in capsys.readouterr().err and sim_env.stats.requests == 0
-
-
 @pytest.mark.parametrize("argv, needle", [
     ([], "usage:"),
     (["run", "-m", "gpt-4o-mini"], "required"),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import inspect
+import math
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .._text import printable
@@ -30,42 +31,27 @@ def flows(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else positive_int(text)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an int >= 1."""
-    return _whole_number(text, 1)
+def _number(kind: type, low: int, above: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` from ``low`` (excluded when ``above``)."""
+    what = "a whole number" if kind is int else "a number"
+    bound = "a positive number" if above else f"{low} or more"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value > low if above else value >= low) or value == math.inf:
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: an int >= 0."""
-    return _whole_number(text, 0)
-
-
-def _whole_number(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be {least} or more, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0."""
-    if text.strip() in ("0", "0.0"):
-        return 0.0
-    return positive_float(text)
+positive_int = _number(int, 1)
+non_negative_int = _number(int, 0)
+positive_float = _number(float, 0, above=True)
+non_negative_float = _number(float, 0)
 
 
 def price_pair(text: str) -> tuple[float, float]:
@@ -111,7 +97,7 @@ def build_model(
     """
     from ..models import Model
 
-    extra = dict(options or {})
+    extra = options or {}
     try:
         return Model(args.model, provider=args.provider, base_url=args.base_url, **extra), None
     except MissingAPIKeyError as exc:
@@ -126,34 +112,13 @@ def build_model(
 
 
 def rate_limit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"rate_limit": RateLimit(...)}`` for --rpm/--tpm, or ``{}`` without them.
-
-    Imported lazily: the rate limiter is optional machinery most runs never load.
-
-    Raises:
-        CliError: the flags were given but this version has no rate limiter, or the
-            values are rejected.
-    """
-    rpm, tpm = getattr(args, "rpm", None), getattr(args, "tpm", None)
-    if rpm is None and tpm is None:
+    """``{"rate_limit": RateLimit(...)}`` for --rpm/--tpm, or ``{}`` without them (argparse
+    has already checked the values)."""
+    if args.rpm is None and args.tpm is None:
         return {}
-    from ..pool import Pool
+    from ..ratelimit import RateLimit
 
-    limiter: Any = None
-    try:
-        from ..ratelimit import RateLimit as limiter
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not exc.name.startswith("yait_aichain.ratelimit"):
-            raise
-    if limiter is None or "rate_limit" not in inspect.signature(Pool).parameters:
-        raise CliError(
-            "--rpm/--tpm need rate limiting (yait_aichain.ratelimit), which this version does "
-            "not have; drop the flags and use --max-flows to bound concurrency instead"
-        )
-    try:
-        return {"rate_limit": limiter(requests_per_minute=rpm, tokens_per_minute=tpm)}
-    except (ConfigurationError, ValueError, TypeError) as exc:
-        raise CliError(f"--rpm/--tpm: {exc}") from None
+    return {"rate_limit": RateLimit(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)}
 
 
 def usage_text(usage: Usage) -> str:
