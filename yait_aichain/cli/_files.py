@@ -13,7 +13,9 @@ import io
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -42,57 +44,48 @@ def input_format(path: str, forced: str | None) -> str:
     return "csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl"
 
 
-def _open_text(path: str, encoding: str) -> io.TextIOBase:
-    if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, newline="")
+@contextmanager
+def _input(path: str) -> Iterator[Any]:
+    """The input as text (``-``: stdin), its read, decoding and CSV errors as CliErrors."""
+    encoding = "utf-8-sig"  # -sig: Excel's UTF-8 starts with a BOM
     try:
-        return open(path, encoding=encoding, newline="")  # closed by the caller
+        with (nullcontext(io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, newline=""))
+              if path == "-" else open(path, encoding=encoding, newline="")) as stream:
+            yield stream
     except OSError as exc:
         raise CliError(f"cannot read --input {path}: {exc.strerror or exc}") from None
-
-
-def _jsonl_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    stream = _open_text(path, "utf-8-sig")
-    try:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json_loads(line)
-            except ValueError as exc:
-                why = getattr(exc, "msg", exc)
-                raise CliError(f"{path}, line {number}: not valid JSON ({why}); each line "
-                               "must be one JSON object like {\"text\": \"...\"}") from None
-            if not isinstance(row, dict):
-                raise CliError(f"{path}, line {number}: expected a JSON object, got "
-                               f"{type(row).__name__}; each line must look like "
-                               "{\"text\": \"...\"}")
-            yield number, row
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{path} is not UTF-8 text ({exc.reason})") from None
-    finally:
-        if path != "-":
-            stream.close()
-
-
-def _csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    stream = _open_text(path, "utf-8-sig")  # -sig: Excel's UTF-8 starts with a BOM
-    try:
-        dialect = "excel-tab" if path.lower().endswith(".tsv") else "excel"
-        reader = csv.DictReader(stream, dialect=dialect, restval="")
-        if not reader.fieldnames:
-            raise CliError(f"{path} is empty or has no header row; the first row must name "
-                           "the columns, e.g. id,text")
-        for number, row in enumerate(reader, start=1):
-            row.pop(None, None)  # cells beyond the header have no column name
-            yield number, row
     except csv.Error as exc:
         raise CliError(f"{path}: not readable as CSV ({exc})") from None
     except UnicodeDecodeError as exc:
         raise CliError(f"{path} is not UTF-8 text ({exc.reason})") from None
-    finally:
-        if path != "-":
-            stream.close()
+
+
+def _jsonl_rows(stream: io.TextIOBase, path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json_loads(line)
+        except ValueError as exc:
+            why = getattr(exc, "msg", exc)
+            raise CliError(f"{path}, line {number}: not valid JSON ({why}); each line "
+                           "must be one JSON object like {\"text\": \"...\"}") from None
+        if not isinstance(row, dict):
+            raise CliError(f"{path}, line {number}: expected a JSON object, got "
+                           f"{type(row).__name__}; each line must look like "
+                           "{\"text\": \"...\"}")
+        yield number, row
+
+
+def _csv_rows(stream: io.TextIOBase, path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    dialect = "excel-tab" if path.lower().endswith(".tsv") else "excel"
+    reader = csv.DictReader(stream, dialect=dialect, restval="")
+    if not reader.fieldnames:
+        raise CliError(f"{path} is empty or has no header row; the first row must name "
+                       "the columns, e.g. id,text")
+    for number, row in enumerate(reader, start=1):
+        row.pop(None, None)  # cells beyond the header have no column name
+        yield number, row
 
 
 def read_items(path: str, fmt: str, id_column: str | None, limit: int | None) -> Items:
@@ -102,32 +95,36 @@ def read_items(path: str, fmt: str, id_column: str | None, limit: int | None) ->
         CliError: unreadable input, a row that is not an object, a row without the
             ``--id`` column, an id that is not a string or integer, or a duplicate id.
     """
-    rows = _csv_rows(path) if fmt == "csv" else _jsonl_rows(path)
     items = Items()
     seen: dict[str, int] = {}
-    where = "row" if fmt == "csv" else "line"
-    for number, row in rows:
-        if limit is not None and len(items.rows) >= limit:
-            break
-        if id_column is None:
+    where = _where(fmt)
+    with _input(path) as stream:
+        for number, row in (_csv_rows if fmt == "csv" else _jsonl_rows)(stream, path):
+            if limit is not None and len(items.rows) >= limit:
+                break
             item_id: Any = number
-        else:
-            if id_column not in row:
-                raise CliError(f"--id {id_column}: {path} {where} {number} has no column "
-                               f"{id_column!r}; its columns are {', '.join(map(repr, row))}")
-            item_id = row[id_column]
-            if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
-                raise CliError(f"--id {id_column}: {path} {where} {number} has "
-                               f"{item_id!r}; ids must be strings or integers")
-            key = id_key(item_id)
-            if key in seen:
-                raise CliError(f"--id {id_column}: {path} {where}s {seen[key]} and {number} "
-                               f"share the id {item_id!r}; ids must be unique for --resume")
-            seen[key] = number
-        items.ids.append(item_id)
-        items.rows.append(row)
-        items.lines.append(number)
+            if id_column is not None:
+                if id_column not in row:
+                    raise CliError(f"--id {id_column}: {path} {where} {number} has no column "
+                                   f"{id_column!r}; its columns are {', '.join(map(repr, row))}")
+                item_id = row[id_column]
+                if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
+                    raise CliError(f"--id {id_column}: {path} {where} {number} has "
+                                   f"{item_id!r}; ids must be strings or integers")
+                key = id_key(item_id)
+                if key in seen:
+                    raise CliError(f"--id {id_column}: {path} {where}s {seen[key]} and "
+                                   f"{number} share the id {item_id!r}; ids must be unique "
+                                   "for --resume")
+                seen[key] = number
+            items.ids.append(item_id)
+            items.rows.append(row)
+            items.lines.append(number)
     return items
+
+
+def _where(fmt: str) -> str:
+    return "row" if fmt == "csv" else "line"
 
 
 def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> None:
@@ -146,10 +143,9 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
         return
     name = min(missing)
     numbers = missing[name]
-    where = "row" if fmt == "csv" else "line"
+    where = _where(fmt)
     more = f" (and {len(numbers) - 1:,} more)" if len(numbers) > 1 else ""
-    have = next(iter(row for n, row in zip(items.lines, items.rows, strict=True)
-                     if n == numbers[0]))
+    have = items.rows[items.lines.index(numbers[0])]
     others = f" (also missing: {', '.join(sorted(missing)[1:])})" if len(missing) > 1 else ""
     raise CliError(
         f"the prompt uses {{{name}}} but {path} {where} {numbers[0]}{more} has no {name!r} "
@@ -162,9 +158,6 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
 class Previous:
     """What an earlier run left in the output file."""
 
-    done: set[str] = field(default_factory=set)  # id keys whose latest line is DONE
-    lines: int = 0
-    unreadable: int = 0
     torn: bool = False
     # The "run" fingerprint of each DONE id's latest line (None: a line without one).
     done_runs: dict[str, str | None] = field(default_factory=dict)
@@ -174,11 +167,11 @@ class Previous:
     def done_elsewhere(self, current: str) -> dict[str | None, int]:
         """How many DONE ids came from another run's settings, by that run's fingerprint
         (lines written before runs were recorded have none and are not counted)."""
-        counts: dict[str | None, int] = {}
-        for run in self.done_runs.values():
-            if run is not None and run != current:
-                counts[run] = counts.get(run, 0) + 1
-        return counts
+        return Counter(run for run in self.done_runs.values() if run not in (None, current))
+
+
+def _run_of(line: dict[str, Any]) -> str | None:
+    return line.get("run") if isinstance(line.get("run"), str) else None
 
 
 def read_previous(path: str) -> Previous:
@@ -193,26 +186,20 @@ def read_previous(path: str) -> Previous:
         raise CliError(f"cannot read --output {path} to resume: {exc.strerror or exc}") from None
     body, _, tail = data.rpartition(b"\n")
     prev.torn = bool(tail.strip())
-    latest: dict[str, tuple[str, str | None]] = {}
-    lines: dict[str, dict[str, Any]] = {}
-    for raw in body.split(b"\n") if body else []:
+    latest: dict[str, dict[str, Any] | None] = {}  # id key -> its last line, when DONE
+    for raw in body.split(b"\n"):
         if not raw.strip():
             continue
         try:
             line = json_loads(raw)
-            key, status = id_key(line["id"]), line["status"]
+            latest[id_key(line["id"])] = line if line["status"] == "DONE" else None
         except (ValueError, KeyError, TypeError):
-            prev.unreadable += 1
-            continue
-        prev.lines += 1
-        run = line.get("run") if isinstance(line.get("run"), str) else None
+            continue  # not a result line: an earlier crash, or not ours
+        run = _run_of(line)
         if run is not None and isinstance(line.get("run_identity"), dict):
             prev.identities[run] = line["run_identity"]
-        latest[key] = (status, run)
-        lines[key] = line
-    prev.done_runs = {key: run for key, (status, run) in latest.items() if status == "DONE"}
-    prev.done_lines = {key: lines[key] for key in prev.done_runs}
-    prev.done = set(prev.done_runs)
+    prev.done_lines = {key: line for key, line in latest.items() if line is not None}
+    prev.done_runs = {key: _run_of(line) for key, line in prev.done_lines.items()}
     return prev
 
 
