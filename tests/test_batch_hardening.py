@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from yait_aichain import Model
-from yait_aichain.batch._http import BatchHttp
+from yait_aichain.batch._providers import Http
 from yait_aichain.errors import APIError
 from yait_aichain.models import RetryPolicy
 
@@ -51,10 +51,10 @@ def echo_server():
     server.server_close()
 
 
-def _http(base_url: str) -> BatchHttp:
+def _http(base_url: str) -> Http:
     model = Model("claude-sonnet-4-6", api_key=KEY, base_url=base_url,
                   retry=RetryPolicy(max_retries=0))
-    return BatchHttp(model)
+    return Http(model)
 
 
 def test_an_error_body_echoing_the_key_is_scrubbed(echo_server, monkeypatch):

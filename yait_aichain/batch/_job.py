@@ -12,18 +12,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._checks import NUMBER, checked
 from .._usage import Usage
 from ..errors import (AichainError, APIError, BatchCancelledError, BatchError, BatchExpiredError,
                       ConfigurationError, RequestTooLargeError)
 from ..models._model import Model
 from ..models._status import error_for_response
 from ..models.providers._base import TEXT, OutputSpec, WireRequest
-from ._http import BatchHttp
 from ._journal import Journal, Submitted
-from ._providers import BACKENDS, CANCELED, EXPIRED, SUCCEEDED, Backend, Poll, Raw
+from ._providers import BACKENDS, CANCELED, EXPIRED, SUCCEEDED, Backend, Http, Poll, Raw
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "BatchJob", "BatchRequest", "BatchResult",
-           "check_poll_interval", "describe"]
+__all__ = ["DEFAULT_POLL_INTERVAL", "BatchJob", "BatchRequest", "BatchResult", "describe"]
 
 logger = logging.getLogger("yait_aichain.batch")
 
@@ -64,8 +63,7 @@ class _Group:
     """The requests of one submitted (or re-attached) batch."""
 
     backend: Backend
-    http: BatchHttp
-    model: Model
+    http: Http
     specs: dict[str, OutputSpec]  # key -> the output each request asked for
     submitted: Submitted
     done: bool = False
@@ -74,6 +72,10 @@ class _Group:
     @property
     def batch_id(self) -> str:
         return self.submitted.batch_id
+
+    @property
+    def model(self) -> Model:
+        return self.http.model
 
     def facts(self, key: str) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "custom_id": key, "provider": self.model.provider,
@@ -88,13 +90,6 @@ def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
 def _size(entry: dict[str, Any]) -> int:
     text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
     return len(text.encode("utf-8", "surrogatepass")) + 1
-
-
-def check_poll_interval(value: Any) -> float:
-    """``value`` as seconds, or a ConfigurationError unless it is a number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"poll_interval must be seconds > 0, got {value!r}")
-    return float(value)
 
 
 class BatchJob:
@@ -117,7 +112,7 @@ class BatchJob:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  on_progress: Callable[[dict[str, dict[str, int]]], None] | None = None):
-        self.poll_interval = check_poll_interval(poll_interval)
+        self.poll_interval = checked(poll_interval, "poll_interval", NUMBER, above=True)
         self._journal = journal
         self._sleep, self._clock, self._on_progress = sleep, clock, on_progress
         self._requests = list(requests)
@@ -198,7 +193,7 @@ class BatchJob:
         backend = BACKENDS[model.provider]
         entries = [entry for _, entry, _ in chunk]
         digest = _digest(model, entries)
-        http = BatchHttp(model, wire.headers)
+        http = Http(model, wire.headers)
         submitted = self._journal.find(digest) if self._journal is not None else None
         if submitted is not None:
             logger.info("re-attaching to %s batch %s", model.provider, submitted.batch_id)
@@ -209,7 +204,7 @@ class BatchJob:
             if self._journal is not None:
                 self._journal.add(submitted)
         specs = {request.key: request.output for request, _, _ in chunk}
-        self._groups.append(_Group(backend, http, model, specs, submitted))
+        self._groups.append(_Group(backend, http, specs, submitted))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """The latest request counts per provider, summed over its batches."""

@@ -14,13 +14,46 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .._text import json_bytes, json_loads
-from ..errors import BatchError
+from ..errors import BatchError, InvalidResponseError
+from ..models._model import Model
+from ..models._status import decode_body, sanitise
 from ..models.providers._base import WireRequest
-from ._http import BatchHttp
 
-__all__ = ["BACKENDS", "Backend", "Poll", "Raw"]
+__all__ = ["BACKENDS", "Backend", "Http", "Poll", "Raw"]
 
 SUCCEEDED, ERRORED, EXPIRED, CANCELED = "succeeded", "errored", "expired", "canceled"
+
+
+@dataclass(frozen=True)
+class Http:
+    """The Batch API requests of one model, sent by :meth:`Model.send` (its base URL, key,
+    transport and retries: a 429 or 5xx is retried as a live call is, a redirect refused,
+    the key only ever in the adapter's auth header) with the adapter's ``headers``."""
+
+    model: Model
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+             content_type: str = "application/json") -> bytes:
+        """The body of the 2xx response to one request (``body`` sent as JSON, or ``raw``).
+
+        Raises:
+            APIError: the subclass for the status; ``InvalidResponseError`` for a redirect.
+        """
+        payload = raw if raw is not None else (
+            b"" if body is None else json_bytes(body, separators=(",", ":")))
+        return self.model.send(method, path, payload,
+                               headers={**self.headers, "Content-Type": content_type})
+
+    def json(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """As :meth:`call`, decoding a JSON body."""
+        data, text = decode_body(self.call(method, path, body, **kwargs))
+        if data is None:
+            raise InvalidResponseError(
+                f"the batch endpoint {path!r} answered with something that is not JSON: "
+                f"{sanitise(text, 120)!r}", reason="malformed", status=200,
+                provider=self.model.provider, model=self.model.name)
+        return data
 
 
 @dataclass(frozen=True)
@@ -88,22 +121,22 @@ class Backend:
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
+    def create(self, http: Http, entries: list[dict[str, Any]], wire: WireRequest) -> str:
         raise NotImplementedError
 
     def state(self, data: dict[str, Any]) -> Poll:
         raise NotImplementedError
 
-    def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
+    def results(self, http: Http, batch_id: str, poll: Poll) -> Iterator[Raw]:
         raise NotImplementedError
 
     def url(self, batch_id: str) -> str:
         return f"{self.batches}/{quote(batch_id, safe='')}"
 
-    def poll(self, http: BatchHttp, batch_id: str) -> Poll:
+    def poll(self, http: Http, batch_id: str) -> Poll:
         return self.state(_obj(http.json("GET", self.url(batch_id))))
 
-    def cancel(self, http: BatchHttp, batch_id: str) -> None:
+    def cancel(self, http: Http, batch_id: str) -> None:
         http.json("POST", self.url(batch_id) + self.cancel_at, {})
 
     def _failed(self, batch_id: str, why: str) -> BatchError:
@@ -120,7 +153,7 @@ class OpenAIBatches(Backend):
         url = urlsplit(base_url).path.rstrip("/") + wire.path
         return {"custom_id": key, "method": "POST", "url": url, "body": wire.body}
 
-    def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
+    def create(self, http: Http, entries: list[dict[str, Any]], wire: WireRequest) -> str:
         content = b"".join(json_bytes(e, separators=(",", ":")) + b"\n" for e in entries)
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
@@ -139,7 +172,7 @@ class OpenAIBatches(Backend):
         counts = _counts(data.get("request_counts"), ("total", "completed", "failed"))
         return Poll(state not in self._RUNNING, state, counts, data)
 
-    def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
+    def results(self, http: Http, batch_id: str, poll: Poll) -> Iterator[Raw]:
         if poll.state == "failed":
             errors = _obj(poll.data.get("errors")).get("data") or []
             why = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict))
@@ -179,14 +212,14 @@ class AnthropicBatches(Backend):
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
         return {"custom_id": key, "params": wire.body}
 
-    def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
+    def create(self, http: Http, entries: list[dict[str, Any]], wire: WireRequest) -> str:
         return str(http.json("POST", self.batches, {"requests": entries})["id"])
 
     def state(self, data: dict[str, Any]) -> Poll:
         state = str(data.get("processing_status"))
         return Poll(state == "ended", state, _counts(data.get("request_counts")), data)
 
-    def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
+    def results(self, http: Http, batch_id: str, poll: Poll) -> Iterator[Raw]:
         # The batch's own results_url is not followed: the key goes only to base_url.
         for line in _jsonl(http.call("GET", self.url(batch_id) + "/results")):
             result = _obj(line.get("result"))
@@ -216,7 +249,7 @@ class GeminiBatches(Backend):
     def entry(self, key: str, wire: WireRequest, base_url: str) -> dict[str, Any]:
         return {"request": wire.body, "metadata": {"key": key}}
 
-    def create(self, http: BatchHttp, entries: list[dict[str, Any]], wire: WireRequest) -> str:
+    def create(self, http: Http, entries: list[dict[str, Any]], wire: WireRequest) -> str:
         path = wire.path.replace(":generateContent", ":batchGenerateContent")
         data = http.json("POST", path, {"batch": {
             "displayName": "yait_aichain", "inputConfig": {"requests": {"requests": entries}}}})
@@ -229,7 +262,7 @@ class GeminiBatches(Backend):
         done = state in _GEMINI_DONE or data.get("done") is True
         return Poll(done, state, _counts(meta.get("batchStats")), data)
 
-    def results(self, http: BatchHttp, batch_id: str, poll: Poll) -> Iterator[Raw]:
+    def results(self, http: Http, batch_id: str, poll: Poll) -> Iterator[Raw]:
         data = poll.data
         if poll.state == "BATCH_STATE_FAILED":
             why = _obj(data.get("error")).get("message") or "no reason given"

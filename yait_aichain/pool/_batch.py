@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._checks import NUMBER, checked
 from .._runner import runner_name
 from .._usage import Usage
 from ..batch import BatchJob, BatchRequest, BatchResult, Journal
-from ..batch._job import check_poll_interval, describe
+from ..batch._job import describe
 from ..batch._providers import BACKENDS
 from ..chain._chain import Chain, _run_step
 from ..chain._steps import Step
@@ -28,10 +29,9 @@ from ..errors import (AichainError, BatchCancelledError, CancelledError, ChainSt
 from ..skills._skill import Skill
 from ._config import Settings, resolve_progress
 from ._items import SharedVariables, item_type_error
-from ._record import ItemRecord, RecordBook
+from ._record import ItemRecord, Outcome, RecordBook
 from ._sharing import _real_model
 from ._status import DONE, FAILED
-from ._record import Outcome
 
 __all__ = ["BatchRun", "batch_steps", "check_batch"]
 
@@ -45,7 +45,7 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = Fals
     anything is sent): a budget, ``on_error`` "stop"/"skip", an executor."""
     if mode not in MODES:
         raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
-    check_poll_interval(poll_interval)
+    checked(poll_interval, "poll_interval", NUMBER, above=True)
     if mode != "batch":
         return
     batch_steps(runner)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._checks import NUMBER, checked
 from ..errors import ConfigurationError
 from . import _faults as F
 from . import _errors as E
@@ -87,9 +88,7 @@ class BatchControl:
 
     @delay.setter
     def delay(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigurationError(f"batch delay must be a number >= 0, got {value!r}")
-        self._store.delay = float(value)
+        self._store.delay = checked(value, "batch delay", NUMBER)
 
     @property
     def expire(self) -> bool:
