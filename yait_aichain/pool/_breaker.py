@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._budget import Budget
+from .._checks import checked
 from .._runner import user_stacklevel
 from .._usage import Usage
 from ..errors import (APIError, AuthenticationError, CancelledError, ConfigurationError,
@@ -44,10 +45,7 @@ class CircuitBreaker:
 
     def __post_init__(self) -> None:
         for name in ("systemic", "same_error"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(
-                    f"CircuitBreaker {name} must be an int >= 1; got {value!r}")
+            checked(getattr(self, name), f"CircuitBreaker {name}", low=1)
 
 
 def check_breaker(value: Any) -> CircuitBreaker | None:

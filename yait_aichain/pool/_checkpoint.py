@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._checks import NUMBER, checked
 from .._runner import PLAIN, describe, qualname, user_stacklevel
 from .._text import json_bytes, json_loads
 from ..errors import ConfigurationError
@@ -111,13 +112,10 @@ class Checkpoint:
     def __init__(self, path: str | os.PathLike[str], *,
                  fsync_interval: float = DEFAULT_FSYNC_INTERVAL):
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-            raise ConfigurationError(f"checkpoint must be a file path; got {path!r}")
-        if isinstance(fsync_interval, bool) or not isinstance(fsync_interval, (int, float)) \
-                or fsync_interval < 0:
-            raise ConfigurationError(
-                f"fsync_interval must be a number >= 0; got {fsync_interval!r}")
+            raise ConfigurationError(f"checkpoint must be a file path (e.g. 'run.jsonl'); "
+                                     f"got {path!r}")
         self.path = Path(path)
-        self.fsync_interval = float(fsync_interval)
+        self.fsync_interval = checked(fsync_interval, "fsync_interval", NUMBER)
         if self.path.is_dir():
             raise ConfigurationError(f"checkpoint {str(self.path)!r} is a directory; name a file")
 
@@ -136,12 +134,7 @@ class Checkpoint:
 
 def check_checkpoint(value: Any) -> Checkpoint | None:
     """None, a Checkpoint, or a path made into one."""
-    if value is None or isinstance(value, Checkpoint):
-        return value
-    if isinstance(value, (str, os.PathLike)):
-        return Checkpoint(value)
-    raise ConfigurationError(
-        f"checkpoint must be a file path (e.g. 'run.jsonl') or None; got {type(value).__name__}")
+    return value if value is None or isinstance(value, Checkpoint) else Checkpoint(value)
 
 
 class Journal:

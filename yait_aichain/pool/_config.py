@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from .._checks import NUMBER, checked
 from .._runner import check_runner
 from ..errors import ConfigurationError
 from ._progress import resolve_progress
@@ -70,8 +70,9 @@ class Settings:
             raise ConfigurationError(
                 f"on_error must be one of {', '.join(map(repr, ON_ERROR_MODES))}; "
                 f"got {self.on_error!r}")
-        for name in ("timeout", "deadline", "max_cost", "max_tokens"):
-            _check_positive(name, getattr(self, name))
+        for name in ("timeout", "deadline", "max_cost"):
+            checked(getattr(self, name), name, NUMBER, none=True, above=True)
+        checked(self.max_tokens, "max_tokens", none=True, above=True)
         object.__setattr__(self, "breaker", check_breaker(self.breaker))
         check_prices(self.runner, self.max_cost, self.max_tokens)  # before any request
         resolve_progress(self.progress)  # reject a bad value now; the stream is resolved per run
@@ -129,18 +130,6 @@ def _check_max_flows(value: Any) -> None:
         raise ConfigurationError(
             f"max_flows must be an int from 1 to {MAX_FLOWS_LIMIT}, \"auto\" (adapt to the "
             f"provider) or AutoFlows(max=...) (adapt, up to a bound); got {value!r}")
-
-
-def _check_positive(name: str, value: Any) -> None:
-    """None, or a finite number > 0 (an int for max_tokens)."""
-    if value is None:
-        return
-    kinds = (int,) if name == "max_tokens" else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) \
-            or value <= 0:
-        what = {"max_tokens": "a positive int", "max_cost": "a positive amount in USD"}.get(
-            name, "a positive number of seconds")
-        raise ConfigurationError(f"{name} must be {what} or None; got {value!r}")
 
 
 def _check_callable(name: str, value: Any, what: str) -> None:
