@@ -43,13 +43,8 @@ def _flatten(data: Mapping[str, Any], prefix: str, out: dict[str, Any], depth: i
 
 def item_row(rec: Any) -> dict[str, Any]:
     """One record (an ItemRecord) as a flat row."""
-    usage = rec.usage
-    row: dict[str, Any] = {
-        "index": rec.index, "status": rec.status_name, "error_type": rec.error_type,
-        "error": rec.error_message, "attempts": rec.attempts, "reasks": rec.reasks,
-        "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens, "cost": usage.cost,
-        "duration": None if rec.duration is None else round(rec.duration, 3)}
+    facts = {**rec.as_dict(), **rec.usage.as_dict(), "status": rec.status_name}
+    row = {name: facts[name] for name in FACT_COLUMNS}
     for name, value in flat_fields(rec.output).items():
         row[f"output.{name}" if name in row else name] = value
     return row
