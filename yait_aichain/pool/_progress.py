@@ -34,18 +34,21 @@ def _finished(counts: dict[Any, int]) -> int:
     return sum(counts[status] for status in FINAL)
 
 
-def _troubles(counts: dict[Any, int]) -> list[str]:
-    return [f"{counts[status]} {status.name.lower()}" for status in (FAILED, CANCELLED)
-            if counts[status]]
+def _facts(counts: dict[Any, int], waiting: int, flows: str | None,
+           running: bool = False) -> list[str]:
+    """Failures, then (when ``running``) the items in flight, the rate-limited and ``flows``."""
+    facts = [f"{counts[status]} {status.name.lower()}" for status in (FAILED, CANCELLED)
+             if counts[status]]
+    if running:
+        facts.append(f"{counts[RUNNING]} running")
+    if waiting:
+        facts.append(f"{waiting} rate-limited")
+    return facts + [flows] if flows else facts
 
 
 def _money(usage: Usage) -> list[str]:
-    parts = []
-    if usage.total_tokens:
-        parts.append(f"{usage.total_tokens:,} tokens")
-    if usage.cost is not None:
-        parts.append(f"${usage.cost:.4f}")
-    return parts
+    tokens = [f"{usage.total_tokens:,} tokens"] if usage.total_tokens else []
+    return tokens + ([] if usage.cost is None else [f"${usage.cost:.4f}"])
 
 
 def format_line(label: str, counts: dict[Any, int], total: int | None, elapsed: float,
@@ -61,15 +64,10 @@ def format_line(label: str, counts: dict[Any, int], total: int | None, elapsed: 
     if final and counts[CANCELLED]:
         ended = [f"{counts[status]:,} {status.name.lower()}"
                  for status in (DONE, FAILED, CANCELLED) if counts[status] or status != FAILED]
-        head = f"{label}: stopped: {', '.join(ended)}"
-        return " | ".join([head, f"{rate:.1f} items/s", f"in {_clock(elapsed)}", *_money(usage)])
-    parts = [f"{label}: {finished}/{total if total is not None else '?'}", *_troubles(counts)]
-    if not final:
-        parts.append(f"{counts[RUNNING]} running")
-        if waiting:
-            parts.append(f"{waiting} rate-limited")
-    if flows:
-        parts.append(flows)
+        parts = [f"{label}: stopped: {', '.join(ended)}"]
+    else:
+        parts = [f"{label}: {finished}/{total if total is not None else '?'}",
+                 *_facts(counts, 0 if final else waiting, flows, running=not final)]
     parts.append(f"{rate:.1f} items/s")
     if final:
         parts.append(f"in {_clock(elapsed)}")
@@ -114,10 +112,10 @@ def _width(stream: Any) -> int:
         return shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
 
-def progress_line(stream: Any, label: str, already: int = 0) -> ProgressLine | TqdmBar:
-    """What draws the progress of a run on ``stream``: a ProgressLine, or the tqdm bar."""
-    return TqdmBar(stream, label, already) if is_tqdm(stream) else ProgressLine(
-        stream, label, already)
+def progress_line(stream: Any, label: str, counts: dict[Any, int]) -> ProgressLine | TqdmBar:
+    """What draws the progress of a run on ``stream``, starting from ``counts`` (a retry's
+    earlier items): a ProgressLine, or the tqdm bar."""
+    return (TqdmBar if is_tqdm(stream) else ProgressLine)(stream, label, _finished(counts))
 
 
 class ProgressLine:
@@ -189,11 +187,7 @@ class TqdmBar:
         if finished > self._seen:
             self._bar.update(finished - self._seen)
             self._seen = finished
-        facts = _troubles(counts)
-        if waiting:
-            facts.append(f"{waiting} rate-limited")
-        if flows is not None:
-            facts.append(flows())
+        facts = _facts(counts, waiting, None if flows is None else flows())
         self._bar.set_postfix_str(", ".join(facts + _money(usage)), refresh=False)
 
     def close(self, counts: dict[Any, int], total: int | None, usage: Usage,

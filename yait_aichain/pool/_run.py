@@ -33,7 +33,7 @@ from ._items import SharedVariables, check_chain_items, item_type_error
 from ._progress import progress_line, resolve_progress
 from ._record import ItemRecord, Outcome, RecordBook
 from ._sharing import Sharing
-from ._status import CANCELLED, DONE, FAILED, FINAL, Status
+from ._status import CANCELLED, DONE, FAILED, Status
 
 TICK = 0.1  # longest the calling thread blocks at a time (Ctrl-C latency)
 # A cooperative runner stops at its own time budget; the pool gives it this much longer to
@@ -96,9 +96,9 @@ class Run:
         # (a rate limit changes when, not what).
         self._journal = None if s.checkpoint is None else s.checkpoint.open(
             s.runner, s.checkpoint_key)
-        stream, counts = resolve_progress(s.progress), book.counts()
+        stream = resolve_progress(s.progress)
         self._progress = None if stream is None else progress_line(
-            stream, s.name or runner_name(s.runner, "pool"), sum(counts[x] for x in FINAL))
+            stream, s.name or runner_name(s.runner, "pool"), book.counts())
 
     # -- the loop (calling thread) ----------------------------------------------------
 
