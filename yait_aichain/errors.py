@@ -78,7 +78,8 @@ class AichainError(Exception):
         for name in cls._facts:
             if name not in facts and not hasattr(cls, name):
                 raise TypeError(f"{cls.__name__}() needs the keyword argument {name!r}")
-            setattr(self, name, facts.get(name, getattr(cls, name, None)))
+            value = facts.get(name, getattr(cls, name, None))
+            setattr(self, name, list(value) if isinstance(value, list) else value)  # own copy
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The default pickling calls cls(*args), which keyword-only facts refuse; errors
@@ -119,20 +120,14 @@ class OutputValidationError(AichainError, ValueError):
     (one str each, ``"path: message"``), ``attempts`` how many answers were asked for
     (1 + re-asks) and ``schema_name`` the model class or schema name."""
     raw: Any = None
-    errors: list[str]
+    errors: list[str] = []
     attempts: int = 1
     schema_name: str | None = None
-
-    def __init__(self, message: str, *, errors: list[str] | None = None, **facts: Any):
-        super().__init__(message, errors=list(errors or []), **facts)
 
 
 class TemplateError(AichainError, ValueError):
     """A prompt needs variables that were not given (``missing``, sorted); nothing was sent."""
-    missing: list[str]
-
-    def __init__(self, message: str, *, missing: list[str] | None = None):
-        super().__init__(message, missing=list(missing or []))
+    missing: list[str] = []
 
 
 class APIError(AichainError):
@@ -143,8 +138,10 @@ class APIError(AichainError):
     ``str()`` gives ``"[HTTP 429] message"``, as users of yait_aichain expect."""
 
     #: Whether errors of this class are worth another attempt; None: decided by the status
-    #: (408, 409, 429 and 5xx are). ``retryable=`` overrides it for one error.
+    #: (408, 409, 429 and 5xx are). ``retryable=`` overrides it for one error, except where
+    #: ``never_retried``: the same request cannot succeed, whatever the server says.
     retry_by_default: ClassVar[bool | None] = None
+    never_retried: ClassVar[bool] = False
     status: int = 0
     provider: str | None = None
     model: str | None = None
@@ -161,6 +158,8 @@ class APIError(AichainError):
     @property
     def retryable(self) -> bool:
         """Whether another attempt may succeed (see :attr:`retry_by_default`)."""
+        if self.never_retried:
+            return False
         if self._retryable is not None:
             return self._retryable
         if self.retry_by_default is not None:
@@ -183,10 +182,7 @@ class AuthenticationError(APIError):
 
 class InsufficientCreditsError(APIError):
     """402, or a body that says the account is out of credit/quota. Never retried."""
-
-    @property
-    def retryable(self) -> bool:  # not even when the server says so: a human must pay
-        return False
+    never_retried = True  # not even when the server says so: a human must pay
 
 
 class InvalidRequestError(APIError):
@@ -332,10 +328,7 @@ class ResponseTooLargeError(APIError, FetchError):
     None when no HTTP response was read (a local file)."""
     status: int | None = None  # type: ignore[assignment]
     limit: int | None = None
-
-    @property
-    def retryable(self) -> bool:  # the class decides, whatever the status: same request,
-        return False              # same body
+    never_retried = True  # whatever the status: same request, same body
 
     def __str__(self) -> str:
         # A page fetch has no provider: its message stands alone, as for other FetchErrors.
