@@ -18,9 +18,9 @@ from .. import _context
 from .._runner import (ThreadLocalViews, describe, reserve_connections, user_stacklevel,
                        variables_dict)
 from .._usage import Usage
-from ..errors import CancelledError, ChainStepError, ConfigurationError, TemplateError
+from ..errors import CancelledError, ChainStepError, ConfigurationError
 from ._steps import (DEFAULT_ON_STEP_ERROR, Step, call_step, check_policy, check_steps,
-                     describe_missing, missing_variables, normalize_steps)
+                     missing_variables, normalize_steps, refusal)
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -257,8 +257,7 @@ def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool
     missing = missing_variables(step, accumulated)
     if missing:
         # Like a Skill's TemplateError: the facts, and the certainty that nothing was called.
-        err = TemplateError(describe_missing(missing, accumulated), missing=sorted(missing))
-        return _record(step, snapshot, err), True
+        return _record(step, snapshot, refusal(missing, accumulated)), True
     tally, started = _context.Tally(), time.perf_counter()
     error: Exception | None = None
     output: Any = None

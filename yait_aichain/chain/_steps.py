@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +125,7 @@ def _declared_needs(runner: Any) -> frozenset[str]:
     return frozenset()
 
 
-def missing_variables(step: Step, variables: Mapping[str, Any]) -> dict[str, str | None]:
+def missing_variables(step: Step, variables: Collection[str]) -> dict[str, str | None]:
     """The variables ``step`` needs that ``variables`` lacks, each with what it is for: a
     tool's required parameters, another runner's ``required_variables`` (after aliasing)
     and every ``input_map`` source."""
@@ -143,12 +143,14 @@ def missing_variables(step: Step, variables: Mapping[str, Any]) -> dict[str, str
     return missing
 
 
-def describe_missing(missing: Mapping[str, str | None], variables: Mapping[str, Any]) -> str:
-    """``"missing variable 'source' (for parameter 'input'); available: 'url'"``."""
+def refusal(missing: Mapping[str, str | None], variables: Collection[str]) -> TemplateError:
+    """Why a step is not run: ``"missing variable 'source' (for parameter 'input');
+    available: 'url'"``, with the ``missing`` names."""
     parts = [f"{n!r} (for {why})" if why else repr(n) for n, why in sorted(missing.items())]
     noun = "variable" if len(parts) == 1 else "variables"
     available = _names(sorted(variables)) or "none"
-    return f"missing {noun} {', '.join(parts)}; available: {available}"
+    return TemplateError(f"missing {noun} {', '.join(parts)}; available: {available}",
+                         missing=sorted(missing))
 
 
 def call_step(step: Step, variables: Mapping[str, Any]) -> Any:
@@ -184,7 +186,7 @@ def check_steps(
             last = inner[-1]
             returned = None if after is None or last.kind == "chain" else _returns(last.runner)
         else:
-            missing = missing_variables(step, dict.fromkeys(have))
+            missing = missing_variables(step, have)
             if missing:
                 raise _error(step, missing, have, label)
             returned = _returns(step.runner)
@@ -239,9 +241,9 @@ def _annotated_scalar(fn: Any) -> bool:
 
 def _error(step: Step, missing: dict[str, str | None], have: set[str],
            label: str) -> ChainStepError:
-    text = describe_missing(missing, dict.fromkeys(have))
+    cause = refusal(missing, have)
     err = ChainStepError(
-        f"{label}{step.label} would not run: {text}{did_you_mean(missing, have)}. Checked "
+        f"{label}{step.label} would not run: {cause}{did_you_mean(missing, have)}. Checked "
         "before the first step, so nothing was sent", step=step.index, name=step.name)
-    err.__cause__ = TemplateError(text, missing=sorted(missing))
+    err.__cause__ = cause
     return err
