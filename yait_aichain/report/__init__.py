@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-from .._text import printable
 from typing import Any
 
+from .._checks import checked
+from .._text import printable
 from .._usage import Usage
-from ._html import render_page
 from ..errors import ConfigurationError
 from ..ratelimit._adaptive import AutoFlows, check_auto
+from ._html import render_page
 from ._summary import summarise
 from ._svg import layout
 
@@ -35,15 +35,7 @@ def _flow_cap(records: Sequence[Any], max_flows: Any) -> int:
     auto = check_auto(max_flows)
     if auto is not None:
         return max((getattr(rec, "flows", None) or 0 for rec in records), default=0) or auto.max
-    if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
-        raise ConfigurationError(
-            f"max_flows must be a positive int or \"auto\", got {max_flows!r}")
-    return max_flows
-
-
-def _check(records: Sequence[Any], labels: Sequence[Any] | None) -> None:
-    if labels is not None and len(labels) != len(records):
-        raise ConfigurationError(f"labels has {len(labels)} entries for {len(records)} records")
+    return int(checked(max_flows, 'max_flows, when not "auto",', low=1))
 
 
 def render_report(
@@ -69,7 +61,8 @@ def render_report(
             a ValueError).
     """
     records = list(records)
-    _check(records, labels)
+    if labels is not None and len(labels) != len(records):
+        raise ConfigurationError(f"labels has {len(labels)} entries for {len(records)} records")
     summary = summarise(records, _flow_cap(records, max_flows), usage)
     return render_page(records, summary, layout(records, summary, labels), title=title,
                        labels=labels)

@@ -8,7 +8,7 @@ errors and outputs come from models and web pages.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -177,10 +177,7 @@ def _limit_steps(records: Sequence[Any], t0: float | None) -> tuple[tuple[float,
 def _nice_step(span: float, target: int = 8) -> float:
     raw = span / target
     power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * power:
-            return float(factor * power)
-    return float(10 * power)
+    return float(next(f * power for f in (1, 2, 5, 10) if raw <= f * power))
 
 
 def _f(value: float) -> str:
@@ -203,6 +200,17 @@ def _axis(lay: Layout, y_label: float) -> list[str]:
     return out
 
 
+def _steps(lay: Layout, y: Callable[[int], float], steps: Sequence[tuple[float, int]],
+           level: int) -> list[str]:
+    """Polyline points of a level that changes at ``steps`` (seconds, new level)."""
+    points = []
+    for when, new in steps:
+        x = LEFT + when * lay.scale
+        points += [f"{_f(x)},{_f(y(level))}", f"{_f(x)},{_f(y(new))}"]
+        level = new
+    return [*points, f"{LEFT + PLOT_WIDTH},{_f(y(level))}"]
+
+
 def _load_strip(lay: Layout, max_flows: int) -> list[str]:
     peak = max((level for _, level in lay.load), default=0)
     top = max(peak, max_flows, 1)
@@ -210,20 +218,14 @@ def _load_strip(lay: Layout, max_flows: int) -> list[str]:
     def y(level: int) -> float:
         return 18 + (LOAD_HEIGHT - 18) * (1 - level / top)
 
-    points = [f"{LEFT},{_f(y(0))}"]
-    level = 0
-    for when, new in lay.load:
-        x = LEFT + when * lay.scale
-        points.append(f"{_f(x)},{_f(y(level))}")
-        points.append(f"{_f(x)},{_f(y(new))}")
-        level = new
-    points.append(f"{LEFT + PLOT_WIDTH},{_f(y(level))}")
+    points = [f"{LEFT},{_f(y(0))}", *_steps(lay, y, lay.load, 0), f"{LEFT + PLOT_WIDTH},{_f(y(0))}"]
+    strip = (f'<polygon class="load" points="{" ".join(points)}" fill="#cfe3ff" '
+             'stroke="#4a90d9" stroke-width="1"/>')
     if lay.limits:
-        return [_polygon(points), *_limit_line(lay, y, peak)]
+        return [strip, *_limit_line(lay, y, peak)]
     cap = y(max_flows)
     return [
-        (f'<polygon class="load" points="{" ".join(points)} {LEFT + PLOT_WIDTH},{_f(y(0))}" '
-         f'fill="#cfe3ff" stroke="#4a90d9" stroke-width="1"/>'),
+        strip,
         (f'<line x1="{LEFT}" y1="{_f(cap)}" x2="{LEFT + PLOT_WIDTH}" y2="{_f(cap)}" '
          f'stroke="{_INK}" stroke-dasharray="4 3" stroke-width="1"/>'),
         f'<text x="{LEFT - 6}" y="{_f(cap + 4)}" text-anchor="end">{max_flows}</text>',
@@ -232,21 +234,10 @@ def _load_strip(lay: Layout, max_flows: int) -> list[str]:
     ]
 
 
-def _polygon(points: list[str]) -> str:
-    return (f'<polygon class="load" points="{" ".join(points)} {LEFT + PLOT_WIDTH},'
-            f'{points[0].split(",")[1]}" fill="#cfe3ff" stroke="#4a90d9" stroke-width="1"/>')
-
-
-def _limit_line(lay: Layout, y: Any, peak: int) -> list[str]:
+def _limit_line(lay: Layout, y: Callable[[int], float], peak: int) -> list[str]:
     """The flow limit of a ``max_flows="auto"`` run, dashed, as it changed."""
-    steps = lay.limits
-    points, level = [], steps[0][1]
-    for when, flows in steps:
-        x = LEFT + when * lay.scale
-        points += [f"{_f(x)},{_f(y(level))}", f"{_f(x)},{_f(y(flows))}"]
-        level = flows
-    points.append(f"{LEFT + PLOT_WIDTH},{_f(y(level))}")
-    low, high = min(f for _, f in steps), max(f for _, f in steps)
+    points = _steps(lay, y, lay.limits, lay.limits[0][1])
+    low, high = min(f for _, f in lay.limits), max(f for _, f in lay.limits)
     return [
         (f'<polyline class="limit" points="{" ".join(points)}" fill="none" stroke="{_INK}" '
          f'stroke-dasharray="4 3" stroke-width="1"/>'),
@@ -264,11 +255,8 @@ def _row_name(label: Any) -> str:
 
 
 def _row_labels(lay: Layout) -> list[str]:
-    every = 1
-    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000):
-        every = step
-        if step * lay.pitch >= 12:
-            break
+    steps = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+    every = next((step for step in steps if step * lay.pitch >= 12), 10000)
     return [
         f'<text class="row" x="{LEFT - 6}" y="{_f(bar.y + bar.height)}" text-anchor="end">'
         f"{escape(bar.label) if bar.label else bar.index}</text>"
