@@ -34,7 +34,7 @@ def _flow_cap(records: Sequence[Any], max_flows: Any) -> int:
     the most flows its controller allowed (the report draws how the limit moved)."""
     auto = check_auto(max_flows)
     if auto is not None:
-        return max((getattr(rec, "flows", None) or 0 for rec in records), default=0) or auto.max
+        return max((rec.flows or 0 for rec in records), default=0) or auto.max
     return int(checked(max_flows, 'max_flows, when not "auto",', low=1))
 
 

@@ -90,12 +90,12 @@ def _failures(records: Sequence[Any], labels: Sequence[Any] | None) -> str:
     rows = []
     for row, rec in failed[:MAX_FAILURE_ROWS]:
         label = labels[row] if labels is not None and row < len(labels) else ""
-        message = str(rec.error) if rec.error is not None else ""
+        message = rec.error_message or ""
         if len(message) > MESSAGE_CHARS:
             message = message[: MESSAGE_CHARS - 1] + "\u2026"
-        kind = type(rec.error).__name__ if rec.error is not None else ""
         rows.append(
-            f"<tr><td>{rec.index}</td><td>{escape(str(label))}</td><td>{escape(kind)}</td>"
+            f"<tr><td>{rec.index}</td><td>{escape(str(label))}</td>"
+            f"<td>{escape(rec.error_type or '')}</td>"
             f'<td class="msg">{escape(message)}</td><td>{rec.attempts}</td>'
             f"<td>{escape(seconds(rec.duration))}</td></tr>"
         )

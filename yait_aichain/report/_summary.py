@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._usage import Usage
-from ..pool._status import STATUS_NAMES
+from ..pool._status import DONE, FAILED, STATUS_NAMES
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,6 @@ class RunSummary:
         return self.ideal / self.wall if self.wall > 0 and self.ideal > 0 else None
 
 
-# Items that ran to an end: the only ones the timings are computed over.
-_RAN = ("DONE", "FAILED")
-
-
-def was_reused(rec: Any) -> bool:
-    """True for a record whose output came from a checkpoint instead of a run."""
-    return bool(getattr(rec, "from_checkpoint", False))
-
-
 def duration_of(rec: Any) -> float | None:
     """An item's duration: the monotonic one when known, else end - start."""
     if rec.duration is not None:
@@ -79,7 +70,7 @@ def duration_of(rec: Any) -> float | None:
 
 
 def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None) -> RunSummary:
-    """Compute a :class:`RunSummary` from ItemRecords (or objects with the same fields).
+    """Compute a :class:`RunSummary` from ItemRecords.
 
     Args:
         records: the run's records, e.g. ``pool.records``.
@@ -87,54 +78,31 @@ def summarise(records: Sequence[Any], max_flows: int, usage: Usage | None = None
         usage: the run's usage when known (``pool.usage`` also counts discarded
             attempts); by default the records' usages are added up.
     """
-    counts = {name: 0 for name in STATUS_NAMES.values()}
-    durations: list[float] = []
-    starts: list[float] = []
-    ends: list[float] = []
-    attempts = retries = reused = stopped = 0
-    wait = 0.0
-    first: float | None = None  # the first start of any item, for the timeline's axis
-    for rec in records:
-        name = STATUS_NAMES.get(rec.status, str(rec.status))
-        counts[name] = counts.get(name, 0) + 1
-        if was_reused(rec):
-            reused += 1
-            continue
-        attempts += rec.attempts or 0
-        if rec.start is not None:
-            first = rec.start if first is None else min(first, rec.start)
-        if name not in _RAN:
-            stopped += rec.start is not None
-            continue
-        d = duration_of(rec)
-        if d is not None:
-            durations.append(d)
-        if rec.start is not None:
-            starts.append(rec.start)
-            ends.append(rec.end if rec.end is not None else rec.start + (d or 0.0))
-        retries += max(0, (rec.attempts or 0) - 1)
-        wait += rec.wait_seconds or 0.0
-    if usage is None:
-        usage = sum((rec.usage for rec in records), Usage())
+    ran = [rec for rec in records if not rec.from_checkpoint]
+    # The timings are over the items that ran to an end, DONE or FAILED.
+    ended = [rec for rec in ran if rec.status in (DONE, FAILED)]
+    durations = [d for d in map(duration_of, ended) if d is not None]
+    timed = [rec for rec in ended if rec.start is not None]
+    ends = [rec.start + (duration_of(rec) or 0.0) if rec.end is None else rec.end
+            for rec in timed]
     median = statistics.median(durations) if durations else 0.0
     flows = max(1, int(max_flows))
-    ideal = math.ceil(len(durations) / flows) * median if durations else 0.0
-    t0 = first
     return RunSummary(
         items=len(records),
-        counts=counts,
+        counts={name: sum(rec.status_name == name for rec in records)
+                for name in STATUS_NAMES.values()},
         max_flows=flows,
-        wall=max(ends) - min(starts) if starts else 0.0,
+        wall=max(ends) - min(rec.start for rec in timed) if timed else 0.0,
         loop=sum(durations),
         median=median,
-        ideal=ideal,
-        usage=usage,
-        attempts=attempts,
-        retries=retries,
-        wait=wait,
-        reused=reused,
-        stopped=stopped,
-        t0=t0,
+        ideal=math.ceil(len(durations) / flows) * median,
+        usage=sum((rec.usage for rec in records), Usage()) if usage is None else usage,
+        attempts=sum(rec.attempts for rec in ran),
+        retries=sum(max(0, rec.attempts - 1) for rec in ended),
+        wait=sum((rec.wait_seconds for rec in ended), 0.0),
+        reused=len(records) - len(ran),
+        stopped=sum(rec.start is not None for rec in ran if rec.status not in (DONE, FAILED)),
+        t0=min((rec.start for rec in ran if rec.start is not None), default=None),
     )
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from ..pool._status import STATUS_NAMES
-from ._summary import RunSummary, duration_of, seconds, was_reused
+from ._summary import RunSummary, duration_of, seconds
 
 STATUS_COLOURS = {
     "DONE": "#2e9e4f",
@@ -72,9 +71,8 @@ def _clip(text: str, limit: int = TITLE_CHARS) -> str:
 
 
 def _title(rec: Any, label: Any, duration: float | None) -> str:
-    status = STATUS_NAMES.get(rec.status, str(rec.status))
-    head = f"#{rec.index}" + (f" (id {label})" if label is not None else "") + f" {status}"
-    if was_reused(rec):
+    head = f"#{rec.index}" + (f" (id {label})" if label is not None else "") + f" {rec.status_name}"
+    if rec.from_checkpoint:
         facts = ["from the checkpoint, not run"]
     else:
         facts = [seconds(duration) if duration is not None else "never started"]
@@ -82,11 +80,11 @@ def _title(rec: Any, label: Any, duration: float | None) -> str:
         facts.append(f"{rec.attempts} attempt{'s' if rec.attempts != 1 else ''}")
     if rec.wait_seconds:
         facts.append(f"waited {seconds(rec.wait_seconds)}")
-    if rec.usage and rec.usage.total_tokens:
+    if rec.usage.total_tokens:
         facts.append(f"{rec.usage.total_tokens:,} tokens")
     text = f"{head}, {', '.join(facts)}"
     if rec.error is not None:
-        text += f"\n{type(rec.error).__name__}: {_clip(str(rec.error))}"
+        text += f"\n{rec.error_type}: {_clip(rec.error_message)}"
     elif rec.output is not None:
         text += f"\n{_clip(str(rec.output), 200)}"
     return text
@@ -125,7 +123,7 @@ def layout(records: Sequence[Any], summary: RunSummary,
     t0 = summary.t0
     ends = [
         (rec.start - t0) + (duration_of(rec) or 0.0)
-        for rec in records if rec.start is not None and t0 is not None and not was_reused(rec)
+        for rec in records if rec.start is not None and t0 is not None and not rec.from_checkpoint
     ]
     span = max(ends, default=0.0) or 1.0
     scale = PLOT_WIDTH / span
@@ -136,8 +134,8 @@ def layout(records: Sequence[Any], summary: RunSummary,
         label = labels[row] if labels is not None and row < len(labels) else None
         d = duration_of(rec)
         y = BARS_TOP + row * pitch
-        status = STATUS_NAMES.get(rec.status, str(rec.status))
-        if rec.start is None or t0 is None or was_reused(rec):
+        status = rec.status_name
+        if rec.start is None or t0 is None or rec.from_checkpoint:
             # Never started (cancelled first, or reused from a checkpoint): a stub at the
             # right edge, where the run stopped.
             bars.append(Bar(rec.index, status, LEFT + PLOT_WIDTH - 3, y, 3.0, height, (), (),
@@ -146,8 +144,7 @@ def layout(records: Sequence[Any], summary: RunSummary,
         begin = rec.start - t0
         x = LEFT + begin * scale
         width = min(max(MIN_BAR, (d or 0.0) * scale), LEFT + PLOT_WIDTH - x) or MIN_BAR
-        waits, ticks = _retries(x, width, d or 0.0, rec.attempts or 0, rec.wait_seconds or 0.0,
-                                scale)
+        waits, ticks = _retries(x, width, d or 0.0, rec.attempts, rec.wait_seconds, scale)
         bars.append(Bar(rec.index, status, x, y, width, height, waits, ticks,
                         _title(rec, label, d), True, _row_name(label)))
         events.append((begin, 1))
@@ -166,7 +163,7 @@ def _limit_steps(records: Sequence[Any], t0: float | None) -> tuple[tuple[float,
     (the limit when it started); empty when the limit never changed."""
     starts = sorted((rec.start - t0, rec.flows) for rec in records
                     if t0 is not None and rec.start is not None
-                    and getattr(rec, "flows", None) and not was_reused(rec))
+                    and rec.flows and not rec.from_checkpoint)
     steps: list[tuple[float, int]] = []
     for when, flows in starts:
         if not steps or steps[-1][1] != flows:
