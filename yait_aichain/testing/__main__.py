@@ -18,10 +18,6 @@ from ._simulator import DEFAULT_HOST, Simulator
 _PLACEHOLDER_KEY = "sim-key"
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 _OPTIONS = (  # flag, type, default, metavar, help
     ("--host", str, DEFAULT_HOST, None, "interface (default: %(default)s)"),
     ("--port", int, 8080, None, "TCP port, 0 for any free one (default: %(default)s)"),
@@ -75,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A service manager stops us with SIGTERM; close as cleanly as on Ctrl-C. (Not from
     # a thread other than the main one: main() called from a test.)
     with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         # Inside the try: a Ctrl-C right after the banner must still close cleanly.
         _banner(sim, options["require_key"] or _PLACEHOLDER_KEY)
