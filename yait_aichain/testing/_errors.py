@@ -16,7 +16,7 @@ from . import _faults as F
 from ._limits import seconds_text
 from ._wire import ANTHROPIC, GEMINI, OPENAI
 
-__all__ = ["error_body", "fault_status", "limit_exceeded"]
+__all__ = ["error_body", "fault_status", "limit_exceeded", "retry_after"]
 
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                     402: "billing_error", 403: "permission_error", 404: "not_found_error",
@@ -93,9 +93,11 @@ def _gemini_rate_details(retry_after: float | None, model: str, exceeded: str,
 
 
 def error_body(provider: str, status: int, category: str = F.GENERIC,
-               message: str | None = None, retry_after: str | None = None, model: str = "",
-               request_id: str = "") -> dict[str, Any]:
-    """An error body in the provider's real shape."""
+               message: str | None = None, retry_after: float | None = None, model: str = "",
+               request_id: str = "", exceeded: str = "requests", limit: int | None = None
+               ) -> dict[str, Any]:
+    """An error body in the provider's real shape; a rate limit's names the limit
+    ``exceeded`` ("requests" or "tokens") and, when configured, its ``limit``."""
     if message is None:
         known = _MESSAGES.get(category, {}).get(provider)
         message = f"{known or f'HTTP {status}.'} (simulated)"
@@ -107,13 +109,13 @@ def error_body(provider: str, status: int, category: str = F.GENERIC,
             body["request_id"] = request_id
         return body
     if provider == GEMINI:
-        return {"error": _gemini_error(status, category, message, _seconds(retry_after), model)}
-    return {"error": _openai_error(status, category, message)}
+        return {"error": _gemini_error(status, category, message, retry_after, model, exceeded,
+                                       limit)}
+    return {"error": _openai_error(status, category, message, exceeded)}
 
 
 def _gemini_error(status: int, category: str, message: str, retry_after: float | None,
-                  model: str, exceeded: str = "requests", limit: int | None = None
-                  ) -> dict[str, Any]:
+                  model: str, exceeded: str, limit: int | None) -> dict[str, Any]:
     name = _GEMINI_STATUSES.get(status) or ("INTERNAL" if status >= 500 else "UNKNOWN")
     err: dict[str, Any] = {"code": status, "message": message, "status": name}
     if category == F.RATE_LIMIT and status == 429:
@@ -127,10 +129,10 @@ def _gemini_error(status: int, category: str, message: str, retry_after: float |
     return err
 
 
-def _openai_error(status: int, category: str, message: str) -> dict[str, Any]:
+def _openai_error(status: int, category: str, message: str, exceeded: str) -> dict[str, Any]:
     code: str | None
     if category == F.RATE_LIMIT:
-        kind, code = "requests", "rate_limit_exceeded"
+        kind, code = exceeded, "rate_limit_exceeded"
     elif category in (F.INSUFFICIENT_QUOTA, F.BILLING):
         kind, code = "insufficient_quota", "insufficient_quota"
     elif category == F.UNAUTHORIZED or status == 401:
@@ -142,8 +144,10 @@ def _openai_error(status: int, category: str, message: str) -> dict[str, Any]:
     return {"message": message, "type": kind, "param": None, "code": code}
 
 
-def _seconds(value: str | None) -> float | None:
-    # A Retry-After header a test set by hand may say anything ("-10", "inf", a date).
+def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:
+    """The seconds a Retry-After header says, if it says a plain non-negative number (one
+    a test set by hand may say anything: "-10", "inf", a date)."""
+    value = next((v for k, v in headers if k.lower() == "retry-after"), None)
     try:
         number = float(value) if value is not None else math.nan
     except ValueError:
@@ -154,9 +158,7 @@ def _seconds(value: str | None) -> float | None:
 def limit_exceeded(provider: str, exceeded: str, limit: int, retry_after: float,
                    model: str, request_id: str = "") -> dict[str, Any]:
     """The 429 body a provider sends when a configured per-minute limit is exceeded."""
-    if provider == GEMINI:
-        return {"error": _gemini_error(429, F.RATE_LIMIT, GEMINI_QUOTA, retry_after, model,
-                                       exceeded, limit)}
+    message = GEMINI_QUOTA
     if provider == ANTHROPIC:
         message = (f"This request would exceed the rate limit for your organization of "
                    f"{limit} {'input tokens' if exceeded == 'tokens' else 'requests'} per "
@@ -164,10 +166,10 @@ def limit_exceeded(provider: str, exceeded: str, limit: int, retry_after: float,
                    f"limits. You can see the response headers for current usage. Please "
                    f"reduce the prompt length or the maximum tokens requested, or try again "
                    f"later.")
-        return error_body(ANTHROPIC, 429, F.RATE_LIMIT, message, request_id=request_id)
-    message = (f"Rate limit reached for {model or 'the model'} in organization org-simulator "
-               f"on {_OPENAI_UNITS[exceeded]}: Limit {limit}. Please try again in "
-               f"{seconds_text(retry_after)}s. Visit https://platform.openai.com/account/"
-               f"rate-limits to learn more.")
-    return {"error": {"message": message, "type": exceeded, "param": None,
-                      "code": "rate_limit_exceeded"}}
+    elif provider == OPENAI:
+        message = (f"Rate limit reached for {model or 'the model'} in organization "
+                   f"org-simulator on {_OPENAI_UNITS[exceeded]}: Limit {limit}. Please try "
+                   f"again in {seconds_text(retry_after)}s. Visit https://platform.openai.com/"
+                   f"account/rate-limits to learn more.")
+    return error_body(provider, 429, F.RATE_LIMIT, message, retry_after, model, request_id,
+                      exceeded, limit)

@@ -133,7 +133,7 @@ class Handler(LeanRequestHandler):
             decision = core.limiter.admit(info.provider, self._key or "", info.input_tokens,
                                           estimate)
             self._limit_state = decision
-            if not decision.allowed:
+            if decision.exceeded is not None:
                 return self._over_limit(info, decision)
             value, fault = self._value(info)
             if value is None and fault is None:
@@ -273,15 +273,15 @@ class Handler(LeanRequestHandler):
     def _status_fault(self, provider: str, fault: F.Fault) -> None:
         status, body, extra = E.fault_status(provider, fault), fault.body, fault.headers
         if body is None:
-            retry_after = next((v for k, v in extra if k.lower() == "retry-after"), None)
-            return self._error(status, fault.category, extra=extra, retry_after=retry_after)
+            return self._error(status, fault.category, extra=extra,
+                               retry_after=E.retry_after(extra))
         if isinstance(body, (dict, list)):
             return self._send(status, _dumps(body), extra=extra)
         payload = body.encode("utf-8") if isinstance(body, str) else body
         return self._send(status, payload, "text/plain; charset=utf-8", extra)
 
     def _error(self, status: int, category: str = F.GENERIC, message: str | None = None,
-               extra: tuple[tuple[str, str], ...] = (), retry_after: str | None = None) -> None:
+               extra: tuple[tuple[str, str], ...] = (), retry_after: float | None = None) -> None:
         """An error reply in the shape of the request's provider (a guess for a path that
         names none)."""
         provider = self._provider = self._provider or W.guess_provider(self._path,
