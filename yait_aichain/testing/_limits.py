@@ -38,8 +38,7 @@ class Limits:
 class Decision:
     """The outcome of admitting one request, and the state the headers report."""
 
-    allowed: bool
-    exceeded: str | None  # "requests" or "tokens" when refused
+    exceeded: str | None  # "requests" or "tokens" when refused, None when admitted
     retry_after: float  # seconds until the window resets
     rpm: int
     tpm: int
@@ -109,11 +108,10 @@ class Limiter:
         rpm = self.limits.rpm if self.limits.rpm is not None else NOMINAL_RPM
         tpm = self.limits.tpm if self.limits.tpm is not None else NOMINAL_TPM
         used = win.input + win.output
-        return Decision(allowed=exceeded is None, exceeded=exceeded,
-                        retry_after=max(0.0, win.start + self.limits.window - now), rpm=rpm,
-                        tpm=tpm, requests_left=max(0, rpm - win.requests),
-                        tokens_left=max(0, tpm - used), input_left=max(0, tpm - win.input),
-                        output_left=max(0, tpm - win.output))
+        return Decision(exceeded=exceeded, rpm=rpm, tpm=tpm,
+                        retry_after=max(0.0, win.start + self.limits.window - now),
+                        requests_left=max(0, rpm - win.requests), tokens_left=max(0, tpm - used),
+                        input_left=max(0, tpm - win.input), output_left=max(0, tpm - win.output))
 
 
 def seconds_text(seconds: float) -> str:
