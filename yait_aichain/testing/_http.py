@@ -11,7 +11,7 @@ import socket
 import socketserver
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 # The stdlib's limits, so oversize requests are refused the same way.
@@ -95,19 +95,14 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
         return data
 
 
-#: Pending connections the kernel may queue before accept(); bursts of hundreds of
-#: clients connecting at once must not see refused connections.
-LISTEN_BACKLOG = 1024
+class Server(ThreadingHTTPServer):
+    """An HTTP server whose connections can all be cut by :meth:`close_connections`."""
 
-
-class Server(socketserver.ThreadingMixIn, HTTPServer):
-    """An HTTPServer whose connections can all be cut by :meth:`close_connections`."""
-
-    daemon_threads = True
     # close() must not wait for handlers (a hung one never ends by itself).
     block_on_close = False
-    request_queue_size = LISTEN_BACKLOG
-    allow_reuse_address = True
+    # The kernel's queue before accept(): hundreds of clients connecting at once must not
+    # see refused connections.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], core: Any,
                  handler: type[BaseHTTPRequestHandler]) -> None:
