@@ -31,10 +31,6 @@ class Ticket:
     provider: str
 
 
-def _words(text: Any) -> int:
-    return len(text.split()) if isinstance(text, str) else 0
-
-
 def _blocks(value: Any) -> list[Any]:
     if isinstance(value, str):
         return [{"type": "text", "text": value}]
@@ -50,35 +46,26 @@ def _anthropic_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
     for block in blocks:
         text = block.get("text") if isinstance(block.get("text"), str) else ""
         digest.update(text.encode("utf-8") + b"\x00")
-        words += _words(text)
+        words += len(text.split())
         if isinstance(block.get("cache_control"), dict):
             found = (digest.hexdigest(), words)
     return found
 
 
-def _texts_prefix(texts: list[Any], hint: Any = None) -> tuple[str, int] | None:
-    if not texts:
-        return None
-    seed = hint if isinstance(hint, str) and hint else "\x00".join(map(str, texts))
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(map(_words, texts))
-
-
-def _openai_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
-    texts = []
-    for message in body.get("messages") or []:
-        if not (isinstance(message, dict) and message.get("role") in ("system", "developer")):
-            break
-        texts += [b.get("text", "") for b in _blocks(message.get("content"))]
-    return _texts_prefix(texts, body.get("prompt_cache_key"))
-
-
-def _gemini_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
-    instruction = body.get("systemInstruction", body.get("system_instruction"))
-    parts = instruction.get("parts") if isinstance(instruction, dict) else None
-    return _texts_prefix([p.get("text", "") for p in parts or [] if isinstance(p, dict)])
-
-
-_PREFIX = {W.ANTHROPIC: _anthropic_prefix, W.OPENAI: _openai_prefix, W.GEMINI: _gemini_prefix}
+def _prefix(info: W.ReplyInfo) -> tuple[str, int] | None:
+    """(hash, words) of the request's cacheable prefix."""
+    body = info.body
+    if info.provider == W.ANTHROPIC:
+        return _anthropic_prefix(body)
+    texts, hint = [info.system_text], None
+    if info.provider == W.OPENAI:  # its leading system/developer messages
+        texts, hint = [], body.get("prompt_cache_key")
+        for message in body.get("messages") or []:
+            if not (isinstance(message, dict) and message.get("role") in ("system", "developer")):
+                break
+            texts.append(W.text_of(message.get("content")))
+    seed = hint if isinstance(hint, str) and hint else "\x00".join(texts)
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(len(t.split()) for t in texts)
 
 
 class PromptCache:
@@ -103,7 +90,7 @@ class PromptCache:
 
     def begin(self, info: W.ReplyInfo) -> Ticket | None:
         """What an arriving request finds; None when it has no cacheable prefix."""
-        found = _PREFIX[info.provider](info.body)
+        found = _prefix(info)
         if found is None or found[1] < min_cacheable_tokens(info.provider, info.model):
             return None
         key = f"{info.provider}:{info.model}:{found[0]}"
