@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["HOSTILE", "hostile_page", "plain_page"]
+__all__ = ["HOSTILE", "plain_page"]
 
 _DEEP = "<div>" * 300  # over libxml2's depth limit: the container-stripping fallback runs
 _DEEPER = "<table><tr><td>" * 300  # too deep even then: the parser-free text fallback runs
@@ -46,10 +46,6 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "code classes": lambda n: _fill("<pre class='", "lang", n, "'>x</pre>"),
     "nested divs": lambda n: _fill("", "<div>", n),
 }
-
-
-def hostile_page(name: str, size: int) -> str:
-    return HOSTILE[name](size)
 
 
 def plain_page(size: int) -> str:
