@@ -70,14 +70,12 @@ class Handler(LeanRequestHandler):
         pass
 
     def _exchange(self) -> None:
-        core: Core = self.server.core  # type: ignore[attr-defined]
-        self._core = core
+        self._core: Core = self.server.core  # type: ignore[attr-defined]
         self._started, self._arrived = time.monotonic(), time.time()
         self._path = self.path.partition("?")[0]
-        self._seq = core.counters.begin(self._path)
+        self._seq = self._core.counters.begin(self._path)
         self._accounted = False
         self._provider: str | None = None
-        self._body: Any = None
         self._info: W.ReplyInfo | None = None
         self._fault: F.Fault | None = None
         self._key: str | None = None
@@ -103,16 +101,10 @@ class Handler(LeanRequestHandler):
         if counters.recording:
             record = RequestRecord(
                 time=self._arrived, path=self._path, provider=self._provider,
-                model=info.model if info else None, headers=self._headers, body=self._body,
-                status=status, last_user_text=info.last_user_text if info else None,
-                duration=time.monotonic() - self._started, fault=self._fault)
+                model=info.model if info else None, headers=self._headers, status=status,
+                body=info.body if info else None, duration=time.monotonic() - self._started,
+                last_user_text=info.last_user_text if info else None, fault=self._fault)
         counters.end(status, self._fault is not None, record)
-
-    def _wait(self, seconds: float | None) -> bool:
-        """Sleep without holding anything; False when the simulator is closing."""
-        if seconds is not None and seconds <= 0:
-            return not self._core.stop.is_set()
-        return not self._core.stop.wait(seconds)
 
     def _abort(self) -> None:
         self._account(0)
@@ -166,7 +158,7 @@ class Handler(LeanRequestHandler):
             self._error(503, F.OVERLOADED, message=_BUSY)
             return False
         try:
-            if not self._wait(core.script.delay(core.latency, core.jitter)):
+            if core.stop.wait(core.script.delay(core.latency, core.jitter)):
                 self._abort()
                 return False
         finally:
@@ -202,7 +194,6 @@ class Handler(LeanRequestHandler):
         data = self._json(raw)
         if data is None:
             return None
-        self._body = data
         info = self._info = W.read_request(provider, data, path_model, self._seq)
         # Streaming is refused even when not strict: a reply a streaming client cannot
         # parse would hide the real cause.
@@ -255,7 +246,7 @@ class Handler(LeanRequestHandler):
         if action == F.STATUS:
             return self._status_fault(info.provider, fault)
         if action == F.HANG:
-            self._wait(fault.seconds)
+            self._core.stop.wait(fault.seconds)
             return self._abort()
         if action == F.DROP:
             return self._abort()
@@ -333,7 +324,7 @@ class Handler(LeanRequestHandler):
             if last:
                 self._account(200)
             self.wfile.write(payload[start:start + step])
-            if not last and not self._wait(pause):
+            if not last and self._core.stop.wait(pause):
                 self._account(200)  # the status line went out before we stopped
                 self.close_connection = True
                 return

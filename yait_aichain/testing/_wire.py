@@ -124,9 +124,7 @@ def _scan(messages: Any, content_key: str, system_roles: tuple[str, ...], defaul
     last_user = ""
     system: list[str] = []
     words = 0
-    if not isinstance(messages, list):
-        return last_user, system, words
-    for message in messages:
+    for message in messages if isinstance(messages, list) else []:
         if not isinstance(message, dict):
             continue
         text = text_of(message.get(content_key))
@@ -324,13 +322,10 @@ def answer(info: ReplyInfo, invalid_first: int | None) -> Any:
         if invalid_first is None or turns < invalid_first:
             return invalid_instance(info.schema or {}, text)
         return default_output(info, text)
-    if info.provider == ANTHROPIC and info.output == "text" and _asks_json(info):
+    if info.provider == ANTHROPIC and info.output == "text" \
+            and _JSON_WORD.search(f"{info.system_text}\n{info.last_user_text}"):
         return {"summary": info.default_text}
     return default_output(info)
-
-
-def _asks_json(info: ReplyInfo) -> bool:
-    return bool(_JSON_WORD.search(info.system_text) or _JSON_WORD.search(info.last_user_text))
 
 
 def _turns(info: ReplyInfo) -> tuple[int, str]:
