@@ -157,25 +157,21 @@ def _string(s: dict[str, Any], text: str) -> str:
 
 
 def _number(s: dict[str, Any], integer: bool) -> int | float:
-    low, high, xlow, xhigh = (s.get(k) if _is_num(s.get(k)) else None for k in (
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"))
+    low, high, xlow, xhigh = (s[k] if _is_num(s.get(k)) else bound for k, bound in (
+        ("minimum", -math.inf), ("maximum", math.inf), ("exclusiveMinimum", -math.inf),
+        ("exclusiveMaximum", math.inf)))
     step = 1 if integer else 0.5
-    value: float = 0
-    if low is not None and value < low:
-        value = low
-    if xlow is not None and value <= xlow:
+    value = max(0, low)
+    if value <= xlow:
         value = xlow + step
-    if high is not None and value > high:
-        value = high
-    if xhigh is not None and value >= xhigh:
+    value = min(value, high)
+    if value >= xhigh:
         value = xhigh - step
     if not integer:
         return float(value)
     # Round towards the inside of the bounds: up from a minimum, down from a maximum.
     whole = math.ceil(value)
-    if (high is not None and whole > high) or (xhigh is not None and whole >= xhigh):
-        whole = math.floor(value)
-    return int(whole)
+    return whole if whole <= high and whole < xhigh else math.floor(value)
 
 
 def _is_num(value: Any) -> bool:
