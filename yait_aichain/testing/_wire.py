@@ -183,11 +183,8 @@ def _anthropic_output(body: dict[str, Any]) -> _Output:
         spec = next((t for t in tools if isinstance(t, dict) and t.get("name") == name), {})
         return "tool", _dict(spec.get("input_schema")), name if isinstance(name, str) else ""
     # Structured outputs, in the older beta spelling and the newer one.
-    fmt = body.get("output_format")
-    config = body.get("output_config")
-    if not isinstance(fmt, dict) and isinstance(config, dict):
-        fmt = config.get("format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+    fmt = _dict(body.get("output_format")) or _dict(_dict(body.get("output_config")).get("format"))
+    if fmt.get("type") == "json_schema":
         return "schema", _dict(fmt.get("schema")), None
     return "text", None, None
 
@@ -206,11 +203,9 @@ _OUTPUTS = {ANTHROPIC: _anthropic_output, OPENAI: _openai_output, GEMINI: _gemin
 
 def requested_output(body: dict[str, Any]) -> int:
     """The output tokens a request asks for at most (0 when it does not say)."""
-    config = body.get("generationConfig", body.get("generation_config"))
-    candidates = [body.get("max_completion_tokens"), body.get("max_tokens"),
-                  config.get("maxOutputTokens", config.get("max_output_tokens"))
-                  if isinstance(config, dict) else None]
-    for value in candidates:
+    config = _dict(body.get("generationConfig", body.get("generation_config")))
+    for value in (body.get("max_completion_tokens"), body.get("max_tokens"),
+                  config.get("maxOutputTokens", config.get("max_output_tokens"))):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return 0
@@ -358,7 +353,7 @@ def invalid_instance(schema: Any, text: str) -> Any:
 
 
 def _root(schema: Any) -> dict[str, Any]:
-    node = schema if isinstance(schema, dict) else {}
+    node = _dict(schema)
     ref = node.get("$ref")
     target = resolve_local(node, ref) if isinstance(ref, str) else None
     return target if isinstance(target, dict) else node
