@@ -41,15 +41,11 @@ class FaultScript:
         self._delay_rng = random.Random(None if seed is None else f"{seed}:delay")
         self._rules: list[list[Any]] = []
         self._rates: list[tuple[float, Fault]] = []
-        # Read without the lock on the hot path: a stale False only delays a fault that
-        # is being added by another thread at that very moment.
-        self._armed = False
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         rule = [None, _check_fault(fault), checked(times, "times", low=1)]
         with self._lock:
             self._rules.insert(sum(r[0] is None for r in self._rules), rule)
-            self._armed = True
 
     def fail_rate(self, share: float, fault: Fault) -> None:
         share = checked(share, "share", NUMBER, high=1)
@@ -60,7 +56,6 @@ class FaultScript:
                 raise ConfigurationError(f"fail_rate shares add up to {total:g}; they must "
                                          "not exceed 1")
             self._rates.append((share, fault))
-            self._armed = True
 
     def fail_when(self, match: Match, fault: Fault, times: int | None = None) -> None:
         if not (isinstance(match, str) and match) and not callable(match):
@@ -68,13 +63,11 @@ class FaultScript:
         rule = [match, _check_fault(fault), checked(times, "times", low=1, none=True)]
         with self._lock:
             self._rules.append(rule)
-            self._armed = True
 
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
             self._rates.clear()
-            self._armed = False
 
     def pending(self) -> int:
         """How many ``fail_next`` faults are still queued."""
@@ -83,7 +76,9 @@ class FaultScript:
 
     def pick(self, info: ReplyInfo) -> Fault | None:
         """The fault for this request, or None."""
-        if not self._armed:
+        # Read without the lock on the hot path: a stale empty list only delays a fault
+        # that another thread is adding at that very moment.
+        if not (self._rules or self._rates):
             return None
         with self._lock:
             rules = list(self._rules)
@@ -158,19 +153,16 @@ class Capacity:
             # First come, first served: a slot goes to the oldest ticket waiting.
             while not (ticket == self._serving and self._busy < self.slots):
                 if stop.is_set():
-                    self._skip(ticket)
+                    # A waiter that leaves (closing) must not hold up the line behind it.
+                    if ticket == self._serving:
+                        self._serving += 1
+                    self._cond.notify_all()
                     return False
                 self._cond.wait(0.05)
             self._serving += 1
             self._busy += 1
             self._cond.notify_all()
             return True
-
-    def _skip(self, ticket: int) -> None:
-        # A waiter that leaves (closing) must not hold up the line behind it.
-        if ticket == self._serving:
-            self._serving += 1
-        self._cond.notify_all()
 
     def leave(self) -> None:
         with self._cond:
