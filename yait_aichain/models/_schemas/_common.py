@@ -10,8 +10,8 @@ from typing import Any
 
 from ...errors import UnsupportedSchemaError
 
-__all__ = ["ASSERTIONS", "STRUCTURAL", "check_shape", "converted", "error", "resolve",
-           "restate", "self_contained", "walk_refs"]
+__all__ = ["ASSERTIONS", "STRUCTURAL", "check_shape", "converted", "error", "inline_ref",
+           "resolve", "restate", "self_contained", "walk_refs"]
 
 # Keywords that shape the value in ways a dropped keyword could not be checked back:
 # refusing them is the only honest answer for a constrained-decoding dialect.
@@ -72,6 +72,14 @@ def resolve(root: dict[str, Any], ref: str) -> Any:
     return node
 
 
+def inline_ref(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with the local definition its ``$ref`` points at merged in (its own keys win)."""
+    ref = node["$ref"]
+    target = resolve(root, ref) if ref.startswith("#") else None
+    return {**(target if isinstance(target, dict) else {}),
+            **{k: v for k, v in node.items() if k != "$ref"}}
+
+
 def walk_refs(node: Any, root: dict[str, Any], provider: str, path: str,
               stack: tuple[str, ...], seen: dict[str, bool] | None = None) -> bool:
     """Check every reference is local and resolves; True when one is recursive.
@@ -130,9 +138,6 @@ _NESTED = {"items": (_SCHEMA, _SCHEMAS), "additionalProperties": (_SCHEMA,), "no
            "properties": (_SCHEMA_MAP,), "$defs": (_SCHEMA_MAP,),
            "definitions": (_SCHEMA_MAP,), "patternProperties": (_SCHEMA_MAP,),
            "dependentSchemas": (_SCHEMA_MAP,)}
-_COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties",
-           "minContains", "maxContains")
-_NUMBERS = ("minimum", "maximum", "multipleOf")
 
 
 def _is_schema(value: Any) -> bool:
@@ -147,30 +152,42 @@ def _fits(value: Any, form: str) -> bool:
     return isinstance(value, dict) and all(map(_is_schema, value.values()))
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# The other keywords' values: (test, what the value must be).
+_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **dict.fromkeys(("$ref", "title", "description", "format", "pattern"),
+                    (lambda v: isinstance(v, str), "a string")),
+    "type": (lambda v: isinstance(v, str) or _strings(v), "a type name or a list of them"),
+    "required": (_strings, "a list of property names"),
+    "enum": (lambda v: isinstance(v, list), "a list of values"),
+    **dict.fromkeys(("minLength", "maxLength", "minItems", "maxItems", "minProperties",
+                     "maxProperties", "minContains", "maxContains"),
+                    (_count, "a whole number >= 0")),
+    **dict.fromkeys(("minimum", "maximum", "multipleOf"), (_number, "a number")),
+    # draft 4 wrote these as booleans
+    **dict.fromkeys(("exclusiveMinimum", "exclusiveMaximum"),
+                    (lambda v: isinstance(v, (int, float)), "a number")),
+}
+
+
 def _keyword_problem(key: str, value: Any) -> str | None:
     """What is wrong with one keyword's value, or None."""
     if key in _NESTED:
         forms = _NESTED[key]
         return None if any(_fits(value, f) for f in forms) else " or ".join(forms)
-    if key in ("$ref", "title", "description", "format", "pattern"):
-        return None if isinstance(value, str) else "a string"
-    if key == "type":
-        ok = isinstance(value, str) or (
-            isinstance(value, list) and all(isinstance(t, str) for t in value))
-        return None if ok else "a type name or a list of them"
-    if key == "required":
-        ok = isinstance(value, list) and all(isinstance(r, str) for r in value)
-        return None if ok else "a list of property names"
-    if key == "enum":
-        return None if isinstance(value, list) else "a list of values"
-    if key in _COUNTS:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-        return None if ok else "a whole number >= 0"
-    if key in _NUMBERS or key in ("exclusiveMinimum", "exclusiveMaximum"):
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        ok = number or (key.startswith("exclusive") and isinstance(value, bool))
-        return None if ok else "a number"
-    return None
+    rule = _VALUES.get(key)
+    return None if rule is None or rule[0](value) else rule[1]
 
 
 def check_shape(schema: Any, provider: str, path: str = "$") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import ASSERTIONS, STRUCTURAL, converted, error, resolve, restate, self_contained
+from ._common import ASSERTIONS, STRUCTURAL, converted, error, inline_ref, restate, self_contained
 
 __all__ = ["gemini_schema"]
 
@@ -60,11 +60,8 @@ class _Inlining:
             if word in node:
                 raise error("gemini", path, f"the keyword {word!r}",
                             "express it with properties, enums or anyOf")
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            target = resolve(self.root, ref) if ref.startswith("#") else None
-            return self.node({**(target or {}), **{k: v for k, v in node.items() if k != "$ref"}},
-                             path, depth + 1)
+        if isinstance(node.get("$ref"), str):
+            return self.node(inline_ref(self.root, node), path, depth + 1)
         return self.fields(node, path, depth)
 
     def fields(self, node: dict[str, Any], path: str, depth: int) -> dict[str, Any]:

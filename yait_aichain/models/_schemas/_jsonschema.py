@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import UnsupportedSchemaError
-from ._common import (ASSERTIONS, STRUCTURAL, converted, error, resolve, restate, self_contained,
-                      walk_refs)
+from ._common import (ASSERTIONS, STRUCTURAL, converted, error, inline_ref, restate,
+                      self_contained, walk_refs)
 
 __all__ = ["anthropic_native", "anthropic_tool", "claude_has_native_output", "openai_strict"]
 
@@ -110,8 +110,7 @@ class _Walk:
                             "bound the nesting (e.g. a fixed number of levels)")
         body = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema")}
         if "$ref" in body:
-            body = {**resolve(schema, body["$ref"]), **{k: v for k, v in body.items()
-                                                          if k != "$ref"}}
+            body = inline_ref(schema, body)
         if _kind(body) != "object":
             raise self.fail("$", f"a root of type {_kind(body)!r}",
                             "wrap the answer in an object (a model with one field)")
