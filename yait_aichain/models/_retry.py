@@ -18,7 +18,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
@@ -35,12 +35,6 @@ T = TypeVar("T")
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_BACKOFF_INITIAL = 0.5
 DEFAULT_BACKOFF_MAX = 20.0
-
-
-class _Strategies(NamedTuple):
-    retry: tenacity.retry_base
-    stop: tenacity.stop.stop_base
-    sleep: Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -86,16 +80,15 @@ class RetryPolicy:
                             + tenacity.wait_random_exponential(multiplier=half, max=cap))
 
     @functools.cached_property
-    def _strategies(self) -> _Strategies:
-        return _Strategies(tenacity.retry_if_exception(self.should_retry),
-                           tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
-                           _scope_sleep if self.sleep is None else self.sleep)
+    def _strategies(self) -> tuple[tenacity.retry_base, tenacity.stop.stop_base,
+                                   Callable[[float], None]]:
+        return (tenacity.retry_if_exception(self.should_retry),
+                tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
+                _scope_sleep if self.sleep is None else self.sleep)
 
     def __getstate__(self) -> dict[str, Any]:
+        # The cached strategies hold closures; a copy rebuilds them.
         return {k: v for k, v in self.__dict__.items() if k not in ("wait", "_strategies")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
 
 
 class _WaitForHint(tenacity.wait.wait_base):
