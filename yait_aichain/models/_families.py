@@ -34,9 +34,6 @@ class Family:
     accepts: frozenset[str]
     why: str
 
-    def matches(self, provider: str, model: str) -> bool:
-        return provider == self.provider and bool(self.pattern.search(model))
-
 
 def _family(provider: str, pattern: str, accepts: set[str], why: str) -> Family:
     return Family(provider, re.compile(pattern, re.IGNORECASE), frozenset(accepts), why)
@@ -63,7 +60,7 @@ _warned: set[tuple[str, str]] = set()
 def family_for(provider: str, model: str) -> Family | None:
     """The first family row for this provider and (bare) model name, or None."""
     bare = model.rsplit("/", 1)[-1]
-    return next((f for f in FAMILIES if f.matches(provider, bare)), None)
+    return next((f for f in FAMILIES if f.provider == provider and f.pattern.search(bare)), None)
 
 
 def sampling_options(provider: str, model: str, options: dict[str, Any]) -> dict[str, Any]:

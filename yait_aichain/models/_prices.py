@@ -67,13 +67,10 @@ class Price:
 
 
 def _scaled(price: Price, factor: float) -> Price:
-    def times(value: float | None) -> float | None:
-        return None if value is None else value * factor
-
-    return Price(
-        price.input * factor, price.output * factor, times(price.cache_read),
-        times(price.cache_write), tuple((s, _scaled(t, factor)) for s, t in price.tiers),
-    )
+    rates = {name: getattr(price, name) * factor for name in _FIELDS
+             if getattr(price, name) is not None}
+    return replace(price, **rates, tiers=tuple((s, _scaled(t, factor)) for s, t in price.tiers),
+                   batch=None)
 
 
 def coerce_price(value: Any) -> Price | None:

@@ -46,11 +46,7 @@ def sanitise(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
 
 
 def request_id(headers: Mapping[str, str]) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
+    return next(filter(None, map(headers.get, _REQUEST_ID_HEADERS)), None)
 
 
 # Retry hint headers in the order they are trusted. Milliseconds first (more precise):

@@ -69,11 +69,10 @@ class RawResponse:
 
 class Transport:
     """Sends API requests. Thread-safe: one instance serves every flow of a Pool. The
-    connection pool starts at ``pool_size`` and doubles whenever more requests are in
+    connection pool starts at ``DEFAULT_POOL_SIZE`` and doubles whenever more requests are in
     flight than it holds, so no caller ever has to size it."""
 
-    def __init__(self, base_url: str, *, pool_size: int = DEFAULT_POOL_SIZE,
-                 verify: bool | str = True):
+    def __init__(self, base_url: str, *, verify: bool | str = True):
         self._lock = threading.Lock()
         self._base_url = base_url
         self._in_flight = 0
@@ -82,7 +81,7 @@ class Transport:
         self._proxies = requests.utils.get_environ_proxies(base_url) if base_url else {}
         self._verify = ca_bundle(verify)
         self._pool_size = 0
-        self._grow(pool_size)
+        self._grow(DEFAULT_POOL_SIZE)
 
     def _grow(self, n: int) -> None:
         # Called with the lock held (or from __init__). The old adapter is not closed:

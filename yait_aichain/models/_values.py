@@ -96,14 +96,6 @@ class _Secret:
         self._value = value
         self._forms: tuple[bytes, ...] = ()
 
-    @classmethod
-    def checked(cls, value: Any, source: str) -> _Secret:
-        """``value`` wrapped at once (no frame below holds it plain) and normalised."""
-        secret = cls(value)
-        del value
-        secret._normalise(source)
-        return secret
-
     def _normalise(self, source: str) -> None:
         # Surrounding whitespace is stripped (a key read from a file or a CRLF .env); any
         # other control character is refused. ``source`` says where the key came from.
@@ -129,7 +121,8 @@ class _Secret:
         if self._value:
             return self
         for var in adapter.key_env:
-            secret = _Secret.checked(os.environ.get(var), f"the environment variable {var}")
+            secret = _Secret(os.environ.get(var))  # wrapped at once: no frame holds it plain
+            secret._normalise(f"the environment variable {var}")
             if secret.get():
                 return secret
         if not adapter.key_required:
@@ -203,15 +196,12 @@ def output_spec(output: Any) -> OutputSpec:
         raise ConfigurationError(
             f"output={output.__name__} is a pydantic v1 model; typed answers need pydantic v2 "
             "(pip install 'pydantic>=2')")
-    if isinstance(output, str):
-        return OutputSpec(type=output)
-    if isinstance(output, Mapping):
-        fmt = output.get("format", output)
-        if isinstance(fmt, str):
-            return OutputSpec(type=fmt)
-        if isinstance(fmt, Mapping):
-            return OutputSpec(type=fmt.get("type", "text"), schema=fmt.get("schema"),
-                              name=fmt.get("name", "response"), strict=fmt.get("strict", True))
+    fmt = output.get("format", output) if isinstance(output, Mapping) else output
+    if isinstance(fmt, str):
+        return OutputSpec(type=fmt)
+    if isinstance(fmt, Mapping):
+        return OutputSpec(type=fmt.get("type", "text"), schema=fmt.get("schema"),
+                          name=fmt.get("name", "response"), strict=fmt.get("strict", True))
     raise ConfigurationError(
         f"cannot read output={output!r}; use 'text', 'json', a json_schema dict or a "
         "pydantic model class")
