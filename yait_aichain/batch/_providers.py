@@ -7,11 +7,12 @@ Anthropic sends and reads JSON Lines, Gemini inlines requests and results.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
+
+from urllib3 import encode_multipart_formdata
 
 from .._text import json_bytes, json_loads
 from ..errors import BatchError, InvalidResponseError
@@ -155,13 +156,9 @@ class OpenAIBatches(Backend):
 
     def create(self, http: Http, entries: list[dict[str, Any]], wire: WireRequest) -> str:
         content = b"".join(json_bytes(e, separators=(",", ":")) + b"\n" for e in entries)
-        boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
-                f"batch\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-                f"filename=\"batch.jsonl\"\r\nContent-Type: application/jsonl\r\n\r\n"
-                ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
-        upload = http.json("POST", "/files", raw=body,
-                           content_type=f"multipart/form-data; boundary={boundary}")
+        body, content_type = encode_multipart_formdata(
+            {"purpose": "batch", "file": ("batch.jsonl", content, "application/jsonl")})
+        upload = http.json("POST", "/files", raw=body, content_type=content_type)
         batch = http.json("POST", self.batches, {
             "input_file_id": upload.get("id"), "endpoint": entries[0]["url"],
             "completion_window": "24h", "metadata": {"client": "yait_aichain"}})
