@@ -8,11 +8,13 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._checks import NUMBER, checked
+from .._text import json_bytes
 from .._usage import Usage
 from ..errors import (AichainError, APIError, BatchCancelledError, BatchError, BatchExpiredError,
                       ConfigurationError, RequestTooLargeError)
@@ -88,8 +90,7 @@ def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
 
 
 def _size(entry: dict[str, Any]) -> int:
-    text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-    return len(text.encode("utf-8", "surrogatepass")) + 1
+    return len(json_bytes(entry, separators=(",", ":"))) + 1  # as sent, one line of JSONL
 
 
 class BatchJob:
@@ -208,14 +209,11 @@ class BatchJob:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """The latest request counts per provider, summed over its batches."""
-        out: dict[str, dict[str, int]] = {}
+        out: dict[str, Counter[str]] = defaultdict(Counter)
         for group in self._groups:
-            if group.last is None:
-                continue
-            mine = out.setdefault(group.model.provider, {})
-            for name, n in group.last.counts.items():
-                mine[name] = mine.get(name, 0) + n
-        return out
+            if group.last is not None:
+                out[group.model.provider].update(group.last.counts)
+        return {provider: dict(counts) for provider, counts in out.items()}
 
     def poll_once(self) -> bool:
         """Look at every unfinished batch once; True when all have ended."""
