@@ -31,7 +31,7 @@ from ._config import Settings, resolve_progress
 from ._items import SharedVariables, item_type_error
 from ._record import ItemRecord, Outcome, RecordBook
 from ._sharing import _real_model
-from ._status import DONE, FAILED
+from ._status import FAILED
 
 __all__ = ["BatchRun", "batch_steps", "check_batch"]
 
@@ -50,19 +50,16 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = Fals
         return
     batch_steps(runner)
     # The provider runs a submitted batch whole: nothing can stop it at a budget or error.
-    if budgets:
-        raise ConfigurationError(
-            "max_cost and max_tokens cannot be enforced in mode='batch' (a submitted batch "
-            "runs whole at the provider); remove them, or use mode='live'")
-    if on_error in ("stop", "skip"):
-        raise ConfigurationError(
-            f"on_error={on_error!r} cannot act in mode='batch': every item of a submitted "
-            "batch is answered; use 'collect' or 'raise', or mode='live'")
-    if executor:
-        raise ConfigurationError(
-            "executor= and worker_context= do not apply in mode='batch': the provider runs "
-            "the requests and this process only submits and collects them; drop them, or "
-            "use mode='live'")
+    for refused, why in (
+            (budgets, "max_cost and max_tokens cannot be enforced in mode='batch' (a "
+                      "submitted batch runs whole at the provider); remove them"),
+            (on_error in ("stop", "skip"), f"on_error={on_error!r} cannot act in mode='batch': "
+                      "every item of a submitted batch is answered; use 'collect' or 'raise'"),
+            (executor, "executor= and worker_context= do not apply in mode='batch': the "
+                       "provider runs the requests and this process only submits and collects "
+                       "them; drop them")):
+        if refused:
+            raise ConfigurationError(f"{why}, or use mode='live'")
 
 
 def _batchable(runner: Any) -> bool:
@@ -158,18 +155,17 @@ class BatchRun:
         """Start every item of the plan, or end it at once (not a dict, DONE in the checkpoint)."""
         for index, item in self._plan:
             rec = self.book.get_or_add(index, item)
-            if not isinstance(item, dict):
+            if isinstance(item, dict):
+                rec.variables = self._shared.merge(item)
+                if journal is None or not journal.restore(self.book, rec):
+                    self.book.start(rec, rec.variables)
+                    items.append(_Item(rec, dict(rec.variables)))
+                    continue
+            else:
                 now = time.time()
                 self.book.end(rec, FAILED, start=now, end=now, duration=0.0,
                               error=item_type_error(index, item))
-                yield self._ended(rec, journal)
-                continue
-            rec.variables = self._shared.merge(item)
-            if journal is not None and journal.restore(self.book, rec):
-                yield self._ended(rec, journal)
-                continue
-            self.book.start(rec, rec.variables)
-            items.append(_Item(rec, dict(rec.variables)))
+            yield self._ended(rec, journal)
 
     def _run_steps(self, items: list[_Item], batches: Journal) -> bool:
         """Every step over the items still going; False when only submitting."""
@@ -279,7 +275,7 @@ class BatchRun:
         return self._ended(rec, journal)
 
     def _ended(self, rec: ItemRecord, journal: Any = None) -> ItemRecord:
-        if journal is not None and rec.status in (DONE, FAILED):
+        if journal is not None:  # it keeps what ended DONE or FAILED
             journal.record(rec)
         snapshot = copy.copy(rec)
         if self.s.on_item_done is not None:
