@@ -14,7 +14,6 @@ import codecs
 import html
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +42,10 @@ _HIDDEN_STYLE = re.compile(
 )
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Every pattern below runs on untrusted text and must stay linear: a repeated part never
-# overlaps what follows it, and a tag-like pattern stops at the next "<", so no start
-# position rescans the text after it (tests/test_hostile_pages.py times them).
+# overlaps what follows it, a tag-like pattern stops at the next "<", and a span from an
+# opening to its closing also ends at the end of the text (as an unclosed one does in a
+# browser), so it never fails and no start position rescans the text after it
+# (tests/test_hostile_pages.py times them).
 _META_CHARSET = re.compile(rb"""<meta[^<>]+?charset\s*=\s*["']?\s*([A-Za-z0-9_.:\-]+)""", re.I)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:\-]+)""")
 _HTML_HINT = re.compile(
@@ -53,11 +54,8 @@ _HTML_HINT = re.compile(
 _CONTAINERS = re.compile(
     r"</?(?:div|span|section|font|center|li|ul|ol|blockquote|b|i|em|strong)\b[^<>]*>", re.I)
 _TAGS = re.compile(r"<[^<>]*>")
-_SCRIPTISH_OPEN = re.compile(r"<(script|style|noscript|template)\b", re.IGNORECASE)
-_SCRIPTISH_CLOSE = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE)
-                    for name in ("script", "style", "noscript", "template")}
-_CSS_OPEN = re.compile(r"/\*")
-_CSS_CLOSE = re.compile(r"\*/")
+_SCRIPTISH = re.compile(r"<(script|style|noscript|template)\b.*?(?:</\1\s*>|\Z)", re.I | re.S)
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.S)
 
 _local = threading.local()
 _PARSERS = {
@@ -102,32 +100,14 @@ def looks_like_html(text: str) -> bool:
     return text.lstrip().startswith("<") or _HTML_HINT.search(text[:4096]) is not None
 
 
-def _cut(text: str, opening: re.Pattern[str], closing: Callable[[re.Match[str]], re.Pattern[str]],
-         gap: str) -> str:
-    """``text`` with each span from ``opening`` to its ``closing`` replaced by ``gap``; an
-    unclosed one runs to the end, as in a browser. One forward scan (a lazy ``.*?`` up to
-    the closing would rescan the rest of the text from every unclosed opening)."""
-    parts = []
-    pos = 0
-    while (m := opening.search(text, pos)) is not None:
-        parts.append(text[pos:m.start()])
-        end = closing(m).search(text, m.end())
-        if end is None:
-            return gap.join(parts)
-        pos = end.end()
-    parts.append(text[pos:])
-    return gap.join(parts)
-
-
 def text_of(text: str) -> str:
     """Plain text of an HTML string, without a parser (the last-resort fallback)."""
-    scripts = _cut(text, _SCRIPTISH_OPEN, lambda m: _SCRIPTISH_CLOSE[m.group(1).lower()], " ")
-    return html.unescape(_TAGS.sub(" ", scripts))
+    return html.unescape(_TAGS.sub(" ", _SCRIPTISH.sub(" ", text)))
 
 
 def _css_compact(style: str) -> str:
     """A style attribute without comments or whitespace."""
-    return "".join(_cut(style, _CSS_OPEN, lambda m: _CSS_CLOSE, "").split())
+    return "".join(_CSS_COMMENT.sub("", style).split())
 
 
 @dataclass

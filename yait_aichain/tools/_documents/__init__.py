@@ -54,15 +54,15 @@ def sniff(data: bytes) -> str:
 
 def _refuse(data: bytes, found: str, declared: str, where: str) -> None:
     if not found:
-        said = f"declared {_describe(declared)} document but " if declared in DOCUMENT_KINDS else ""
+        said = f"declared {_NAMES[declared]} document but " if declared in DOCUMENT_KINDS else ""
         raise UnsupportedContentTypeError(
             f"{where} is {said}binary data, not a PDF, DOCX, XLSX or PPTX document")
     # An encrypted DOCX/XLSX/PPTX is a compound file, not a zip: let it say so.
     office_ole = found == "ole" and declared in ("docx", "xlsx", "pptx")
     if declared in DOCUMENT_KINDS and found != declared and not office_ole:
         raise DocumentError(
-            f"{where} is declared {_describe(declared)} document, but its bytes are "
-            f"{_describe(found) if found in DOCUMENT_KINDS else 'another archive'}",
+            f"{where} is declared {_NAMES[declared]} document, but its bytes are "
+            f"{_NAMES.get(found, 'another archive')}",
             format=declared, source=where)
     if found == "ole":
         if "EncryptedPackage".encode("utf-16-le") in data:
@@ -90,7 +90,3 @@ def convert_document(data: bytes, declared: str, limits: Limits) -> str:
         raise DocumentError(
             f"could not convert {limits.source}: {type(exc).__name__}: {short(str(exc), 120)}",
             format=found, source=limits.source) from exc
-
-
-def _describe(kind: str) -> str:
-    return _NAMES.get(kind, kind)
