@@ -60,6 +60,8 @@ _NOT_PUBLIC: _Checks = (
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")  # a URL's scheme (group 1)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # ignored by browsers inside URLs
 _HOST_OK = re.compile(r"^[a-z0-9_\-.]+$")
+_HOST_PORT = re.compile(r"(\[[^\]]*\]|(?!\[)[^:]*)(?::(.*))?")  # "[v6]" or a name, then ":port"
+_IPV4_PART = re.compile(r"0x[0-9a-f]*|0[0-7]*|[1-9][0-9]*")  # hex ("0x" is 0), octal, decimal
 # Kept as is in the path: unreserved, sub-delims, ":@/?" and "%" (already-encoded bytes).
 _PATH_SAFE = "/?:@!$&'()*+,;=%-._~"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -97,35 +99,16 @@ class Target:
         return f"{self.scheme}://{self.netloc}{self.path}"
 
 
-def _parse_ipv4_part(part: str) -> int | None:
-    if part[:2].lower() == "0x":
-        digits, base = part[2:], 16
-    elif len(part) > 1 and part[0] == "0":
-        digits, base = part[1:], 8
-    else:
-        digits, base = part, 10
-    if digits == "":
-        return 0 if base == 16 else None  # "0x" is 0 for browsers; "" is nothing
-    try:
-        return int(digits, base)
-    except ValueError:
-        return None
-
-
 def _numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
     """The IPv4 address a browser or inet_aton() reads in ``host``, or None if the host
     is a name. Raises UnsafeURLError for a host that looks numeric but is invalid."""
-    parts = host.split(".")
-    if parts[-1] == "" and len(parts) > 1:
-        parts.pop()  # "127.0.0.1." is the same address
-    last = parts[-1]
-    looks_numeric = last.isdigit() or re.fullmatch(r"0[xX][0-9a-fA-F]*", last) is not None
-    if not looks_numeric:
+    parts = (host[:-1] if host.endswith(".") else host).split(".")  # "127.0.0.1." too
+    if not re.fullmatch(r"[0-9]+|0x[0-9a-f]*", parts[-1]):
         return None
-    values = [_parse_ipv4_part(p) for p in parts] if all(parts) else [None]
-    nums = [v for v in values if v is not None]
+    nums = [int(p[2:] or "0", 16) if p[:2] == "0x" else int(p, 8 if p[0] == "0" else 10)
+            for p in parts if _IPV4_PART.fullmatch(p)]
     # Up to four parts; all but the last are one byte, the last fills the bytes left.
-    if (len(values) > 4 or len(nums) < len(values) or any(v > 255 for v in nums[:-1])
+    if (len(nums) < len(parts) or len(nums) > 4 or any(v > 255 for v in nums[:-1])
             or nums[-1] >= 256 ** (5 - len(nums))):
         raise UnsafeURLError(f"invalid numeric host {short(host)!r}")
     *head, tail = nums
@@ -184,15 +167,10 @@ def parse_target(url: str) -> Target:
     rest = rest[2:]
     end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:end], rest[end:]
-    hostport = authority.rpartition("@")[2]  # userinfo is never sent
-    if hostport.startswith("["):
-        close = hostport.find("]")
-        raw_host, port_text = hostport[: close + 1], hostport[close + 1:]
-        if port_text and not port_text.startswith(":"):
-            raise UnsafeURLError(f"invalid host in {short(url)}")
-        port_text = port_text[1:]
-    else:
-        raw_host, _, port_text = hostport.partition(":")
+    m = _HOST_PORT.fullmatch(authority.rpartition("@")[2])  # userinfo is never sent
+    if m is None:
+        raise UnsafeURLError(f"invalid host in {short(url)}")
+    raw_host, port_text = m.group(1), m.group(2) or ""
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
         raise UnsafeURLError(f"invalid port in {short(url)}")
     port = int(port_text) if port_text else _DEFAULT_PORTS[scheme]
