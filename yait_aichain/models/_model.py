@@ -117,8 +117,7 @@ class Model:
             raise ConfigurationError("pass either max_retries= or retry=, not both")
         self.retry = retry or RetryPolicy(
             DEFAULT_MAX_RETRIES if max_retries is None else max_retries)
-        given = coerce_price(price)
-        self.price = given if given is not None else registry.price_for(self.name, self._provider)
+        self.price = coerce_price(price) or registry.price_for(self.name, self._provider)
         self.rate_limit = check_rate_limit(rate_limit)
         self.max_response_bytes = checked(max_response_bytes, "max_response_bytes", above=True)
         self._extra_headers = {str(k): str(v) for k, v in headers.items()}

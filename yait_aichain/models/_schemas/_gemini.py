@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import ASSERTIONS, STRUCTURAL, converted, error, inline_ref, restate, self_contained
+from ._common import ASSERTIONS, STRUCTURAL, converted, error, inline_ref, restate, walk_refs
 
 __all__ = ["gemini_schema"]
 
@@ -29,10 +29,11 @@ def gemini_schema(schema: Any) -> dict[str, Any]:
     become ``nullable``, ``const`` becomes a one-value ``enum``, and property order is kept
     through ``propertyOrdering`` (Gemini would sort the keys otherwise).
     """
-    return converted(_inlined, self_contained(schema, "gemini"))
+    return converted(_inlined, schema)
 
 
 def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    walk_refs(schema, schema, "gemini", "$", ())  # local and resolvable, once per schema
     return _Inlining(schema).node(schema, "$", 0)
 
 
