@@ -53,13 +53,13 @@ def request_id(headers: Mapping[str, str]) -> str | None:
 # ``retry-after-ms`` (OpenAI, Anthropic, Azure), ``x-ms-retry-after-ms`` (Azure), then the
 # same behind a LiteLLM proxy, which passes the provider's headers on with an
 # ``llm_provider-`` prefix and sends no ``Retry-After`` of its own.
-_MS_HINTS = ("retry-after-ms", "x-ms-retry-after-ms", "llm_provider-retry-after-ms",
-             "llm_provider-x-ms-retry-after-ms")
-_SECONDS_HINTS = ("retry-after", "llm_provider-retry-after")
+_PROXY_PREFIXES = ("", "llm_provider-")
+_MS_HINTS = tuple(p + h for p in _PROXY_PREFIXES for h in ("retry-after-ms", "x-ms-retry-after-ms"))
+_SECONDS_HINTS = tuple(p + "retry-after" for p in _PROXY_PREFIXES)
 # On a 429 without a hint, the reset of the exhausted window says when to come back:
 # OpenAI's ``x-ratelimit-reset-*`` durations ("1s", "6m0s", "20ms"), also behind LiteLLM.
-_RESET_HINTS = (("requests", "x-ratelimit-"), ("tokens", "x-ratelimit-"),
-                ("requests", "llm_provider-x-ratelimit-"), ("tokens", "llm_provider-x-ratelimit-"))
+_RESET_HINTS = tuple((kind, p + "x-ratelimit-") for p in _PROXY_PREFIXES
+                     for kind in ("requests", "tokens"))
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # OpenRouter: ``X-RateLimit-Reset`` (when ``X-RateLimit-Remaining`` is 0) is the instant

@@ -152,12 +152,11 @@ class _Walk:
         self.literals(node, out, path)
         self.unions(node, out, path, depth, objects)
         kind = _kind(node)
-        if "enum" in out or "const" in out or "anyOf" in out:
-            pass  # the literals or the options say it all
-        elif kind == "object":
-            self.object(node, out, path, depth, objects + 1)
-        elif kind == "array":
-            self.array(node, out, path, depth, objects)
+        if not out.keys() & {"enum", "const", "anyOf"}:  # else those say it all
+            if kind == "object":
+                self.object(node, out, path, depth, objects + 1)
+            elif kind == "array":
+                self.array(node, out, path, depth, objects)
         restate(out, self.assertions(node, out))
         return out
 
