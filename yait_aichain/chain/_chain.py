@@ -178,7 +178,8 @@ class Chain(ThreadLocalViews):
                     continue
                 if isinstance(error, CancelledError):
                     raise error
-                problem = _describe(step, error, refused)
+                what = "was not run" if refused else f"failed: {type(error).__name__}"
+                problem = f"{step.label} {what}: {error}"
                 if policy == "raise":
                     raise ChainStepError(problem, step=step.index, name=step.name) from error
                 if policy == "stop":
@@ -275,9 +276,3 @@ def _record(step: Step, snapshot: Mapping[str, Any], error: BaseException | None
     return StepRecord(step=step.index, name=step.name, kind=step.kind, output_key=step.output_key,
                       input=snapshot, exception=error,
                       error=None if error is None else f"{type(error).__name__}: {error}", **kw)
-
-
-def _describe(step: Step, error: BaseException, refused: bool) -> str:
-    what = "was not run" if refused else f"failed: {type(error).__name__}"
-    return f"{step.label} {what}: {error}"
-

@@ -183,8 +183,7 @@ def check_steps(
             inner = step.runner._steps
             after = check_steps(inner, have | set(step.input_map) | set(step.runner.variables),
                                 f"{label}{step.label} > ")
-            last = inner[-1]
-            returned = None if after is None or last.kind == "chain" else _returns(last.runner)
+            returned = None if after is None else _returns(inner[-1].runner)  # a Chain: None
         else:
             missing = missing_variables(step, have)
             if missing:

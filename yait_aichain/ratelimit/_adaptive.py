@@ -118,8 +118,7 @@ class FlowController:
 
     def saw_in_flight(self, count: int) -> None:
         """The Pool had ``count`` items in flight (evidence that the limit was used)."""
-        if count > self._peak:
-            self._peak = count
+        self._peak = max(self._peak, count)
 
     def observe(
         self, seconds: float, *, status: int = 200, waited: float = 0.0,
