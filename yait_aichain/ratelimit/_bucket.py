@@ -42,8 +42,7 @@ class BucketSpec:
 class _Buckets:
     """What both stores share: the (requests, tokens) specs, which headers may retune."""
 
-    def __init__(self, requests: BucketSpec | None, tokens: BucketSpec | None):
-        self._specs = (requests, tokens)
+    _specs: tuple[BucketSpec | None, BucketSpec | None]
 
     def retune(self, requests: BucketSpec | None, tokens: BucketSpec | None) -> None:
         """New rates from now on; waits already reserved stand, as the provider counted."""
@@ -81,7 +80,7 @@ class LocalBackend(_Buckets):
 
     def __init__(self, requests: BucketSpec | None, tokens: BucketSpec | None,
                  clock: Callable[[], float]):
-        super().__init__(requests, tokens)
+        self.retune(requests, tokens)
         self._tats = [0.0, 0.0]
         self._paused_until = 0.0
         self._clock = clock
@@ -186,7 +185,7 @@ class RedisBackend(_Buckets):
     use, so building (or unpickling) a RateLimit never opens a connection."""
 
     def __init__(self, url: str, key: str, requests: BucketSpec | None, tokens: BucketSpec | None):
-        super().__init__(requests, tokens)  # the rates travel with each script call
+        self.retune(requests, tokens)  # the rates travel with each script call
         self._url = url
         # The braces are a Redis Cluster hash tag: the three keys land on one shard, as a
         # multi-key script requires.
