@@ -59,14 +59,12 @@ class Alarm:
             _shutdown(conn)
 
     def cancel(self) -> None:
-        """The call is over: forget its connections."""
+        """The call is over: forget its connections (a done alarm never fires, so the ones
+        still naming it as their owner are safe; the next call to use one takes it over)."""
         with _LOCK:
             if not self._done:
                 _WATCHDOG.cancelled += 1
             self._done = True
-            for conn in self._conns:
-                if getattr(conn, _ATTR, None) is self:
-                    setattr(conn, _ATTR, None)
             self._conns.clear()
 
     def _fire(self) -> None:
