@@ -106,10 +106,6 @@ class Handler(LeanRequestHandler):
                 last_user_text=info.last_user_text if info else None, fault=self._fault)
         counters.end(status, self._fault is not None, record)
 
-    def _abort(self) -> None:
-        self._account(0)
-        self.close_connection = True
-
     def _serve(self) -> None:
         info = self._read_request()
         if info is None:
@@ -159,7 +155,7 @@ class Handler(LeanRequestHandler):
             return False
         try:
             if core.stop.wait(core.script.delay(core.latency, core.jitter)):
-                self._abort()
+                self.close_connection = True  # counted as a 0 when _exchange ends
                 return False
         finally:
             if capacity is not None:
@@ -247,9 +243,9 @@ class Handler(LeanRequestHandler):
             return self._status_fault(info.provider, fault)
         if action == F.HANG:
             self._core.stop.wait(fault.seconds)
-            return self._abort()
-        if action == F.DROP:
-            return self._abort()
+        if action in (F.HANG, F.DROP):
+            self.close_connection = True  # no status line: counted as a 0
+            return None
         if action == F.EMPTY_REPLY:
             return self._send(200, _dumps(W.reply_body(info, "", None, empty=True)))
         payload = _dumps(W.reply_body(info, *W.render(info, W.default_output(info))))
