@@ -112,13 +112,13 @@ class PromptCache:
             with self._lock:
                 self._entries[ticket.key] = time.time() + self.ttl
                 self.writes += 1
+        read = ticket.tokens if ticket.hit else 0
         if ticket.provider == W.ANTHROPIC:
             usage = body.setdefault("usage", {})
             usage["input_tokens"] = max(int(usage.get("input_tokens", 0)) - ticket.tokens, 0)
-            usage["cache_creation_input_tokens"] = 0 if ticket.hit else ticket.tokens
-            usage["cache_read_input_tokens"] = ticket.tokens if ticket.hit else 0
+            usage.update(cache_creation_input_tokens=ticket.tokens - read,
+                         cache_read_input_tokens=read)
         elif ticket.provider == W.OPENAI:
-            usage = body.setdefault("usage", {})
-            usage["prompt_tokens_details"] = {"cached_tokens": ticket.tokens if ticket.hit else 0}
-        elif ticket.hit:
-            body.setdefault("usageMetadata", {})["cachedContentTokenCount"] = ticket.tokens
+            body.setdefault("usage", {})["prompt_tokens_details"] = {"cached_tokens": read}
+        elif read:
+            body.setdefault("usageMetadata", {})["cachedContentTokenCount"] = read
