@@ -7,6 +7,7 @@ errors and outputs come from models and web pages.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +47,6 @@ class Bar:
     waits: tuple[tuple[float, float], ...]
     ticks: tuple[float, ...]
     title: str
-    started: bool
     label: str = ""  # the item's id, when the caller gave labels: the row is named by it
 
 
@@ -117,58 +117,48 @@ def _retries(x: float, width: float, duration: float, attempts: int, wait: float
     return tuple(waits), tuple(ticks)
 
 
+def _begin(rec: Any, t0: float | None) -> float | None:
+    """Seconds from the run's first start to this item's, or None: not run in this run."""
+    return None if rec.start is None or t0 is None or rec.from_checkpoint else rec.start - t0
+
+
 def layout(records: Sequence[Any], summary: RunSummary,
            labels: Sequence[Any] | None = None) -> Layout:
     """Place one bar per record, in input order, on a shared time axis."""
-    t0 = summary.t0
-    ends = [
-        (rec.start - t0) + (duration_of(rec) or 0.0)
-        for rec in records if rec.start is not None and t0 is not None and not rec.from_checkpoint
-    ]
-    span = max(ends, default=0.0) or 1.0
+    begins = [_begin(rec, summary.t0) for rec in records]
+    span = max((b + (duration_of(rec) or 0.0) for b, rec in zip(begins, records, strict=True)
+                if b is not None), default=0.0) or 1.0
     scale = PLOT_WIDTH / span
     height = _bar_height(len(records))
     pitch = height + (1 if height <= 5 else 2)
     bars, events = [], []
-    for row, rec in enumerate(records):
+    for row, (rec, begin) in enumerate(zip(records, begins, strict=True)):
         label = labels[row] if labels is not None and row < len(labels) else None
         d = duration_of(rec)
         y = BARS_TOP + row * pitch
-        status = rec.status_name
-        if rec.start is None or t0 is None or rec.from_checkpoint:
+        if begin is None:
             # Never started (cancelled first, or reused from a checkpoint): a stub at the
             # right edge, where the run stopped.
-            bars.append(Bar(rec.index, status, LEFT + PLOT_WIDTH - 3, y, 3.0, height, (), (),
-                            _title(rec, label, None), False, _row_name(label)))
+            bars.append(Bar(rec.index, rec.status_name, LEFT + PLOT_WIDTH - 3, y, 3.0, height,
+                            (), (), _title(rec, label, None), _row_name(label)))
             continue
-        begin = rec.start - t0
         x = LEFT + begin * scale
         width = min(max(MIN_BAR, (d or 0.0) * scale), LEFT + PLOT_WIDTH - x) or MIN_BAR
         waits, ticks = _retries(x, width, d or 0.0, rec.attempts, rec.wait_seconds, scale)
-        bars.append(Bar(rec.index, status, x, y, width, height, waits, ticks,
-                        _title(rec, label, d), True, _row_name(label)))
-        events.append((begin, 1))
-        events.append((begin + (d or 0.0), -1))
-    load, level = [], 0
-    for when, change in sorted(events, key=lambda e: (e[0], e[1])):
-        level += change
-        load.append((when, level))
+        bars.append(Bar(rec.index, rec.status_name, x, y, width, height, waits, ticks,
+                        _title(rec, label, d), _row_name(label)))
+        events += [(begin, 1), (begin + (d or 0.0), -1)]
+    events.sort()
+    levels = itertools.accumulate(change for _, change in events)
+    load = tuple((when, level) for (when, _), level in zip(events, levels, strict=True))
+    # Where max_flows="auto" changed its limit: each record's flows is the limit when it
+    # started; none when the limit never changed.
+    starts = sorted((b, rec.flows) for b, rec in zip(begins, records, strict=True)
+                    if b is not None and rec.flows)
+    limits = tuple(next(same) for _, same in itertools.groupby(starts, key=lambda s: s[1]))
     total = BARS_TOP + len(records) * pitch + 28
-    return Layout(WIDTH, math.ceil(total), span, scale, pitch, tuple(bars), tuple(load),
-                  _limit_steps(records, t0))
-
-
-def _limit_steps(records: Sequence[Any], t0: float | None) -> tuple[tuple[float, int], ...]:
-    """Where ``max_flows="auto"`` changed its limit, read from each record's ``flows``
-    (the limit when it started); empty when the limit never changed."""
-    starts = sorted((rec.start - t0, rec.flows) for rec in records
-                    if t0 is not None and rec.start is not None
-                    and rec.flows and not rec.from_checkpoint)
-    steps: list[tuple[float, int]] = []
-    for when, flows in starts:
-        if not steps or steps[-1][1] != flows:
-            steps.append((when, flows))
-    return tuple(steps) if len(steps) > 1 else ()
+    return Layout(WIDTH, math.ceil(total), span, scale, pitch, tuple(bars), load,
+                  limits if len(limits) > 1 else ())
 
 
 def _nice_step(span: float, target: int = 8) -> float:
