@@ -234,9 +234,7 @@ def cut_torn_tail(path: str) -> None:
 
 def result_line(item_id: Any, rec: Any) -> dict[str, Any]:
     """The output object of one ended item."""
-    error = None
-    if rec.error is not None:
-        error = {"type": rec.error_type, "message": rec.error_message}
+    error = None if rec.error is None else {"type": rec.error_type, "message": rec.error_message}
     return {
         "id": item_id,
         "status": rec.status_name,
@@ -260,15 +258,13 @@ class ResultWriter:
         self.path = path
         self.count = 0
         self._run, self._identity = run, identity
-        if path == "-":
-            self._stream: BinaryIO = sys.stdout.buffer
-            self._owned = False
-            return
-        try:
-            self._stream = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
-        except OSError as exc:
-            raise CliError(f"cannot write --output {path}: {exc.strerror or exc}") from None
-        self._owned = True
+        self._owned = path != "-"
+        self._stream: BinaryIO = sys.stdout.buffer
+        if self._owned:
+            try:
+                self._stream = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115
+            except OSError as exc:
+                raise CliError(f"cannot write --output {path}: {exc.strerror or exc}") from None
 
     def write(self, obj: dict[str, Any]) -> None:
         if self._run is not None:

@@ -72,8 +72,6 @@ def describe_change(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> st
     """``prompt 'Summarise: {text}' -> 'Translate: {text}'; model ...``."""
     if old is None:
         return "the settings changed (the earlier run's details are not in the file)"
-    changes = []
-    for key in new:
-        if old.get(key) != new.get(key):
-            changes.append(f"{key} {_change(old.get(key), new.get(key))}")
+    changes = [f"{key} {_change(old.get(key), new[key])}" for key in new
+               if old.get(key) != new[key]]
     return "; ".join(changes) or "the settings changed"

@@ -11,6 +11,7 @@ from typing import Any
 from ..pool._rows import FACT_COLUMNS, flat_fields, write_csv
 from ..skills._typed import DEFAULT_MAX_REASKS
 from ._common import EXIT_FAILED, CliError, non_negative_int
+from ._files import id_key
 
 __all__ = ["CsvResults", "add_typed_arguments", "is_csv", "output_arguments"]
 
@@ -57,7 +58,7 @@ class CsvResults:
     def __init__(self, path: str, ids: list[Any]):
         self.path = path
         self.count = 0
-        self._order = {json.dumps(i, default=str): n for n, i in enumerate(ids)}
+        self._order = {id_key(item_id): n for n, item_id in enumerate(ids)}
         self._rows: list[tuple[int, dict[str, Any]]] = []
         self._delimiter = "\t" if path.lower().endswith(".tsv") else ","
 
@@ -75,7 +76,7 @@ class CsvResults:
             "total_tokens": usage.get("total_tokens"), "cost": usage.get("cost"),
             "duration": line.get("duration"),
         })
-        position = self._order.get(json.dumps(line["id"], default=str), len(self._order))
+        position = self._order.get(id_key(line["id"]), len(self._order))
         self._rows.append((position, row))
         self.count += 1
 
