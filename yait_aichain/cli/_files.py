@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -99,9 +100,8 @@ def read_items(path: str, fmt: str, id_column: str | None, limit: int | None) ->
     seen: dict[str, int] = {}
     where = _where(fmt)
     with _input(path) as stream:
-        for number, row in (_csv_rows if fmt == "csv" else _jsonl_rows)(stream, path):
-            if limit is not None and len(items.rows) >= limit:
-                break
+        rows = (_csv_rows if fmt == "csv" else _jsonl_rows)(stream, path)
+        for number, row in itertools.islice(rows, limit):
             item_id: Any = number
             if id_column is not None:
                 if id_column not in row:
@@ -133,24 +133,20 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
     Raises:
         CliError: names the first missing column and how many rows lack it.
     """
-    if not needed:
-        return
-    missing: dict[str, list[int]] = {}
-    for number, row in zip(items.lines, items.rows, strict=True):
+    missing: dict[str, list[int]] = {}  # column -> the positions of the rows without it
+    for position, row in enumerate(items.rows):
         for name in needed - row.keys():
-            missing.setdefault(name, []).append(number)
+            missing.setdefault(name, []).append(position)
     if not missing:
         return
-    name = min(missing)
-    numbers = missing[name]
-    where = _where(fmt)
-    more = f" (and {len(numbers) - 1:,} more)" if len(numbers) > 1 else ""
-    have = items.rows[items.lines.index(numbers[0])]
-    others = f" (also missing: {', '.join(sorted(missing)[1:])})" if len(missing) > 1 else ""
+    name, *others = sorted(missing)
+    first, count = missing[name][0], len(missing[name])
+    more = f" (and {count - 1:,} more)" if count > 1 else ""
+    also = f" (also missing: {', '.join(others)})" if others else ""
+    have = ", ".join(map(repr, items.rows[first])) or "none"
     raise CliError(
-        f"the prompt uses {{{name}}} but {path} {where} {numbers[0]}{more} has no {name!r} "
-        f"column{others}; its columns are {', '.join(map(repr, have)) or 'none'}. Rename the "
-        f"column or change the prompt"
+        f"the prompt uses {{{name}}} but {path} {_where(fmt)} {items.lines[first]}{more} has no "
+        f"{name!r} column{also}; its columns are {have}. Rename the column or change the prompt"
     )
 
 
