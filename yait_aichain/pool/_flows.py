@@ -9,14 +9,14 @@ process unpickles it once and caches it, so its connection pool is reused across
 from __future__ import annotations
 
 import contextlib
+import functools
 import pickle
 import threading
 import time
 import traceback
 import uuid
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _context
@@ -31,17 +31,16 @@ except ImportError:  # pragma: no cover - exercised only without the extra insta
 
 # Runners kept unpickled per worker process; a few, since one run ships one runner.
 _CACHE_SIZE = 8
-_cache: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
-_cache_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class ShippedRunner:
-    """A pickled runner (and worker context) plus the token its worker cache knows it by."""
+    """A pickled runner (and worker context) plus the token its worker cache knows it by
+    (equality and hash are the token's alone)."""
 
     token: str
-    blob: bytes
-    flows: int
+    blob: bytes = field(compare=False)
+    flows: int = field(compare=False)
 
     def __repr__(self) -> str:  # the blob may hold a key: never show it
         return f"ShippedRunner(token={self.token!r}, size={len(self.blob)})"
@@ -64,21 +63,12 @@ def ship(runner: Any, worker_context: Any, flows: int) -> ShippedRunner:
     return ShippedRunner(uuid.uuid4().hex, blob, flows)
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def _load(shipped: ShippedRunner) -> tuple[Any, Any]:
-    with _cache_lock:
-        hit = _cache.get(shipped.token)
-        if hit is not None:
-            _cache.move_to_end(shipped.token)
-            return hit
-    # Unpickle outside the lock: a Model reads this worker's environment for its key.
-    loaded = pickle.loads(shipped.blob)
+    # Unpickled here, so a Model reads its key from this worker's environment.
+    loaded: tuple[Any, Any] = pickle.loads(shipped.blob)
     reserve_connections(loaded[0], shipped.flows)
-    with _cache_lock:
-        hit = _cache.setdefault(shipped.token, loaded)
-        _cache.move_to_end(shipped.token)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return hit
+    return loaded
 
 
 def portable_error(exc: BaseException, tb: str | None) -> BaseException:
