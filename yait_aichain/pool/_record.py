@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
@@ -174,10 +175,7 @@ class RecordBook:
             self._counts = self._count()
 
     def _count(self) -> dict[Status, int]:
-        counts = empty_counts()
-        for rec in self._records:
-            counts[rec.status] += 1
-        return counts
+        return {**empty_counts(), **Counter(rec.status for rec in self._records)}
 
     # -- transitions (the calling thread only) -----------------------------------------
 
