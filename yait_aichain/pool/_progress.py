@@ -19,6 +19,7 @@ from .._usage import Usage
 from ..errors import ConfigurationError
 from ._status import CANCELLED, DONE, FAILED, FINAL, RUNNING
 
+Counts = dict[Any, int]  # items per status
 MIN_INTERVAL = 0.1  # on a terminal
 PLAIN_INTERVAL = 10.0  # anywhere else: a log line per 10 s is plenty
 
@@ -30,12 +31,11 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _finished(counts: dict[Any, int]) -> int:
+def _finished(counts: Counts) -> int:
     return sum(counts[status] for status in FINAL)
 
 
-def _facts(counts: dict[Any, int], waiting: int, flows: str | None,
-           running: bool = False) -> list[str]:
+def _facts(counts: Counts, waiting: int, flows: str | None, running: bool = False) -> list[str]:
     """Failures, then (when ``running``) the items in flight, the rate-limited and ``flows``."""
     facts = [f"{counts[status]} {status.name.lower()}" for status in (FAILED, CANCELLED)
              if counts[status]]
@@ -51,7 +51,7 @@ def _money(usage: Usage) -> list[str]:
     return tokens + ([] if usage.cost is None else [f"${usage.cost:.4f}"])
 
 
-def format_line(label: str, counts: dict[Any, int], total: int | None, elapsed: float,
+def format_line(label: str, counts: Counts, total: int | None, elapsed: float,
                 usage: Usage, final: bool = False, already: int = 0, waiting: int = 0,
                 flows: str | None = None) -> str:
     """The progress text: done/total, failures, in flight, rate, ETA, tokens and cost.
@@ -112,44 +112,44 @@ def _width(stream: Any) -> int:
         return shutil.get_terminal_size().columns  # $COLUMNS, else 80
 
 
-def progress_line(stream: Any, label: str, counts: dict[Any, int]) -> ProgressLine | TqdmBar:
+def progress_line(stream: Any, label: str, counts: Counts,
+                  flows: Callable[[], str] | None) -> ProgressLine | TqdmBar:
     """What draws the progress of a run on ``stream``, starting from ``counts`` (a retry's
-    earlier items): a ProgressLine, or the tqdm bar."""
-    return (TqdmBar if is_tqdm(stream) else ProgressLine)(stream, label, _finished(counts))
+    earlier items): a ProgressLine, or the tqdm bar. ``flows`` says what "auto" decided."""
+    kind = TqdmBar if is_tqdm(stream) else ProgressLine
+    return kind(stream, label, _finished(counts), flows=flows)
 
 
 class ProgressLine:
     """Writes :func:`format_line` to ``stream``, throttled."""
 
     def __init__(self, stream: Any, label: str, already: int = 0,
+                 flows: Callable[[], str] | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self._stream = stream
         self._tty = _is_terminal(stream)
         self._interval = MIN_INTERVAL if self._tty else PLAIN_INTERVAL
-        self._label, self._clock, self._already = label, clock, already
+        self._label, self._clock, self._already, self._flows = label, clock, already, flows
         self._started = clock()
         self._last = self._started if not self._tty else float("-inf")
         self._width = 0
 
-    def update(self, counts: dict[Any, int], total: int | None, usage: Usage,
-               waiting: int = 0, flows: Callable[[], str] | None = None) -> None:
+    def update(self, counts: Counts, total: int | None, usage: Usage, waiting: int = 0) -> None:
         now = self._clock()
         if now - self._last >= self._interval:
             self._last = now
-            self._draw(counts, total, usage, now, waiting=waiting, flows=flows)
+            self._draw(counts, total, usage, now, waiting)
 
-    def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
-              flows: Callable[[], str] | None = None) -> None:
-        self._draw(counts, total, usage, self._clock(), flows=flows, final=True)
+    def close(self, counts: Counts, total: int | None, usage: Usage) -> None:
+        self._draw(counts, total, usage, self._clock(), final=True)
 
-    def _draw(self, counts: dict[Any, int], total: int | None, usage: Usage, now: float,
-              waiting: int = 0, flows: Callable[[], str] | None = None,
-              final: bool = False) -> None:
+    def _draw(self, counts: Counts, total: int | None, usage: Usage, now: float,
+              waiting: int = 0, final: bool = False) -> None:
         if self._stream is None:
             return
         line = format_line(self._label, counts, total, now - self._started, usage, final=final,
                            already=self._already, waiting=waiting,
-                           flows=None if flows is None else flows())
+                           flows=None if self._flows is None else self._flows())
         end = "\n" if final or not self._tty else ""
         if self._tty:
             # Cut to the width (a wrapped line scrolls on every redraw) and pad with spaces
@@ -172,26 +172,25 @@ class ProgressLine:
 class TqdmBar:
     """Advances a user's tqdm bar: ``n`` is the items ended, the postfix the rest."""
 
-    def __init__(self, bar: Any, label: str, already: int):
-        self._own = isinstance(bar, type)
+    def __init__(self, bar: Any, label: str, already: int,
+                 flows: Callable[[], str] | None = None):
+        self._own, self._flows = isinstance(bar, type), flows
         self._bar = bar(desc=label, unit="item") if self._own else bar
         self._seen = already
         if getattr(self._bar, "n", 0) < already:
             self._bar.update(already - getattr(self._bar, "n", 0))
 
-    def update(self, counts: dict[Any, int], total: int | None, usage: Usage,
-               waiting: int = 0, flows: Callable[[], str] | None = None) -> None:
+    def update(self, counts: Counts, total: int | None, usage: Usage, waiting: int = 0) -> None:
         if total is not None and getattr(self._bar, "total", None) != total:
             self._bar.total = total
         finished = _finished(counts)
         if finished > self._seen:
             self._bar.update(finished - self._seen)
             self._seen = finished
-        facts = _facts(counts, waiting, None if flows is None else flows())
+        facts = _facts(counts, waiting, None if self._flows is None else self._flows())
         self._bar.set_postfix_str(", ".join(facts + _money(usage)), refresh=False)
 
-    def close(self, counts: dict[Any, int], total: int | None, usage: Usage,
-              flows: Callable[[], str] | None = None) -> None:
+    def close(self, counts: Counts, total: int | None, usage: Usage) -> None:
         self.update(counts, total, usage)
         if self._own:
             self._bar.close()

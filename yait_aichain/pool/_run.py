@@ -76,8 +76,6 @@ class Run:
         # max_flows="auto": a controller decides the flows from what every call reports.
         self.controller = None if s.auto is None else FlowController(s.auto)
         observers = () if self.controller is None else (self.controller,)
-        # What the progress line says of "auto" (built only when it is drawn).
-        self._describe = None if self.controller is None else self.controller.describe
         runner = with_rate_limits(s.runner, s.rate_limit, observers)
         # A foreign executor gets the runner pickled here, before any item starts.
         self._flows = flows_for(s.executor, runner, s.worker_context, s.flow_bound)
@@ -97,8 +95,10 @@ class Run:
         self._journal = None if s.checkpoint is None else s.checkpoint.open(
             s.runner, s.checkpoint_key)
         stream = resolve_progress(s.progress)
+        # The line says what "auto" decided (described only when it is drawn).
         self._progress = None if stream is None else progress_line(
-            stream, s.name or runner_name(s.runner, "pool"), book.counts())
+            stream, s.name or runner_name(s.runner, "pool"), book.counts(),
+            getattr(self.controller, "describe", None))
 
     # -- the loop (calling thread) ----------------------------------------------------
 
@@ -141,7 +141,7 @@ class Run:
             if self._progress is not None:
                 waiting = sum(1 for flow in self._live.values() if flow.tally.waiting > 0)
                 self._progress.update(self.book.counts(), self._total(), self.book.run_spent,
-                                      waiting=waiting, flows=self._describe)
+                                      waiting)
 
     def _close(self) -> None:
         self._flows.shutdown()
@@ -152,8 +152,7 @@ class Run:
         if self._journal is not None:
             self._journal.close(self.book)
         if self._progress is not None:
-            self._progress.close(self.book.counts(), self._total(), self.book.run_spent,
-                                 flows=self._describe)
+            self._progress.close(self.book.counts(), self._total(), self.book.run_spent)
 
     def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
         """Report an ended record; return its snapshot (or itself, see ``_snapshots``)."""
