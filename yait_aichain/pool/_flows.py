@@ -135,8 +135,8 @@ class ThreadFlows:
         return self._executor.submit(run_item, self._runner, variables, budget, cancel, tally,
                                      self._context)
 
-    def in_flight(self, live: int) -> int:
-        return live
+    def in_flight(self, live: int, stray: int) -> int:
+        return live  # a stuck thread is replaced (see withdraw), so strays hold no flow
 
     def withdraw(self, future: Future[Any]) -> bool:
         """Give up on ``future``; True when it was cancelled before it started."""
@@ -160,41 +160,27 @@ class ThreadFlows:
 class ExecutorFlows:
     """A caller-owned executor (processes, Dask), never shut down by the Pool. Cancelling
     is best effort: a task already running stops at its own budget and keeps its slot
-    (``max_flows`` caps what the executor holds) until it returns."""
+    (``max_flows`` caps what the executor holds, given-up tasks included) until it returns."""
 
     def __init__(self, executor: Any, runner: Any, worker_context: Any, max_flows: int):
         self._executor = executor
         self._shipped = ship(runner, worker_context, max_flows)
-        self._lock = threading.Lock()
-        self._outstanding: set[Future[Any]] = set()
 
     def submit(self, variables: dict[str, Any], budget: float | None, cancel: threading.Event,
                tally: _context.Tally) -> Future[Outcome | None]:
         # Monotonic clocks differ between processes: the budget travels as seconds left.
         future: Future[Outcome | None] = self._executor.submit(
             run_item, self._shipped, variables, budget)
-        with self._lock:
-            self._outstanding.add(future)
-        future.add_done_callback(self._returned)
         return future
 
-    def _returned(self, future: Future[Any]) -> None:
-        # Runs in whatever thread completes the future (Dask's event loop, a pool's manager).
-        with self._lock:
-            self._outstanding.discard(future)
-
-    def in_flight(self, live: int) -> int:
-        with self._lock:
-            return len(self._outstanding)
+    def in_flight(self, live: int, stray: int) -> int:
+        return live + stray
 
     def withdraw(self, future: Future[Any]) -> bool:
         return future.cancel()
 
     def shutdown(self) -> None:
-        with self._lock:
-            pending = list(self._outstanding)
-        for future in pending:
-            future.cancel()
+        """Nothing to do: the executor is the caller's, and the Run withdraws each queued item."""
 
 
 def flows_for(executor: Any, runner: Any, worker_context: Any,

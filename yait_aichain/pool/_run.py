@@ -201,7 +201,7 @@ class Run:
         """Start more while nothing stops the run (guards, cache warm-up) and a flow is free."""
         if self._reason is None:
             self._reason = self._guards.stop_reason()
-        in_flight = self._flows.in_flight(len(self._live))
+        in_flight = self._flows.in_flight(len(self._live), len(self._stray))
         return (self._reason is None and not self._exhausted
                 and in_flight < self._flow_limit()
                 and self._sharing.may_start(len(self._live), self._first_done)
