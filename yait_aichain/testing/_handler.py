@@ -297,8 +297,7 @@ class Handler(LeanRequestHandler):
 
     def _limit_headers(self) -> tuple[tuple[str, str], ...]:
         # Known once the key is: every reply from then on reports the key's limits.
-        if self._key is None or self._provider is None or self._provider == W.GEMINI \
-                or not self._core.rate_headers:
+        if self._key is None or self._provider is None or not self._core.rate_headers:
             return ()
         state = self._limit_state or self._core.limiter.state(self._provider, self._key)
         return L.headers(self._provider, state)
