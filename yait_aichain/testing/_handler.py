@@ -96,15 +96,12 @@ class Handler(LeanRequestHandler):
         if self._accounted:
             return
         self._accounted = True
-        counters, info = self._core.counters, self._info
-        record = None
-        if counters.recording:
-            record = RequestRecord(
-                time=self._arrived, path=self._path, provider=self._provider,
-                model=info.model if info else None, headers=self._headers, status=status,
-                body=info.body if info else None, duration=time.monotonic() - self._started,
-                last_user_text=info.last_user_text if info else None, fault=self._fault)
-        counters.end(status, self._fault is not None, record)
+        info = self._info
+        self._core.counters.end(status, self._fault is not None, lambda: RequestRecord(
+            time=self._arrived, path=self._path, provider=self._provider,
+            model=info.model if info else None, headers=self._headers, status=status,
+            body=info.body if info else None, duration=time.monotonic() - self._started,
+            last_user_text=info.last_user_text if info else None, fault=self._fault))
 
     def _serve(self) -> None:
         info = self._read_request()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from copy import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -58,13 +58,9 @@ class Counters:
 
     def __init__(self, record: bool, max_log: int) -> None:
         self._lock = threading.Lock()
-        self._log: deque[RequestRecord] | None = deque(maxlen=max_log) if record else None
+        self._log: deque[RequestRecord] = deque(maxlen=max_log if record else 0)
         self.open_connections = 0
         self._zero(0)
-
-    @property
-    def recording(self) -> bool:
-        return self._log is not None
 
     def _zero(self, in_flight: int) -> None:
         self.requests = self.connections = self.faults = 0
@@ -90,15 +86,16 @@ class Counters:
             self.by_path[path] = self.by_path.get(path, 0) + 1
             return self.requests
 
-    def end(self, status: int, faulted: bool, record: RequestRecord | None) -> None:
+    def end(self, status: int, faulted: bool, record: Callable[[], RequestRecord]) -> None:
         """Count a finished request (called before its last byte is sent, so a client
-        that has its reply also sees it counted)."""
+        that has its reply also sees it counted); ``record()`` builds its log entry."""
+        entry = record() if self._log.maxlen else None
         with self._lock:
             self.in_flight -= 1
             self.by_status[status] = self.by_status.get(status, 0) + 1
             self.faults += faulted
-            if record is not None and self._log is not None:
-                self._log.append(record)
+            if entry is not None:
+                self._log.append(entry)
 
     def snapshot(self) -> Stats:
         with self._lock:
@@ -106,12 +103,11 @@ class Counters:
 
     def records(self) -> list[RequestRecord]:
         with self._lock:
-            return list(self._log) if self._log is not None else []
+            return list(self._log)
 
     def reset(self) -> None:
         with self._lock:
             # Requests still in flight will call end(); keep them counted so in_flight
             # never goes negative, and let the peak restart from them.
             self._zero(self.in_flight)
-            if self._log is not None:
-                self._log.clear()
+            self._log.clear()
