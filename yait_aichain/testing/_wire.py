@@ -118,13 +118,12 @@ def text_of(content: Any) -> str:
     return "\n".join(pieces)
 
 
-def _scan(messages: Any, content_key: str, system_roles: tuple[str, ...], default_role: str
-          ) -> tuple[str, list[str], int]:
-    """(last user text, system texts, words in all messages)."""
+def _scan(messages: list[Any], content_key: str, default_role: str) -> tuple[str, str, int]:
+    """(last user text, system text, words in all messages)."""
     last_user = ""
     system: list[str] = []
     words = 0
-    for message in messages if isinstance(messages, list) else []:
+    for message in messages:
         if not isinstance(message, dict):
             continue
         text = text_of(message.get(content_key))
@@ -132,25 +131,23 @@ def _scan(messages: Any, content_key: str, system_roles: tuple[str, ...], defaul
         role = message.get("role") or default_role
         if role == "user":
             last_user = text
-        elif role in system_roles:
+        elif role in ("system", "developer"):
             system.append(text)
-    return last_user, system, words
+    return last_user, "\n".join(system), words
 
 
 def read_request(provider: str, body: dict[str, Any], path_model: str | None,
                  sequence: int) -> ReplyInfo:
     """Read the parts of a request body that shape the reply."""
-    if provider == OPENAI:
-        last, systems, words = _scan(body.get("messages"), "content", ("system", "developer"), "")
-        system = "\n".join(systems)
-    else:
-        gemini = provider == GEMINI
-        last, _, words = _scan(body.get("contents" if gemini else "messages"),
-                               "parts" if gemini else "content", (), "user")
-        instruction = body.get("systemInstruction", body.get("system_instruction")) if gemini \
-            else {"parts": body.get("system")}
-        system = text_of(instruction.get("parts")) if isinstance(instruction, dict) else ""
-        words += len(system.split())
+    gemini = provider == GEMINI
+    content = "parts" if gemini else "content"
+    messages = body.get("contents" if gemini else "messages")
+    messages = messages if isinstance(messages, list) else []
+    if provider != OPENAI:  # Claude's and Gemini's system prompt sits beside the messages
+        instruction = _dict(body.get("systemInstruction", body.get("system_instruction")))
+        prompt = instruction.get("parts") if gemini else body.get("system")
+        messages = [{"role": "system", content: prompt}, *messages]
+    last, system, words = _scan(messages, content, "" if provider == OPENAI else "user")
     output, schema, tool = _OUTPUTS[provider](body)
     model = path_model if path_model is not None else body.get("model")
     return ReplyInfo(provider=provider, model=model if isinstance(model, str) else "",
