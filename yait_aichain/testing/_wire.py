@@ -328,9 +328,7 @@ def _turns(info: ReplyInfo) -> tuple[int, str]:
     messages = info.body.get(key)
     messages = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
     answers = [i for i, m in enumerate(messages) if m.get("role") == role]
-    users = [m for m in messages[:answers[0]] if m.get("role", "user") == "user"] if answers \
-        else []
-    return len(answers), text_of(users[-1].get(content)) if users else ""
+    return len(answers), _scan(messages[:answers[0]], content, "user")[0] if answers else ""
 
 
 def invalid_instance(schema: Any, text: str) -> Any:
