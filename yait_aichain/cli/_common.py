@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -128,8 +127,7 @@ def usage_text(usage: Usage) -> str:
             f"{usage.output_tokens:,} out), {cost}")
 
 
-def say(stream: TextIO | None, text: str = "") -> None:
+def say(stream: TextIO, text: str = "") -> None:
     """Print a line and flush, so it shows before a long run starts."""
-    stream = stream or sys.stdout
     stream.write(printable(text) + "\n")  # a lone surrogate must not crash the CLI
     stream.flush()

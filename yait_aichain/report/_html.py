@@ -44,19 +44,16 @@ def _card(value: str, label: str) -> str:
     return f'<div class="card"><b>{escape(value)}</b><span>{escape(label)}</span></div>'
 
 
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.0f}%"
-
-
 def _cards(s: RunSummary) -> str:
     status = ", ".join(f"{n.lower()} {c}" for n, c in s.counts.items() if c) or "none"
     cost = "n/a" if s.usage.cost is None else f"${s.usage.cost:.4f}"
     speed = "n/a" if s.speedup is None else f"{s.speedup:.1f}x"
+    efficiency = "n/a" if s.efficiency is None else f"{s.efficiency * 100:.0f}%"
     cards = [
         _card(f"{s.items:,}", "items"),
         _card(seconds(s.wall), "wall time"),
         _card(seconds(s.ideal), f"ideal: ceil(n/{s.max_flows}) \u00d7 median {seconds(s.median)}"),
-        _card(_percent(s.efficiency), "efficiency (ideal / wall)"),
+        _card(efficiency, "efficiency (ideal / wall)"),
         _card(seconds(s.loop), "for-loop (sum of durations)"),
         _card(speed, "speed-up over the loop"),
         _card(f"{s.usage.total_tokens:,}", "tokens"),
@@ -72,15 +69,12 @@ def _cards(s: RunSummary) -> str:
 
 
 def _legend() -> str:
-    items = [
-        f'<span><i class="sw" style="background:{colour}"></i>{escape(name)}</span>'
-        for name, colour in STATUS_COLOURS.items() if name in ("DONE", "FAILED", "CANCELLED")
-    ]
-    items.append('<span><i class="sw hatch"></i>waiting: rate limit or retry backoff '
-                 '(placed approximately)</span>')
-    items.append('<span><i class="sw tick"></i>a retry starts</span>')
-    items.append("<span>hover a bar for its details</span>")
-    return '<div class="legend">' + "".join(items) + "</div>"
+    swatches = "".join(
+        f'<span><i class="sw" style="background:{STATUS_COLOURS[name]}"></i>{name}</span>'
+        for name in ("DONE", "FAILED", "CANCELLED"))
+    return ('<div class="legend">' + swatches + '<span><i class="sw hatch"></i>waiting: rate '
+            'limit or retry backoff (placed approximately)</span><span><i class="sw tick"></i>'
+            "a retry starts</span><span>hover a bar for its details</span></div>")
 
 
 def _failures(records: Sequence[Any], labels: Sequence[Any] | None) -> str:

@@ -31,6 +31,7 @@ LOAD_HEIGHT = 64  # the "in flight" strip above the bars
 BARS_TOP = LOAD_HEIGHT + 40
 MIN_BAR = 2.0  # an instant failure must still be visible
 TITLE_CHARS = 400
+ROW_LABEL_CHARS = 9  # what fits left of the plot
 _INK = "#1f2328"
 
 
@@ -90,11 +91,6 @@ def _title(rec: Any, label: Any, duration: float | None) -> str:
     return text
 
 
-def _bar_height(n: int) -> float:
-    # Aim at ~1400 px of bars; thin rows for big runs, but never thinner than 2 px.
-    return float(max(2, min(14, 1400 // max(n, 1))))
-
-
 def _retries(x: float, width: float, duration: float, attempts: int, wait: float,
              scale: float) -> tuple[tuple[tuple[float, float], ...], tuple[float, ...]]:
     """Hatched waits and attempt ticks inside a bar. Records keep only totals, so with
@@ -129,24 +125,26 @@ def layout(records: Sequence[Any], summary: RunSummary,
     span = max((b + (duration_of(rec) or 0.0) for b, rec in zip(begins, records, strict=True)
                 if b is not None), default=0.0) or 1.0
     scale = PLOT_WIDTH / span
-    height = _bar_height(len(records))
+    # Aim at ~1400 px of bars; thin rows for big runs, but never thinner than 2 px.
+    height = float(max(2, min(14, 1400 // max(len(records), 1))))
     pitch = height + (1 if height <= 5 else 2)
     bars, events = [], []
     for row, (rec, begin) in enumerate(zip(records, begins, strict=True)):
         label = labels[row] if labels is not None and row < len(labels) else None
+        name = "" if label is None else _clip(str(label), ROW_LABEL_CHARS)
         d = duration_of(rec)
         y = BARS_TOP + row * pitch
         if begin is None:
             # Never started (cancelled first, or reused from a checkpoint): a stub at the
             # right edge, where the run stopped.
             bars.append(Bar(rec.index, rec.status_name, LEFT + PLOT_WIDTH - 3, y, 3.0, height,
-                            (), (), _title(rec, label, None), _row_name(label)))
+                            (), (), _title(rec, label, None), name))
             continue
         x = LEFT + begin * scale
         width = min(max(MIN_BAR, (d or 0.0) * scale), LEFT + PLOT_WIDTH - x) or MIN_BAR
         waits, ticks = _retries(x, width, d or 0.0, rec.attempts, rec.wait_seconds, scale)
         bars.append(Bar(rec.index, rec.status_name, x, y, width, height, waits, ticks,
-                        _title(rec, label, d), _row_name(label)))
+                        _title(rec, label, d), name))
         events += [(begin, 1), (begin + (d or 0.0), -1)]
     events.sort()
     levels = itertools.accumulate(change for _, change in events)
@@ -232,13 +230,6 @@ def _limit_line(lay: Layout, y: Callable[[int], float], peak: int) -> list[str]:
         (f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: the flow limit '
          f'max_flows="auto" set, {low} to {high})</text>'),
     ]
-
-
-ROW_LABEL_CHARS = 9  # what fits left of the plot
-
-
-def _row_name(label: Any) -> str:
-    return "" if label is None else _clip(str(label), ROW_LABEL_CHARS)
 
 
 def _row_labels(lay: Layout) -> list[str]:
