@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from ..pool import CANCELLED, DONE, FAILED
@@ -61,33 +62,29 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=demo_command)
 
 
-def _simulated_model(args: argparse.Namespace) -> tuple[Any, Any]:
-    from ..models import Model
+def _simulator(args: argparse.Namespace) -> Any:
     from ..testing import Simulator
 
-    jitter = args.latency / 10 if args.jitter is None else args.jitter
-    jitter = min(jitter, 2 * args.latency)
+    jitter = min(args.latency / 10 if args.jitter is None else args.jitter, 2 * args.latency)
     # The simulator adds uniform(0, jitter) to its latency; centre it on --latency.
-    sim = Simulator(latency=args.latency - jitter / 2, jitter=jitter, seed=0, record=False)
-    sim.start()
-    model = Model(DEMO_MODEL, api_key=DEMO_KEY, base_url=sim.anthropic_base_url)
-    return sim, model
+    return Simulator(latency=args.latency - jitter / 2, jitter=jitter, seed=0, record=False)
 
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo; returns 0 when every item is DONE, else 1."""
+    from ..models import Model
     from ..pool import Pool
     from ..skills import Skill
 
     out = sys.stdout
-    sim = None
-    try:
+    with ExitStack() as stack:
         if args.model:
             model, _ = build_model(args)
             where = (f"calls go to {model.provider} at {model.base_url}: real requests, real "
                      "(small) cost")
         else:
-            sim, model = _simulated_model(args)
+            sim = stack.enter_context(_simulator(args))
+            model = Model(DEMO_MODEL, api_key=DEMO_KEY, base_url=sim.anthropic_base_url)
             where = (f"calls go to a local LLM simulator at {sim.url} (~{args.latency:g} s per "
                      "call); no key, nothing leaves this machine")
         skill = Skill(model=model, input={"messages": [{"role": "user", "parts": [DEMO_PROMPT]}]})
@@ -102,9 +99,6 @@ def demo_command(args: argparse.Namespace) -> int:
         started = time.monotonic()
         results = pool.run()
         wall = time.monotonic() - started
-    finally:
-        if sim is not None:
-            sim.close()
     _print_results(out, pool, results, wall, loop_each)
     if args.report:
         path = pool.report(args.report)
