@@ -55,15 +55,12 @@ non_negative_float = _number(float, 0)
 
 def price_pair(text: str) -> tuple[float, float]:
     """argparse type: ``IN,OUT`` USD per million tokens, e.g. ``0.15,0.60``."""
-    parts = text.replace("/", ",").split(",")
     try:
-        pair = tuple(float(p) for p in parts)
-    except ValueError:
-        pair = ()
-    if len(pair) != 2 or not all(0 <= v < float("inf") for v in pair):
+        rate_in, rate_out = map(non_negative_float, text.replace("/", ",").split(","))
+    except (argparse.ArgumentTypeError, ValueError):  # not two numbers >= 0
         raise argparse.ArgumentTypeError(
-            f"expected IN,OUT USD per million tokens, e.g. 0.15,0.60; got {text!r}")
-    return pair[0], pair[1]
+            f"expected IN,OUT USD per million tokens, e.g. 0.15,0.60; got {text!r}") from None
+    return rate_in, rate_out
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
