@@ -197,38 +197,26 @@ def _steps(lay: Layout, y: Callable[[int], float], steps: Sequence[tuple[float, 
 
 
 def _load_strip(lay: Layout, max_flows: int) -> list[str]:
+    """Items in flight over time, under the flow limit (dashed): ``max_flows``, or the
+    limit of a ``max_flows="auto"`` run as it changed."""
     peak = max((level for _, level in lay.load), default=0)
     top = max(peak, max_flows, 1)
 
     def y(level: int) -> float:
         return 18 + (LOAD_HEIGHT - 18) * (1 - level / top)
 
-    points = [f"{LEFT},{_f(y(0))}", *_steps(lay, y, lay.load, 0), f"{LEFT + PLOT_WIDTH},{_f(y(0))}"]
-    strip = (f'<polygon class="load" points="{" ".join(points)}" fill="#cfe3ff" '
-             'stroke="#4a90d9" stroke-width="1"/>')
-    if lay.limits:
-        return [strip, *_limit_line(lay, y, peak)]
-    cap = y(max_flows)
+    load = [f"{LEFT},{_f(y(0))}", *_steps(lay, y, lay.load, 0), f"{LEFT + PLOT_WIDTH},{_f(y(0))}"]
+    limits = lay.limits or ((0.0, max_flows),)
+    low, high = min(f for _, f in limits), max(f for _, f in limits)
+    what = (f'the flow limit max_flows="auto" set, {low} to {high}' if lay.limits
+            else f"max_flows = {max_flows}")
     return [
-        strip,
-        (f'<line x1="{LEFT}" y1="{_f(cap)}" x2="{LEFT + PLOT_WIDTH}" y2="{_f(cap)}" '
-         f'stroke="{_INK}" stroke-dasharray="4 3" stroke-width="1"/>'),
-        f'<text x="{LEFT - 6}" y="{_f(cap + 4)}" text-anchor="end">{max_flows}</text>',
-        (f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: max_flows = {max_flows})'
-         "</text>"),
-    ]
-
-
-def _limit_line(lay: Layout, y: Callable[[int], float], peak: int) -> list[str]:
-    """The flow limit of a ``max_flows="auto"`` run, dashed, as it changed."""
-    points = _steps(lay, y, lay.limits, lay.limits[0][1])
-    low, high = min(f for _, f in lay.limits), max(f for _, f in lay.limits)
-    return [
-        (f'<polyline class="limit" points="{" ".join(points)}" fill="none" stroke="{_INK}" '
-         f'stroke-dasharray="4 3" stroke-width="1"/>'),
+        (f'<polygon class="load" points="{" ".join(load)}" fill="#cfe3ff" stroke="#4a90d9" '
+         'stroke-width="1"/>'),
+        (f'<polyline class="limit" points="{" ".join(_steps(lay, y, limits, limits[0][1]))}" '
+         f'fill="none" stroke="{_INK}" stroke-dasharray="4 3" stroke-width="1"/>'),
         f'<text x="{LEFT - 6}" y="{_f(y(high) + 4)}" text-anchor="end">{high}</text>',
-        (f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: the flow limit '
-         f'max_flows="auto" set, {low} to {high})</text>'),
+        f'<text x="{LEFT}" y="11">in flight (peak {peak}; dashed: {what})</text>',
     ]
 
 
