@@ -16,7 +16,7 @@ from ...errors import (AichainError, DocumentError, EncryptedDocumentError,
                        UnsupportedContentTypeError)
 from .._netguard import short
 from . import _office, _pdf
-from ._limits import Limits
+from ._limits import Limits, check_package, require
 
 __all__ = ["DOCUMENT_KINDS", "Limits", "convert_document", "sniff"]
 
@@ -24,8 +24,11 @@ DOCUMENT_KINDS = ("pdf", "docx", "xlsx", "pptx")
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc/.xls/.ppt, and encrypted OOXML
 _MAIN_PARTS = {"word/document.xml": "docx", "xl/workbook.xml": "xlsx",
                "ppt/presentation.xml": "pptx"}
-_CONVERTERS = {"pdf": _pdf.convert_pdf, "docx": _office.convert_docx,
-               "xlsx": _office.convert_xlsx, "pptx": _office.convert_pptx}
+# kind -> (converter, the library it is given, the package that installs the library)
+_CONVERTERS = {"pdf": (_pdf.convert_pdf, "pypdfium2", "pypdfium2"),
+               "docx": (_office.convert_docx, "mammoth", "mammoth"),
+               "xlsx": (_office.convert_xlsx, "openpyxl", "openpyxl"),
+               "pptx": (_office.convert_pptx, "pptx", "python-pptx")}
 _NAMES = {"pdf": "a PDF", "docx": "a Word (DOCX)", "xlsx": "an Excel (XLSX)",
           "pptx": "a PowerPoint (PPTX)"}
 
@@ -82,8 +85,13 @@ def convert_document(data: bytes, declared: str, limits: Limits) -> str:
     DOCUMENT_KINDS entry, or "binary" or "": then the bytes alone decide)."""
     found = sniff(data)
     _refuse(data, found, declared, limits.source)
+    convert, module, package = _CONVERTERS[found]
     try:
-        return _CONVERTERS[found](data, limits)
+        library = require(module, package, found)
+        if found != "pdf":
+            check_package(data, limits, found)
+        limits.check(found, "opening")
+        return convert(library, data, limits)
     except AichainError:  # typed already, or a cancelled run
         raise
     except Exception as exc:  # a parser's own error type: one item fails, typed

@@ -1,7 +1,7 @@
 """DOCX, XLSX and PPTX (Office zip packages) to Markdown.
 
-Each package is checked before its library opens it (:func:`._limits.check_package`);
-a library's own errors become a DocumentError in :func:`convert_document`.
+Each package is checked before its library opens it (:func:`._limits.check_package`),
+and a library's own errors become a DocumentError, in :func:`convert_document`.
 
 - DOCX (mammoth): semantic HTML (headings from paragraph styles, lists, tables) for the
   web-page converter. Images are dropped unread, linked files never opened, and an
@@ -26,7 +26,7 @@ from typing import Any
 
 from ...errors import DocumentError
 from . import _render
-from ._limits import Limits, check_package, require, truncation_note
+from ._limits import Limits, truncation_note
 
 __all__ = ["convert_docx", "convert_pptx", "convert_xlsx"]
 
@@ -36,15 +36,7 @@ _MAX_GROUP_DEPTH = 20
 _GROUP = 6  # MSO_SHAPE_TYPE.GROUP
 
 
-def _opened(data: bytes, limits: Limits, format: str, module: str, package: str) -> Any:
-    library = require(module, package, format)
-    check_package(data, limits, format)
-    limits.check(format, "opening")
-    return library
-
-
-def convert_docx(data: bytes, limits: Limits) -> str:
-    mammoth = _opened(data, limits, "docx", "mammoth", "mammoth")
+def convert_docx(mammoth: Any, data: bytes, limits: Limits) -> str:
     try:
         result = mammoth.convert_to_html(
             io.BytesIO(data), convert_image=lambda image: [], external_file_access=False,
@@ -95,8 +87,7 @@ def _trim(rows: list[list[str]]) -> list[list[str]]:
     return [r[:width] for r in rows]
 
 
-def convert_xlsx(data: bytes, limits: Limits) -> str:
-    openpyxl = _opened(data, limits, "xlsx", "openpyxl", "openpyxl")
+def convert_xlsx(openpyxl: Any, data: bytes, limits: Limits) -> str:
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True,
                                       keep_links=False, keep_vba=False)
     parts: list[str] = []
@@ -157,8 +148,7 @@ def _slide(slide: Any, number: int) -> str:
     return _render.markdown(html)
 
 
-def convert_pptx(data: bytes, limits: Limits) -> str:
-    pptx = _opened(data, limits, "pptx", "pptx", "python-pptx")
+def convert_pptx(pptx: Any, data: bytes, limits: Limits) -> str:
     slides = list(pptx.Presentation(io.BytesIO(data)).slides)
     count = min(len(slides), limits.max_pages)
     parts = []

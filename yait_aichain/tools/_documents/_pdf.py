@@ -19,7 +19,7 @@ from typing import Any
 
 from ...errors import EncryptedDocumentError, NoTextLayerError
 from . import _render
-from ._limits import Limits, require, truncation_note
+from ._limits import Limits, truncation_note
 
 __all__ = ["convert_pdf"]
 
@@ -182,8 +182,7 @@ def _blocks(lines: list[_Line]) -> Iterator[str]:
         yield _render.paragraph(" ".join(p.text for p in paragraph))
 
 
-def convert_pdf(data: bytes, limits: Limits) -> str:
-    pdfium = require("pypdfium2", "pypdfium2", "pdf")
+def convert_pdf(pdfium: Any, data: bytes, limits: Limits) -> str:
     with _pdfium(limits, "opening"):
         doc = _open(pdfium, data, limits.source)
     try:
