@@ -48,14 +48,13 @@ class Limits:
     max_unpacked: int = 100 * 1024 * 1024
     max_parts: int = 5000
 
-    def check(self, format: str, where: str = "") -> None:
+    def check(self, format: str, where: str) -> None:
         """Raise DocumentTimeoutError if the deadline has passed, CancelledError if the
         calling Pool run was cancelled."""
         current().check()
         if time.monotonic() >= self.deadline:
-            at = f" ({where})" if where else ""
             raise DocumentTimeoutError(
-                f"converting {self.source} ran out of time{at}; raise the tool's timeout= "
+                f"converting {self.source} ran out of time ({where}); raise the tool's timeout= "
                 f"or the Pool item's timeout for large documents",
                 format=format, source=self.source,
             )

@@ -27,7 +27,6 @@ def _cell(text: str) -> str:
 
 
 def heading(level: int, text: str) -> str:
-    level = min(max(level, 1), 6)
     return f"<h{level}>{escape(' '.join(text.split()))}</h{level}>"
 
 
