@@ -91,8 +91,7 @@ def _fix_links(root: Any, base: str | None) -> None:
         else:
             a.set("href", link)
     for img in list(root.iter("img")):
-        src = img.get("src") or ""
-        link = None if src.strip().lower().startswith("data:") else safe_link(src, base)
+        link = safe_link(img.get("src"), base)  # None for data: and javascript: too
         if link is None:
             replace_with_text(img, img.get("alt") or "")
         else:
