@@ -75,28 +75,21 @@ class Batch:
         return tally
 
 
+def _on_store(name: str, check: Callable[[Any], Any], doc: str) -> Any:
+    """A BatchControl property kept on its store, checked on every write."""
+    return property(lambda control: getattr(control._store, name),
+                    lambda control, value: setattr(control._store, name, check(value)), doc=doc)
+
+
 class BatchControl:
-    """What a test sets about batches (``sim.batches``): ``delay``, the seconds a new batch
-    stays in progress; ``expire``, True to have batches that come due expire instead."""
+    """What a test sets about batches (``sim.batches``)."""
+
+    delay = _on_store("delay", lambda value: checked(value, "batch delay", NUMBER),
+                      "The seconds a new batch stays in progress.")
+    expire = _on_store("expire", bool, "True to have batches that come due expire instead.")
 
     def __init__(self, store: BatchStore) -> None:
         self._store = store
-
-    @property
-    def delay(self) -> float:
-        return self._store.delay
-
-    @delay.setter
-    def delay(self, value: float) -> None:
-        self._store.delay = checked(value, "batch delay", NUMBER)
-
-    @property
-    def expire(self) -> bool:
-        return self._store.expire
-
-    @expire.setter
-    def expire(self, value: bool) -> None:
-        self._store.expire = bool(value)
 
     def fail_when(self, match: Match, status: int = 400, message: str | None = None) -> None:
         """Requests whose last user text contains ``match`` (or for which
