@@ -142,28 +142,27 @@ def _template(value: str | None, flag: str) -> str | None:
 
 
 def _check_paths(args: argparse.Namespace) -> None:
-    if args.force and not args.resume:
-        raise CliError("--force only applies with --resume (it re-runs items DONE under other "
-                       "settings)")
-    if args.resume and args.overwrite:
-        raise CliError("--resume keeps the output and --overwrite replaces it; pick one")
-    if args.output == "-" and args.resume:
-        raise CliError("--resume needs an output file to read back; use --output FILE")
-    if args.resume and is_csv(args.output):
-        raise CliError("--resume reads back JSON lines, and a .csv --output is written whole "
-                       "at the end; use --output FILE.jsonl to resume")
-    modes.check_batch_arguments(args)
+    """Refuse combinations of flags that cannot work, before anything is read or sent."""
+    for refused, why in (
+            (args.force and not args.resume, "--force only applies with --resume (it re-runs "
+                                             "items DONE under other settings)"),
+            (args.resume and args.overwrite,
+             "--resume keeps the output and --overwrite replaces it; pick one"),
+            (args.output == "-" and args.resume,
+             "--resume needs an output file to read back; use --output FILE"),
+            (args.resume and is_csv(args.output), "--resume reads back JSON lines, and a .csv "
+             "--output is written whole at the end; use --output FILE.jsonl to resume"),
+            (args.no_wait and not args.batch, "--no-wait submits provider batches; add --batch"),
+            (args.batch and args.output == "-",
+             "--batch keeps the batch ids beside the output file; use --output FILE")):
+        if refused:
+            raise CliError(why)
     check_distinct({"--input": args.input, "--output": args.output,
                     "--report": getattr(args, "report", None)})
     exists = args.output != "-" and os.path.exists(args.output)
     if exists and not (args.resume or args.overwrite or args.dry_run):
         raise CliError(f"{args.output} already exists; add --resume to skip the items it has "
                        "DONE and append the rest, or --overwrite to start over")
-
-
-def _generation_options(args: argparse.Namespace) -> dict[str, Any]:
-    given = {"temperature": args.temperature, "max_tokens": args.max_tokens, "price": args.price}
-    return {name: value for name, value in given.items() if value is not None}
 
 
 def _check_identity(args: argparse.Namespace, previous: Previous, identity: dict[str, Any],
@@ -190,8 +189,9 @@ def run_command(args: argparse.Namespace) -> int:
     prompt = _template(args.prompt, "--prompt")
     system = (_read_file(args.system_file, "--system-file") if args.system_file
               else _template(args.system, "--system"))
+    given = {"temperature": args.temperature, "max_tokens": args.max_tokens, "price": args.price}
     model, key_note = build_model(args, placeholder_key="dry-run" if args.dry_run else None,
-                                  options=_generation_options(args))
+                                  options={k: v for k, v in given.items() if v is not None})
     from ..skills import Skill
 
     typed = output_arguments(args)

@@ -11,11 +11,10 @@ import sys
 from typing import Any
 
 from ..batch._job import DEFAULT_POLL_INTERVAL, describe
-from ._common import EXIT_OK, CliError, positive_float, say
+from ._common import EXIT_OK, positive_float, say
 from ._files import Items
 
-__all__ = ["add_batch_arguments", "batch_options", "check_batch_arguments", "dry_run",
-           "submit_only"]
+__all__ = ["add_batch_arguments", "batch_options", "dry_run", "submit_only"]
 
 DRY_RUN_SHOWN = 3
 CHARS_PER_TOKEN = 4  # the usual rough rule for English text; only for the dry-run estimate
@@ -32,14 +31,6 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll-interval", type=positive_float, default=DEFAULT_POLL_INTERVAL,
                    metavar="S", help="with --batch: seconds between two looks at the batches "
                                      "(default: %(default)s)")
-
-
-def check_batch_arguments(args: argparse.Namespace) -> None:
-    """Refuse combinations that cannot work, before anything is sent."""
-    if args.no_wait and not args.batch:
-        raise CliError("--no-wait submits provider batches; add --batch")
-    if args.batch and args.output == "-":
-        raise CliError("--batch keeps the batch ids beside the output file; use --output FILE")
 
 
 def batch_options(args: argparse.Namespace) -> dict[str, Any]:
