@@ -24,8 +24,8 @@ from ..batch._job import describe
 from ..batch._providers import BACKENDS
 from ..chain._chain import Chain, _run_step
 from ..chain._steps import Step
-from ..errors import (AichainError, BatchCancelledError, CancelledError, ChainStepError,
-                      ConfigurationError, OutputValidationError, TemplateError)
+from ..errors import (AichainError, CancelledError, ChainStepError, ConfigurationError,
+                      OutputValidationError, TemplateError)
 from ..skills._skill import Skill
 from ._config import Settings, resolve_progress
 from ._items import SharedVariables, item_type_error
@@ -212,9 +212,6 @@ class BatchRun:
         it.usage = it.usage + result.usage
         it.requests += 0 if result.shared else 1
         it.shared = it.shared or result.shared
-        if isinstance(result.error, BatchCancelledError):
-            it.error = result.error
-            return
         if result.error is not None:
             self._step_failed(step, it, result.error)
             return
@@ -247,20 +244,16 @@ class BatchRun:
             it.accumulated[step.output_key] = output
 
     def _step_failed(self, step: Step, it: _Item, error: BaseException) -> None:
+        """A Chain's on_step_error, as a live Chain applies it: a cancel is never skipped."""
         runner = self.s.runner
-        if not isinstance(runner, Chain):
+        if not isinstance(runner, Chain) or isinstance(error, CancelledError):
             it.error = error
-            return
-        policy = runner.on_step_error
-        if policy == "skip":
-            return
-        if policy == "stop":
+        elif runner.on_step_error == "stop":
             it.stopped = True
-            return
-        wrapped = ChainStepError(f"{step.label} failed: {type(error).__name__}: {error}",
-                                 step=step.index, name=step.name)
-        wrapped.__cause__ = error
-        it.error = wrapped
+        elif runner.on_step_error == "raise":
+            it.error = ChainStepError(f"{step.label} failed: {type(error).__name__}: {error}",
+                                      step=step.index, name=step.name)
+            it.error.__cause__ = error
 
     # -- records ------------------------------------------------------------------------
 
