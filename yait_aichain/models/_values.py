@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import quote
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from .._checks import NUMBER, checked
 from .._usage import Usage
@@ -68,7 +68,6 @@ class Generation:
 # (non-Latin-1). A key with one of these inside is a paste error, never a real key.
 _KEY_BAD_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\xff]")
 _REDACTED = "<redacted>"
-E = TypeVar("E", bound=BaseException)
 # Shorter "keys" (test placeholders such as "k") are not scrubbed: cutting every "k" out
 # of every answer would destroy the output and protect nothing.
 _MIN_SCRUB_LEN = 8
@@ -152,15 +151,13 @@ class _Secret:
             return text
         return text.replace(self._value, "***")
 
-    def scrub_error(self, exc: E) -> E:
-        """``exc`` with the key cut out of its message, body and args."""
-        if self._value:
-            for name in ("message", "body"):
-                value = getattr(exc, name, None)
-                if isinstance(value, str):
-                    setattr(exc, name, self.scrub_text(value))
-            exc.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in exc.args)
-        return exc
+    def scrub_error(self, exc: BaseException) -> None:
+        """Cut the key out of ``exc``'s message, body and args."""
+        for name in ("message", "body"):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                setattr(exc, name, self.scrub_text(value))
+        exc.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in exc.args)
 
     def __repr__(self) -> str:
         return "<secret>" if self._value else "<none>"

@@ -164,13 +164,10 @@ def _of_type(details: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 def _violations(details: list[dict[str, Any]]) -> list[str]:
     """Each QuotaFailure violation as one searchable string (id, metric, description)."""
-    out = []
-    for failure in _of_type(details, "QuotaFailure"):
-        for v in failure.get("violations") or []:
-            if isinstance(v, dict):
-                out.append(" ".join(str(v.get(k, "")) for k in
-                                    ("quotaId", "quotaMetric", "subject", "description")))
-    return out
+    keys = ("quotaId", "quotaMetric", "subject", "description")
+    return [" ".join(str(v.get(k, "")) for k in keys)
+            for failure in _of_type(details, "QuotaFailure")
+            for v in failure.get("violations") or [] if isinstance(v, dict)]
 
 
 def retry_delay(data: Any, now: _dt.datetime | None = None) -> float | None:
