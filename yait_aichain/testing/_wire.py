@@ -241,14 +241,11 @@ def reply_body(info: ReplyInfo, text: str, tool_input: Any, empty: bool = False
     n, model, tokens = info.sequence, info.model, info.input_tokens
     out = 0 if empty else max(1, len(text.split()))
     if info.provider == ANTHROPIC:
-        content: list[Any] = [{"type": "text", "text": text}]
-        stop = "end_turn"
-        if tool_input is not None:
-            content = [{"type": "tool_use", "id": f"toolu_sim{n:08d}", "name": info.tool_name,
-                        "input": tool_input}]
-            stop = "tool_use"
+        block = {"type": "text", "text": text} if tool_input is None else {"type": "tool_use",
+                 "id": f"toolu_sim{n:08d}", "name": info.tool_name, "input": tool_input}
         return {"id": f"msg_sim{n:08d}", "type": "message", "role": "assistant", "model": model,
-                "content": [] if empty else content, "stop_reason": stop,
+                "content": [] if empty else [block],
+                "stop_reason": "end_turn" if tool_input is None else "tool_use",
                 "stop_sequence": None, "usage": {"input_tokens": tokens, "output_tokens": out}}
     if info.provider == OPENAI:
         choice = {"index": 0, "message": {"role": "assistant", "content": text},
