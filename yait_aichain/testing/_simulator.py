@@ -48,20 +48,12 @@ def _limits(rpm: Any, tpm: Any, window: Any) -> Limits:
                   checked(window, "rate_window", NUMBER, above=True))
 
 
-class _Setting:
-    """A Simulator property that lives on its Core, checked on every write."""
-
-    def __init__(self, check: Callable[[Any], Any], doc: str) -> None:
-        self._check, self.__doc__ = check, doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    def __get__(self, sim: Simulator | None, owner: type | None = None) -> Any:
-        return self if sim is None else getattr(sim._core, self._name)
-
-    def __set__(self, sim: Simulator, value: Any) -> None:
-        setattr(sim._core, self._name, self._check(value))
+def _setting(name: str, doc: str, check: Callable[[Any], Any] | None = None) -> Any:
+    """A Simulator property that lives on its Core, checked on every write (by default as
+    a number >= 0)."""
+    def write(sim: Simulator, value: Any) -> None:
+        setattr(sim._core, name, check(value) if check else checked(value, name, NUMBER))
+    return property(lambda sim: getattr(sim._core, name), write, doc=doc)
 
 
 class Simulator:
@@ -94,11 +86,10 @@ class Simulator:
         ConfigurationError: a bad argument.
     """
 
-    latency = _Setting(lambda v: checked(v, "latency", NUMBER), "Seconds each reply waits.")
-    jitter = _Setting(lambda v: checked(v, "jitter", NUMBER),
-                      "Upper bound of the uniform random extra wait, in seconds.")
-    reply = _Setting(_reply, "The reply callable, or None for the default summary.")
-    require_key = _Setting(_key, "The only key accepted, or None to accept any.")
+    latency = _setting("latency", "Seconds each reply waits.")
+    jitter = _setting("jitter", "Upper bound of the uniform random extra wait, in seconds.")
+    reply = _setting("reply", "The reply callable, or None for the default summary.", _reply)
+    require_key = _setting("require_key", "The only key accepted, or None to accept any.", _key)
 
     def __init__(
         self, *, host: str = DEFAULT_HOST, port: int = 0, latency: float = 0.0,
