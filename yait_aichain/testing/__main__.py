@@ -72,14 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a thread other than the main one: main() called from a test.)
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        # Inside the try: a Ctrl-C right after the banner must still close cleanly.
+    with sim, contextlib.suppress(KeyboardInterrupt):
+        # Inside the with: a Ctrl-C right after the banner must still close cleanly.
         _banner(sim, options["require_key"] or _PLACEHOLDER_KEY)
         threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.close()
     stats = sim.stats
     print(f"\nstopped: {stats.requests} requests, {stats.connections} connections, "
           f"peak concurrency {stats.peak_concurrency}, by status {dict(stats.by_status)}")
