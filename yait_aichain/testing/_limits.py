@@ -10,7 +10,6 @@ as ``"6m0s"``, Anthropic ``anthropic-ratelimit-*`` with RFC 3339 instants; Gemin
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import threading
 import time
@@ -144,7 +143,7 @@ def headers(provider: str, d: Decision) -> tuple[tuple[str, str], ...]:
         families += [("input-tokens", d.tpm, d.input_left), ("output-tokens", d.tpm, d.output_left)]
         # Rounded up to the second: a reset must never read earlier than it is.
         when = math.ceil(time.time() + d.retry_after)
-        reset = dt.datetime.fromtimestamp(when, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
     else:
         return ()
     return tuple((name.format(family, part), value) for family, limit, left in families
