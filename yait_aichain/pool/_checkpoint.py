@@ -267,9 +267,8 @@ def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None]:
     except FileNotFoundError:
         return {}, None
     *lines, last = data.split(b"\n")  # last is b"" when the file ends with a newline
-    entries = [_parse(line) for line in lines]
-    bad = sum(1 for line, entry in zip(lines, entries, strict=True)
-              if entry is None and line.strip())
+    entries = [_parse(line) for line in lines if line.strip()]
+    bad = entries.count(None)
     fix: int | None = None
     if last:
         entries.append(_parse(last))
