@@ -23,6 +23,16 @@ __all__ = ["CircuitBreaker", "Guards", "check_breaker"]
 DEFAULT_SYSTEMIC = 3
 DEFAULT_SAME_ERROR = 5
 _DIGITS = re.compile(r"\d+")
+# Why an item did not run, or not to its end (see Guards.cancelled).
+WHY = {
+    "stop": "not started: an earlier item failed and on_error='stop'",
+    "deadline": "not finished: the run's deadline was spent",
+    "budget": "not started: the run's budget (max_cost / max_tokens) was spent",
+    "systemic": "not started: the items before it all failed the same way",
+    "raise": "cancelled: an item failed and on_error='raise'",
+    "interrupt": "cancelled: the run was interrupted (Ctrl-C, or an error in the caller)",
+    "cancelled": "cancelled: the enclosing run was cancelled",
+}
 _LOCAL_HINTS = {"11434": "try `ollama serve`", "1234": "start LM Studio's server",
                 "8080": "start the llama.cpp server", "8000": "start the vLLM server"}
 
@@ -186,8 +196,8 @@ class Guards:
             return False
         return spent.cost >= self.max_cost
 
-    def cancelled(self, why: str, default: str) -> CancelledError:
-        """The error of an item that will not run because of ``why``."""
+    def cancelled(self, why: str) -> CancelledError:
+        """The error of an item that will not run (or not to its end) because of ``why``."""
         if why == "systemic" and self.tripped is not None:
             cause = self.tripped
             return CancelledError(
@@ -198,4 +208,4 @@ class Guards:
         if why == "budget" and self.budget is not None and self.budget.refused is not None:
             return CancelledError(f"not started: the run's budget is spent: a call was "
                                   f"{self.budget.refused}", reason="budget")
-        return CancelledError(default, reason=why)
+        return CancelledError(WHY[why], reason=why)

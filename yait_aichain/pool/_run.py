@@ -41,16 +41,6 @@ TICK = 0.1  # longest the calling thread blocks at a time (Ctrl-C latency)
 ITEM_TIMEOUT_GRACE = 0.2
 _SCAN_INTERVAL = 0.05
 
-_WHY = {
-    "stop": "not started: an earlier item failed and on_error='stop'",
-    "deadline": "not finished: the run's deadline was spent",
-    "budget": "not started: the run's budget (max_cost / max_tokens) was spent",
-    "systemic": "not started: the items before it all failed the same way",
-    "raise": "cancelled: an item failed and on_error='raise'",
-    "interrupt": "cancelled: the run was interrupted (Ctrl-C, or an error in the caller)",
-    "cancelled": "cancelled: the enclosing run was cancelled",
-}
-
 
 class Flow:
     """The scheduler's side of one item in flight (never stored on the record)."""
@@ -109,7 +99,7 @@ class Run:
         try:
             yield from self._loop()
             why = self._reason or "stop"
-            for rec in self.book.cancel_unfinished(lambda: self._guards.cancelled(why, _WHY[why])):
+            for rec in self.book.cancel_unfinished(lambda: self._guards.cancelled(why)):
                 yield self._settle(rec, policy=False)
         except BaseException:
             # Wake sleeping retries, drop queued work, and settle every record before the
@@ -118,8 +108,8 @@ class Run:
             self._flows.shutdown()
             why = self._abort_reason
             for future, flow in list(self._live.items()):
-                self._give_up(future, flow, CANCELLED, CancelledError(_WHY[why], reason=why))
-            self.book.cancel_unfinished(lambda: CancelledError(_WHY[why], reason=why))
+                self._give_up(future, flow, CANCELLED, self._guards.cancelled(why))
+            self.book.cancel_unfinished(lambda: self._guards.cancelled(why))
             raise
         finally:
             self._close()
@@ -333,7 +323,7 @@ class Run:
                     if deadline else f"did not finish within its timeout of {s.timeout} s")
             err = ItemTimeoutError(f"Pool item {index} {what}", index=index,
                                    timeout=s.deadline if deadline else s.timeout)
-            why = CancelledError(_WHY["deadline"], reason="deadline") if deadline else None
+            why = self._guards.cancelled("deadline") if deadline else None
             ended.append(self._give_up(future, flow, FAILED, err, not_started=why))
         return ended
 
