@@ -76,30 +76,25 @@ class Settings:
         object.__setattr__(self, "breaker", check_breaker(self.breaker))
         check_prices(self.runner, self.max_cost, self.max_tokens)  # before any request
         resolve_progress(self.progress)  # reject a bad value now; the stream is resolved per run
-        _check_callable("on_item_done", self.on_item_done, "a callable taking a record")
-        if self.name is not None and not isinstance(self.name, str):
-            raise ConfigurationError(f"name must be a str or None; got {type(self.name).__name__}")
-        if self.executor is not None and not callable(getattr(self.executor, "submit", None)):
-            raise ConfigurationError(
-                "executor must be a concurrent.futures.Executor (e.g. a ProcessPoolExecutor or "
-                f"client.get_executor(pure=False) of Dask) or None; got "
-                f"{type(self.executor).__name__}")
+        for name, ok, what in (
+                ("on_item_done", callable(self.on_item_done), "a callable taking a record"),
+                ("name", isinstance(self.name, str), "a str"),
+                ("executor", callable(getattr(self.executor, "submit", None)),
+                 "a concurrent.futures.Executor (e.g. a ProcessPoolExecutor or "
+                 "client.get_executor(pure=False) of Dask)"),
+                ("worker_context", callable(self.worker_context), "a callable returning a "
+                 "context manager (e.g. yait_aichain.integrations.django.close_db_connections)"),
+                ("checkpoint_key", isinstance(self.checkpoint_key, str) and self.checkpoint_key,
+                 "a non-empty str (say 'v1')")):
+            _check_optional(name, getattr(self, name), bool(ok), what)
         if self.auto is not None and self.executor is not None:
             raise ConfigurationError(
                 "max_flows=\"auto\" adapts to what each call in this process reports, so it "
                 "needs the Pool's own threads; with executor=, give max_flows an int")
-        _check_callable("worker_context", self.worker_context,
-                        "a callable returning a context manager (e.g. yait_aichain.integrations."
-                        "django.close_db_connections)")
         check_rate_limit(self.rate_limit)
         object.__setattr__(self, "checkpoint", check_checkpoint(self.checkpoint))
         if self.checkpoint is not None:  # a runner that cannot be keyed fails now
             runner_identity(self.runner, self.checkpoint_key)
-        if self.checkpoint_key is not None and (
-                not isinstance(self.checkpoint_key, str) or not self.checkpoint_key):
-            raise ConfigurationError(
-                f"checkpoint_key must be a non-empty str (say 'v1') or None; got "
-                f"{self.checkpoint_key!r}")
         from ._batch import check_batch  # batch mode's own checks live with it
 
         check_batch(self.mode, self.poll_interval, self.runner,
@@ -132,6 +127,7 @@ def _check_max_flows(value: Any) -> None:
             f"provider) or AutoFlows(max=...) (adapt, up to a bound); got {value!r}")
 
 
-def _check_callable(name: str, value: Any, what: str) -> None:
-    if value is not None and not callable(value):
-        raise ConfigurationError(f"{name} must be {what}, or None; got {type(value).__name__}")
+def _check_optional(name: str, value: Any, ok: bool, what: str) -> None:
+    if value is not None and not ok:
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise ConfigurationError(f"{name} must be {what} or None; got {shown}")
