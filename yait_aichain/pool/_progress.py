@@ -177,8 +177,7 @@ class TqdmBar:
         self._own, self._flows = isinstance(bar, type), flows
         self._bar = bar(desc=label, unit="item") if self._own else bar
         self._seen = already
-        if getattr(self._bar, "n", 0) < already:
-            self._bar.update(already - getattr(self._bar, "n", 0))
+        self._bar.update(max(0, already - getattr(self._bar, "n", 0)))
 
     def update(self, counts: Counts, total: int | None, usage: Usage, waiting: int = 0) -> None:
         if total is not None and getattr(self._bar, "total", None) != total:
