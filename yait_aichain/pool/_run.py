@@ -208,10 +208,8 @@ class Run:
     def _budget(self) -> float | None:
         """Seconds the next item may take: its timeout, within what is left of the run."""
         left = self._scope.remaining()
-        if left is None:
-            return self.s.timeout
-        left = max(0.001, left)
-        return left if self.s.timeout is None else min(self.s.timeout, left)
+        limits = (self.s.timeout, None if left is None else max(0.001, left))
+        return min((limit for limit in limits if limit is not None), default=None)
 
     def _fill(self) -> list[ItemRecord]:
         """Hand items to free flows; return those that ended without running (not a dict,
@@ -312,17 +310,15 @@ class Run:
 
     def _expire(self, now: float, deadline: bool = False) -> list[ItemRecord]:
         """Give up on items past their timeout (or on all of them at the deadline)."""
-        s, ended = self.s, []
+        ended = []
+        limit = (self.s.deadline if deadline else self.s.timeout) or 0.0  # set, to get here
         for future, flow in list(self._live.items()):
-            if future.done():
-                continue  # it finished meanwhile: its outcome is on the queue
-            if not deadline and now - flow.t0 <= s.timeout + ITEM_TIMEOUT_GRACE:  # type: ignore
-                continue
+            if future.done() or (not deadline and now - flow.t0 <= limit + ITEM_TIMEOUT_GRACE):
+                continue  # in time, or finished meanwhile: its outcome is on the queue
             index = flow.record.index
-            what = (f"was still running when the run's deadline of {s.deadline} s was spent"
-                    if deadline else f"did not finish within its timeout of {s.timeout} s")
-            err = ItemTimeoutError(f"Pool item {index} {what}", index=index,
-                                   timeout=s.deadline if deadline else s.timeout)
+            what = (f"was still running when the run's deadline of {limit} s was spent"
+                    if deadline else f"did not finish within its timeout of {limit} s")
+            err = ItemTimeoutError(f"Pool item {index} {what}", index=index, timeout=limit)
             why = self._guards.cancelled("deadline") if deadline else None
             ended.append(self._give_up(future, flow, FAILED, err, not_started=why))
         return ended
