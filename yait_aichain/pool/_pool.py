@@ -109,8 +109,7 @@ class Pool:
             rate_limit=rate_limit, checkpoint=checkpoint, checkpoint_key=checkpoint_key,
             mode=mode, poll_interval=poll_interval, breaker=breaker)
         self._source = ItemSource(items)
-        self._book = RecordBook()
-        self._book.reset_all(self._source.seen)
+        self._book = RecordBook(self._source.seen)
         self._variables: dict[str, Any] | None = None
         self._controller: FlowController | None = None  # the last "auto" run's
         self._busy = threading.Lock()

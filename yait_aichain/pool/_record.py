@@ -116,12 +116,9 @@ class ItemRecord:
 class RecordBook:
     """The records of one Pool, their status counts and the money spent."""
 
-    def __init__(self) -> None:
+    def __init__(self, items: list[Any] | None = None) -> None:
         self.lock = threading.Lock()
-        self._records: list[ItemRecord] = []
-        self._counts = empty_counts()
-        self.spent = Usage()  # everything spent since the last fresh run, failures included
-        self.run_spent = Usage()  # the same, for the current run() or retry_failed() call only
+        self.reset_all(items or [])
 
     # -- reading (any thread) ---------------------------------------------------------
 
@@ -147,7 +144,8 @@ class RecordBook:
         with self.lock:
             self._records = [ItemRecord(i, item) for i, item in enumerate(items)]
             self._counts = self._count()
-            self.spent = self.run_spent = Usage()
+            self.spent = Usage()  # everything spent since the last fresh run, failures included
+            self.run_spent = Usage()  # the same, for the current run() or retry_failed() only
 
     def reset_unfinished(self, items: list[Any]) -> list[int]:
         """Retry: put the records not DONE back to PENDING, in place; returns their indices."""
