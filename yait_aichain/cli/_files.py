@@ -17,11 +17,11 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 from .._text import json_bytes, json_loads
-from ..pool import DONE
+from ..pool import DONE, ItemRecord
 from ._common import CliError
 
 
@@ -203,11 +203,6 @@ def job_records(ran: list[Any], items: Items, todo: list[int], previous: Previou
     """One record per input item, in input order: those of this run (``ran``, parallel to
     ``todo``) and, for the others, a reused record rebuilt from the output file's DONE line
     (``from_checkpoint=True``: not run now, so left out of the timings)."""
-    from dataclasses import replace
-
-    from .._usage import Usage
-    from ..pool import ItemRecord
-
     by_position = dict(zip(todo, ran, strict=True))
     records = []
     for position, item_id in enumerate(items.ids):
@@ -217,7 +212,7 @@ def job_records(ran: list[Any], items: Items, todo: list[int], previous: Previou
             continue
         line = previous.done_lines.get(id_key(item_id), {})
         records.append(ItemRecord(position, {}, status=DONE, output=line.get("output"),
-                                  usage=Usage(), from_checkpoint=True, duration=0.0))
+                                  from_checkpoint=True, duration=0.0))
     return records
 
 
@@ -307,10 +302,7 @@ def check_distinct(paths: dict[str, str | None]) -> None:
         CliError: names both flags and both paths.
     """
     given = [(flag, path) for flag, path in paths.items() if path]
-    for i, (flag_a, a) in enumerate(given):
-        for flag_b, b in given[i + 1:]:
-            if same_file(a, b):
-                raise CliError(
-                    f"{flag_a} {a} and {flag_b} {b} are the same file (or links to one); "
-                    f"writing one would overwrite the other, so give them different files"
-                )
+    for (flag_a, a), (flag_b, b) in itertools.combinations(given, 2):
+        if same_file(a, b):
+            raise CliError(f"{flag_a} {a} and {flag_b} {b} are the same file (or links to one); "
+                           "writing one would overwrite the other, so give them different files")
