@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,8 +63,7 @@ def _change(old: Any, new: Any) -> str:
     if old is None or new is None:
         return f"{'none' if old is None else repr(old)} -> {'none' if new is None else repr(new)}"
     a, b = _text(old), _text(new)
-    pairs = enumerate(zip(a, b, strict=False))
-    start = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
+    start = len(os.path.commonprefix([a, b]))  # where they first differ
     quote = isinstance(old, str) or isinstance(new, str)
     return f"{_shown(a, start, quote)} -> {_shown(b, start, quote)}"
 
