@@ -286,12 +286,8 @@ def same_file(a: str, b: str) -> bool:
         return False
     try:
         return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        pass
-    try:
+    except OSError:  # one of them does not exist (yet)
         return os.path.realpath(a) == os.path.realpath(b)
-    except (OSError, ValueError):
-        return False
 
 
 def check_distinct(paths: dict[str, str | None]) -> None:
