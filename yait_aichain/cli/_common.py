@@ -93,16 +93,14 @@ def build_model(
     """
     from ..models import Model
 
-    extra = options or {}
+    settings = {"provider": args.provider, "base_url": args.base_url, **(options or {})}
     try:
-        return Model(args.model, provider=args.provider, base_url=args.base_url, **extra), None
+        return Model(args.model, **settings), None
     except MissingAPIKeyError as exc:
         if placeholder_key is None:
             raise CliError(f"{exc}; or try --dry-run, which needs no key") from None
         note = f"no API key found: a real run needs {exc.env_var or 'a key'}"
-        model = Model(args.model, provider=args.provider, base_url=args.base_url,
-                      api_key=placeholder_key, **extra)
-        return model, note
+        return Model(args.model, api_key=placeholder_key, **settings), note
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
 
