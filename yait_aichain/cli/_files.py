@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from .._text import json_bytes, json_loads
@@ -40,9 +41,7 @@ def id_key(item_id: Any) -> str:
 
 
 def input_format(path: str, forced: str | None) -> str:
-    if forced:
-        return forced
-    return "csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl"
+    return forced or ("csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl")
 
 
 @contextmanager
@@ -174,8 +173,7 @@ def read_previous(path: str) -> Previous:
     """Read an earlier output file; the last line for an id decides its status."""
     prev = Previous()
     try:
-        with open(path, "rb") as stream:
-            data = stream.read()
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         return prev
     except OSError as exc:

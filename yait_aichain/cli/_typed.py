@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from ..pool._rows import FACT_COLUMNS, flat_fields, write_csv
@@ -31,8 +32,7 @@ def output_arguments(args: argparse.Namespace) -> dict[str, Any]:
     if not args.schema:
         return {"max_reasks": args.max_reasks}
     try:
-        with open(args.schema, encoding="utf-8") as stream:
-            schema = json.load(stream)
+        schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
     except OSError as exc:
         raise CliError(f"cannot read --schema {args.schema}: {exc.strerror or exc}") from None
     except ValueError as exc:
