@@ -24,7 +24,6 @@ from ..errors import ConfigurationError
 from ..ratelimit._adaptive import AutoFlows, check_auto
 from ._html import render_page
 from ._summary import summarise
-from ._svg import layout
 
 __all__ = ["render_report", "write_report"]
 
@@ -64,8 +63,7 @@ def render_report(
     if labels is not None and len(labels) != len(records):
         raise ConfigurationError(f"labels has {len(labels)} entries for {len(records)} records")
     summary = summarise(records, _flow_cap(records, max_flows), usage)
-    return render_page(records, summary, layout(records, summary, labels), title=title,
-                       labels=labels)
+    return render_page(records, summary, title=title, labels=labels)
 
 
 def write_report(

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..pool._status import FAILED
 from ._summary import RunSummary, seconds
-from ._svg import STATUS_COLOURS, Layout, render_svg
+from ._svg import STATUS_COLOURS, layout, render_svg
 
 MAX_FAILURE_ROWS = 200
 MESSAGE_CHARS = 500
@@ -102,7 +102,7 @@ def _failures(records: Sequence[Any], labels: Sequence[Any] | None) -> str:
     )
 
 
-def render_page(records: Sequence[Any], summary: RunSummary, lay: Layout, *, title: str,
+def render_page(records: Sequence[Any], summary: RunSummary, *, title: str,
                 labels: Sequence[Any] | None = None) -> str:
     """The whole HTML document as a str."""
     from .. import __version__
@@ -122,7 +122,7 @@ def render_page(records: Sequence[Any], summary: RunSummary, lay: Layout, *, tit
          "to its end</p>"),
         _cards(summary),
         _legend(),
-        render_svg(lay, summary.max_flows),
+        render_svg(layout(records, summary, labels), summary.max_flows),
         _failures(records, labels),
         f"<footer>yait-aichain {escape(__version__)} run report</footer>",
         "</body></html>",
