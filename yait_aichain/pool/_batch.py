@@ -187,7 +187,7 @@ class BatchRun:
             try:
                 messages = skill.render(_inputs(step, it.accumulated))
             except TemplateError as exc:
-                self._step_failed(step, it, exc)
+                self._step_ended(step, it, None, exc)
                 continue
             key = f"s{step.index}-i{it.rec.index}"
             requests.append(BatchRequest(key, skill.model, messages, skill.output,
@@ -212,41 +212,35 @@ class BatchRun:
         it.usage = it.usage + result.usage
         it.requests += 0 if result.shared else 1
         it.shared = it.shared or result.shared
-        if result.error is not None:
-            self._step_failed(step, it, result.error)
-            return
-        output = result.output
+        output, error = result.output, result.error
         typed = getattr(step.runner, "_typed", None)
-        if typed is not None and typed.validates:
+        if error is None and typed is not None and typed.validates:
             output, problems = typed.check(output)
             if problems:
-                self._step_failed(step, it, OutputValidationError(
+                error = OutputValidationError(
                     f"the batch answer does not match {typed.name}: {problems[0]}; "
                     f"retry_failed(mode='live') re-asks", raw=result.output, errors=problems,
-                    schema_name=typed.name))
-                return
-        self._stepped(step, it, output)
+                    schema_name=typed.name)
+        self._step_ended(step, it, output, error)
 
     def _local_step(self, step: Step, alive: list[_Item]) -> None:
         for it in alive:
             record, _ = _run_step(step, it.accumulated)  # as a live Chain runs it
             it.usage, it.requests = it.usage + record.usage, it.requests + record.requests
-            if record.exception is None:
-                self._stepped(step, it, record.output)
-            else:
-                self._step_failed(step, it, record.exception)
+            self._step_ended(step, it, record.output, record.exception)
 
-    def _stepped(self, step: Step, it: _Item, output: Any) -> None:
-        it.output = output
-        if isinstance(output, dict):
-            it.accumulated.update(output)
-        else:
-            it.accumulated[step.output_key] = output
-
-    def _step_failed(self, step: Step, it: _Item, error: BaseException) -> None:
-        """A Chain's on_step_error, as a live Chain applies it: a cancel is never skipped."""
+    def _step_ended(self, step: Step, it: _Item, output: Any, error: BaseException | None
+                    ) -> None:
+        """Keep a step's output as a live Chain does, or apply its on_step_error as a live
+        Chain does (a cancel is never subject to it)."""
         runner = self.s.runner
-        if not isinstance(runner, Chain) or isinstance(error, CancelledError):
+        if error is None:
+            it.output = output
+            if isinstance(output, dict):
+                it.accumulated.update(output)
+            else:
+                it.accumulated[step.output_key] = output
+        elif not isinstance(runner, Chain) or isinstance(error, CancelledError):
             it.error = error
         elif runner.on_step_error == "stop":
             it.stopped = True
