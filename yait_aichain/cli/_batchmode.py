@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..batch._job import DEFAULT_POLL_INTERVAL, describe
@@ -41,8 +41,7 @@ def batch_options(args: argparse.Namespace) -> dict[str, Any]:
     path = args.output + ".checkpoint"
     if args.overwrite:
         for stale in (path, path + ".batches"):
-            if os.path.exists(stale):
-                os.unlink(stale)
+            Path(stale).unlink(missing_ok=True)
     return {"mode": "batch", "poll_interval": args.poll_interval, "checkpoint": path}
 
 
