@@ -27,8 +27,9 @@ from ..chain._steps import Step
 from ..errors import (AichainError, CancelledError, ChainStepError, ConfigurationError,
                       OutputValidationError, TemplateError)
 from ..skills._skill import Skill
-from ._config import Settings, resolve_progress
+from ._config import Settings
 from ._items import SharedVariables, item_type_error
+from ._progress import resolve_progress
 from ._record import ItemRecord, Outcome, RecordBook
 from ._sharing import _real_model
 from ._status import FAILED
