@@ -275,18 +275,14 @@ def _files(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
 def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
     head = f"Content-Type: {handler._headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
     message = BytesParser(policy=HTTP).parsebytes(head + raw)
-    fields: dict[str, tuple[str | None, bytes]] = {}
-    if message.is_multipart():
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True)
-            fields[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes)
-                                 else b"")
-    if "file" not in fields:
+    parts = {str(part.get_param("name", header="content-disposition")): part
+             for part in (message.iter_parts() if message.is_multipart() else ())}
+    if "file" not in parts:
         raise _Refused(400, "Upload needs a multipart 'file' field")
-    filename, content = fields["file"]
-    purpose = fields.get("purpose", (None, b"batch"))[1].decode("utf-8", "replace")
-    return store.add_file(content, filename or "upload.jsonl", purpose)
+    content = parts["file"].get_payload(decode=True)
+    purpose = parts["purpose"].get_content() if "purpose" in parts else "batch"
+    return store.add_file(content if isinstance(content, bytes) else b"",
+                          parts["file"].get_filename() or "upload.jsonl", purpose)
 
 
 def _create(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
