@@ -57,18 +57,17 @@ _warned: set[tuple[str, str]] = set()
 
 
 @functools.lru_cache(maxsize=1024)  # read on every request: the rows are fixed
-def family_for(provider: str, model: str) -> Family | None:
-    """The first family row for this provider and (bare) model name, or None."""
+def family_for(provider: str, model: str) -> Family:
+    """The first family row for this provider and (bare) model name (every provider has a
+    catch-all row)."""
     bare = model.rsplit("/", 1)[-1]
-    return next((f for f in FAMILIES if f.provider == provider and f.pattern.search(bare)), None)
+    return next(f for f in FAMILIES if f.provider == provider and f.pattern.search(bare))
 
 
 def sampling_options(provider: str, model: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` without the sampling settings this model refuses; what is left out is
     logged once per model and setting."""
     family = family_for(provider, model)
-    if family is None:
-        return dict(options)
     kept: dict[str, Any] = {}
     for name, value in options.items():
         if name not in SAMPLING or name in family.accepts:

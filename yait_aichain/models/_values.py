@@ -82,9 +82,6 @@ class _Masked(str):
     def __repr__(self) -> str:
         return repr(_REDACTED)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_Masked, (str.__str__(self),))
-
 
 class _Secret:
     """Holds an API key; its repr never shows it (tracebacks with locals, debuggers)."""

@@ -202,9 +202,7 @@ class _Walk:
         if limit is not None and objects > limit:
             raise self.fail(path, f"objects nested {objects} levels deep (the limit is "
                             f"{limit})", "flatten the schema")
-        props = node.get("properties") or {}
-        if not isinstance(props, dict):
-            raise self.fail(path, "'properties' that is not an object", "fix the schema")
+        props = node.get("properties") or {}  # check_shape made sure it is an object
         # Declared fields plus allowed extras close to the declared fields (narrower, so
         # still valid); with no declared field at all the object is a map, and a closed
         # map could only ever be empty.

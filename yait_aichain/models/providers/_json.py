@@ -36,8 +36,6 @@ def parse_json(text: str) -> Any:
     Raises:
         ValueError: no complete JSON value was found (also when it was cut off).
     """
-    if not isinstance(text, str):
-        raise ValueError(f"expected text, got {type(text).__name__}")
     s = text.strip().lstrip("\ufeff")
     for candidate in (s, *(m.group(1).strip() for m in _FENCE.finditer(s))):
         try:
