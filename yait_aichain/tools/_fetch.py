@@ -95,9 +95,8 @@ class Fetcher:
     One connection pool and no per-fetch state: one instance can be shared between
     threads; a pickled copy opens its own connections. The settings are convertToMD's,
     plus test seams: ``resolver(host, port) -> [ip, ...]`` (default getaddrinfo),
-    ``dialer(sockaddr, timeout) -> socket`` and ``verify``: True (the CA bundle named by
-    ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` when set, as for model calls) or a CA
-    bundle path, never False.
+    ``dialer(sockaddr, timeout) -> socket`` and ``verify``: True (the environment's CA
+    bundle, as for model calls: ``models._transport.ca_bundle``) or a path, never False.
     """
 
     allow_private: bool = False

@@ -123,9 +123,7 @@ def _paragraphs(frame: Any) -> str:
     return "".join(_render.paragraph(p.text) for p in frame.paragraphs)
 
 
-def _shape_html(shape: Any, title_id: int | None) -> str:
-    if shape.shape_id == title_id:  # already the heading
-        return ""
+def _shape_html(shape: Any) -> str:
     if getattr(shape, "has_table", False):
         return _render.table([[cell.text for cell in row.cells] for row in shape.table.rows])
     if getattr(shape, "has_text_frame", False):
@@ -139,8 +137,8 @@ def _slide(slide: Any, number: int) -> str:
     if title is not None and title.has_text_frame and title.text_frame.text.strip():
         heading += ": " + title.text_frame.text
     html = [_render.heading(2, heading)]
-    title_id = title.shape_id if title is not None else None
-    html += [_shape_html(s, title_id) for s in _shapes(slide.shapes)]
+    title_id = title.shape_id if title is not None else None  # already the heading
+    html += [_shape_html(s) for s in _shapes(slide.shapes) if s.shape_id != title_id]
     if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
         notes = _paragraphs(slide.notes_slide.notes_text_frame)
         if notes:
