@@ -192,16 +192,15 @@ class Journal:
         its key for :meth:`record` and return False."""
         key = self.key(rec.variables)
         entry = self._done.get(key)
-        if entry is None:
-            self._pending[rec.index] = key
-            return False
-        output = entry["output"]
-        if callable(self._revive):
+        output = None if entry is None else entry["output"]
+        if entry is not None and callable(self._revive):
             try:
                 output = self._revive(output)
             except Exception:  # noqa: BLE001 - a stored result that no longer validates
-                self._pending[rec.index] = key
-                return False
+                entry = None
+        if entry is None:
+            self._pending[rec.index] = key
+            return False
         now = time.time()
         book.end(rec, DONE, start=now, end=now, duration=0.0, output=output, from_checkpoint=True)
         return True
