@@ -133,7 +133,6 @@ class Checkpoint:
 
 
 def check_checkpoint(value: Any) -> Checkpoint | None:
-    """None, a Checkpoint, or a path made into one."""
     return value if value is None or isinstance(value, Checkpoint) else Checkpoint(value)
 
 

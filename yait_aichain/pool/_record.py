@@ -195,7 +195,6 @@ class RecordBook:
             self._move(rec, RUNNING)
 
     def end(self, rec: ItemRecord, status: Status, **facts: Any) -> None:
-        """End ``rec`` with ``status`` and the given fields (output, error, usage, ...)."""
         with self.lock:
             if rec.end is None and "end" not in facts:
                 rec.end = time.time()

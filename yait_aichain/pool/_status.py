@@ -34,5 +34,4 @@ FINAL = frozenset({DONE, FAILED, CANCELLED})
 
 
 def empty_counts() -> dict[Status, int]:
-    """A status dict with every key present, all zero."""
-    return {code: 0 for code in Status}
+    return dict.fromkeys(Status, 0)
