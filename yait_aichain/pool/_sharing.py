@@ -44,9 +44,7 @@ class Sharing:
     def follows(self, rec: ItemRecord) -> bool:
         """True when an earlier item sends the very same request: ``rec`` waits for it."""
         key = self._key(rec.variables)
-        if key is None:
-            return False
-        leader = self._leaders.setdefault(key, rec.index)
+        leader = rec.index if key is None else self._leaders.setdefault(key, rec.index)
         if leader == rec.index:
             return False
         self._followers.setdefault(leader, []).append(rec)
