@@ -115,9 +115,8 @@ class Handler(LeanRequestHandler):
             # Scripted faults come first; only a request that would be served counts
             # against the limits.
             estimate = W.requested_output(info.body)
-            decision = core.limiter.admit(info.provider, self._key or "", info.input_tokens,
-                                          estimate)
-            self._limit_state = decision
+            decision = self._limit_state = core.limiter.admit(
+                info.provider, self._key or "", info.input_tokens, estimate)
             if decision.exceeded is not None:
                 return self._over_limit(info, decision)
             value, fault = self._value(info)
