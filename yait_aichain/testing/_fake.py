@@ -55,10 +55,7 @@ class FakeModel:
         with self._lock:
             self.calls.append((messages, output, options))
             queued = self._queue.popleft() if self._queue else _NOTHING
-        if self.latency:
-            scope.sleep(self.latency)
-        else:
-            scope.check()
+        scope.sleep(self.latency)  # with no latency: only the cancellation check
         if isinstance(queued, BaseException):
             scope.record(Usage(), 1)
             raise queued
