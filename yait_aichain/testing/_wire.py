@@ -98,8 +98,7 @@ def api_key(provider: str, headers: Mapping[str, str]) -> str | None:
         return headers.get("x-api-key")
     if provider == GEMINI:
         return headers.get("x-goog-api-key")
-    auth = headers.get("authorization") or ""
-    scheme, _, token = auth.partition(" ")
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
 
 
