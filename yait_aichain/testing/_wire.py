@@ -331,9 +331,8 @@ def invalid_instance(schema: Any, text: str) -> Any:
     """A value that breaks ``schema``: an object loses its first required field (or its
     first field gets a value of the wrong type); anything else becomes the wrong type."""
     value = example(schema, text)
-    node = _root(schema)
     if isinstance(value, dict) and value:
-        required = [r for r in node.get("required") or [] if r in value]
+        required = [r for r in _root(schema).get("required") or [] if r in value]
         if required:
             del value[required[0]]
         else:
