@@ -29,9 +29,6 @@ from ._common import (
 DEMO_MODEL = "claude-sonnet-4-6"
 DEMO_PROMPT = "Summarise in two sentences:\n\n{text}"
 DEMO_KEY = "demo-key-not-secret"  # the simulator accepts any key
-DEFAULT_ITEMS = 50
-DEFAULT_LATENCY = 2.0
-DEFAULT_MAX_FLOWS = 10
 
 DESCRIPTION = """\
 Run the article's example: N documents through one Skill, first (optionally) in a plain
@@ -45,13 +42,13 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="see Pool beat a for-loop, offline, in ~15 seconds",
                        description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--items", type=positive_int, default=DEFAULT_ITEMS, metavar="N",
+    p.add_argument("--items", type=positive_int, default=50, metavar="N",
                    help="documents to summarise (default: %(default)s)")
-    p.add_argument("--latency", type=positive_float, default=DEFAULT_LATENCY, metavar="S",
+    p.add_argument("--latency", type=positive_float, default=2.0, metavar="S",
                    help="simulated seconds per call, on average (default: %(default)s)")
     p.add_argument("--jitter", type=non_negative_float, default=None, metavar="S",
                    help="spread of the simulated latency (default: a tenth of --latency)")
-    p.add_argument("--max-flows", type=positive_int, default=DEFAULT_MAX_FLOWS, metavar="N",
+    p.add_argument("--max-flows", type=positive_int, default=10, metavar="N",
                    help="calls in flight at once (default: %(default)s)")
     p.add_argument("--loop", type=positive_int, nargs="?", const=3, default=None, metavar="N",
                    help="first time a real for-loop over N documents (default N: 3)")
@@ -87,7 +84,7 @@ def demo_command(args: argparse.Namespace) -> int:
             model = Model(DEMO_MODEL, api_key=DEMO_KEY, base_url=sim.anthropic_base_url)
             where = (f"calls go to a local LLM simulator at {sim.url} (~{args.latency:g} s per "
                      "call); no key, nothing leaves this machine")
-        skill = Skill(model=model, input={"messages": [{"role": "user", "parts": [DEMO_PROMPT]}]})
+        skill = Skill(model, prompt=DEMO_PROMPT)
         documents = [{"text": f"Document {i} content..."} for i in range(args.items)]
         say(out, f"yait-aichain demo: {args.items} documents, Skill({model.name}) -> "
                  f"Pool(max_flows={args.max_flows})")
