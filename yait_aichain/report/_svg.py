@@ -55,7 +55,6 @@ class Bar:
 class Layout:
     """Every position of one timeline, in SVG pixels."""
 
-    width: int
     height: int
     span: float  # seconds shown across the plot
     scale: float  # pixels per second
@@ -155,7 +154,7 @@ def layout(records: Sequence[Any], summary: RunSummary,
                     if b is not None and rec.flows)
     limits = tuple(next(same) for _, same in itertools.groupby(starts, key=lambda s: s[1]))
     total = BARS_TOP + len(records) * pitch + 28
-    return Layout(WIDTH, math.ceil(total), span, scale, pitch, tuple(bars), load,
+    return Layout(math.ceil(total), span, scale, pitch, tuple(bars), load,
                   limits if len(limits) > 1 else ())
 
 
@@ -233,8 +232,8 @@ def _row_labels(lay: Layout) -> list[str]:
 def render_svg(lay: Layout, max_flows: int) -> str:
     """The inline ``<svg>`` element of a layout (no namespace needed inside HTML)."""
     parts = [
-        (f'<svg class="timeline" width="{lay.width}" height="{lay.height}" '
-         f'viewBox="0 0 {lay.width} {lay.height}" role="img" '
+        (f'<svg class="timeline" width="{WIDTH}" height="{lay.height}" '
+         f'viewBox="0 0 {WIDTH} {lay.height}" role="img" '
          f'aria-label="timeline of {len(lay.bars)} items">'),
         ('<defs><pattern id="wait" width="6" height="6" patternUnits="userSpaceOnUse" '
          'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff" '
