@@ -103,13 +103,9 @@ def _retries(x: float, width: float, duration: float, attempts: int, wait: float
         return (((x, wait * scale),) if wait > 0 else ()), ()
     work = (duration - wait) / attempts
     gap = wait / extra
-    waits, ticks = [], []
-    for k in range(1, extra + 1):
-        begin = k * work + (k - 1) * gap
-        if gap > 0:
-            waits.append((x + begin * scale, gap * scale))
-        ticks.append(x + (begin + gap) * scale)
-    return tuple(waits), tuple(ticks)
+    begins = [k * work + (k - 1) * gap for k in range(1, extra + 1)]  # after each attempt
+    waits = tuple((x + begin * scale, gap * scale) for begin in begins) if gap > 0 else ()
+    return waits, tuple(x + (begin + gap) * scale for begin in begins)
 
 
 def _begin(rec: Any, t0: float | None) -> float | None:
