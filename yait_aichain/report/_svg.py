@@ -72,10 +72,8 @@ def _clip(text: str, limit: int = TITLE_CHARS) -> str:
 
 def _title(rec: Any, label: Any, duration: float | None) -> str:
     head = f"#{rec.index}" + (f" (id {label})" if label is not None else "") + f" {rec.status_name}"
-    if rec.from_checkpoint:
-        facts = ["from the checkpoint, not run"]
-    else:
-        facts = [seconds(duration) if duration is not None else "never started"]
+    facts = ["from the checkpoint, not run" if rec.from_checkpoint
+             else "never started" if duration is None else seconds(duration)]
     if rec.attempts:
         facts.append(f"{rec.attempts} attempt{'s' if rec.attempts != 1 else ''}")
     if rec.wait_seconds:
@@ -164,7 +162,7 @@ def _f(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _axis(lay: Layout, y_label: float) -> list[str]:
+def _axis(lay: Layout) -> list[str]:
     step = _nice_step(lay.span)
     out = []
     bottom = lay.height - 24
@@ -174,7 +172,7 @@ def _axis(lay: Layout, y_label: float) -> list[str]:
         out.append(f'<line x1="{_f(x)}" y1="{BARS_TOP - 4}" x2="{_f(x)}" y2="{_f(bottom)}" '
                    f'stroke="#d0d7de" stroke-width="1"/>')
         text = f"{_f(t)} s"
-        for ty in (y_label, bottom + 16):
+        for ty in (BARS_TOP - 10, bottom + 16):
             out.append(f'<text x="{_f(x)}" y="{_f(ty)}" text-anchor="middle">{escape(text)}</text>')
         t += step
     return out
@@ -236,7 +234,7 @@ def render_svg(lay: Layout, max_flows: int) -> str:
          f'fill-opacity="0.45"/><rect width="2" height="6" fill="{_INK}" fill-opacity="0.6"/>'
          "</pattern></defs>"),
         *_load_strip(lay, max_flows),
-        *_axis(lay, BARS_TOP - 10),
+        *_axis(lay),
         *_row_labels(lay),
         '<g class="bars" shape-rendering="crispEdges">',
     ]
