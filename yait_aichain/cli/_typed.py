@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def output_arguments(args: argparse.Namespace) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise CliError(f"--schema {args.schema} must hold a JSON Schema object, got "
                        f"{type(schema).__name__}")
-    name = os.path.splitext(os.path.basename(args.schema))[0] or "response"
+    name = Path(args.schema).stem or "response"
     return {"output": {"format": {"type": "json_schema", "schema": schema, "name": name}},
             "max_reasks": args.max_reasks}
 
@@ -63,19 +62,13 @@ class CsvResults:
         self._delimiter = "\t" if path.lower().endswith(".tsv") else ","
 
     def write(self, line: dict[str, Any]) -> None:
-        usage = line.get("usage") or {}
-        error = line.get("error") or {}
+        error = line["error"] or {}
+        facts = {**line, **line["usage"], "error_type": error.get("type"),
+                 "error": error.get("message")}
         row: dict[str, Any] = {"id": line["id"], "status": line["status"]}
-        for name, value in flat_fields(line.get("output")).items():
+        for name, value in flat_fields(line["output"]).items():
             row[f"output.{name}" if name in ("id", *FACT_COLUMNS) else name] = value
-        row.update({
-            "error_type": error.get("type"), "error": error.get("message"),
-            "attempts": line.get("attempts"), "reasks": line.get("reasks", 0),
-            "input_tokens": usage.get("input_tokens"),
-            "output_tokens": usage.get("output_tokens"),
-            "total_tokens": usage.get("total_tokens"), "cost": usage.get("cost"),
-            "duration": line.get("duration"),
-        })
+        row.update((name, facts[name]) for name in FACT_COLUMNS[2:])  # after index, status
         position = self._order.get(id_key(line["id"]), len(self._order))
         self._rows.append((position, row))
         self.count += 1
