@@ -85,7 +85,8 @@ def text_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for m in messages for p in m["parts"] if p["type"] == "text"]
 
 
-#: Input tokens counted for each non-text part (an image, a file) by the estimates below.
+#: Input tokens counted for each non-text part (an image, a file) by the estimates below
+#: (``ratelimit.DEFAULT_MEDIA_TOKENS``; providers bill roughly 1-2k each).
 MEDIA_PART_TOKENS = 1500
 
 

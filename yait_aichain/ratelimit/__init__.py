@@ -4,7 +4,7 @@
 refused, within their time budget; the wait shows in each record's ``wait_seconds``.
 """
 
-from ._admit import DEFAULT_MEDIA_TOKENS
+from .._messages import MEDIA_PART_TOKENS as DEFAULT_MEDIA_TOKENS
 from ._limiter import (
     DEFAULT_MAX_PAUSE,
     DEFAULT_OUTPUT_TOKENS,

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from .. import _context
-from .._messages import MEDIA_PART_TOKENS, estimate_input_tokens
+from .._messages import estimate_input_tokens
 from .._runner import call_runner, reserve_connections
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
 from ._headers import read_headers, tighter
@@ -27,8 +27,6 @@ __all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "w
 
 logger = logging.getLogger("yait_aichain.ratelimit")
 
-#: Tokens charged per image, audio or document part (providers bill roughly 1-2k each).
-DEFAULT_MEDIA_TOKENS = MEDIA_PART_TOKENS
 # The usual rule of thumb for English text; the response's usage corrects it.
 _CHARS_PER_TOKEN = 4
 
@@ -37,7 +35,7 @@ Grants = list[tuple[RateLimit, object, int]]  # (limit, reservation handle, toke
 
 def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """A rough input-token estimate of normalised messages: characters / 4, plus
-    ``DEFAULT_MEDIA_TOKENS`` per non-text part."""
+    ``MEDIA_PART_TOKENS`` per non-text part."""
     return estimate_input_tokens(messages, _CHARS_PER_TOKEN)
 
 
