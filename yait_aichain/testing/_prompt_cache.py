@@ -96,8 +96,7 @@ class PromptCache:
         key = f"{info.provider}:{info.model}:{found[0]}"
         now = time.time()
         with self._lock:
-            expires = self._entries.get(key)
-            hit = expires is not None and expires > now
+            hit = self._entries.get(key, 0.0) > now
             if hit:
                 self._entries[key] = now + self.ttl
                 self.reads += 1
