@@ -149,11 +149,9 @@ def _string(s: dict[str, Any], text: str) -> str:
     fmt = s.get("format")
     value = _FORMATS.get(fmt, text) if isinstance(fmt, str) else text
     low, high = s.get("minLength"), s.get("maxLength")
-    if isinstance(low, int) and len(value) < low:
-        value += "." * (low - len(value))
-    if isinstance(high, int) and high >= 0 and len(value) > high:
-        value = value[:high]
-    return value
+    if isinstance(low, int):
+        value = value.ljust(low, ".")
+    return value[:high] if isinstance(high, int) and high >= 0 else value
 
 
 def _number(s: dict[str, Any], integer: bool) -> int | float:
