@@ -239,7 +239,6 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     if not todo:
         return _nothing_to_do(args, items, todo)
     ids = [items.ids[i] for i in todo]
-    writer = _open_output(args, previous, ids, run)
 
     def write(rec: Any) -> None:
         writer.write(result_line(ids[rec.index], rec))
@@ -252,8 +251,8 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
                     name="run", on_error=args.on_error, max_cost=args.max_cost,
                     max_tokens=args.max_tokens_total, **rate, **modes.batch_options(args))
     except (ConfigurationError, TypeError) as exc:
-        writer.close()
         raise CliError(str(exc)) from None
+    writer = _open_output(args, previous, ids, run)  # only once the Pool is accepted
     if args.no_wait:
         writer.close()
         return modes.submit_only(pool, args)
