@@ -174,7 +174,7 @@ class BatchRun:
             alive = [it for it in items if it.error is None and not it.stopped]
             if not alive:
                 break
-            if step.kind == "skill" and _batchable(step.runner):
+            if _batchable(step.runner):
                 if not self._batch_step(step, alive, batches):
                     return False
             else:
@@ -232,8 +232,7 @@ class BatchRun:
 
     def _step_ended(self, step: Step, it: _Item, output: Any, error: BaseException | None
                     ) -> None:
-        """Keep a step's output as a live Chain does, or apply its on_step_error as a live
-        Chain does (a cancel is never subject to it)."""
+        """Keep a step's output or apply on_step_error, as a live Chain does (never to a cancel)."""
         runner = self.s.runner
         if error is None:
             it.output = output
