@@ -283,11 +283,8 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
 def _stopped_because(pool: Any) -> str | None:
     """The circuit breaker's or the budget's message, when one stopped the run: said once,
     not once per cancelled line."""
-    for rec in pool.records:
-        reason = getattr(rec.error, "reason", None)
-        if rec.status == CANCELLED and reason in ("systemic", "budget"):
-            return str(rec.error)
-    return None
+    return next((str(rec.error) for rec in pool.records if rec.status == CANCELLED
+                 and getattr(rec.error, "reason", None) in ("systemic", "budget")), None)
 
 
 def _nothing_to_do(args: argparse.Namespace, items: Items, todo: list[int]) -> int:
