@@ -26,12 +26,8 @@ _Created = tuple[list[Request], dict[str, Any]]
 
 
 class _Refused(Exception):
-    """A request answered with this status and message, in the provider's error shape
-    (``handler._error``, as the live routes answer)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+    """``_Refused(status, message)``: a request answered with them in the provider's error
+    shape (``handler._error``, as the live routes answer)."""
 
 
 def _json(handler: Any, value: Any, status: int = 200) -> None:
@@ -345,6 +341,7 @@ def serve(handler: Any, raw: bytes) -> bool:
                     raise _Refused(401, "Invalid API key (simulated)")
                 route(handler, api, match, raw)
             except _Refused as exc:
-                handler._error(exc.status, message=str(exc))
+                status, message = exc.args
+                handler._error(status, message=message)
             return True
     return False
