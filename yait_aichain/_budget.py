@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -150,15 +151,10 @@ def models_in(runner: Any, _depth: int = 0) -> list[Any]:
     model, steps = getattr(runner, "model", None), getattr(runner, "steps", None)
     inner = [s[0] if isinstance(s, tuple) else s for s in steps] if isinstance(steps, tuple) else []
     inner += [getattr(runner, attr, None) for attr in ("runner", "func")]  # Pool, partial...
-    code = getattr(runner, "__code__", None)
-    if code is not None and hasattr(runner, "__globals__"):  # a plain function
-        cells = []
-        for cell in getattr(runner, "__closure__", None) or ():
-            with contextlib.suppress(ValueError):  # an empty cell
-                cells.append(cell.cell_contents)
-        cells += [runner.__globals__[n] for n in sorted(set(code.co_names))
-                  if n in runner.__globals__]
-        inner += [v for v in cells if isinstance(v, (Chain, Model, Pool, Skill))]
+    with contextlib.suppress(TypeError, ValueError):  # not a plain function; an empty cell
+        seen = inspect.getclosurevars(runner)
+        inner += [v for v in (*seen.nonlocals.values(), *seen.globals.values())
+                  if isinstance(v, (Chain, Model, Pool, Skill))]
     found = [model] if isinstance(model, Model) else []
     for value in inner:
         if value is not None and value is not runner:
