@@ -173,11 +173,8 @@ class RateLimit:
         requests, tokens = self._specs()
         if self.redis_url is not None:
             return RedisBackend(self.redis_url, self.key or "", requests, tokens)
-        backend = _local_backends.get(f"{pid}:{self._id}")
-        if backend is None:
-            backend = LocalBackend(requests, tokens, self._clock or time.monotonic)
-            _local_backends[f"{pid}:{self._id}"] = backend
-        return backend
+        return _local_backends.setdefault(f"{pid}:{self._id}", LocalBackend(
+            requests, tokens, self._clock or time.monotonic))
 
     def check_fits(self, tokens: int) -> None:
         """Raise ConfigurationError when one request of ``tokens`` can never fit."""
