@@ -120,7 +120,7 @@ def _openai_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, An
 def _openai_files(store: BatchStore, batch: Batch) -> tuple[str | None, str | None]:
     """The output and error files of a finished batch, written the first time asked."""
     if "output_file_id" not in batch.extra:
-        lines: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        lines: dict[str, list[dict[str, Any]]] = {"output": [], "error": []}
         for n, outcome in enumerate(batch.outcomes or (), 1):
             line: dict[str, Any] = {"id": f"batch_req_{batch.id}_{n}",
                                     "custom_id": outcome.custom_id, "response": None,
@@ -132,11 +132,10 @@ def _openai_files(store: BatchStore, batch: Batch) -> tuple[str | None, str | No
                 line["error"] = {"code": f"batch_{outcome.kind}".replace("canceled", "cancelled"),
                                  "message": f"This request could not be executed before the "
                                             f"batch was {outcome.kind} (simulated)."}
-            lines[outcome.kind == SUCCEEDED].append(line)
-        for name, good in (("output", True), ("error", False)):
+            lines["output" if outcome.kind == SUCCEEDED else "error"].append(line)
+        for name, found in lines.items():
             batch.extra[f"{name}_file_id"] = store.add_file(
-                _lines(lines[good]), f"{batch.id}_{name}.jsonl", "batch_output"
-            )["id"] if lines[good] else None
+                _lines(found), f"{batch.id}_{name}.jsonl", "batch_output")["id"] if found else None
     return batch.extra["output_file_id"], batch.extra["error_file_id"]
 
 
@@ -159,7 +158,7 @@ def _anthropic_requests(store: BatchStore, data: dict[str, Any], match: re.Match
 def _anthropic_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
     status = "ended" if batch.done else ("canceling" if batch.cancel_requested else "in_progress")
-    host = handler._headers.get("host") or f"127.0.0.1:{handler.server.server_port}"
+    host = handler.headers.get("host") or f"127.0.0.1:{handler.server.server_port}"
     return {
         "id": batch.id, "type": "message_batch", "processing_status": status,
         "request_counts": {"processing": counts["processing"], "succeeded": counts[SUCCEEDED],
@@ -269,7 +268,7 @@ def _files(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
 
 
 def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
-    head = f"Content-Type: {handler._headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
+    head = f"Content-Type: {handler.headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
     message = BytesParser(policy=HTTP).parsebytes(head + raw)
     parts = {str(part.get_param("name", header="content-disposition")): part
              for part in (message.iter_parts() if message.is_multipart() else ())}
@@ -337,7 +336,7 @@ def serve(handler: Any, raw: bytes) -> bool:
             handler._provider = api.provider
             required = handler._core.require_key
             try:
-                if required is not None and W.api_key(api.provider, handler._headers) != required:
+                if required is not None and W.api_key(api.provider, handler.headers) != required:
                     raise _Refused(401, "Invalid API key (simulated)")
                 route(handler, api, match, raw)
             except _Refused as exc:
