@@ -71,6 +71,14 @@ def test_a_chain_of_two_skill_steps_makes_exactly_two_batches(sim_env):
     assert pool.status[DONE] == 100
 
 
+def test_a_chains_own_variables_reach_its_batch_steps(sim_env):
+    chain = Chain([(Skill(Model("gpt-4o-mini"), prompt="In {lang}: {text}"), "out")],
+                  variables={"lang": "fr"})
+    live = Pool(chain, _items(2)).run()
+    assert Pool(chain, _items(2), mode="batch", poll_interval=0.01).run() == live
+    assert live[1] == "Summary: In fr: doc 1"
+
+
 def test_chain_step_failures_follow_on_step_error(sim_env):
     model = Model("claude-sonnet-4-6")
     sim_env.batches.fail_when("doc 1", status=400)

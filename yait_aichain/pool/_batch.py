@@ -117,6 +117,8 @@ class BatchRun:
         self._submit_only = submit_only
         self._sleep, self._clock = sleep, clock
         self._steps = batch_steps(settings.runner)
+        # A Chain's steps see its variables= under the item's, as Chain.run gives them.
+        self._defaults = settings.runner.variables if isinstance(settings.runner, Chain) else {}
         self.jobs: list[BatchJob] = []
         self._stream = resolve_progress(settings.progress)
         self._label = settings.name or runner_name(settings.runner, "pool")
@@ -160,7 +162,7 @@ class BatchRun:
                 rec.variables = self._shared.merge(item)
                 if journal is None or not journal.restore(self.book, rec):
                     self.book.start(rec, rec.variables)
-                    items.append(_Item(rec, dict(rec.variables)))
+                    items.append(_Item(rec, {**self._defaults, **rec.variables}))
                     continue
             else:
                 now = time.time()
