@@ -12,7 +12,7 @@ import copy
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,7 +238,7 @@ class BatchRun:
         runner = self.s.runner
         if error is None:
             it.output = output
-            if isinstance(output, dict):
+            if isinstance(output, Mapping):
                 it.accumulated.update(output)
             else:
                 it.accumulated[step.output_key] = output
