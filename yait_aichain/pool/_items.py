@@ -53,7 +53,7 @@ class ItemSource:
     def __init__(self, items: Any):
         self.lazy = not isinstance(items, (list, tuple))
         self.seen: list[Any] = [] if self.lazy else list(items)
-        self._iterable: Iterable[Any] | None = None
+        self._iterable: Iterable[Any] = ()  # the lazy items
         self._it: Iterator[Any] | None = None
         self._exhausted = False
         if not self.lazy:
@@ -77,7 +77,6 @@ class ItemSource:
         if not self.lazy:
             return self.seen, iter(enumerate(self.seen))
         started = self._it is not None or self._exhausted
-        assert self._iterable is not None  # lazy
         it = iter(self._iterable)
         if started and it is self._iterable:
             # A one-shot iterator that was already (partly) consumed: run again what was
@@ -92,7 +91,6 @@ class ItemSource:
         again = ((i, self.seen[i]) for i in indices)
         if self.lazy and not self._exhausted:
             if self._it is None:
-                assert self._iterable is not None  # lazy
                 self._it = iter(self._iterable)
             return itertools.chain(again, self._pull())
         return again
