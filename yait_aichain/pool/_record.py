@@ -117,7 +117,7 @@ class RecordBook:
     """The records of one Pool, their status counts and the money spent."""
 
     def __init__(self, items: list[Any] | None = None) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: the resets recount while holding it
         self.reset_all(items or [])
 
     # -- reading (any thread) ---------------------------------------------------------
@@ -143,7 +143,7 @@ class RecordBook:
         """Fresh run: one PENDING record per known item; usage totals start again."""
         with self.lock:
             self._records = [ItemRecord(i, item) for i, item in enumerate(items)]
-            self._counts = self._count()
+            self.recount()
             self.spent = Usage()  # everything spent since the last fresh run, failures included
             self.run_spent = Usage()  # the same, for the current run() or retry_failed() only
 
@@ -153,7 +153,7 @@ class RecordBook:
             indices = [rec.index for rec in self._records if rec.status in UNFINISHED]
             for i in indices:
                 self._records[i] = ItemRecord(i, items[i])
-            self._counts = self._count()
+            self.recount()
             self.run_spent = Usage()
         return indices
 
@@ -170,10 +170,7 @@ class RecordBook:
     def recount(self) -> None:
         """Rebuild the counts (after an interrupt that may have landed between two updates)."""
         with self.lock:
-            self._counts = self._count()
-
-    def _count(self) -> dict[Status, int]:
-        return {**empty_counts(), **Counter(rec.status for rec in self._records)}
+            self._counts = {**empty_counts(), **Counter(rec.status for rec in self._records)}
 
     # -- transitions (the calling thread only) -----------------------------------------
 
