@@ -30,27 +30,27 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a run needs besides the items. Checked (and normalised) when built, so a
-    bad value fails at ``Pool(...)`` or at ``pool.attr = value``, never mid-run."""
+    """Everything a run needs besides the items (defaults: ``Pool``'s). Checked and normalised
+    when built, so a bad value fails at ``Pool(...)`` or ``pool.attr = value``, never mid-run."""
 
     runner: Any
-    max_flows: int | str | AutoFlows = DEFAULT_MAX_FLOWS  # an int, "auto" or AutoFlows(...)
-    on_error: str = "collect"
-    timeout: float | None = None
-    deadline: float | None = None
-    progress: Any = None  # True, False, None (only on a terminal), a stream or a tqdm
-    on_item_done: Callable[[Any], Any] | None = None
-    max_cost: float | None = None
-    max_tokens: int | None = None
-    name: str | None = None
-    executor: Any = None  # a caller-owned concurrent.futures.Executor, or None (threads)
-    worker_context: Callable[[], Any] | None = None  # entered around each item
-    rate_limit: Any = None  # a RateLimit for every model call inside the items, or None
-    checkpoint: Any = None  # a path or a pool._checkpoint.Checkpoint, or None
-    checkpoint_key: str | None = None  # the version of a plain-callable runner
-    mode: str = "live"  # or "batch": the providers' Batch APIs (pool/_batch.py)
-    poll_interval: float = 60.0  # seconds between two looks at running batches
-    breaker: Any = True  # True, False or a CircuitBreaker; normalised to one or None
+    max_flows: int | str | AutoFlows  # an int, "auto" or AutoFlows(...)
+    on_error: str
+    timeout: float | None
+    deadline: float | None
+    progress: Any  # True, False, None (only on a terminal), a stream or a tqdm
+    on_item_done: Callable[[Any], Any] | None
+    max_cost: float | None
+    max_tokens: int | None
+    name: str | None
+    executor: Any  # a caller-owned concurrent.futures.Executor, or None (threads)
+    worker_context: Callable[[], Any] | None  # entered around each item
+    rate_limit: Any  # a RateLimit for every model call inside the items, or None
+    checkpoint: Any  # a path or a pool._checkpoint.Checkpoint, or None
+    checkpoint_key: str | None  # the version of a plain-callable runner
+    mode: str  # "live", or "batch": the providers' Batch APIs (pool/_batch.py)
+    poll_interval: float  # seconds between two looks at running batches
+    breaker: Any  # True, False or a CircuitBreaker; normalised to one or None
 
     @property
     def auto(self) -> AutoFlows | None:
