@@ -10,10 +10,10 @@ items). Only the standard token units are priced (input, output, cache reads and
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from .._checks import NUMBER, checked
 from .._usage import Usage
@@ -26,6 +26,7 @@ _PRICE_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "gemini": "goo
 #: All three providers bill batch requests at half the live rates; used when the data has
 #: no batch rate of its own for a model, and for a ``price=`` the caller gave.
 BATCH_DISCOUNT = 0.5
+R = TypeVar("R")
 _FIELDS = ("input", "output", "cache_read", "cache_write")
 
 
@@ -54,16 +55,18 @@ class Price:
     def cost(self, usage: Usage) -> float:
         """USD for one call's usage. ``usage.input_tokens`` counts every prompt token,
         the cached ones included (as all three providers report them, once summed)."""
-        rate = self
-        for start, tier in self.tiers:
-            if usage.input_tokens >= start:
-                rate = tier
+        rate = _tier(self, self.tiers, usage.input_tokens)
         read, write = usage.cache_read_tokens, usage.cache_write_tokens
         total = (max(usage.input_tokens - read - write, 0) * rate.input
                  + read * (rate.input if rate.cache_read is None else rate.cache_read)
                  + write * (rate.input if rate.cache_write is None else rate.cache_write)
                  + usage.output_tokens * rate.output)
         return round(total / 1e6, 10)
+
+
+def _tier(base: R, tiers: Sequence[tuple[int, R]], tokens: int) -> R:
+    """The rate of the last tier that starts at or below ``tokens``, else ``base``."""
+    return next((rate for start, rate in reversed(tiers) if tokens >= start), base)
 
 
 def _scaled(price: Price, factor: float) -> Price:
@@ -137,11 +140,7 @@ def _from_data(prices: Any) -> Price | None:
             return None
         if not hasattr(value, "tiers"):
             return float(value)
-        rate = value.base
-        for tier in value.tiers:
-            if tokens >= tier.start:
-                rate = tier.price
-        return float(rate)
+        return float(_tier(value.base, [(t.start, t.price) for t in value.tiers], tokens))
 
     def level(tokens: int) -> Price:
         # Every field is a float for input/output, checked above.

@@ -89,9 +89,9 @@ class GeminiAdapter(Adapter):
             config["responseSchema"] = gemini_schema(output.schema)
         if config:
             body["generationConfig"] = config
-        name = model[len("models/"):] if model.startswith("models/") else model
         # Quote the name so it cannot reshape the path (``../``, ``?``).
-        return WireRequest(f"/v1beta/models/{quote(name, safe='-._~')}:generateContent", body)
+        name = quote(model.removeprefix("models/"), safe="-._~")
+        return WireRequest(f"/v1beta/models/{name}:generateContent", body)
 
     def _parse(self, data: dict[str, Any], output: OutputSpec) -> tuple[Any, Any]:
         """The first candidate's text or JSON."""
