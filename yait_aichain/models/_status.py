@@ -37,11 +37,15 @@ _SECRETISH = re.compile(
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-goog-request-id", "cf-ray")
 
 
+def redact(text: str) -> str:
+    """``text`` with anything key-like (a key, a query-string secret) masked."""
+    return _SECRETISH.sub(lambda m: (m.group(2) or "") + "***", text)
+
+
 def sanitise(text: str, limit: int = BODY_EXCERPT_CHARS) -> str:
-    """A short single-line excerpt with anything key-like masked (and printable: no lone
-    surrogate from a JSON escape reaches a log, a record or a report)."""
-    text = _SECRETISH.sub(lambda m: (m.group(2) or "") + "***" if m.group(2) else "***", text)
-    text = printable(" ".join(text.split()))
+    """A short single-line excerpt, :func:`redact`-ed and printable (no lone surrogate
+    from a JSON escape reaches a log, a record or a report)."""
+    text = printable(" ".join(redact(text).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -33,18 +33,13 @@ from ..errors import (
     APIError, APITimeoutError, ConfigurationError, NetworkError, ResponseTooLargeError,
 )
 from ._connect import POOL_CLASSES
+from ._status import redact
 
 #: Connections kept per host before the pool grows; above requests' default of 10 so that
 #: the common "50 threads" case never sees "Connection pool is full".
 DEFAULT_POOL_SIZE = 64
 _READ_CHUNK = 65536
-_QUERY_SECRET = re.compile(r"(?i)((?:key|api_key|apikey|token|access_token)=)[^&\s'\"]+")
 _LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{4,}(?![\w.])")
-
-
-def redact(text: str) -> str:
-    """Mask query-string secrets that an error message might quote."""
-    return _QUERY_SECRET.sub(r"\1***", text)
 
 
 def ca_bundle(verify: bool | str = True) -> bool | str:
