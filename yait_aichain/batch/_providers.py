@@ -250,8 +250,7 @@ class GeminiBatches(Backend):
         path = wire.path.replace(":generateContent", ":batchGenerateContent")
         data = http.json("POST", path, {"batch": {
             "displayName": "yait_aichain", "inputConfig": {"requests": {"requests": entries}}}})
-        name = str(data.get("name") or "")
-        return name.split("/", 1)[1] if name.startswith("batches/") else name
+        return str(data.get("name") or "").removeprefix("batches/")
 
     def state(self, data: dict[str, Any]) -> Poll:
         meta = _obj(data.get("metadata"))
