@@ -171,14 +171,12 @@ class BatchStore:
             ids = list(self.batches)
         return [b for b in (self.get(i, reply) for i in ids) if b is not None]
 
-    def cancel(self, batch_id: str) -> Batch | None:
+    def cancel(self, batch_id: str) -> None:
         with self.lock:
             batch = self.batches.get(batch_id)
-            if batch is None or batch.done:
-                return batch
-            batch.cancel_requested = batch.ended = time.time()
-            batch.outcomes = [Outcome(cid, CANCELED, 0) for cid, _, _ in batch.requests]
-        return batch
+            if batch is not None and not batch.done:
+                batch.cancel_requested = batch.ended = time.time()
+                batch.outcomes = [Outcome(cid, CANCELED, 0) for cid, _, _ in batch.requests]
 
     def delete(self, batch_id: str) -> bool:
         with self.lock:
