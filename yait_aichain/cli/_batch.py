@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .._usage import Usage
@@ -127,8 +128,7 @@ def _unescape(text: str) -> str:
 
 def _read_file(path: str, flag: str) -> str:
     try:
-        with open(path, encoding="utf-8") as stream:
-            return stream.read()
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read the {flag} file {path}: {exc.strerror or exc}") from None
 
