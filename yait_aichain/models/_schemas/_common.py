@@ -87,17 +87,15 @@ def walk_refs(node: Any, root: dict[str, Any], provider: str, path: str,
     ``seen`` remembers each reference already followed, so a definition used in many
     places is walked once (shared definitions would otherwise cost exponential time)."""
     seen = {} if seen is None else seen
-    if isinstance(node, list):
-        return any([walk_refs(v, root, provider, f"{path}[{i}]", stack, seen)
-                    for i, v in enumerate(node)])
     if not isinstance(node, dict):
         return False
-    recursive = False
     ref = node.get("$ref")
-    if isinstance(ref, str):
-        recursive = _follow(ref, root, provider, path, stack, seen)
-    return any([recursive] + [walk_refs(v, root, provider, f"{path}.{k}", stack, seen)
-                              for k, v in node.items() if k != "$ref"])
+    recursive = isinstance(ref, str) and _follow(ref, root, provider, path, stack, seen)
+    # Only where a keyword holds schemas (as check_shape walks): an enum value or a
+    # default that happens to hold "$ref" is data, not a reference.
+    return any([recursive] + [walk_refs(sub, root, provider, child, stack, seen)
+                              for key, value in node.items()
+                              for child, sub in _subschemas(key, value, path)])
 
 
 def _follow(ref: str, root: dict[str, Any], provider: str, path: str,
