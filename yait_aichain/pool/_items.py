@@ -33,12 +33,10 @@ def check_chain_items(runner: Any, items: list[Any] | None, shared: Mapping[str,
     if not isinstance(runner, Chain) or runner.on_step_error != "raise" or items is None:
         return
     base = set(shared or {})
-    seen: set[frozenset[str]] = set()
+    firsts: dict[frozenset[str], int] = {}  # each distinct set of keys, at its first item
     for index, item in enumerate(items, start=first):
-        keys = frozenset(item)
-        if keys in seen:
-            continue
-        seen.add(keys)
+        firsts.setdefault(frozenset(item), index)
+    for keys, index in firsts.items():
         try:
             runner.check_variables(base | keys)
         except ChainStepError as exc:
