@@ -63,7 +63,6 @@ class Run:
         self._outer = _context.current()
         # The run's deadline, set once: within any enclosing run's (a Pool inside an item).
         self._scope = self._outer.child(timeout=s.deadline)
-        # max_flows="auto": a controller decides the flows from what every call reports.
         self.controller = None if s.auto is None else FlowController(s.auto)
         observers = () if self.controller is None else (self.controller,)
         runner = with_rate_limits(s.runner, s.rate_limit, observers)
@@ -76,7 +75,6 @@ class Run:
         self._abort_reason = "interrupt"
         self._exhausted = self._checked = self._first_done = False
         self._next_scan = 0.0
-        # Identical requests sent once, and the prompt-cache warm-up (pool/_sharing.py).
         self._sharing = Sharing(s.runner)
         self._shared_ended: list[ItemRecord] = []  # followers whose leader has ended
         self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
