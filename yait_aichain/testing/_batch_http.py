@@ -30,8 +30,8 @@ class _Refused(Exception):
     shape (``handler._error``, as the live routes answer)."""
 
 
-def _json(handler: Any, value: Any, status: int = 200) -> None:
-    handler._send(status, json.dumps(value, separators=(",", ":")).encode("utf-8"))
+def _json(handler: Any, value: Any) -> None:
+    handler._send(200, json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 def _rfc3339(stamp: float | None) -> str | None:
