@@ -1,9 +1,5 @@
-"""``yait-aichain demo``: the article's 50 documents, offline, loop against Pool.
-
-By default the calls go to the package's loopback LLM simulator with the article's
-numbers (about 2 s a call), so the demo needs no key, no network and no money; with
-``--model`` it runs the same code against the real provider.
-"""
+"""``yait-aichain demo``: the article's 50 documents, offline, loop against Pool (what it
+does and where the calls go: DESCRIPTION, its --help text)."""
 
 from __future__ import annotations
 
@@ -38,7 +34,6 @@ machine); with --model and the provider's key in the environment, to the provide
 
 
 def add_parser(sub: Any) -> None:
-    """Register the ``demo`` command."""
     p = sub.add_parser("demo", help="see Pool beat a for-loop, offline, in ~15 seconds",
                        description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

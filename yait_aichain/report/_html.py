@@ -104,7 +104,6 @@ def _failures(records: Sequence[Any], labels: Sequence[Any] | None) -> str:
 
 def render_page(records: Sequence[Any], summary: RunSummary, *, title: str,
                 labels: Sequence[Any] | None = None) -> str:
-    """The whole HTML document as a str."""
     from .. import __version__
 
     started = (
