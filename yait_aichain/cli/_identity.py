@@ -28,7 +28,6 @@ def run_identity(skill: Any) -> dict[str, Any]:
     """The readable settings of one ``run`` invocation's Skill."""
     messages = {m["role"]: "".join(p.get("text", "") for p in m["parts"])
                 for m in skill.messages}
-    output = skill.output
     return {
         "runner": type(skill).__name__,
         "model": skill.model.name,
@@ -36,7 +35,7 @@ def run_identity(skill: Any) -> dict[str, Any]:
         "prompt": messages.get("user"),
         "system": messages.get("system"),
         "options": {**dict(skill.model.options), **dict(skill.options)},
-        "output": {"type": output.type, "schema": output.schema},
+        "output": {"type": skill.output.type, "schema": skill.output.schema},
     }
 
 
