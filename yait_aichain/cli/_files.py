@@ -242,8 +242,7 @@ class ResultWriter:
     ``run`` (a fingerprint) goes into every line and ``identity`` into the first one this
     writer writes, so the file itself says which settings produced each answer."""
 
-    def __init__(self, path: str, *, append: bool, run: str | None = None,
-                 identity: dict[str, Any] | None = None):
+    def __init__(self, path: str, *, append: bool, run: str, identity: dict[str, Any]):
         self.path = path
         self.count = 0
         self._run, self._identity = run, identity
@@ -256,10 +255,9 @@ class ResultWriter:
                 raise CliError(f"cannot write --output {path}: {exc.strerror or exc}") from None
 
     def write(self, obj: dict[str, Any]) -> None:
-        if self._run is not None:
-            obj = {**obj, "run": self._run}
-            if self.count == 0 and self._identity is not None:
-                obj["run_identity"] = self._identity
+        obj = {**obj, "run": self._run}
+        if self.count == 0:
+            obj["run_identity"] = self._identity
         data = json_bytes(obj, default=str) + b"\n"  # any str, lone surrogates too
         view = memoryview(data)
         while view:  # a regular file takes it all at once; a pipe may take it in parts
