@@ -67,9 +67,8 @@ def _jsonl_rows(stream: io.TextIOBase, path: str) -> Iterator[tuple[int, dict[st
         try:
             row = json_loads(line)
         except ValueError as exc:
-            why = getattr(exc, "msg", exc)
-            raise CliError(f"{path}, line {number}: not valid JSON ({why}); each line "
-                           "must be one JSON object like {\"text\": \"...\"}") from None
+            raise CliError(f"{path}, line {number}: not valid JSON ({getattr(exc, 'msg', exc)}); "
+                           "each line must be one JSON object like {\"text\": \"...\"}") from None
         if not isinstance(row, dict):
             raise CliError(f"{path}, line {number}: expected a JSON object, got "
                            f"{type(row).__name__}; each line must look like "

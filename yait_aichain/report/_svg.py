@@ -238,11 +238,10 @@ def render_svg(lay: Layout, max_flows: int) -> str:
         '<g class="bars" shape-rendering="crispEdges">',
     ]
     for bar in lay.bars:
-        colour = STATUS_COLOURS.get(bar.status, "#6e7781")
         parts.append(
             f'<rect class="bar" data-status="{escape(bar.status)}" data-index="{bar.index}" '
             f'x="{_f(bar.x)}" y="{_f(bar.y)}" width="{_f(bar.width)}" height="{_f(bar.height)}" '
-            f'fill="{colour}"><title>{escape(bar.title)}</title></rect>'
+            f'fill="{STATUS_COLOURS[bar.status]}"><title>{escape(bar.title)}</title></rect>'
         )
         for x, w in bar.waits:
             parts.append(f'<rect class="wait" x="{_f(x)}" y="{_f(bar.y)}" width="{_f(w)}" '
