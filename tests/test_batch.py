@@ -121,6 +121,14 @@ def test_a_journal_re_attaches_instead_of_submitting_again(sim_env, tmp_path):
     changed.submit()
     assert sim_env.batches.created == 2  # other requests: a batch of their own
     assert "sk-" not in path.read_text() and "doc" not in path.read_text()
+    journal = Journal(path)
+    assert sorted(e.batch_id for e in journal.entries()) == sorted(
+        first.batch_ids + changed.batch_ids)
+    journal.clear()
+    assert journal.entries() == [] and not path.exists() and Journal(path).entries() == []
+    resubmitted = BatchJob(_requests(model, 5), poll_interval=1, journal=Journal(path))
+    resubmitted.submit()
+    assert sim_env.batches.created == 3  # a cleared journal forgets: submitted afresh
 
 
 def test_identical_requests_are_sent_once_and_share_the_answer(sim_env):

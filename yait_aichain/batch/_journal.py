@@ -70,3 +70,15 @@ class Journal:
                 fh.write(line)
                 fh.flush()
                 os.fsync(fh.fileno())
+
+    def entries(self) -> list[Submitted]:
+        """Every batch remembered."""
+        with self._lock:
+            return list(self._entries.values())
+
+    def clear(self) -> None:
+        """Forget every batch (a fresh run over the same checkpoint)."""
+        with self._lock:
+            self._entries.clear()
+            if self.path is not None:
+                self.path.unlink(missing_ok=True)
