@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -46,7 +46,7 @@ class Price:
     cache_read: float | None = None
     cache_write: float | None = None
     tiers: tuple[tuple[int, Price], ...] = ()
-    batch: Price | None = field(default=None, compare=True)
+    batch: Price | None = None
 
     def for_batch(self) -> Price:
         """The price of batch requests."""

@@ -4,6 +4,7 @@ wrapped key, and the output spec a caller may write in several ways."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -45,12 +46,8 @@ class Timeout:
     def coerce(cls, value: Any) -> Timeout:
         if isinstance(value, Timeout):
             return value
-        if value is None:
-            return cls(total=None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            total = checked(value, "timeout", NUMBER, above=True)
-            return cls(total=total, connect=min(DEFAULT_CONNECT_TIMEOUT, total))
-        raise ConfigurationError(f"timeout must be seconds, a Timeout(...) or None, got {value!r}")
+        total = checked(value, "timeout", NUMBER, above=True, none=True)
+        return cls(total=total, connect=min(DEFAULT_CONNECT_TIMEOUT, total or math.inf))
 
 
 @dataclass(frozen=True)

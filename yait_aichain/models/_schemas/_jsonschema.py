@@ -232,11 +232,8 @@ class _Walk:
             if word not in node:
                 continue
             value = node[word]
-            if word == "format":
-                if isinstance(value, str) and value in self.rules.formats:
-                    out[word] = value
-                    continue
-            elif self.rules.keep(word, value):
+            # check_shape has made "format" a string
+            if value in self.rules.formats if word == "format" else self.rules.keep(word, value):
                 out[word] = value
                 continue
             if word == "minItems" and isinstance(value, int) and value > 1 and \

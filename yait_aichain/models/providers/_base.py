@@ -122,15 +122,11 @@ class Adapter:
     def error_details(self, data: Any) -> tuple[str | None, float | None]:
         """From an error body: the provider's message, and a retry delay in seconds the
         body asks for (Gemini's ``RetryInfo``), each None when absent."""
-        if isinstance(data, dict):
-            err = data.get("error")
-            if isinstance(err, dict) and isinstance(err.get("message"), str):
-                return err["message"], None
-            if isinstance(err, str):
-                return err, None
-            if isinstance(data.get("message"), str):
-                return data["message"], None
-        return None, None
+        err = data.get("error") if isinstance(data, dict) else None
+        message = err.get("message") if isinstance(err, dict) else err
+        if not isinstance(message, str) and isinstance(data, dict):
+            message = data.get("message")
+        return (message if isinstance(message, str) else None), None
 
     def _settings(self, model: str, options: dict[str, Any]) -> dict[str, Any]:
         """The settings this model takes (``models/_families.py``), under their wire names."""
