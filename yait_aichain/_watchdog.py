@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -180,23 +181,20 @@ def call_within(fn: Callable[[], T], timeout: float | None, what: str) -> T:
         return fn()
     if timeout <= 0:
         raise TimeoutError(f"no time left for {what}")
-    box: dict[str, Any] = {}
-    done = threading.Event()
+    # A daemon thread, not an executor's: those are joined at exit, so a hung lookup
+    # would keep the interpreter from ending.
+    future: Future[T] = Future()
 
     def run() -> None:
         try:
-            box["value"] = fn()
+            future.set_result(fn())
         except BaseException as exc:  # handed to the caller, who raises it
-            box["error"] = exc
-        finally:
-            done.set()
+            future.set_exception(exc)
 
     threading.Thread(target=run, name="yait_aichain-blocking-call", daemon=True).start()
-    if not done.wait(timeout):
+    if not wait([future], timeout).done:
         raise TimeoutError(f"{what} took longer than {timeout:.1f} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return future.result()
 
 
 def resolve_within(host: str, port: int, timeout: float | None) -> list[tuple[Any, ...]]:
