@@ -235,8 +235,11 @@ class BatchExpiredError(BatchError):
 
 class NetworkError(APIError):
     """No usable HTTP response: DNS failure, refused or reset connection, TLS or proxy
-    error. Retried, except a TLS or proxy error (``retryable`` is False)."""
+    error. Retried, except a TLS or proxy error (``retryable`` is False). ``refused``:
+    nothing listens at ``base_url`` (redacted)."""
     retry_by_default = True
+    refused: bool = False
+    base_url: str | None = None
 
 
 class APITimeoutError(NetworkError, builtins.TimeoutError):

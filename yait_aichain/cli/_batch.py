@@ -9,7 +9,6 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from .._usage import Usage
@@ -18,7 +17,7 @@ from ..pool import CANCELLED, DEFAULT_MAX_FLOWS, DONE, FAILED
 from ..pool._status import empty_counts
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, add_model_arguments,
                       build_model, flows, non_negative_float, positive_float, positive_int,
-                      price_pair, rate_limit_options, say, usage_text)
+                      price_pair, rate_limit_options, read_text, say, usage_text)
 from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
@@ -126,18 +125,11 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\([nt\\])", lambda m: _ESCAPES[m.group(1)], text)
 
 
-def _read_file(path: str, flag: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"cannot read the {flag} file {path}: {exc.strerror or exc}") from None
-
-
 def _template(value: str | None, flag: str) -> str | None:
     if value is None:
         return None
     if value.startswith("@") and len(value) > 1:
-        return _read_file(value[1:], flag)
+        return read_text(value[1:], flag)
     return _unescape(value)
 
 
@@ -187,7 +179,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Check everything, then run (or dry-run) and report; returns the exit code."""
     _check_paths(args)
     prompt = _template(args.prompt, "--prompt")
-    system = (_read_file(args.system_file, "--system-file") if args.system_file
+    system = (read_text(args.system_file, "--system-file") if args.system_file
               else _template(args.system, "--system"))
     given = {"temperature": args.temperature, "max_tokens": args.max_tokens, "price": args.price}
     model, key_note = build_model(args, placeholder_key="dry-run" if args.dry_run else None,

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..batch._job import DEFAULT_POLL_INTERVAL, describe
+from ..models._caching import CHARS_PER_TOKEN
 from ._common import EXIT_OK, positive_float, say
 from ._files import Items
 
 __all__ = ["add_batch_arguments", "batch_options", "dry_run", "submit_only"]
 
 DRY_RUN_SHOWN = 3
-CHARS_PER_TOKEN = 4  # the usual rough rule for English text; only for the dry-run estimate
 
 
 def add_batch_arguments(p: argparse.ArgumentParser) -> None:

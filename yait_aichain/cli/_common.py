@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from .._text import printable
@@ -23,6 +24,14 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_USAGE):
         super().__init__(message)
         self.code = code
+
+
+def read_text(path: str, flag: str) -> str:
+    """The UTF-8 text of the file ``flag`` names; a CliError when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {flag} {path}: {exc.strerror or exc}") from None
 
 
 def flows(text: str) -> int | str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..pool._rows import FACT_COLUMNS, flat_fields, write_csv
 from ..skills._typed import DEFAULT_MAX_REASKS
-from ._common import EXIT_FAILED, CliError, non_negative_int
+from ._common import EXIT_FAILED, CliError, non_negative_int, read_text
 from ._files import id_key
 
 __all__ = ["CsvResults", "add_typed_arguments", "is_csv", "output_arguments"]
@@ -31,9 +31,7 @@ def output_arguments(args: argparse.Namespace) -> dict[str, Any]:
     if not args.schema:
         return {"max_reasks": args.max_reasks}
     try:
-        schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CliError(f"cannot read --schema {args.schema}: {exc.strerror or exc}") from None
+        schema = json.loads(read_text(args.schema, "--schema"))
     except ValueError as exc:
         raise CliError(f"--schema {args.schema} is not JSON: {exc}") from None
     if not isinstance(schema, dict):

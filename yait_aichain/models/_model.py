@@ -254,9 +254,9 @@ class Model:
         return self._parse(RawResponse(200, {}, content), output_spec(output), batch)
 
     def send(self, method: str, path: str, body: bytes = b"", *,
-             headers: Mapping[str, str] | None = None, url: str | None = None) -> bytes:
+             headers: Mapping[str, str] | None = None) -> bytes:
         """One authenticated request to the provider's API (``path`` joined to
-        :attr:`base_url`, or a whole ``url``), as the Batch APIs need: it waits for the
+        :attr:`base_url`), as the Batch APIs need: it waits for the
         account's 429 pause and is retried as :meth:`generate` is.
 
         Args: ``headers`` go over the defaults (``Content-Type``...), never over the key.
@@ -266,7 +266,7 @@ class Model:
                 ``InvalidResponseError``).
         """
         return self._exchange(_context.current(), (self._account,), method,
-                              url or self.base_url + path, self._headers(headers or {}), body,
+                              self.base_url + path, self._headers(headers or {}), body,
                               self._checked)[0]
 
     def _exchange(self, scope: _context.Scope, limits: tuple[RateLimit, ...], method: str,

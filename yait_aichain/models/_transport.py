@@ -147,12 +147,9 @@ class Transport:
             # running) that will not change within a retry's backoff, so it is not
             # retried; a remote host may be restarting behind a load balancer.
             base = redact(self._base_url)
-            err = NetworkError(f"connection refused by {base}: nothing listens there "
-                               f"({_describe(exc)})", status=0,
-                               retryable=not _is_loopback(self._base_url))
-            err.refused = True  # type: ignore[attr-defined]
-            err.base_url = base  # type: ignore[attr-defined]
-            return err
+            return NetworkError(f"connection refused by {base}: nothing listens there "
+                                f"({_describe(exc)})", status=0, refused=True, base_url=base,
+                                retryable=not _is_loopback(self._base_url))
         if fired or isinstance(exc, (requests.exceptions.Timeout,
                                      urllib3.exceptions.TimeoutError, TimeoutError)):
             return APITimeoutError(f"timed out: {_describe(exc)}", status=0)

@@ -20,6 +20,7 @@ from .. import _context
 from .._messages import estimate_input_tokens
 from .._runner import call_runner, reserve_connections
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
+from ..models._caching import CHARS_PER_TOKEN
 from ._headers import read_headers, tighter
 from ._limiter import DEFAULT_MAX_PAUSE, RateLimit, pace_of
 
@@ -27,16 +28,13 @@ __all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "w
 
 logger = logging.getLogger("yait_aichain.ratelimit")
 
-# The usual rule of thumb for English text; the response's usage corrects it.
-_CHARS_PER_TOKEN = 4
-
 Grants = list[tuple[RateLimit, object, int]]  # (limit, reservation handle, tokens charged)
 
 
 def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """A rough input-token estimate of normalised messages: characters / 4, plus
-    ``MEDIA_PART_TOKENS`` per non-text part."""
-    return estimate_input_tokens(messages, _CHARS_PER_TOKEN)
+    ``MEDIA_PART_TOKENS`` per non-text part (the response's usage corrects it)."""
+    return estimate_input_tokens(messages, CHARS_PER_TOKEN)
 
 
 def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tuple[RateLimit, ...]:
