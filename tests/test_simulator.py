@@ -205,6 +205,36 @@ def test_invalid_json_is_400_in_provider_shape(sim, provider, kind):
     assert r.status_code == 400 and error_of(provider, r.json())[0] == kind
 
 
+_HOSTILE_BODIES = {"deep nesting": b"[" * 100_000 + b"]" * 100_000,
+                   "bad UTF-8": b'{"model": "m", "messages": "\xff"}',
+                   "a lone surrogate": b'{"model": "m", "system": "\\ud800", '
+                                       b'"messages": [{"role": "user", "content": "\\ud800"}]}'}
+
+
+@pytest.mark.parametrize("body", _HOSTILE_BODIES.values(), ids=list(_HOSTILE_BODIES))
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions",
+                                  "/v1/messages/batches", "/v1beta/models/g:batchGenerateContent"])
+def test_a_body_the_real_apis_refuse_is_a_400_and_the_server_goes_on(sim, path, body):
+    r = requests.post(sim.url + path, data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.text
+    assert requests.post(sim.url + "/v1/chat/completions", json={
+        "model": "m", "messages": [{"role": "user", "content": "hi"}]}).status_code == 200
+
+
+_LINE = (b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": '
+         b'{"model": "m", "messages": [{"role": "system", "content": "%s"}]}}')
+
+
+@pytest.mark.parametrize("line", [b"[" * 100_000, _LINE % b"\xff", _LINE % b"\\ud800"],
+                         ids=list(_HOSTILE_BODIES))
+def test_a_batch_input_line_the_real_api_refuses_is_a_400(sim, line):
+    file = requests.post(sim.openai_base_url + "/files", data={"purpose": "batch"},
+                         files={"file": ("in.jsonl", line + b"\n")}).json()
+    r = requests.post(sim.openai_base_url + "/batches", json={
+        "input_file_id": file["id"], "endpoint": "/v1/chat/completions"})
+    assert r.status_code == 400 and "line 1 of the input file" in r.json()["error"]["message"]
+
+
 def test_unknown_path_and_wrong_method(sim):
     r = requests.post(sim.url + "/chat/completions", json={})
     assert r.status_code == 404 and "Unknown path" in r.json()["error"]["message"]

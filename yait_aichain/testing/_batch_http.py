@@ -6,7 +6,6 @@ the request handler calls.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -14,11 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from . import _wire as W
 from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore, Request
+
+if TYPE_CHECKING:
+    from ._handler import Handler
 
 __all__ = ["serve"]
 
@@ -27,11 +29,7 @@ _Created = tuple[list[Request], dict[str, Any]]
 
 class _Refused(Exception):
     """``_Refused(status, message)``: a request answered with them in the provider's error
-    shape (``handler._error``, as the live routes answer)."""
-
-
-def _json(handler: Any, value: Any) -> None:
-    handler._send(200, json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    shape (``handler.send_problem``, as the live routes answer)."""
 
 
 def _rfc3339(stamp: float | None) -> str | None:
@@ -41,7 +39,7 @@ def _rfc3339(stamp: float | None) -> str | None:
 
 
 def _lines(values: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(v, separators=(",", ":")).encode("utf-8") + b"\n" for v in values)
+    return b"".join(W.dumps(v) + b"\n" for v in values)
 
 
 def _listing(views: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +83,7 @@ def _openai_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = W.loads(line)
             requests.append((str(item["custom_id"]), dict(item["body"]), None))
         except (ValueError, KeyError, TypeError):
             raise _Refused(400, f"line {number} of the input file is not a batch request "
@@ -95,7 +93,7 @@ def _openai_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
                       "completion_window": data.get("completion_window", "24h")}
 
 
-def _openai_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
+def _openai_batch(handler: Handler, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
     status = _OPENAI_STATUS[batch.state]
     output_file, error_file = _openai_files(store, batch) if batch.done else (None, None)
@@ -155,10 +153,10 @@ def _anthropic_requests(store: BatchStore, data: dict[str, Any], match: re.Match
     return [(item["custom_id"], item["params"], None) for item in items], {}
 
 
-def _anthropic_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
+def _anthropic_batch(handler: Handler, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
     status = "ended" if batch.done else ("canceling" if batch.cancel_requested else "in_progress")
-    host = handler.headers.get("host") or f"127.0.0.1:{handler.server.server_port}"
+    host = handler.request_headers.get("host") or f"127.0.0.1:{handler.server.server_port}"
     return {
         "id": batch.id, "type": "message_batch", "processing_status": status,
         "request_counts": {"processing": counts["processing"], "succeeded": counts[SUCCEEDED],
@@ -172,7 +170,7 @@ def _anthropic_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str,
     }
 
 
-def _anthropic_results(handler: Any, batch: Batch) -> None:
+def _anthropic_results(handler: Handler, batch: Batch) -> None:
     if not batch.done:
         raise _Refused(400, "Batch is still processing (simulated)")
     lines = []
@@ -183,7 +181,7 @@ def _anthropic_results(handler: Any, batch: Batch) -> None:
         elif outcome.kind == ERRORED:
             result["error"] = outcome.body
         lines.append({"custom_id": outcome.custom_id, "result": result})
-    handler._send(200, _lines(lines), "application/binary")
+    handler.send(200, _lines(lines), "application/binary")
 
 
 # -- Gemini -------------------------------------------------------------------------------
@@ -197,8 +195,8 @@ _GEMINI_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.Generate
 
 
 def _gemini_requests(store: BatchStore, data: dict[str, Any], match: re.Match[str]) -> _Created:
-    spec = W._dict(data.get("batch"))
-    items = W._dict(W._dict(spec.get("inputConfig")).get("requests")).get("requests")
+    spec = W.as_dict(data.get("batch"))
+    items = W.as_dict(W.as_dict(spec.get("inputConfig")).get("requests")).get("requests")
     if not isinstance(items, list) or not items:
         raise _Refused(400, "batch.inputConfig.requests.requests must be a non-empty list "
                             "(the simulator takes inlined requests)")
@@ -208,12 +206,12 @@ def _gemini_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
         request = item.get("request") if isinstance(item, dict) else None
         if not isinstance(request, dict):
             raise _Refused(400, f"requests[{n}].request must be an object")
-        requests.append((str(W._dict(item.get("metadata")).get("key", n)), request, model))
+        requests.append((str(W.as_dict(item.get("metadata")).get("key", n)), request, model))
     return requests, {"model": f"models/{model}", "display_name": spec.get("displayName")
                       or "batch", "metadata": [i.get("metadata") for i in items]}
 
 
-def _gemini_batch(handler: Any, store: BatchStore, batch: Batch) -> dict[str, Any]:
+def _gemini_batch(handler: Handler, store: BatchStore, batch: Batch) -> dict[str, Any]:
     counts = batch.counts()
     meta: dict[str, Any] = {
         "@type": _GEMINI_TYPE, "model": batch.extra.get("model"),
@@ -254,20 +252,20 @@ _GEMINI = _API(W.GEMINI, "", _gemini_requests, _gemini_batch,
                deleted=lambda ident: {}, unique_ids=False, collection_creates=False)
 
 
-def _files(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
+def _files(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> None:
     ident, action = match.groups()
-    store: BatchStore = handler._core.batches
+    store: BatchStore = handler.core.batches
     entry = (_upload(handler, store, raw) if handler.command == "POST" and ident is None
              else store.files.get(ident or ""))
     if entry is None:
         raise _Refused(404, f"No such File object: {ident}")
     if action == "content":
-        handler._send(200, entry["content"], "application/jsonl")
+        handler.send(200, entry["content"], "application/jsonl")
     else:
-        _json(handler, {k: v for k, v in entry.items() if k != "content"})
+        handler.send_json({k: v for k, v in entry.items() if k != "content"})
 
 
-def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
+def _upload(handler: Handler, store: BatchStore, raw: bytes) -> dict[str, Any]:
     head = f"Content-Type: {handler.headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
     message = BytesParser(policy=HTTP).parsebytes(head + raw)
     parts = {str(part.get_param("name", header="content-disposition")): part
@@ -280,32 +278,32 @@ def _upload(handler: Any, store: BatchStore, raw: bytes) -> dict[str, Any]:
                           parts["file"].get_filename() or "upload.jsonl", purpose)
 
 
-def _create(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
-    data = handler._json(raw or b"{}")  # or None, after answering why not
+def _create(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> None:
+    data = handler.read_json(raw or b"{}")  # or None, after answering why not
     if data is None:
         return
-    store: BatchStore = handler._core.batches
+    store: BatchStore = handler.core.batches
     requests, extra = api.requests(store, data, match)
     if api.unique_ids and len({cid for cid, _, _ in requests}) != len(requests):
         raise _Refused(400, "custom_id values must be unique in a batch")
     batch = store.create(api.provider, requests, api.id_prefix, **extra)
-    _json(handler, api.view(handler, store, batch))
+    handler.send_json(api.view(handler, store, batch))
 
 
-def _batches(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
+def _batches(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> None:
     ident, action = match.groups()
-    store: BatchStore = handler._core.batches
-    reply = handler._core.reply
+    store: BatchStore = handler.core.batches
+    reply = handler.core.reply
     if ident is None and handler.command == "POST" and api.collection_creates:
         return _create(handler, api, match, raw)
     if ident is None:
         views = [api.view(handler, store, b) for b in reversed(store.all(reply))
                  if b.provider == api.provider]
-        return _json(handler, api.listing(views))
+        return handler.send_json(api.listing(views))
     if handler.command == "DELETE" and api.deleted is not None:
         if not store.delete(ident):
             raise _Refused(404, f"No batch {ident} (simulated)")
-        return _json(handler, api.deleted(ident))
+        return handler.send_json(api.deleted(ident))
     if action == "cancel":
         store.cancel(ident)
     batch = store.get(ident, reply)
@@ -314,7 +312,7 @@ def _batches(handler: Any, api: _API, match: re.Match[str], raw: bytes) -> None:
     if action == "results":  # only Anthropic's route has it
         return _anthropic_results(handler, batch)
     answer = api.cancelled if action == "cancel" and api.cancelled else api.view
-    _json(handler, answer(handler, store, batch))
+    handler.send_json(answer(handler, store, batch))
 
 
 _Route = Callable[[Any, _API, "re.Match[str]", bytes], None]
@@ -328,19 +326,19 @@ _ROUTES: tuple[tuple[re.Pattern[str], _API, _Route], ...] = (
 )
 
 
-def serve(handler: Any, raw: bytes) -> bool:
+def serve(handler: Handler, raw: bytes) -> bool:
     """Answer a Batch API request; False when the path is not one (the live routes go on)."""
     for pattern, api, route in _ROUTES:
-        match = pattern.match(handler._path)
+        match = pattern.match(handler.request_path)
         if match:
-            handler._provider = api.provider
-            required = handler._core.require_key
+            handler.provider = api.provider
+            required, headers = handler.core.require_key, handler.request_headers
             try:
-                if required is not None and W.api_key(api.provider, handler.headers) != required:
+                if required is not None and W.api_key(api.provider, headers) != required:
                     raise _Refused(401, "Invalid API key (simulated)")
                 route(handler, api, match, raw)
             except _Refused as exc:
                 status, message = exc.args
-                handler._error(status, message=message)
+                handler.send_problem(status, message=message)
             return True
     return False

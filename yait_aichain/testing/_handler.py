@@ -3,7 +3,6 @@ connection has its own handler thread, and nothing here holds a lock while it wa
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -17,7 +16,7 @@ from . import _faults as F
 from . import _limits as L
 from . import _wire as W
 from ._batches import BatchStore
-from ._http import LeanRequestHandler
+from ._http import LeanRequestHandler, Server
 from ._prompt_cache import PromptCache
 from ._script import Capacity, FaultScript
 from ._stats import Counters, RequestRecord
@@ -64,23 +63,24 @@ class Handler(LeanRequestHandler):
     sys_version = ""
     # Without it a reply written in two segments can stall ~40 ms on delayed ACKs.
     disable_nagle_algorithm = True
+    server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
         # Tests and benchmarks share the terminal; records and stats are the log.
         pass
 
     def _exchange(self) -> None:
-        self._core: Core = self.server.core  # type: ignore[attr-defined]
+        self.core: Core = self.server.core
         self._started, self._arrived = time.monotonic(), time.time()
-        self._path = self.path.partition("?")[0]
-        self._seq = self._core.counters.begin(self._path)
+        self.request_path = self.path.partition("?")[0]
+        self._seq = self.core.counters.begin(self.request_path)
         self._accounted = False
-        self._provider: str | None = None
+        self.provider: str | None = None
         self._info: W.ReplyInfo | None = None
         self._fault: F.Fault | None = None
         self._key: str | None = None
         self._limit_state: L.Decision | None = None
-        self._headers: dict[str, str] = self.headers  # type: ignore[assignment]
+        self.request_headers: dict[str, str] = self.headers  # type: ignore[assignment]
         try:
             self._serve()
         except OSError:
@@ -97,9 +97,9 @@ class Handler(LeanRequestHandler):
             return
         self._accounted = True
         info = self._info
-        self._core.counters.end(status, self._fault is not None, lambda: RequestRecord(
-            time=self._arrived, path=self._path, provider=self._provider,
-            model=info.model if info else None, headers=self._headers, status=status,
+        self.core.counters.end(status, self._fault is not None, lambda: RequestRecord(
+            time=self._arrived, path=self.request_path, provider=self.provider,
+            model=info.model if info else None, headers=self.request_headers, status=status,
             body=info.body if info else None, duration=time.monotonic() - self._started,
             last_user_text=info.last_user_text if info else None, fault=self._fault))
 
@@ -107,7 +107,7 @@ class Handler(LeanRequestHandler):
         info = self._read_request()
         if info is None:
             return  # an error reply went out
-        core = self._core
+        core = self.core
         fault = core.script.pick(info)
         value: Any = None
         estimate = 0
@@ -133,21 +133,22 @@ class Handler(LeanRequestHandler):
         try:
             text, tool_input = W.render(info, value)
         except (TypeError, ValueError) as exc:
-            return self._error(500, message=f"reply callable returned an unusable value: {exc}")
+            return self.send_problem(500, message=f"reply callable returned an unusable value: "
+                                     f"{exc}")
         # Output tokens counted as reply_body counts them.
         core.limiter.settle(info.provider, self._key or "", estimate, max(1, len(text.split())))
         self._limit_state = None  # the headers read the settled state
         reply = W.reply_body(info, text, tool_input)
         core.prompt_cache.finish(ticket, reply)
-        self._send(200, _dumps(reply))
+        self.send_json(reply)
 
     def _generate(self) -> bool:
         """Take a slot (``capacity=``) for the reply's latency; False when nothing more
         may go out (a 503 for a full line went out, or the simulator is closing)."""
-        core = self._core
+        core = self.core
         capacity = core.capacity
         if capacity is not None and not capacity.enter(core.stop):
-            self._error(503, F.OVERLOADED, message=_BUSY)
+            self.send_problem(503, F.OVERLOADED, message=_BUSY)
             return False
         try:
             if core.stop.wait(core.script.delay(core.latency, core.jitter)):
@@ -164,46 +165,46 @@ class Handler(LeanRequestHandler):
             raw = self.read_body()
         except ValueError as exc:
             self.close_connection = True  # the stream is out of step now
-            self._error(400, message=f"Unreadable request body: {exc}")
+            self.send_problem(400, message=f"Unreadable request body: {exc}")
             return None
         if _batch_http.serve(self, raw):
             return None
-        found = W.route(self._path)
+        found = W.route(self.request_path)
         if found is None:
-            self._error(404, message=f"Unknown path {self._path!r}; the simulator "
+            self.send_problem(404, message=f"Unknown path {self.request_path!r}; the simulator "
                         f"serves {_ROUTES_HINT}")
             return None
         provider, path_model = found
-        self._provider = provider
+        self.provider = provider
         if self.command != "POST":
-            self._error(405, message=f"Method {self.command} is not allowed; use POST",
+            self.send_problem(405, message=f"Method {self.command} is not allowed; use POST",
                         extra=(("Allow", "POST"),))
             return None
-        self._key = W.api_key(provider, self._headers) or ""
-        if self._core.require_key is not None and self._key != self._core.require_key:
-            self._error(E.fault_status(provider, F.Fault.unauthorized()), F.UNAUTHORIZED)
+        self._key = W.api_key(provider, self.request_headers) or ""
+        if self.core.require_key is not None and self._key != self.core.require_key:
+            self.send_problem(E.fault_status(provider, F.Fault.unauthorized()), F.UNAUTHORIZED)
             return None
-        data = self._json(raw)
+        data = self.read_json(raw)
         if data is None:
             return None
         info = self._info = W.read_request(provider, data, path_model, self._seq)
         # Streaming is refused even when not strict: a reply a streaming client cannot
         # parse would hide the real cause.
-        if self._core.strict or data.get("stream") is True:
-            problem = W.strict_problem(info, self._headers)
+        if self.core.strict or data.get("stream") is True:
+            problem = W.strict_problem(info, self.request_headers)
             if problem:
-                self._error(400, message=problem)
+                self.send_problem(400, message=problem)
                 return None
         return info
 
-    def _json(self, raw: bytes) -> dict[str, Any] | None:
+    def read_json(self, raw: bytes) -> dict[str, Any] | None:
         try:
-            data = json.loads(raw)
+            data = W.loads(raw)
         except ValueError as exc:
-            self._error(400, message=f"Request body is not valid JSON: {exc}")
+            self.send_problem(400, message=f"Request body is not valid JSON: {exc}")
             return None
         if not isinstance(data, dict):
-            self._error(400, message="Request body must be a JSON object")
+            self.send_problem(400, message="Request body must be a JSON object")
             return None
         return data
 
@@ -216,17 +217,17 @@ class Handler(LeanRequestHandler):
         extra: tuple[tuple[str, str], ...] = ()
         if info.provider != W.GEMINI:  # Gemini's hint is the RetryInfo in the body
             extra = (("retry-after", str(max(1, math.ceil(d.retry_after)))),)
-        self._send(429, _dumps(body), extra=extra)
+        self.send_json(body, 429, extra)
 
     def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
-        reply = self._core.reply
+        reply = self.core.reply
         if reply is None:
-            return W.answer(info, self._core.invalid_first), None
+            return W.answer(info, self.core.invalid_first), None
         try:
             value = reply(info)
         except Exception as exc:  # any bug in user code becomes a visible 500
             logger.exception("simulator reply callable raised")
-            self._error(500, message=f"reply callable raised {type(exc).__name__}: {exc}")
+            self.send_problem(500, message=f"reply callable raised {type(exc).__name__}: {exc}")
             return None, None
         if isinstance(value, F.Fault):
             return None, value
@@ -238,17 +239,17 @@ class Handler(LeanRequestHandler):
         if action == F.STATUS:
             return self._status_fault(info.provider, fault)
         if action == F.HANG:
-            self._core.stop.wait(fault.seconds)
+            self.core.stop.wait(fault.seconds)
         if action in (F.HANG, F.DROP):
             self.close_connection = True  # no status line: counted as a 0
             return None
         if action == F.EMPTY_REPLY:
-            return self._send(200, _dumps(W.reply_body(info, "", None, empty=True)))
-        payload = _dumps(W.reply_body(info, *W.render(info, W.default_output(info))))
+            return self.send_json(W.reply_body(info, "", None, empty=True))
+        payload = W.dumps(W.reply_body(info, *W.render(info, W.default_output(info))))
         if action == F.MALFORMED:
-            return self._send(200, payload[: len(payload) // 2])
+            return self.send(200, payload[: len(payload) // 2])
         if action == F.TRUNCATED:
-            self._send(200, payload[: len(payload) // 2], length=len(payload))
+            self.send(200, payload[: len(payload) // 2], length=len(payload))
             self.close_connection = True
             return None
         return self._drip(payload, fault.bytes_per_second or 1.0)
@@ -256,22 +257,22 @@ class Handler(LeanRequestHandler):
     def _status_fault(self, provider: str, fault: F.Fault) -> None:
         status, body, extra = E.fault_status(provider, fault), fault.body, fault.headers
         if body is None:
-            return self._error(status, fault.category, extra=extra,
+            return self.send_problem(status, fault.category, extra=extra,
                                retry_after=E.retry_after(extra))
         if isinstance(body, (dict, list)):
-            return self._send(status, _dumps(body), extra=extra)
+            return self.send_json(body, status, extra)
         payload = body.encode("utf-8") if isinstance(body, str) else body
-        return self._send(status, payload, "text/plain; charset=utf-8", extra)
+        return self.send(status, payload, "text/plain; charset=utf-8", extra)
 
-    def _error(self, status: int, category: str = F.GENERIC, message: str | None = None,
+    def send_problem(self, status: int, category: str = F.GENERIC, message: str | None = None,
                extra: tuple[tuple[str, str], ...] = (), retry_after: float | None = None) -> None:
         """An error reply in the shape of the request's provider (a guess for a path that
         names none)."""
-        provider = self._provider = self._provider or W.guess_provider(self._path,
-                                                                       self._headers)
+        provider = self.provider = self.provider or W.guess_provider(self.request_path,
+                                                                       self.request_headers)
         body = E.error_body(provider, status, category, message, retry_after,
                             self._info.model if self._info else "", self._request_id())
-        self._send(status, _dumps(body), extra=extra)
+        self.send_json(body, status, extra)
 
     def _request_id(self) -> str:
         return f"req_sim{self._seq:012d}"
@@ -283,7 +284,7 @@ class Handler(LeanRequestHandler):
         if not any(name.lower() == "content-type" for name, _ in extra):
             lines.append(f"Content-Type: {content_type}")
         lines.append(f"Content-Length: {length}")
-        id_header = W.REQUEST_ID_HEADER.get(self._provider or "")
+        id_header = W.REQUEST_ID_HEADER.get(self.provider or "")
         if id_header:
             lines.append(f"{id_header}: {self._request_id()}")
         lines.extend(f"{name}: {value}" for name, value in self._limit_headers() + extra)
@@ -293,18 +294,22 @@ class Handler(LeanRequestHandler):
 
     def _limit_headers(self) -> tuple[tuple[str, str], ...]:
         # Known once the key is: every reply from then on reports the key's limits.
-        if self._key is None or self._provider is None or not self._core.rate_headers:
+        if self._key is None or self.provider is None or not self.core.rate_headers:
             return ()
-        state = self._limit_state or self._core.limiter.state(self._provider, self._key)
-        return L.headers(self._provider, state)
+        state = self._limit_state or self.core.limiter.state(self.provider, self._key)
+        return L.headers(self.provider, state)
 
-    def _send(self, status: int, payload: bytes, content_type: str = _JSON,
+    def send(self, status: int, payload: bytes, content_type: str = _JSON,
               extra: tuple[tuple[str, str], ...] = (), length: int | None = None) -> None:
         head = self._head(status, len(payload) if length is None else length, content_type,
                           extra)
         self._account(status)
         # One write: head and body leave in the same segment when they fit.
         self.wfile.write(head + payload)
+
+    def send_json(self, value: Any, status: int = 200,
+                  extra: tuple[tuple[str, str], ...] = ()) -> None:
+        self.send(status, W.dumps(value), extra=extra)
 
     def _drip(self, payload: bytes, rate: float) -> None:
         self.wfile.write(self._head(200, len(payload), _JSON, ()))
@@ -315,11 +320,7 @@ class Handler(LeanRequestHandler):
             if last:
                 self._account(200)
             self.wfile.write(payload[start:start + step])
-            if not last and self._core.stop.wait(pause):
+            if not last and self.core.stop.wait(pause):
                 self._account(200)  # the status line went out before we stopped
                 self.close_connection = True
                 return
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from .._text import json_loads
 from ._schema import example, resolve_local
 
 __all__ = ["ReplyInfo", "summary"]
@@ -70,6 +71,19 @@ class ReplyInfo:
     def default_text(self) -> str:
         """The reply the simulator gives when no ``reply`` callable is set."""
         return summary(self.last_user_text)
+
+
+def loads(raw: bytes) -> Any:
+    """A request body or JSONL line. Raises ValueError for what the real APIs answer 400:
+    bad UTF-8 or JSON, nesting too deep, a lone surrogate (it could not be sent on)."""
+    value = json_loads(raw)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes, as the providers send them."""
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
 def route(path: str) -> tuple[str, str | None] | None:
@@ -143,7 +157,7 @@ def read_request(provider: str, body: dict[str, Any], path_model: str | None,
     messages = body.get("contents" if gemini else "messages")
     messages = messages if isinstance(messages, list) else []
     if provider != OPENAI:  # Claude's and Gemini's system prompt sits beside the messages
-        instruction = _dict(body.get("systemInstruction", body.get("system_instruction")))
+        instruction = as_dict(body.get("systemInstruction", body.get("system_instruction")))
         prompt = instruction.get("parts") if gemini else body.get("system")
         messages = [{"role": "system", content: prompt}, *messages]
     last, system, words = _scan(messages, content, "" if provider == OPENAI else "user")
@@ -154,7 +168,7 @@ def read_request(provider: str, body: dict[str, Any], path_model: str | None,
                      schema=schema, tool_name=tool, input_tokens=words, sequence=sequence)
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
@@ -162,11 +176,11 @@ _Output = tuple[str, "dict[str, Any] | None", "str | None"]
 
 
 def _openai_output(body: dict[str, Any]) -> _Output:
-    fmt = _dict(body.get("response_format"))
+    fmt = as_dict(body.get("response_format"))
     if fmt.get("type") == "json_object":
         return "json", None, None
     if fmt.get("type") == "json_schema":
-        return "schema", _dict(_dict(fmt.get("json_schema")).get("schema")), None
+        return "schema", as_dict(as_dict(fmt.get("json_schema")).get("schema")), None
     return "text", None, None
 
 
@@ -177,16 +191,17 @@ def _anthropic_output(body: dict[str, Any]) -> _Output:
         raw_tools = body.get("tools")
         tools: list[Any] = raw_tools if isinstance(raw_tools, list) else []
         spec = next((t for t in tools if isinstance(t, dict) and t.get("name") == name), {})
-        return "tool", _dict(spec.get("input_schema")), name if isinstance(name, str) else ""
+        return "tool", as_dict(spec.get("input_schema")), name if isinstance(name, str) else ""
     # Structured outputs, in the older beta spelling and the newer one.
-    fmt = _dict(body.get("output_format")) or _dict(_dict(body.get("output_config")).get("format"))
+    fmt = as_dict(body.get("output_format"))
+    fmt = fmt or as_dict(as_dict(body.get("output_config")).get("format"))
     if fmt.get("type") == "json_schema":
-        return "schema", _dict(fmt.get("schema")), None
+        return "schema", as_dict(fmt.get("schema")), None
     return "text", None, None
 
 
 def _gemini_output(body: dict[str, Any]) -> _Output:
-    config = _dict(body.get("generationConfig", body.get("generation_config")))
+    config = as_dict(body.get("generationConfig", body.get("generation_config")))
     for key in ("responseJsonSchema", "response_json_schema", "responseSchema", "response_schema"):
         if isinstance(config.get(key), dict):
             return "schema", config[key], None
@@ -199,7 +214,7 @@ _OUTPUTS = {ANTHROPIC: _anthropic_output, OPENAI: _openai_output, GEMINI: _gemin
 
 def requested_output(body: dict[str, Any]) -> int:
     """The output tokens a request asks for at most (0 when it does not say)."""
-    config = _dict(body.get("generationConfig", body.get("generation_config")))
+    config = as_dict(body.get("generationConfig", body.get("generation_config")))
     for value in (body.get("max_completion_tokens"), body.get("max_tokens"),
                   config.get("maxOutputTokens", config.get("max_output_tokens"))):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -343,7 +358,7 @@ def invalid_instance(schema: Any, text: str) -> Any:
 
 
 def _root(schema: Any) -> dict[str, Any]:
-    node = _dict(schema)
+    node = as_dict(schema)
     ref = node.get("$ref")
     target = resolve_local(node, ref) if isinstance(ref, str) else None
     return target if isinstance(target, dict) else node
