@@ -105,11 +105,6 @@ def text_of(text: str) -> str:
     return html.unescape(_TAGS.sub(" ", _SCRIPTISH.sub(" ", text)))
 
 
-def _css_compact(style: str) -> str:
-    """A style attribute without comments or whitespace."""
-    return "".join(_CSS_COMMENT.sub("", style).split())
-
-
 @dataclass
 class Document:
     """A parsed, cleaned page: its title, the content element and the base URL."""
@@ -157,11 +152,11 @@ def parse_document(text: str, *, xml: bool = False) -> Document:
         root = _parse_html(text)
     if root is None:
         return Document(title="", content=None, base=None)
-    title_el = next((e for e in root.iter("title")), None)
+    title_el = next(root.iter("title"), None)
     title = " ".join("".join(title_el.itertext()).split()) if title_el is not None else ""
     base_el = next((e for e in root.iter("base") if e.get("href")), None)
     base = base_el.get("href") if base_el is not None else None
-    body = next((e for e in root.iter("body")), root)
+    body = next(root.iter("body"), root)
     _clean(body)
     return Document(title=title, content=_main_content(body), base=base)
 
@@ -185,8 +180,9 @@ def _hidden(el: Any) -> bool:
         return True
     if el.tag == "dialog" and el.get("open") is None:
         return True
-    style = el.get("style")
-    return bool(style) and _HIDDEN_STYLE.search(_css_compact(style.lower())) is not None
+    style = el.get("style")  # read without its comments and whitespace
+    return bool(style) and _HIDDEN_STYLE.search(
+        "".join(_CSS_COMMENT.sub("", style.lower()).split())) is not None
 
 
 def _in_content(el: Any) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from pathlib import Path
 
 from ..errors import ConfigurationError, ResponseTooLargeError, ToolInputError, UnsafePathError
 from ._netguard import short
@@ -23,13 +24,6 @@ _BARE_HOST = re.compile(r"^(?:www\.[^\s/]\S*|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+
 _PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
                | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
-
-
-def _inside(path: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([path, root]) == root
-    except ValueError:  # different drives on Windows
-        return False
 
 
 def _url_hint(given: str) -> str:
@@ -60,7 +54,7 @@ def _resolve(given: str, root: str | None) -> str:
             path=given, root=None,
         )
     path = os.path.realpath(os.path.join(root, os.path.expanduser(given)))
-    if not _inside(path, root):
+    if not Path(path).is_relative_to(root):  # by components: /rootx is not under /root
         raise UnsafePathError(
             f"convertToMD: {short(given)} is outside the allowed root {short(root)} "
             f"(after following symlinks and '..'); build the tool with a root that "
@@ -81,7 +75,7 @@ def read_file(given: str, root: str | None, max_bytes: int) -> tuple[bytes, str]
             f"convertToMD: {short(given)} is neither an http(s) URL nor an existing "
             f"file under {short(str(root))} nor HTML{_url_hint(given)}"
         ) from None
-    if not stat.S_ISREG(info.st_mode) or any(_inside(path, r) for r in _PSEUDO_ROOTS):
+    if not stat.S_ISREG(info.st_mode) or any(Path(path).is_relative_to(r) for r in _PSEUDO_ROOTS):
         raise ToolInputError(f"convertToMD: {short(given)} is not a regular file")
     if info.st_size > max_bytes:
         raise ResponseTooLargeError(

@@ -208,4 +208,4 @@ def html_to_markdown(text: str, *, page_url: str | None = None, xml: bool = Fals
         heading = "# " + escape_text(doc.title).replace("*", "\\*")
         if body.split("\n", 1)[0].strip() != heading:
             body = f"{heading}\n\n{body}" if body else heading
-    return tidy(body)
+    return body  # tidy already: the heading is one line without edge whitespace
