@@ -89,6 +89,16 @@ def test_chain_step_failures_follow_on_step_error(sim_env):
     assert pool.records[1].error.step == 0 and pool.status[DONE] == 2
 
 
+def test_a_skipped_chain_step_warns_in_batch_mode_as_in_a_live_run(sim_env):
+    model = Model("claude-sonnet-4-6")
+    sim_env.batches.fail_when("doc 1", status=400)
+    chain = Chain([Skill(model, prompt="{text}"), (lambda v: "after", "tail")],
+                  name="c", on_step_error="skip")
+    with pytest.warns(RuntimeWarning, match=r"chain 'c' step 0 .* failed: .*; skipped"):
+        results = Pool(chain, _items(3), mode="batch", poll_interval=0.01).run()
+    assert results == ["after"] * 3
+
+
 def test_runners_without_a_batch_api_are_refused_before_anything_is_sent(sim_env):
     with pytest.raises(ConfigurationError, match="neither"):
         Pool(lambda v: v, _items(2), mode="batch")

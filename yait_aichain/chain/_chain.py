@@ -108,7 +108,8 @@ class Chain(ThreadLocalViews):
     views of the latest run made directly *by the calling thread* (the public project sets
     them on the instance: the last finisher wins); a ``pool.run()`` leaves them as they
     were, its items ran on the Pool's threads: its usage is on its records, ``pool.usage``
-    and its report.
+    and its report. ``normalized_steps`` holds the steps as ``Step`` objects (batch mode
+    runs them one by one).
 
     Args:
         steps: each a runner (output stored under ``"result"``), ``(runner, output_key)``
@@ -134,7 +135,7 @@ class Chain(ThreadLocalViews):
             raise ConfigurationError(f"name must be a str; got {type(name).__name__}")
         self.name = name
         self.description = description
-        self._steps = normalize_steps(steps, lambda r: isinstance(r, Chain))
+        self.normalized_steps = normalize_steps(steps, lambda r: isinstance(r, Chain))
         self._local = threading.local()
 
     def run(self, variables: Mapping[str, Any] | None = None, *,
@@ -163,30 +164,19 @@ class Chain(ThreadLocalViews):
             if policy == "raise":
                 # A step that cannot run fails the run anyway: finding it before the first
                 # step saves what the earlier ones cost ("stop"/"skip" run those steps).
-                check_steps(self._steps, accumulated)
-            for step in self._steps:
+                check_steps(self.normalized_steps, accumulated)
+            for step in self.normalized_steps:
                 _context.current().check()  # a cancelled item must not start its next step
-                record, refused = _run_step(step, accumulated)
+                record, refused = run_step(step, accumulated)
                 history.append(record)
-                error = record.exception
-                if error is None:
-                    output = record.output
-                    if isinstance(output, Mapping):
-                        accumulated.update(output)
-                    else:
-                        accumulated[step.output_key] = output
+                if record.exception is None:
+                    output = keep_output(step, accumulated, record.output)
                     continue
-                if isinstance(error, CancelledError):
-                    raise error
-                what = "was not run" if refused else f"failed: {type(error).__name__}"
-                problem = f"{step.label} {what}: {error}"
-                if policy == "raise":
-                    raise ChainStepError(problem, step=step.index, name=step.name) from error
+                failure = step_failure(self, policy, step, record.exception, refused)
+                if failure is not None:
+                    raise failure
                 if policy == "stop":
                     break
-                label = f"chain {self.name!r} " if self.name else ""
-                warnings.warn(f"{label}{problem}; skipped", RuntimeWarning,
-                              stacklevel=user_stacklevel())
         finally:
             # The step tallies are the run's usage: each model call was counted in one step.
             self._local.run = run = ChainRun(
@@ -213,7 +203,7 @@ class Chain(ThreadLocalViews):
     @property
     def steps(self) -> tuple[tuple[Any, str, dict[str, str]], ...]:
         """The normalised steps as ``(runner, output_key, input_map)`` tuples."""
-        return tuple((s.runner, s.output_key, dict(s.input_map)) for s in self._steps)
+        return tuple((s.runner, s.output_key, dict(s.input_map)) for s in self.normalized_steps)
 
     def check_variables(self, variables: Iterable[str] | Mapping[str, Any] = ()) -> None:
         """Walk the steps without running any: raise if a step needs a variable that
@@ -225,7 +215,7 @@ class Chain(ThreadLocalViews):
         item, so a misspelt ``{sumary}`` in step 2 costs nothing. The ChainStepError names
         the step and the variable (``__cause__`` is a TemplateError with ``missing``).
         """
-        check_steps(self._steps, {*self.variables, *variables})
+        check_steps(self.normalized_steps, {*self.variables, *variables})
 
     @property
     def required_variables(self) -> frozenset[str]:
@@ -233,26 +223,55 @@ class Chain(ThreadLocalViews):
         step's needs (a Tool's required parameters, a runner's ``required_variables``, the
         ``input_map`` sources) minus the Chain's defaults. Later steps are left out (an
         earlier dict output may provide them); a plain callable's needs are unknown."""
-        return frozenset(missing_variables(self._steps[0], {})) - self.variables.keys()
+        return frozenset(missing_variables(self.normalized_steps[0], {})) - self.variables.keys()
 
     def _reserve_connections(self, n: int) -> None:
-        for step in self._steps:
+        for step in self.normalized_steps:
             reserve_connections(step.runner, n)
 
     def identity(self) -> dict[str, Any]:
         """What this Chain's answers depend on (its steps in order), for checkpoint keys."""
         steps = [{"runner": describe(step.runner), "output_key": step.output_key,
-                  "input_map": dict(step.input_map)} for step in self._steps]
+                  "input_map": dict(step.input_map)} for step in self.normalized_steps]
         return {"steps": steps, "variables": self.variables, "on_step_error": self.on_step_error}
 
     def __repr__(self) -> str:
         # Names and keys only: variable values may hold secrets.
-        steps = ", ".join(f"{s.name}->{s.output_key}" for s in self._steps)
+        steps = ", ".join(f"{s.name}->{s.output_key}" for s in self.normalized_steps)
         name = f"name={self.name!r}, " if self.name else ""
         return f"Chain({name}steps=[{steps}])"
 
 
-def _run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool]:
+def keep_output(step: Step, variables: dict[str, Any], output: Any) -> Any:
+    """Add a step's ``output`` to the run's ``variables`` (a Mapping is merged, anything
+    else goes under the step's ``output_key``) and return it."""
+    if isinstance(output, Mapping):
+        variables.update(output)
+    else:
+        variables[step.output_key] = output
+    return output
+
+
+def step_failure(chain: Chain, policy: str, step: Step, error: BaseException,
+                 refused: bool = False) -> BaseException | None:
+    """What a failed (or ``refused``) step of ``chain`` does under ``policy``: the exception
+    the run ends with (a cancel as it is, a ChainStepError under "raise"), or None: stop
+    there ("stop") or warn and go on ("skip")."""
+    if isinstance(error, CancelledError):
+        return error
+    what = "was not run" if refused else f"failed: {type(error).__name__}"
+    problem = f"{step.label} {what}: {error}"
+    if policy == "raise":
+        failure = ChainStepError(problem, step=step.index, name=step.name)
+        failure.__cause__ = error
+        return failure
+    if policy == "skip":
+        label = f"chain {chain.name!r} " if chain.name else ""
+        warnings.warn(f"{label}{problem}; skipped", RuntimeWarning, stacklevel=user_stacklevel())
+    return None
+
+
+def run_step(step: Step, accumulated: dict[str, Any]) -> tuple[StepRecord, bool]:
     """Run one step; return its record and whether it was refused for missing variables."""
     snapshot = MappingProxyType(dict(accumulated))
     missing = missing_variables(step, accumulated)

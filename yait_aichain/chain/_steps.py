@@ -180,7 +180,7 @@ def check_steps(
     have = set(known)
     for step in steps:
         if step.kind == "chain":  # walk it inside; it returns its last step's output
-            inner = step.runner._steps
+            inner = step.runner.normalized_steps
             after = check_steps(inner, have | set(step.input_map) | set(step.runner.variables),
                                 f"{label}{step.label} > ")
             returned = None if after is None else _returns(inner[-1].runner)  # a Chain: None

@@ -12,7 +12,7 @@ import copy
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,16 +22,16 @@ from .._usage import Usage
 from ..batch import BatchJob, BatchRequest, BatchResult, Journal
 from ..batch._job import describe
 from ..batch._providers import BACKENDS
-from ..chain._chain import Chain, _run_step
+from ..chain._chain import Chain, keep_output, run_step, step_failure
 from ..chain._steps import Step
-from ..errors import (AichainError, CancelledError, ChainStepError, ConfigurationError,
-                      OutputValidationError, TemplateError)
+from ..errors import (AichainError, CancelledError, ConfigurationError, OutputValidationError,
+                      TemplateError)
 from ..skills._skill import Skill
 from ._config import Settings
 from ._items import SharedVariables, item_type_error
-from ._progress import resolve_progress
+from ._progress import resolve_progress, write
 from ._record import ItemRecord, Outcome, RecordBook
-from ._sharing import _real_model
+from ._sharing import real_model
 from ._status import FAILED
 
 __all__ = ["BatchRun", "batch_steps", "check_batch"]
@@ -64,7 +64,7 @@ def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = Fals
 
 
 def _batchable(runner: Any) -> bool:
-    return isinstance(runner, Skill) and _real_model(runner) and runner.model.provider in BACKENDS
+    return isinstance(runner, Skill) and real_model(runner) and runner.model.provider in BACKENDS
 
 
 def batch_steps(runner: Any) -> tuple[Step, ...]:
@@ -79,7 +79,7 @@ def batch_steps(runner: Any) -> tuple[Step, ...]:
                 f"mode='live'")
         return (Step(0, runner, "result", {}, "skill", runner.name or "skill"),)
     if isinstance(runner, Chain):
-        steps = runner._steps
+        steps = runner.normalized_steps
         for step in steps:
             if step.kind == "chain":
                 raise ConfigurationError(
@@ -158,16 +158,14 @@ class BatchRun:
         """Start every item of the plan, or end it at once (not a dict, DONE in the checkpoint)."""
         for index, item in self._plan:
             rec = self.book.get_or_add(index, item)
-            if isinstance(item, dict):
+            if not isinstance(item, dict):
+                self.book.end_now(rec, FAILED, error=item_type_error(index, item))
+            else:
                 rec.variables = self._shared.merge(item)
                 if journal is None or not journal.restore(self.book, rec):
-                    self.book.start(rec, rec.variables)
+                    self.book.start(rec)
                     items.append(_Item(rec, {**self._defaults, **rec.variables}))
                     continue
-            else:
-                now = time.time()
-                self.book.end(rec, FAILED, start=now, end=now, duration=0.0,
-                              error=item_type_error(index, item))
             yield self._ended(rec, journal)
 
     def _run_steps(self, items: list[_Item], batches: Journal) -> bool:
@@ -228,28 +226,21 @@ class BatchRun:
 
     def _local_step(self, step: Step, alive: list[_Item]) -> None:
         for it in alive:
-            record, _ = _run_step(step, it.accumulated)  # as a live Chain runs it
+            record, refused = run_step(step, it.accumulated)  # as a live Chain runs it
             it.usage, it.requests = it.usage + record.usage, it.requests + record.requests
-            self._step_ended(step, it, record.output, record.exception)
+            self._step_ended(step, it, record.output, record.exception, refused)
 
-    def _step_ended(self, step: Step, it: _Item, output: Any, error: BaseException | None
-                    ) -> None:
+    def _step_ended(self, step: Step, it: _Item, output: Any, error: BaseException | None,
+                    refused: bool = False) -> None:
         """Keep a step's output or apply on_step_error, as a live Chain does (never to a cancel)."""
         runner = self.s.runner
         if error is None:
-            it.output = output
-            if isinstance(output, Mapping):
-                it.accumulated.update(output)
-            else:
-                it.accumulated[step.output_key] = output
-        elif not isinstance(runner, Chain) or isinstance(error, CancelledError):
+            it.output = keep_output(step, it.accumulated, output)
+        elif not isinstance(runner, Chain):
             it.error = error
-        elif runner.on_step_error == "stop":
-            it.stopped = True
-        elif runner.on_step_error == "raise":
-            it.error = ChainStepError(f"{step.label} failed: {type(error).__name__}: {error}",
-                                      step=step.index, name=step.name)
-            it.error.__cause__ = error
+        else:
+            it.error = step_failure(runner, runner.on_step_error, step, error, refused)
+            it.stopped = runner.on_step_error == "stop"
 
     # -- records ------------------------------------------------------------------------
 
@@ -283,11 +274,7 @@ class BatchRun:
         self._write("\r" + line)
 
     def _write(self, text: str) -> None:
-        try:
-            self._stream.write(text)
-            self._stream.flush()
-        except (OSError, ValueError, AttributeError):
-            self._stream = None  # a closed or broken stream must not fail the run
+        self._stream = write(self._stream, text)
 
     def _interrupted(self, exc: BaseException) -> None:
         submitted = [sub for job in self.jobs for sub in job.submitted]

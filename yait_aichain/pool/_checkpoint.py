@@ -200,8 +200,7 @@ class Journal:
         if entry is None:
             self._pending[rec.index] = key
             return False
-        now = time.time()
-        book.end(rec, DONE, start=now, end=now, duration=0.0, output=output, from_checkpoint=True)
+        book.end_now(rec, DONE, output=output, from_checkpoint=True)
         return True
 
     def record(self, rec: ItemRecord) -> None:

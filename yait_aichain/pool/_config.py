@@ -17,8 +17,7 @@ from .._budget import check_prices
 from ._breaker import check_breaker
 from ._checkpoint import check_checkpoint, runner_identity
 
-# resolve_progress is re-exported for batch mode (pool/_batch.py).
-__all__ = ["DEFAULT_MAX_FLOWS", "MAX_FLOWS_LIMIT", "Setting", "Settings", "resolve_progress"]
+__all__ = ["DEFAULT_MAX_FLOWS", "MAX_FLOWS_LIMIT", "Setting", "Settings"]
 
 DEFAULT_MAX_FLOWS = 10
 # Each flow is an OS thread. Above this, "can't start new thread" and file-descriptor

@@ -118,6 +118,19 @@ def progress_line(stream: Any, label: str, counts: Counts,
     return kind(stream, label, _finished(counts), flows=flows)
 
 
+def write(stream: Any, text: str) -> Any:
+    """Write ``text`` to ``stream`` and flush it; return the stream, or None once it is
+    closed or broken (that must not fail the run: the drawing stops instead)."""
+    try:
+        stream.write(text)
+        flush = getattr(stream, "flush", None)
+        if callable(flush):
+            flush()
+    except (OSError, ValueError):
+        return None
+    return stream
+
+
 class ProgressLine:
     """Writes :func:`format_line` to ``stream``, throttled."""
 
@@ -157,14 +170,7 @@ class ProgressLine:
             self._width = 0 if end else len(line)
         else:
             text = line + end
-        try:
-            self._stream.write(text)
-            flush = getattr(self._stream, "flush", None)
-            if callable(flush):
-                flush()
-        except (OSError, ValueError):
-            # A closed or broken stream must not fail the run; stop drawing instead.
-            self._stream = None
+        self._stream = write(self._stream, text)
 
 
 class TqdmBar:

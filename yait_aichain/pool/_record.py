@@ -186,9 +186,9 @@ class RecordBook:
                 self.spent = self.spent + usage
                 self.run_spent = self.run_spent + usage
 
-    def start(self, rec: ItemRecord, variables: dict[str, Any], flows: int | None = None) -> None:
+    def start(self, rec: ItemRecord, flows: int | None = None) -> None:
         with self.lock:
-            rec.variables, rec.start, rec.flows = variables, time.time(), flows
+            rec.start, rec.flows = time.time(), flows
             self._move(rec, RUNNING)
 
     def end(self, rec: ItemRecord, status: Status, **facts: Any) -> None:
@@ -198,6 +198,11 @@ class RecordBook:
             for name, value in facts.items():
                 setattr(rec, name, value)
             self._move(rec, status)
+
+    def end_now(self, rec: ItemRecord, status: Status, **facts: Any) -> None:
+        """End ``rec`` without running it (it takes no time)."""
+        now = time.time()
+        self.end(rec, status, start=now, end=now, duration=0.0, **facts)
 
     def finish(self, rec: ItemRecord, outcome: Outcome) -> None:
         """End ``rec`` with an :class:`Outcome`, on the worker's clock: DONE, or FAILED with

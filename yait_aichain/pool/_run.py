@@ -221,9 +221,7 @@ class Run:
             index, item = pulled
             rec = self.book.get_or_add(index, item)
             if not isinstance(item, dict):
-                now = time.time()
-                self.book.end(rec, FAILED, start=now, end=now, duration=0.0,
-                              error=item_type_error(index, item))
+                self.book.end_now(rec, FAILED, error=item_type_error(index, item))
                 ended.append(rec)
                 if self.s.on_error in ("stop", "raise"):
                     break  # let the policy act before anything else starts
@@ -235,7 +233,7 @@ class Run:
             if self._journal is not None and self._journal.restore(self.book, rec):
                 ended.append(rec)
             elif self._sharing.follows(rec):
-                self.book.start(rec, rec.variables)  # waits for the item sending the same
+                self.book.start(rec)  # waits for the item sending the same
             elif not self._start(rec):
                 ended.append(rec)
         return ended
@@ -244,7 +242,7 @@ class Run:
         """Mark ``rec`` RUNNING and submit it; False when the submission itself failed."""
         flow = Flow(rec)
         flow.tally.budget = self._guards.budget  # every model call in the item reserves here
-        self.book.start(rec, rec.variables, flows=self._flow_limit())
+        self.book.start(rec, flows=self._flow_limit())
         try:
             future = self._flows.submit(rec.variables, self._budget(), self._cancel, flow.tally)
         except Exception as exc:  # noqa: BLE001 - a shut-down or broken executor; Ctrl-C

@@ -14,14 +14,14 @@ from ..models._model import Model
 from ..skills._skill import Skill
 from ._record import ItemRecord
 
-__all__ = ["Sharing"]
+__all__ = ["Sharing", "real_model"]
 
 
 def _skill_of(runner: Any) -> Skill | None:
     """The Skill whose requests the runner sends first (itself, or a Chain's first step)."""
     if isinstance(runner, Skill):
         return runner
-    steps = getattr(runner, "_steps", None)
+    steps = getattr(runner, "normalized_steps", None)
     if steps and isinstance(steps[0].runner, Skill) and not steps[0].input_map:
         return steps[0].runner
     return None
@@ -32,7 +32,7 @@ class Sharing:
 
     def __init__(self, runner: Any):
         skill = _skill_of(runner)
-        self._skill = skill if isinstance(runner, Skill) and _real_model(skill) else None
+        self._skill = skill if isinstance(runner, Skill) and real_model(skill) else None
         self.warm_up = skill is not None and skill.caches_prefix
         self._leaders: dict[str, int] = {}
         self._followers: dict[int, list[ItemRecord]] = {}
@@ -68,6 +68,7 @@ class Sharing:
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # any str
 
 
-def _real_model(skill: Skill | None) -> bool:
+def real_model(skill: Skill | None) -> bool:
+    """A Skill whose model is a real :class:`Model` (not a stand-in overriding generate)."""
     return skill is not None and isinstance(skill.model, Model) \
         and type(skill.model).generate is Model.generate
