@@ -15,7 +15,7 @@ import pytest
 from yait_aichain.chain import Chain
 from yait_aichain.models import Model
 from yait_aichain.pool import DONE, FAILED, Pool
-from yait_aichain.pool._checkpoint import Checkpoint
+from yait_aichain.pool._checkpoint import Checkpoint, Journal
 from yait_aichain.pool._checkpoint import canonical_json, runner_identity
 from yait_aichain.skills import Skill
 from yait_aichain.testing import Simulator
@@ -244,7 +244,7 @@ def test_no_key_and_no_variable_is_written(tmp_path):
 
 def test_two_runs_cannot_write_one_file_at_once(tmp_path):
     path = tmp_path / "run.jsonl"
-    journal = Checkpoint(path).open(Counting())
+    journal = Journal(Checkpoint(path), Counting())
     try:
         with pytest.raises(RuntimeError, match="another run"):
             Pool(Counting(), items(1), checkpoint=path).run()

@@ -153,13 +153,19 @@ def refusal(missing: Mapping[str, str | None], variables: Collection[str]) -> Te
                          missing=sorted(missing))
 
 
+def aliased(step: Step, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A new dict of ``variables`` plus each ``input_map`` parameter (when its source is
+    there) as an alias of its source."""
+    return {**variables, **{param: variables[source] for param, source
+                            in step.input_map.items() if source in variables}}
+
+
 def call_step(step: Step, variables: Mapping[str, Any]) -> Any:
     """Run ``step`` on ``variables`` and return its output."""
     if step.kind == "tool":
         return step.runner.run(**tool_arguments(step.runner, variables, step.input_map))
     # The runner gets its own dict: it may mutate it without touching the run's variables.
-    aliases = {param: variables[source] for param, source in step.input_map.items()}
-    return call_runner(step.runner, {**variables, **aliases})
+    return call_runner(step.runner, aliased(step, variables))
 
 
 def _names(names: Sequence[str]) -> str:

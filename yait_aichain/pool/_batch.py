@@ -23,10 +23,11 @@ from ..batch import BatchJob, BatchRequest, BatchResult, Journal
 from ..batch._job import describe
 from ..batch._providers import BACKENDS
 from ..chain._chain import Chain, keep_output, run_step, step_failure
-from ..chain._steps import Step
+from ..chain._steps import Step, aliased
 from ..errors import (AichainError, CancelledError, ConfigurationError, OutputValidationError,
                       TemplateError)
 from ..skills._skill import Skill
+from ._checkpoint import Journal as CheckpointJournal
 from ._config import Settings
 from ._items import SharedVariables, item_type_error
 from ._progress import resolve_progress, write
@@ -131,7 +132,8 @@ class BatchRun:
         """Yield a snapshot of each record as it ends (input order once the batches are
         in); on Ctrl-C the batches keep running and the message says how to collect them."""
         s, checkpoint = self.s, self.s.checkpoint
-        journal = None if checkpoint is None else checkpoint.open(s.runner, s.checkpoint_key)
+        journal = None if checkpoint is None else CheckpointJournal(checkpoint, s.runner,
+                                                                    s.checkpoint_key)
         batches = Journal(None if checkpoint is None else f"{checkpoint.path}.batches")
         items: list[_Item] = []
         try:
@@ -186,7 +188,7 @@ class BatchRun:
         requests, by_key = [], {}
         for it in alive:
             try:
-                messages = skill.render(_inputs(step, it.accumulated))
+                messages = skill.render(aliased(step, it.accumulated))
             except TemplateError as exc:
                 self._step_ended(step, it, None, exc)
                 continue
@@ -287,8 +289,3 @@ class BatchRun:
             f"\n{self._label}: interrupted; {len(submitted)} batch(es) keep running at the "
             f"provider:\n{describe(submitted)}\n{where}, or call pool.cancel_batches() to "
             f"cancel them.\n")
-
-
-def _inputs(step: Step, accumulated: dict[str, Any]) -> dict[str, Any]:
-    mapped = {p: accumulated[src] for p, src in step.input_map.items() if src in accumulated}
-    return {**accumulated, **mapped}

@@ -122,22 +122,19 @@ class Checkpoint:
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.path)!r})"
 
-    def open(self, runner: Any, key: str | None = None) -> Journal:
-        """Read what earlier runs stored and open the file for appending (one run).
-
-        Raises:
-            ConfigurationError: the runner holds a plain callable and ``key`` is None.
-            RuntimeError: another run is writing this file right now.
-        """
-        return Journal(self, runner, key)
-
 
 def check_checkpoint(value: Any) -> Checkpoint | None:
     return value if value is None or isinstance(value, Checkpoint) else Checkpoint(value)
 
 
 class Journal:
-    """One run's view of a checkpoint: the stored results, and the open file."""
+    """One run's view of a checkpoint: what earlier runs stored, and the file open for
+    appending.
+
+    Raises:
+        ConfigurationError: the runner holds a plain callable and ``key`` is None.
+        RuntimeError: another run is writing this file right now.
+    """
 
     def __init__(self, checkpoint: Checkpoint, runner: Any, key: str | None = None):
         self._interval = checkpoint.fsync_interval

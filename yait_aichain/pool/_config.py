@@ -106,10 +106,10 @@ class Setting(Generic[T]):
     """A Pool attribute kept in its frozen :class:`Settings`: reading gives the checked
     value, assigning checks the new one (``pool.max_cost = 10.0`` before ``retry_failed()``)."""
 
-    def __set_name__(self, owner: type, name: str) -> None:
+    def __set_name__(self, _owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, obj: Any, owner: type | None = None) -> T:
+    def __get__(self, obj: Any, _owner: type | None = None) -> T:
         return getattr(obj._settings, self.name)  # type: ignore[no-any-return]
 
     def __set__(self, obj: Any, value: T) -> None:
@@ -117,13 +117,9 @@ class Setting(Generic[T]):
 
 
 def _check_max_flows(value: Any) -> None:
-    if check_auto(value) is not None:
-        return
-    # bool is an int subclass, and Pool(..., True) is almost surely a mistake.
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FLOWS_LIMIT:
-        raise ConfigurationError(
-            f"max_flows must be an int from 1 to {MAX_FLOWS_LIMIT}, \"auto\" (adapt to the "
-            f"provider) or AutoFlows(max=...) (adapt, up to a bound); got {value!r}")
+    if check_auto(value) is None:  # neither "auto" nor AutoFlows(...): an int, then
+        checked(value, 'max_flows (unless "auto" or AutoFlows(max=...))', low=1,
+                high=MAX_FLOWS_LIMIT)
 
 
 def _check_optional(name: str, value: Any, ok: bool, what: str) -> None:

@@ -28,6 +28,7 @@ from ..ratelimit._adaptive import FlowController
 from ..ratelimit._admit import with_rate_limits
 from ._config import Settings
 from ._breaker import Guards
+from ._checkpoint import Journal
 from ._flows import flows_for
 from ._items import SharedVariables, check_chain_items, item_type_error
 from ._progress import progress_line, resolve_progress
@@ -80,8 +81,8 @@ class Run:
         self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
         # Last, so that nothing fails after the file is opened: keyed by the runner itself
         # (a rate limit changes when, not what).
-        self._journal = None if s.checkpoint is None else s.checkpoint.open(
-            s.runner, s.checkpoint_key)
+        self._journal = None if s.checkpoint is None else Journal(
+            s.checkpoint, s.runner, s.checkpoint_key)
         stream = resolve_progress(s.progress)
         # The line says what "auto" decided (described only when it is drawn).
         self._progress = None if stream is None else progress_line(
