@@ -78,8 +78,8 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     lower = {str(k).lower(): str(v) for k, v in headers.items()}
     now = time.time() if now is None else now
     for name in _MS_HINTS:
-        value = _finite_float(lower[name]) if name in lower else None
-        if value is not None and value >= 0:
+        value = non_negative(lower.get(name))
+        if value is not None:
             return value / 1000.0
     for name in _SECONDS_HINTS:
         if name in lower:
@@ -90,10 +90,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
 
 
 def _seconds_or_date(raw: str, now: float) -> float | None:
-    value = _finite_float(raw)
+    value = non_negative(raw)
     if value is not None:
-        return value if value >= 0 else None
-    try:
+        return value
+    try:  # a negative number is no date either
         when = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
@@ -110,7 +110,7 @@ def _window_reset(lower: Mapping[str, str], now: float) -> float | None:
             if delay is not None:
                 return delay
     if lower.get("x-ratelimit-remaining", "").strip() == "0":
-        reset = _finite_float(lower.get("x-ratelimit-reset", ""))
+        reset = non_negative(lower.get("x-ratelimit-reset"))
         if reset is not None and reset > _EPOCH_MS_FLOOR:
             delay = reset / 1000.0 - now
             return delay if delay >= 0 else None
@@ -130,12 +130,13 @@ def parse_duration(text: str) -> float | None:
     return total if pos == len(text) and math.isfinite(total) else None
 
 
-def _finite_float(text: str) -> float | None:
+def non_negative(text: str | None) -> float | None:
+    """``text`` as a finite number >= 0, else None (absent, negative, infinite, NaN, junk)."""
     try:
-        value = float(text.strip())
+        value = float(text or "")  # float() strips whitespace itself
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
+    return value if 0 <= value < math.inf else None
 
 
 def decode_body(content: bytes) -> tuple[Any, str]:

@@ -108,7 +108,6 @@ class Transport:
         prepared.method, prepared.url, prepared.body = method, url, body
         prepared.headers = CaseInsensitiveDict(headers)
         prepared.headers["Content-Length"] = str(len(body))
-        prepared.hooks = {"response": []}
         with self._lock:
             self._in_flight += 1
             if self._in_flight > self._pool_size:

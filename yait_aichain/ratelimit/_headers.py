@@ -13,11 +13,11 @@ zero pauses until then.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ..models._status import non_negative
 from ..models._status import parse_duration as go_duration
 
 __all__ = ["Belief", "Reading", "Window", "believe", "read_headers", "tighter"]
@@ -67,26 +67,16 @@ class Belief:
     pause: float = 0.0
 
 
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text.strip())
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
-
-
 def parse_duration(text: str | None) -> float | None:
     """Seconds in a Go-style duration (``"1m30s"``, ``"250ms"``) or a bare number."""
-    plain = _number(text)
+    plain = non_negative(text)
     return plain if plain is not None or text is None else go_duration(text)
 
 
 def parse_time(text: str | None, now: float) -> float | None:
     """Seconds from ``now`` (``time.time()``) until an RFC 3339 time (or bare seconds, as
     some proxies send); 0 for a time past, None when unparsable."""
-    plain = _number(text)
+    plain = non_negative(text)
     if plain is not None or text is None:
         return plain
     try:
@@ -100,7 +90,7 @@ def parse_time(text: str | None, now: float) -> float | None:
 
 def _window(headers: Mapping[str, str], names: list[str],
             reset: Callable[[str | None], float | None]) -> Window | None:
-    limit, remaining = _number(headers.get(names[0])), _number(headers.get(names[1]))
+    limit, remaining = non_negative(headers.get(names[0])), non_negative(headers.get(names[1]))
     if limit is None or limit <= 0 or remaining is None:
         return None
     return Window(limit, min(remaining, limit), reset(headers.get(names[2])) or 0.0)
