@@ -179,13 +179,13 @@ def reserve_call(scope: Any, price: Any, messages: Sequence[dict[str, Any]],
                  max_tokens: int | None, model: str) -> list[Hold]:
     """Reserve one call's worst case in every budget of the Pools around it (the scope's
     tallies'); returns the holds to settle. Raises as :meth:`Budget.reserve`."""
-    budgets = [b for b in (getattr(t, "budget", None) for t in scope.tallies) if b is not None]
+    budgets = dict.fromkeys(t.budget for t in scope.tallies if t.budget is not None)  # in order
     if not budgets:
         return []
     worst = worst_case(price, messages, max_tokens)
     holds: list[Hold] = []
     try:
-        for budget in dict.fromkeys(budgets):  # each once, in order
+        for budget in budgets:
             holds.append(budget.reserve(worst, f"model {model!r}", scope))
     except BaseException:
         settle_all(holds, None)

@@ -138,7 +138,6 @@ class Fetcher:
         self._connect()
 
     def close(self) -> None:
-        """Close the kept-alive connections."""
         self._adapter.close()
 
     def budget(self) -> float:

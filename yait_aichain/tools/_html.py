@@ -152,10 +152,8 @@ def parse_document(text: str, *, xml: bool = False) -> Document:
         root = _parse_html(text)
     if root is None:
         return Document(title="", content=None, base=None)
-    title_el = next(root.iter("title"), None)
-    title = " ".join("".join(title_el.itertext()).split()) if title_el is not None else ""
-    base_el = next((e for e in root.iter("base") if e.get("href")), None)
-    base = base_el.get("href") if base_el is not None else None
+    title = next((" ".join("".join(e.itertext()).split()) for e in root.iter("title")), "")
+    base = next((e.get("href") for e in root.iter("base") if e.get("href")), None)
     body = next(root.iter("body"), root)
     _clean(body)
     return Document(title=title, content=_main_content(body), base=base)

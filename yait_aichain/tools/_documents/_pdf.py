@@ -10,6 +10,7 @@ taken per page with the deadline as the wait limit, so Pool threads take turns.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Iterator
@@ -141,7 +142,7 @@ def _table(rows: list[_Line]) -> str:
     for line in rows:
         cells = [""] * len(columns)
         for cell in line.cells:
-            col = max([i for i, x in enumerate(columns) if x <= cell.right] or [0])
+            col = max(bisect.bisect_right(columns, cell.right) - 1, 0)  # the last left <= right
             cells[col] = f"{cells[col]} {cell.text}".strip()
         out.append(cells)
     return _render.table(out)
