@@ -25,26 +25,29 @@ ASSERTIONS = ("minLength", "maxLength", "pattern", "format", "minimum", "maximum
               "maxProperties")
 
 
-def converted(convert: Callable[[dict[str, Any]], dict[str, Any]], schema: Any) -> dict[str, Any]:
-    """``convert(schema)``, cached by the schema's text: a Skill converts its schema once,
-    not on every call (and each caller gets its own copy)."""
+Converter = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+def converted(convert: Converter, schema: Any, provider: str) -> dict[str, Any]:
+    """``convert(schema, provider)``, cached by the schema's text: a Skill converts its
+    schema once, not on every call (and each caller gets its own copy)."""
     if not isinstance(schema, dict):
-        raise error("schema", "$", "a schema that is not a JSON object",
+        raise error(provider, "$", "a schema that is not a JSON object",
                     "pass a JSON Schema dict or a pydantic model class")
     try:
         text = json.dumps(schema)  # key order kept: providers answer in schema order
     except (TypeError, ValueError) as exc:
-        raise error("schema", "$", f"a schema that is not JSON ({exc})",
+        raise error(provider, "$", f"a schema that is not JSON ({exc})",
                     "use only JSON values in the schema") from None
-    result: dict[str, Any] = json.loads(_converted(convert, text))
+    result: dict[str, Any] = json.loads(_converted(convert, text, provider))
     return result
 
 
 @lru_cache(maxsize=512)
-def _converted(convert: Callable[[dict[str, Any]], dict[str, Any]], text: str) -> str:
+def _converted(convert: Converter, text: str, provider: str) -> str:
     schema = json.loads(text)
-    check_shape(schema, "schema")  # here, so a Skill's schema is checked once, not per call
-    return json.dumps(convert(schema))
+    check_shape(schema, provider)  # here, so a Skill's schema is checked once, not per call
+    return json.dumps(convert(schema, provider))
 
 
 def restate(out: dict[str, Any], dropped: list[tuple[str, Any]]) -> None:
@@ -116,10 +119,10 @@ def _follow(ref: str, root: dict[str, Any], provider: str, path: str,
 
 def self_contained(schema: Any, provider: str) -> dict[str, Any]:
     """``schema`` unchanged, once every ``$ref`` in it is checked to be local."""
-    if not isinstance(schema, dict):
-        raise error(provider, "$", "a schema that is not a JSON object",
-                    "pass a JSON Schema dict or a pydantic model class")
-    check_shape(schema, provider)
+    return converted(_refs_checked, schema, provider)
+
+
+def _refs_checked(schema: dict[str, Any], provider: str) -> dict[str, Any]:
     walk_refs(schema, schema, provider, "$", ())
     return schema
 

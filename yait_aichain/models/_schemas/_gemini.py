@@ -29,11 +29,11 @@ def gemini_schema(schema: Any) -> dict[str, Any]:
     become ``nullable``, ``const`` becomes a one-value ``enum``, and property order is kept
     through ``propertyOrdering`` (Gemini would sort the keys otherwise).
     """
-    return converted(_inlined, schema)
+    return converted(_inlined, schema, "gemini")
 
 
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    walk_refs(schema, schema, "gemini", "$", ())  # local and resolvable, once per schema
+def _inlined(schema: dict[str, Any], provider: str) -> dict[str, Any]:
+    walk_refs(schema, schema, provider, "$", ())  # local and resolvable, once per schema
     return _Inlining(schema).node(schema, "$", 0)
 
 

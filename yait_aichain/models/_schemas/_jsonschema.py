@@ -23,7 +23,6 @@ _MAX_DEPTH = 64  # of the walk itself, whatever the dialect allows
 class _Rules:
     """What one JSON-Schema-based dialect keeps."""
 
-    provider: str
     keep: Callable[[str, Any], bool]  # (keyword, value) -> sent as is
     formats: frozenset[str]
     require_all: bool
@@ -34,8 +33,8 @@ class _Rules:
     max_enum_values: int | None = None
     max_chars: int | None = None
 
-    def __call__(self, schema: dict[str, Any]) -> dict[str, Any]:
-        return _Walk(self, schema).root()
+    def __call__(self, schema: dict[str, Any], provider: str) -> dict[str, Any]:
+        return _Walk(self, schema, provider).root()
 
 
 _OPENAI_KEEP = frozenset({"pattern", "minimum", "maximum", "exclusiveMinimum",
@@ -53,21 +52,21 @@ def _anthropic_keeps(word: str, value: Any) -> bool:
     return word == "pattern" and isinstance(value, str) and not _COMPLEX_REGEX.search(value)
 
 
-OPENAI = _Rules("openai", lambda word, value: word in _OPENAI_KEEP, _OPENAI_FORMATS,
+OPENAI = _Rules(lambda word, value: word in _OPENAI_KEEP, _OPENAI_FORMATS,
                 require_all=True, recursion=True, all_of=False, max_object_depth=10,
                 max_properties=5000, max_enum_values=1000, max_chars=120_000)
-ANTHROPIC = _Rules("anthropic", _anthropic_keeps, _ANTHROPIC_FORMATS, require_all=False,
+ANTHROPIC = _Rules(_anthropic_keeps, _ANTHROPIC_FORMATS, require_all=False,
                    recursion=False, all_of=True)
 
 
 def openai_strict(schema: Any) -> dict[str, Any]:
     """``schema`` as OpenAI's strict structured outputs accept it."""
-    return converted(OPENAI, schema)
+    return converted(OPENAI, schema, "openai")
 
 
 def anthropic_native(schema: Any) -> dict[str, Any]:
     """``schema`` as Claude's ``output_config.format`` accepts it."""
-    return converted(ANTHROPIC, schema)
+    return converted(ANTHROPIC, schema, "anthropic")
 
 
 def anthropic_tool(schema: Any) -> dict[str, Any]:
@@ -93,19 +92,20 @@ def claude_has_native_output(model: str) -> bool:
 
 
 class _Walk:
-    def __init__(self, rules: _Rules, schema: dict[str, Any]):
+    def __init__(self, rules: _Rules, schema: dict[str, Any], provider: str):
         self.rules = rules
         self.schema = schema
+        self.provider = provider
         self.properties = 0
         self.enum_values = 0
         self.chars = 0
 
     def fail(self, path: str, feature: str, fix: str) -> UnsupportedSchemaError:
-        return error(self.rules.provider, path, feature, fix)
+        return error(self.provider, path, feature, fix)
 
     def root(self) -> dict[str, Any]:
         rules, schema = self.rules, self.schema
-        if walk_refs(schema, schema, rules.provider, "$", ()) and not rules.recursion:
+        if walk_refs(schema, schema, self.provider, "$", ()) and not rules.recursion:
             raise self.fail("$", "a recursive schema",
                             "bound the nesting (e.g. a fixed number of levels)")
         body = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema")}
