@@ -41,15 +41,13 @@ def _one_edit_apart(a: str, b: str) -> bool:
     digit: ``gpt-4.2`` or ``claude-sonnet-4-7`` may be a newer model, not a typo."""
     if a == b or abs(len(a) - len(b)) > 1:
         return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diff) == 1:
-            return not (a[diff[0]].isdigit() and b[diff[0]].isdigit())
-        return (len(diff) == 2 and diff[1] == diff[0] + 1
-                and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
-    short, long = (a, b) if len(a) < len(b) else (b, a)
+    short, long = sorted((a, b), key=len)
     i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
-    return short[i:] == long[i + 1:] and not long[i].isdigit()
+    if len(a) != len(b):
+        return short[i:] == long[i + 1:] and not long[i].isdigit()
+    if a[i + 1:] == b[i + 1:]:
+        return not (a[i].isdigit() and b[i].isdigit())
+    return a[i + 2:] == b[i + 2:] and a[i] == b[i + 1] and a[i + 1] == b[i]
 
 
 def suggest_model(name: str) -> str | None:

@@ -183,7 +183,6 @@ _VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 
 def _keyword_problem(key: str, value: Any) -> str | None:
-    """What is wrong with one keyword's value, or None."""
     if key in _NESTED:
         forms = _NESTED[key]
         return None if any(_fits(value, f) for f in forms) else " or ".join(forms)

@@ -24,7 +24,6 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
 _CLOSERS = {"{": "}", "[": "]"}
 # Bound the work on long prose full of stray braces.
 _MAX_CANDIDATES = 64
-_NONE = object()
 
 
 def parse_json(text: str) -> Any:
@@ -42,30 +41,25 @@ def parse_json(text: str) -> Any:
             return json_loads(candidate)
         except ValueError:
             continue
-    value = _first_balanced(_OPEN_FENCE.sub("", s, count=1))
-    if value is _NONE:
-        raise ValueError("no complete JSON value found in the text")
-    return value
+    return _first_balanced(_OPEN_FENCE.sub("", s, count=1))
 
 
 def _first_balanced(s: str) -> Any:
     pos = 0
     for _ in range(_MAX_CANDIDATES):
         opener = _OPENER.search(s, pos)
-        if opener is None:
-            return _NONE
-        end = _balanced_end(s, opener.start())
-        if end < 0:
-            # Never closed: the text was cut off. An inner fragment that happens to parse
-            # is not the answer, so stop rather than return it.
-            return _NONE
+        end = -1 if opener is None else _balanced_end(s, opener.start())
+        if opener is None or end < 0:
+            # No opener left, or one never closed: the text was cut off. An inner fragment
+            # that happens to parse is not the answer, so stop rather than return it.
+            break
         try:
             return json_loads(s[opener.start():end])
         except ValueError:
             # Prose such as "use {name} here": skip the whole span, not into it, so a
             # malformed outer object never yields one of its inner pieces.
             pos = end
-    return _NONE
+    raise ValueError("no complete JSON value found in the text")
 
 
 def _balanced_end(s: str, start: int) -> int:
