@@ -9,6 +9,7 @@ the first time anyone looks at it after its time is up. The HTTP side is ``_batc
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from . import _faults as F
 from . import _errors as E
 from . import _wire as W
 from ._prompt_cache import PromptCache
-from ._script import Match
+from ._script import Match, setting
 
 __all__ = ["Batch", "BatchControl", "BatchStore", "Outcome", "Request"]
 
@@ -68,25 +69,17 @@ class Batch:
 
     def counts(self) -> dict[str, int]:
         """Requests per outcome kind, plus those still processing."""
-        tally = {SUCCEEDED: 0, ERRORED: 0, EXPIRED: 0, CANCELED: 0}
-        for outcome in self.outcomes or ():
-            tally[outcome.kind] += 1
+        tally = Counter(o.kind for o in self.outcomes or ())
         tally["processing"] = 0 if self.done else len(self.requests)
         return tally
-
-
-def _on_store(name: str, check: Callable[[Any], Any], doc: str) -> Any:
-    """A BatchControl property kept on its store, checked on every write."""
-    return property(lambda control: getattr(control._store, name),
-                    lambda control, value: setattr(control._store, name, check(value)), doc=doc)
 
 
 class BatchControl:
     """What a test sets about batches (``sim.batches``)."""
 
-    delay = _on_store("delay", lambda value: checked(value, "batch delay", NUMBER),
-                      "The seconds a new batch stays in progress.")
-    expire = _on_store("expire", bool, "True to have batches that come due expire instead.")
+    delay = setting("_store", "delay", "The seconds a new batch stays in progress.",
+                    lambda value: checked(value, "batch delay", NUMBER))
+    expire = setting("_store", "expire", "True to have batches that come due expire instead.", bool)
 
     def __init__(self, store: BatchStore) -> None:
         self._store = store
@@ -122,8 +115,7 @@ class BatchControl:
 class BatchStore:
     """Batches and uploaded files of one simulator; thread-safe."""
 
-    def __init__(self, read: Callable[[str, dict[str, Any], str | None, int], W.ReplyInfo],
-                 cache: PromptCache | None = None):
+    def __init__(self, cache: PromptCache) -> None:
         self.lock = threading.Lock()
         self.batches: dict[str, Batch] = {}
         self.files: dict[str, dict[str, Any]] = {}
@@ -132,7 +124,6 @@ class BatchStore:
         self.failures: list[tuple[Match, int, str | None]] = []  # fail_when rules
         self.created = 0
         self._ids = itertools.count(1)
-        self._read = read
         self._cache = cache
         self._sequence = itertools.count(1)
 
@@ -195,7 +186,7 @@ class BatchStore:
 
     def _answer(self, provider: str, custom_id: str, body: dict[str, Any],
                 path_model: str | None, reply: Callable[[W.ReplyInfo], Any] | None) -> Outcome:
-        info = self._read(provider, body, path_model, next(self._sequence))
+        info = W.read_request(provider, body, path_model, next(self._sequence))
         for match, status, message in self.failures:
             if (match in info.last_user_text) if isinstance(match, str) else match(info):
                 return Outcome(custom_id, ERRORED, status,
@@ -207,6 +198,6 @@ class BatchStore:
                            E.error_body(provider, status, value.category))
         text, tool_input = W.render(info, "" if value is None else value)
         body = W.reply_body(info, text, tool_input)
-        if self._cache is not None:  # batch requests use the prompt cache too, in turn
-            self._cache.finish(self._cache.begin(info), body)
+        # Batch requests use the prompt cache too, in turn.
+        self._cache.finish(self._cache.begin(info), body)
         return Outcome(custom_id, SUCCEEDED, 200, body)

@@ -52,8 +52,7 @@ class Core:
         # than this (None: always); see Simulator.invalid_answers().
         self.invalid_first: int | None = 0
         self.prompt_cache = PromptCache()
-        # Batches answer with the live reply logic.
-        self.batches = BatchStore(W.read_request, self.prompt_cache)
+        self.batches = BatchStore(self.prompt_cache)
 
 
 class Handler(LeanRequestHandler):

@@ -21,6 +21,15 @@ from ._wire import ReplyInfo
 Match = str | Callable[[ReplyInfo], bool]
 
 
+def setting(holder: str, name: str, doc: str, check: Callable[[Any], Any] | None = None) -> Any:
+    """A property kept as ``name`` on the owner's ``holder`` attribute, checked on every
+    write (by default as a number >= 0)."""
+    def write(owner: Any, value: Any) -> None:
+        value = check(value) if check else checked(value, name, NUMBER)
+        setattr(getattr(owner, holder), name, value)
+    return property(lambda owner: getattr(getattr(owner, holder), name), write, doc=doc)
+
+
 def _check_fault(fault: Any) -> Fault:
     if not isinstance(fault, Fault):
         raise ConfigurationError(f"expected a Fault (e.g. Fault.rate_limit()), got "

@@ -17,7 +17,7 @@ from ._handler import Core, Handler
 from ._http import Server
 from ._limits import Limits
 from ._prompt_cache import PromptCache
-from ._script import Match, check_capacity
+from ._script import Match, check_capacity, setting
 from ._stats import DEFAULT_MAX_LOG, RequestRecord, Stats
 from ._wire import ReplyInfo
 
@@ -46,14 +46,6 @@ def _key(value: Any) -> str | None:
 def _limits(rpm: Any, tpm: Any, window: Any) -> Limits:
     return Limits(checked(rpm, "rpm", low=1, none=True), checked(tpm, "tpm", low=1, none=True),
                   checked(window, "rate_window", NUMBER, above=True))
-
-
-def _setting(name: str, doc: str, check: Callable[[Any], Any] | None = None) -> Any:
-    """A Simulator property that lives on its Core, checked on every write (by default as
-    a number >= 0)."""
-    def write(sim: Simulator, value: Any) -> None:
-        setattr(sim._core, name, check(value) if check else checked(value, name, NUMBER))
-    return property(lambda sim: getattr(sim._core, name), write, doc=doc)
 
 
 class Simulator:
@@ -86,10 +78,12 @@ class Simulator:
         ConfigurationError: a bad argument.
     """
 
-    latency = _setting("latency", "Seconds each reply waits.")
-    jitter = _setting("jitter", "Upper bound of the uniform random extra wait, in seconds.")
-    reply = _setting("reply", "The reply callable, or None for the default summary.", _reply)
-    require_key = _setting("require_key", "The only key accepted, or None to accept any.", _key)
+    latency = setting("_core", "latency", "Seconds each reply waits.")
+    jitter = setting("_core", "jitter", "Upper bound of the uniform random extra wait, in seconds.")
+    reply = setting("_core", "reply", "The reply callable, or None for the default summary.",
+                    _reply)
+    require_key = setting("_core", "require_key", "The only key accepted, or None to accept any.",
+                          _key)
 
     def __init__(
         self, *, host: str = DEFAULT_HOST, port: int = 0, latency: float = 0.0,
