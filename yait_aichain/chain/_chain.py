@@ -243,8 +243,7 @@ class Chain(ThreadLocalViews):
 
 
 def keep_output(step: Step, variables: dict[str, Any], output: Any) -> Any:
-    """Add a step's ``output`` to the run's ``variables`` (a Mapping is merged, anything
-    else goes under the step's ``output_key``) and return it."""
+    """Add ``output`` to ``variables`` (a Mapping merged, else under the output_key); return it."""
     if isinstance(output, Mapping):
         variables.update(output)
     else:
@@ -254,9 +253,8 @@ def keep_output(step: Step, variables: dict[str, Any], output: Any) -> Any:
 
 def step_failure(chain: Chain, policy: str, step: Step, error: BaseException,
                  refused: bool = False) -> BaseException | None:
-    """What a failed (or ``refused``) step of ``chain`` does under ``policy``: the exception
-    the run ends with (a cancel as it is, a ChainStepError under "raise"), or None: stop
-    there ("stop") or warn and go on ("skip")."""
+    """What a failed (or ``refused``) step does under ``policy``: the exception the run ends
+    with (a cancel as it is, a ChainStepError under "raise"), or None ("stop"; "skip" warns)."""
     if isinstance(error, CancelledError):
         return error
     what = "was not run" if refused else f"failed: {type(error).__name__}"

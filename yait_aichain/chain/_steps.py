@@ -81,14 +81,10 @@ def _normalize_one(index: int, raw: Any, is_chain: Callable[[Any], bool]) -> Ste
         raise ConfigurationError(f"{where}: output_key must be a non-empty str; "
                                  f"got {type(output_key).__name__}")
     input_map = _check_input_map(where, runner, input_map)
-    if is_tool(runner):
-        kind = "tool"
-    elif is_chain(runner):
-        kind = "chain"
-    elif callable(getattr(runner, "run", None)):
-        kind = "skill"  # Skill, Pool or any user object with run(variables)
-    else:
-        kind = "callable"
+    # The first kind that fits; "skill" is a Skill, Pool or any user object with run(variables).
+    kinds = (("tool", is_tool), ("chain", is_chain),
+             ("skill", lambda r: callable(getattr(r, "run", None))))
+    kind = next((name for name, fits in kinds if fits(runner)), "callable")
     return Step(index, runner, output_key, input_map, kind,
                 runner_name(runner, default=f"step_{index}"))
 
@@ -116,13 +112,13 @@ def _check_input_map(where: str, runner: Any, input_map: Any) -> dict[str, str]:
     return dict(input_map)
 
 
-def _declared_needs(runner: Any) -> frozenset[str]:
-    needs = getattr(runner, "required_variables", None)
+def _declared(runner: Any, attribute: str) -> frozenset[str] | None:
+    names = getattr(runner, attribute, None)
     # Only trust a real collection of names; a Mock or a property of another meaning would
     # otherwise make every run fail.
-    if isinstance(needs, (set, frozenset, list, tuple)) and all(isinstance(n, str) for n in needs):
-        return frozenset(needs)
-    return frozenset()
+    if isinstance(names, (set, frozenset, list, tuple)) and all(isinstance(n, str) for n in names):
+        return frozenset(names)
+    return None
 
 
 def missing_variables(step: Step, variables: Collection[str]) -> dict[str, str | None]:
@@ -137,7 +133,7 @@ def missing_variables(step: Step, variables: Collection[str]) -> dict[str, str |
             if source not in variables and source not in missing:
                 missing[source] = f"parameter {param!r}" if source != param else None
     else:
-        for name in sorted(_declared_needs(step.runner)):
+        for name in sorted(_declared(step.runner, "required_variables") or ()):
             if name not in variables and name not in step.input_map:
                 missing[name] = None
     return missing
@@ -207,10 +203,9 @@ def check_steps(
 
 def _returns(runner: Any) -> Any:
     """``"scalar"``, a frozenset of dict keys, or None (unknown)."""
-    declared = getattr(runner, "output_keys", None)
-    if isinstance(declared, (set, frozenset, tuple, list)) and all(isinstance(k, str)
-                                                                   for k in declared):
-        return frozenset(declared)
+    declared = _declared(runner, "output_keys")
+    if declared is not None:
+        return declared
     spec = getattr(runner, "output", None)
     is_skill = callable(getattr(runner, "render", None))
     if is_skill and hasattr(spec, "type") and hasattr(spec, "schema"):

@@ -40,26 +40,27 @@ __all__ = ["BatchRun", "batch_steps", "check_batch"]
 MODES = ("live", "batch")
 
 
-def check_batch(mode: Any, poll_interval: Any, runner: Any, budgets: bool = False,
-                on_error: str = "collect", executor: bool = False) -> None:
+def check_batch(s: Settings) -> None:
     """A Pool's ``mode`` and ``poll_interval``; in batch mode, also that the runner can
     run as batches and that no setting is given that a batch could not honour (before
     anything is sent): a budget, ``on_error`` "stop"/"skip", an executor."""
-    if mode not in MODES:
-        raise ConfigurationError(f"mode must be 'live' or 'batch', got {mode!r}")
-    checked(poll_interval, "poll_interval", NUMBER, above=True)
-    if mode != "batch":
+    if s.mode not in MODES:
+        raise ConfigurationError(f"mode must be 'live' or 'batch', got {s.mode!r}")
+    checked(s.poll_interval, "poll_interval", NUMBER, above=True)
+    if s.mode != "batch":
         return
-    batch_steps(runner)
+    batch_steps(s.runner)
     # The provider runs a submitted batch whole: nothing can stop it at a budget or error.
     for refused, why in (
-            (budgets, "max_cost and max_tokens cannot be enforced in mode='batch' (a "
-                      "submitted batch runs whole at the provider); remove them"),
-            (on_error in ("stop", "skip"), f"on_error={on_error!r} cannot act in mode='batch': "
-                      "every item of a submitted batch is answered; use 'collect' or 'raise'"),
-            (executor, "executor= and worker_context= do not apply in mode='batch': the "
-                       "provider runs the requests and this process only submits and collects "
-                       "them; drop them")):
+            (s.max_cost is not None or s.max_tokens is not None, "max_cost and max_tokens "
+             "cannot be enforced in mode='batch' (a submitted batch runs whole at the "
+             "provider); remove them"),
+            (s.on_error in ("stop", "skip"), f"on_error={s.on_error!r} cannot act in "
+             "mode='batch': every item of a submitted batch is answered; use 'collect' or "
+             "'raise'"),
+            (s.executor is not None or s.worker_context is not None, "executor= and "
+             "worker_context= do not apply in mode='batch': the provider runs the requests "
+             "and this process only submits and collects them; drop them")):
         if refused:
             raise ConfigurationError(f"{why}, or use mode='live'")
 
@@ -206,7 +207,7 @@ class BatchRun:
             return False
         results = job.wait(self._deadline)
         if self._stream is not None:
-            self._write("\n")
+            self._stream = write(self._stream, "\n")
         for key, it in by_key.items():
             self._apply(step, it, results[key])
         return True
@@ -273,10 +274,7 @@ class BatchRun:
         parts = [f"{provider} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()) if v)
                  for provider, c in sorted(counts.items())]
         line = f"{self._label}: batch | {' | '.join(parts) or 'submitted'} | {elapsed:.0f}s"
-        self._write("\r" + line)
-
-    def _write(self, text: str) -> None:
-        self._stream = write(self._stream, text)
+        self._stream = write(self._stream, "\r" + line)
 
     def _interrupted(self, exc: BaseException) -> None:
         submitted = [sub for job in self.jobs for sub in job.submitted]

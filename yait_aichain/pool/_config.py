@@ -96,10 +96,7 @@ class Settings:
             runner_identity(self.runner, self.checkpoint_key)
         from ._batch import check_batch  # batch mode's own checks live with it
 
-        check_batch(self.mode, self.poll_interval, self.runner,
-                    budgets=self.max_cost is not None or self.max_tokens is not None,
-                    on_error=self.on_error,
-                    executor=self.executor is not None or self.worker_context is not None)
+        check_batch(self)
 
 
 class Setting(Generic[T]):

@@ -215,15 +215,11 @@ class RecordBook:
     def cancel_unfinished(self, make_error: Callable[[], BaseException]) -> list[ItemRecord]:
         """Mark every PENDING or RUNNING record CANCELLED; return them in input order."""
         now = time.time()
-        cancelled = []
         with self.lock:
-            for rec in self._records:
-                if rec.status in FINAL:
-                    continue
+            cancelled = [rec for rec in self._records if rec.status not in FINAL]
+            for rec in cancelled:
                 if rec.status == RUNNING:
-                    rec.end = now
-                    rec.duration = None if rec.start is None else now - rec.start
+                    rec.end, rec.duration = now, None if rec.start is None else now - rec.start
                 rec.error = make_error()
                 self._move(rec, CANCELLED)
-                cancelled.append(rec)
         return cancelled
