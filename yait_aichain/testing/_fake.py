@@ -59,7 +59,8 @@ class FakeModel:
         if isinstance(queued, BaseException):
             scope.record(Usage(), 1)
             raise queued
-        text = last_user_text(messages)
+        users = [m for m in messages if m["role"] == "user"]
+        text = "\n".join(p["text"] for p in text_parts(users[-1:]))
         answer = self._reply(text) if queued is _NOTHING else queued
         words_in = sum(len(p["text"].split()) for p in text_parts(messages))
         words_out = len(str(answer).split())
@@ -69,11 +70,3 @@ class FakeModel:
 
 
 _NOTHING = object()  # no reply queued
-
-
-def last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message["role"] == "user":
-            return "\n".join(p["text"] for p in message["parts"] if p["type"] == "text")
-    return ""
-
