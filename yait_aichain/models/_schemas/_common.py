@@ -30,10 +30,8 @@ Converter = Callable[[dict[str, Any], str], dict[str, Any]]
 
 def converted(convert: Converter, schema: Any, provider: str) -> dict[str, Any]:
     """``convert(schema, provider)``, cached by the schema's text: a Skill converts its
-    schema once, not on every call (and each caller gets its own copy)."""
-    if not isinstance(schema, dict):
-        raise error(provider, "$", "a schema that is not a JSON object",
-                    "pass a JSON Schema dict or a pydantic model class")
+    schema once, not on every call (and each caller gets its own copy). ``schema`` is a
+    dict: every caller passes an OutputSpec's, which is checked to be one."""
     try:
         text = json.dumps(schema)  # key order kept: providers answer in schema order
     except (TypeError, ValueError) as exc:

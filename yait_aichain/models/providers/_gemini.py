@@ -206,6 +206,5 @@ def _until_pacific_midnight(now: _dt.datetime | None) -> float:
     except Exception:  # no tz database on this machine: standard time is close enough
         zone = _dt.timezone(_dt.timedelta(hours=-8))
     local = (now or _dt.datetime.now(_dt.timezone.utc)).astimezone(zone)
-    midnight = (local + _dt.timedelta(days=1)).replace(hour=0, minute=0, second=0,
-                                                       microsecond=0)
+    midnight = _dt.datetime.combine(local.date() + _dt.timedelta(days=1), _dt.time(), zone)
     return max(0.0, (midnight - local).total_seconds())
