@@ -125,30 +125,12 @@ def _refs_checked(schema: dict[str, Any], provider: str) -> dict[str, Any]:
     return schema
 
 
-# What each keyword's value must be (JSON Schema 2020-12, with the draft-4 forms pydantic and
-# older tools still write), so a malformed schema is refused with its path instead of
-# crashing a converter. Subschemas are walked only where a keyword holds schemas.
-_SCHEMA, _SCHEMAS, _SCHEMA_MAP = "a schema", "a list of schemas", "an object of schemas"
-_NESTED = {"items": (_SCHEMA, _SCHEMAS), "additionalProperties": (_SCHEMA,), "not": (_SCHEMA,),
-           "contains": (_SCHEMA,), "if": (_SCHEMA,), "then": (_SCHEMA,), "else": (_SCHEMA,),
-           "propertyNames": (_SCHEMA,), "unevaluatedItems": (_SCHEMA,),
-           "unevaluatedProperties": (_SCHEMA,), "prefixItems": (_SCHEMAS,),
-           "anyOf": (_SCHEMAS,), "oneOf": (_SCHEMAS,), "allOf": (_SCHEMAS,),
-           "properties": (_SCHEMA_MAP,), "$defs": (_SCHEMA_MAP,),
-           "definitions": (_SCHEMA_MAP,), "patternProperties": (_SCHEMA_MAP,),
-           "dependentSchemas": (_SCHEMA_MAP,)}
-
-
 def _is_schema(value: Any) -> bool:
     return isinstance(value, (dict, bool))
 
 
-def _fits(value: Any, form: str) -> bool:
-    if form == _SCHEMA:
-        return _is_schema(value)
-    if form == _SCHEMAS:
-        return isinstance(value, list) and all(map(_is_schema, value))
-    return isinstance(value, dict) and all(map(_is_schema, value.values()))
+def _schemas(value: Any) -> bool:
+    return isinstance(value, list) and all(map(_is_schema, value))
 
 
 def _strings(value: Any) -> bool:
@@ -163,8 +145,23 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-# The other keywords' values: (test, what the value must be).
-_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+# What each keyword's value must be (JSON Schema 2020-12, with the draft-4 forms pydantic and
+# older tools still write), as (test, what it must be), so a malformed schema is refused with
+# its path instead of crashing a converter. Subschemas are walked only where a keyword holds
+# schemas (_NESTED): one, a list, or an object of them (_MAPS).
+_Rule = tuple[Callable[[Any], bool], str]
+_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+_NESTED: dict[str, _Rule] = {
+    **dict.fromkeys(("additionalProperties", "not", "contains", "if", "then", "else",
+                     "propertyNames", "unevaluatedItems", "unevaluatedProperties"),
+                    (_is_schema, "a schema")),
+    "items": (lambda v: _is_schema(v) or _schemas(v), "a schema or a list of schemas"),
+    **dict.fromkeys(("prefixItems", "anyOf", "oneOf", "allOf"), (_schemas, "a list of schemas")),
+    **dict.fromkeys(_MAPS, (lambda v: isinstance(v, dict) and all(map(_is_schema, v.values())),
+                            "an object of schemas")),
+}
+_VALUES: dict[str, _Rule] = {
+    **_NESTED,
     **dict.fromkeys(("$ref", "title", "description", "format", "pattern"),
                     (lambda v: isinstance(v, str), "a string")),
     "type": (lambda v: isinstance(v, str) or _strings(v), "a type name or a list of them"),
@@ -180,14 +177,6 @@ _VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _keyword_problem(key: str, value: Any) -> str | None:
-    if key in _NESTED:
-        forms = _NESTED[key]
-        return None if any(_fits(value, f) for f in forms) else " or ".join(forms)
-    rule = _VALUES.get(key)
-    return None if rule is None or rule[0](value) else rule[1]
-
-
 def check_shape(schema: Any, provider: str, path: str = "$") -> None:
     """Refuse a schema whose keywords hold values of the wrong kind (``"required": 1``, a
     ``$ref`` that is not a string), naming where, before any converter reads it.
@@ -198,10 +187,10 @@ def check_shape(schema: Any, provider: str, path: str = "$") -> None:
     if not isinstance(schema, dict):
         return
     for key, value in schema.items():
-        problem = _keyword_problem(key, value)
-        if problem is not None:
+        rule = _VALUES.get(key)
+        if rule is not None and not rule[0](value):
             raise UnsupportedSchemaError(
-                f"the output schema is malformed at {path}: {key!r} must be {problem}, got "
+                f"the output schema is malformed at {path}: {key!r} must be {rule[1]}, got "
                 f"{json.dumps(value, default=repr)[:80]}; fix the schema (or build it from a "
                 f"pydantic model)", provider=provider, path=f"{path}.{key}", feature=key)
         for child, sub in _subschemas(key, value, path):
@@ -213,7 +202,7 @@ def _subschemas(key: str, value: Any, path: str) -> list[tuple[str, Any]]:
         return []
     if isinstance(value, list):
         return [(f"{path}.{key}[{i}]", v) for i, v in enumerate(value)]
-    if isinstance(value, dict) and _NESTED[key] == (_SCHEMA_MAP,):
+    if isinstance(value, dict) and key in _MAPS:
         return [(f"{path}.{key}.{name}", v) for name, v in value.items()]
     return [(f"{path}.{key}", value)]
 
