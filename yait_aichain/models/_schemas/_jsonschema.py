@@ -136,7 +136,7 @@ class _Walk:
     def node(self, node: Any, path: str, depth: int, objects: int) -> dict[str, Any]:
         if depth > _MAX_DEPTH:
             raise self.fail(path, "a schema nested too deeply", "flatten the schema")
-        if not isinstance(node, dict) or _kind(node) == "any" and "$ref" not in node:
+        if not isinstance(node, dict) or _kind(node) == "any":  # a $ref is a "union"
             raise self.fail(path, "a value of any type (no 'type')",
                             "give the field a concrete type")
         for word in STRUCTURAL:
@@ -232,12 +232,11 @@ class _Walk:
             if word not in node:
                 continue
             value = node[word]
-            # check_shape has made "format" a string
+            # check_shape has made "format" a string and "minItems" a count
             if value in self.rules.formats if word == "format" else self.rules.keep(word, value):
                 out[word] = value
                 continue
-            if word == "minItems" and isinstance(value, int) and value > 1 and \
-                    self.rules.keep("minItems", 1):
+            if word == "minItems" and value > 1 and self.rules.keep("minItems", 1):
                 out["minItems"] = 1  # the nearest bound it takes, still narrowing nothing
             dropped.append((word, value))
         return dropped
