@@ -23,7 +23,6 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def placeholders(template: str) -> set[str]:
-    """The variable names a template needs."""
     return {m.group(1) for m in _TOKEN.finditer(template) if m.group(1)}
 
 
