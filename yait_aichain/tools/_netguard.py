@@ -148,8 +148,6 @@ def _parse_host(raw: str, url: str) -> tuple[str, IPAddress | None]:
 def parse_target(url: str) -> Target:
     """Parse an http(s) URL; UnsafeURLError for another scheme, no ``//`` after the
     scheme, control characters, a malformed host or port."""
-    if not isinstance(url, str):
-        raise UnsafeURLError(f"URL must be a string, got {type(url).__name__}")
     url = url.strip()
     if CONTROL.search(url):
         raise UnsafeURLError(f"control characters in URL {short(url)}")
