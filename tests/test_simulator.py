@@ -235,6 +235,21 @@ def test_a_batch_input_line_the_real_api_refuses_is_a_400(sim, line):
     assert r.status_code == 400 and "line 1 of the input file" in r.json()["error"]["message"]
 
 
+def test_deep_nesting_in_a_schema_note_or_a_tool_reply_is_no_crash(sim):
+    deep = "[" * 100_000 + "]"
+    schema = {"type": "string", "description": f"a date (format: {deep})"}
+    r = requests.post(sim.openai_base_url + "/chat/completions", json={
+        "model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {
+            "type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    assert r.status_code == 200 and "hi" in r.json()["choices"][0]["message"]["content"]
+    sim.reply = lambda info: deep
+    r = requests.post(sim.url + "/v1/messages", json={
+        "model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "tool", "name": "t"}})
+    assert r.status_code == 500 and "unusable value" in r.json()["error"]["message"]
+
+
 def test_unknown_path_and_wrong_method(sim):
     r = requests.post(sim.url + "/chat/completions", json={})
     assert r.status_code == 404 and "Unknown path" in r.json()["error"]["message"]

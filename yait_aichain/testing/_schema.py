@@ -8,11 +8,11 @@ and that the client restated as ``(format: "date")`` is honoured."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 from typing import Any
 
+from .._text import json_loads
 from ..models._schemas._common import resolve
 
 __all__ = ["example", "resolve_local"]
@@ -48,7 +48,7 @@ def _noted(s: dict[str, Any]) -> dict[str, Any]:
     for word, raw in _NOTE.findall(description[description.rfind("(") + 1:]):
         if word in _NOTED:
             with contextlib.suppress(ValueError):
-                notes[word] = json.loads(raw)
+                notes[word] = json_loads(raw)
     return {**s, **notes}
 
 

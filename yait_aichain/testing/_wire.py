@@ -239,7 +239,7 @@ def render(info: ReplyInfo, value: Any) -> tuple[str, Any]:
     """(reply text, tool input) for a value. Raises TypeError/ValueError when the value
     cannot be sent."""
     if info.output == "tool":
-        data = json.loads(value) if isinstance(value, str) else value
+        data = json_loads(value) if isinstance(value, str) else value
         if not isinstance(data, dict):
             raise TypeError("a forced tool call needs a dict (or a JSON object string)")
         return json.dumps(data), data
