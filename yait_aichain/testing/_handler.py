@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._text import json_loads
 from . import _batch_http
 from . import _errors as E
 from . import _faults as F
@@ -171,13 +172,13 @@ class Handler(LeanRequestHandler):
         found = W.route(self.request_path)
         if found is None:
             self.send_problem(404, message=f"Unknown path {self.request_path!r}; the simulator "
-                        f"serves {_ROUTES_HINT}")
+                              f"serves {_ROUTES_HINT}")
             return None
         provider, path_model = found
         self.provider = provider
         if self.command != "POST":
             self.send_problem(405, message=f"Method {self.command} is not allowed; use POST",
-                        extra=(("Allow", "POST"),))
+                              extra=(("Allow", "POST"),))
             return None
         self._key = W.api_key(provider, self.request_headers) or ""
         if self.core.require_key is not None and self._key != self.core.require_key:
@@ -198,7 +199,7 @@ class Handler(LeanRequestHandler):
 
     def read_json(self, raw: bytes) -> dict[str, Any] | None:
         try:
-            data = W.loads(raw)
+            data = json_loads(raw)
         except ValueError as exc:
             self.send_problem(400, message=f"Request body is not valid JSON: {exc}")
             return None
@@ -257,18 +258,19 @@ class Handler(LeanRequestHandler):
         status, body, extra = E.fault_status(provider, fault), fault.body, fault.headers
         if body is None:
             return self.send_problem(status, fault.category, extra=extra,
-                               retry_after=E.retry_after(extra))
+                                     retry_after=E.retry_after(extra))
         if isinstance(body, (dict, list)):
             return self.send_json(body, status, extra)
         payload = body.encode("utf-8") if isinstance(body, str) else body
         return self.send(status, payload, "text/plain; charset=utf-8", extra)
 
     def send_problem(self, status: int, category: str = F.GENERIC, message: str | None = None,
-               extra: tuple[tuple[str, str], ...] = (), retry_after: float | None = None) -> None:
+                     extra: tuple[tuple[str, str], ...] = (), retry_after: float | None = None
+                     ) -> None:
         """An error reply in the shape of the request's provider (a guess for a path that
         names none)."""
-        provider = self.provider = self.provider or W.guess_provider(self.request_path,
-                                                                       self.request_headers)
+        provider = self.provider = (self.provider
+                                    or W.guess_provider(self.request_path, self.request_headers))
         body = E.error_body(provider, status, category, message, retry_after,
                             self._info.model if self._info else "", self._request_id())
         self.send_json(body, status, extra)

@@ -32,20 +32,17 @@ class Ticket:
 
 
 def _blocks(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return [{"type": "text", "text": value}]
-    return [b for b in value if isinstance(b, dict)] if isinstance(value, list) else []
+    return [{"type": "text", "text": value}] if isinstance(value, str) else W.dicts(value)
 
 
 def _anthropic_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
     digest, words, found = hashlib.sha256(), 0, None
     blocks = _blocks(body.get("system"))
-    for message in body.get("messages") or []:
-        if isinstance(message, dict):
-            blocks += _blocks(message.get("content"))
+    for message in W.dicts(body.get("messages")):
+        blocks += _blocks(message.get("content"))
     for block in blocks:
         text = block.get("text") if isinstance(block.get("text"), str) else ""
-        digest.update(text.encode("utf-8") + b"\x00")
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
         words += len(text.split())
         if isinstance(block.get("cache_control"), dict):
             found = (digest.hexdigest(), words)
@@ -60,12 +57,14 @@ def _prefix(info: W.ReplyInfo) -> tuple[str, int] | None:
     texts, hint = [info.system_text], None
     if info.provider == W.OPENAI:  # its leading system/developer messages
         texts, hint = [], body.get("prompt_cache_key")
-        for message in body.get("messages") or []:
-            if not (isinstance(message, dict) and message.get("role") in ("system", "developer")):
+        for message in W.dicts(body.get("messages")):
+            if message.get("role") not in ("system", "developer"):
                 break
             texts.append(W.text_of(message.get("content")))
     seed = hint if isinstance(hint, str) and hint else "\x00".join(texts)
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(len(t.split()) for t in texts)
+    # A lone surrogate (sent as JSON "\\ud83d") is hashed as it came.
+    digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest, sum(len(t.split()) for t in texts)
 
 
 class PromptCache:

@@ -73,14 +73,6 @@ class ReplyInfo:
         return summary(self.last_user_text)
 
 
-def loads(raw: bytes) -> Any:
-    """A request body or JSONL line. Raises ValueError for what the real APIs answer 400:
-    bad UTF-8 or JSON, nesting too deep, a lone surrogate (it could not be sent on)."""
-    value = json_loads(raw)
-    json.dumps(value, ensure_ascii=False).encode("utf-8")
-    return value
-
-
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes, as the providers send them."""
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
@@ -122,7 +114,7 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     pieces = []
-    for block in content if isinstance(content, list) else []:
+    for block in as_list(content):
         if isinstance(block, dict):
             nested = block.get("type") == "tool_result" and not isinstance(block.get("text"), str)
             block = text_of(block.get("content")) if nested else block.get("text")
@@ -131,14 +123,13 @@ def text_of(content: Any) -> str:
     return "\n".join(pieces)
 
 
-def _scan(messages: list[Any], content_key: str, default_role: str) -> tuple[str, str, int]:
+def _scan(messages: list[dict[str, Any]], content_key: str, default_role: str
+          ) -> tuple[str, str, int]:
     """(last user text, system text, words in all messages)."""
     last_user = ""
     system: list[str] = []
     words = 0
     for message in messages:
-        if not isinstance(message, dict):
-            continue
         text = text_of(message.get(content_key))
         words += len(text.split())
         role = message.get("role") or default_role
@@ -154,8 +145,7 @@ def read_request(provider: str, body: dict[str, Any], path_model: str | None,
     """Read the parts of a request body that shape the reply."""
     gemini = provider == GEMINI
     content = "parts" if gemini else "content"
-    messages = body.get("contents" if gemini else "messages")
-    messages = messages if isinstance(messages, list) else []
+    messages = dicts(body.get("contents" if gemini else "messages"))
     if provider != OPENAI:  # Claude's and Gemini's system prompt sits beside the messages
         instruction = as_dict(body.get("systemInstruction", body.get("system_instruction")))
         prompt = instruction.get("parts") if gemini else body.get("system")
@@ -170,6 +160,15 @@ def read_request(provider: str, body: dict[str, Any], path_model: str | None,
 
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def dicts(value: Any) -> list[dict[str, Any]]:
+    """The dicts of a list (none of anything else): a body may hold any JSON anywhere."""
+    return [item for item in as_list(value) if isinstance(item, dict)]
 
 
 _Output = tuple[str, "dict[str, Any] | None", "str | None"]
@@ -188,9 +187,7 @@ def _anthropic_output(body: dict[str, Any]) -> _Output:
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         name = choice.get("name")
-        raw_tools = body.get("tools")
-        tools: list[Any] = raw_tools if isinstance(raw_tools, list) else []
-        spec = next((t for t in tools if isinstance(t, dict) and t.get("name") == name), {})
+        spec = next((t for t in dicts(body.get("tools")) if t.get("name") == name), {})
         return "tool", as_dict(spec.get("input_schema")), name if isinstance(name, str) else ""
     # Structured outputs, in the older beta spelling and the newer one.
     fmt = as_dict(body.get("output_format"))
@@ -336,8 +333,7 @@ def _turns(info: ReplyInfo) -> tuple[int, str]:
     last user text before the first of them."""
     key, content, role = ("contents", "parts", "model") if info.provider == GEMINI \
         else ("messages", "content", "assistant")
-    messages = info.body.get(key)
-    messages = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    messages = dicts(info.body.get(key))
     answers = [i for i, m in enumerate(messages) if m.get("role") == role]
     return len(answers), _scan(messages[:answers[0]], content, "user")[0] if answers else ""
 
@@ -347,7 +343,8 @@ def invalid_instance(schema: Any, text: str) -> Any:
     first field gets a value of the wrong type); anything else becomes the wrong type."""
     value = example(schema, text)
     if isinstance(value, dict) and value:
-        required = [r for r in _root(schema).get("required") or [] if r in value]
+        required = [r for r in as_list(_root(schema).get("required"))
+                    if isinstance(r, str) and r in value]
         if required:
             del value[required[0]]
         else:
