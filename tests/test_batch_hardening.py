@@ -71,6 +71,7 @@ def test_a_success_body_echoing_the_key_is_scrubbed(echo_server):
     assert data["echo"] and KEY not in json.dumps(data)
 
 
-def test_a_lone_surrogate_in_a_batch_body_is_sent_as_an_escape(echo_server):
+def test_a_lone_surrogate_in_a_batch_body_is_sent_as_u_fffd(echo_server):
+    # The providers refuse its escape with a 400 ("no low surrogate in string").
     _http(echo_server).json("POST", "/messages/batches", {"text": "half an emoji \ud83d"})
-    assert json.loads(_Echo.bodies[-1]) == {"text": "half an emoji \ud83d"}
+    assert _Echo.bodies[-1].decode("utf-8") == '{"text":"half an emoji \ufffd"}'

@@ -51,13 +51,18 @@ def test_a_checkpointed_pool_keeps_every_item_and_resumes_exactly(tmp_path):
     Path(report).read_text(encoding="utf-8")
 
 
-def test_a_lone_surrogate_reaches_the_model_and_comes_back(sim):
-    model = Model("gpt-4o-mini", api_key="sk-test", base_url=sim.openai_base_url)
+@pytest.mark.parametrize("model_name", ["gpt-4o-mini", "claude-sonnet-4-6", "gemini-2.5-flash"])
+def test_a_lone_surrogate_reaches_the_model_as_u_fffd(sim, model_name):
+    # The real APIs answer its JSON escape with a 400 ("no low surrogate in string"), and
+    # so does the simulator: the request carries U+FFFD instead, and the call succeeds.
+    url = sim.openai_base_url if model_name.startswith("gpt") else sim.anthropic_base_url
+    model = Model(model_name, api_key="sk-test", base_url=url)
     try:
-        gen = model.generate("say: " + HALF)
-    except APIError as exc:  # a typed error is acceptable; a bare UnicodeEncodeError is not
+        gen = model.generate("Echo: " + HALF)
+    except APIError as exc:  # a bare UnicodeEncodeError would fail the test too
         pytest.fail(f"unexpected {exc!r}")
     assert isinstance(gen.output, str)
+    assert "\ufffd" in sim.requests_log[-1].last_user_text
 
 
 def test_logs_survive_lone_surrogates(tmp_path, caplog):

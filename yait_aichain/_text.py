@@ -3,7 +3,8 @@
 A str may hold lone surrogates (half an emoji from a cut model answer, the
 ``surrogateescape``'d bytes of a file name), which UTF-8 cannot encode: one used to abort
 a checkpointed run, the report and the CLI. JSON written as bytes stays exact (the
-``\\udXXX`` escape reads back as the same str); text for people shows U+FFFD instead.
+``\\udXXX`` escape reads back as the same str); text for people, and request bodies for
+the providers (which refuse the escape), show U+FFFD instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["json_bytes", "json_loads", "printable"]
+__all__ = ["json_bytes", "json_loads", "printable", "wire_bytes"]
 
 
 def json_bytes(obj: Any, **kwargs: Any) -> bytes:
@@ -21,6 +22,20 @@ def json_bytes(obj: Any, **kwargs: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(obj, ensure_ascii=True, **kwargs).encode("ascii")
+
+
+def wire_bytes(obj: Any) -> bytes:
+    """``obj`` as compact UTF-8 JSON for a provider, each lone surrogate as U+FFFD.
+
+    The providers refuse a lone surrogate's escape with a 400 ("The request body is not
+    valid JSON: no low surrogate in string"), so sending it exactly would fail the call
+    after paying for the round trip; half an emoji shown as U+FFFD is what a reader sees.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # only inside strings, so the JSON stays valid
+        return printable(text).encode("utf-8")
 
 
 def json_loads(data: str | bytes | bytearray) -> Any:

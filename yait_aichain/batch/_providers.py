@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from urllib3 import encode_multipart_formdata
 
-from .._text import json_bytes, json_loads
+from .._text import json_loads, wire_bytes
 from ..errors import BatchError, InvalidResponseError
 from ..models._model import Model
 from ..models._status import decode_body, sanitise
@@ -42,7 +42,7 @@ class Http:
             APIError: the subclass for the status; ``InvalidResponseError`` for a redirect.
         """
         payload = raw if raw is not None else (
-            b"" if body is None else json_bytes(body, separators=(",", ":")))
+            b"" if body is None else wire_bytes(body))
         return self.model.send(method, path, payload,
                                headers={**self.headers, "Content-Type": content_type})
 
@@ -155,7 +155,7 @@ class OpenAIBatches(Backend):
         return {"custom_id": key, "method": "POST", "url": url, "body": wire.body}
 
     def create(self, http: Http, entries: list[dict[str, Any]], wire: WireRequest) -> str:
-        content = b"".join(json_bytes(e, separators=(",", ":")) + b"\n" for e in entries)
+        content = b"".join(wire_bytes(e) + b"\n" for e in entries)
         body, content_type = encode_multipart_formdata(
             {"purpose": "batch", "file": ("batch.jsonl", content, "application/jsonl")})
         upload = http.json("POST", "/files", raw=body, content_type=content_type)

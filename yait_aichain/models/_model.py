@@ -11,7 +11,7 @@ from .. import __version__, _context
 from .._budget import reserve_call, settle_all
 from .._checks import NUMBER, checked
 from .._messages import normalise_messages
-from .._text import json_bytes
+from .._text import json_bytes, wire_bytes
 from .._usage import Usage
 from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError
 from ..ratelimit._admit import admit, limits_for, prompt_tokens
@@ -206,7 +206,7 @@ class Model:
         """
         messages, spec = normalise_messages(messages), output_spec(output)
         wire, merged = self._wire_request(messages, spec, options)
-        body = json_bytes(wire.body, separators=(",", ":"))  # any str, lone surrogates too
+        body = wire_bytes(wire.body)  # any str: a lone surrogate goes as U+FFFD
         max_tokens = merged.get("max_tokens")
         # The call's budget, set once: Model(timeout=) within what the Pool item has left.
         with _context.scope(timeout=self.timeout.total) as scope:
