@@ -200,7 +200,7 @@ class Run:
         """``max_flows``, or what the "auto" controller decided (told how many are in
         flight now: only a limit in use is evidence that it may grow)."""
         if self.controller is None:
-            return self.s.max_flows  # type: ignore[return-value]
+            return self.s.flow_bound
         self.controller.saw_in_flight(len(self._live))
         return self.controller.limit
 
