@@ -95,13 +95,11 @@ class _Inlining:
                 out = {**cleaned[0], **out}
             elif cleaned:
                 out["anyOf"] = cleaned
-        all_of = node.get("allOf")
-        if isinstance(all_of, list) and len(all_of) == 1:
-            out = {**self.node(all_of[0], f"{path}.allOf[0]", depth + 1), **out}
-        elif isinstance(all_of, list) and all_of:
+        all_of = node.get("allOf") or []  # a list of schemas: check_shape
+        if len(all_of) > 1:
             raise error("gemini", path, "'allOf' with several parts",
                         "merge the parts into one object schema")
-        return out
+        return {**self.node(all_of[0], f"{path}.allOf[0]", depth + 1), **out} if all_of else out
 
     def object(self, node: dict[str, Any], out: dict[str, Any], path: str, depth: int) -> None:
         props = node.get("properties")
@@ -125,10 +123,10 @@ def _enum(node: dict[str, Any], out: dict[str, Any], dropped: list[tuple[str, An
           kind: str | None) -> str | None:
     enum = [node["const"]] if "const" in node else node.get("enum")
     # Gemini enums hold strings only; another enum is left to the type (and validated).
-    if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
+    if enum and all(isinstance(v, str) for v in enum):  # a list: check_shape
         out["enum"] = enum
         return kind or "string"
-    if isinstance(enum, list) and enum:
+    if enum:
         dropped.append(("enum", enum))
     return kind
 

@@ -174,9 +174,8 @@ class _Walk:
         for word in ("enum", "const"):
             if word not in node:
                 continue
-            values = node[word] if word == "enum" else [node[word]]
-            if not isinstance(values, list) or not values or not all(
-                    isinstance(v, _PRIMITIVES) for v in values):
+            values = node[word] if word == "enum" else [node[word]]  # a list: check_shape
+            if not values or not all(isinstance(v, _PRIMITIVES) for v in values):
                 raise self.fail(path, f"an {word} of non-primitive values",
                                 "use strings, numbers, booleans or null")
             self.enum_values += len(values)
