@@ -16,7 +16,6 @@ from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .._text import json_loads
 from . import _wire as W
 from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore, Request
 
@@ -84,7 +83,7 @@ def _openai_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
         if not line.strip():
             continue
         try:
-            item = json_loads(line)
+            item = W.loads(line)
             requests.append((str(item["custom_id"]), dict(item["body"]), None))
         except (ValueError, KeyError, TypeError):
             raise _Refused(400, f"line {number} of the input file is not a batch request "

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .._text import json_loads
 from . import _batch_http
 from . import _errors as E
 from . import _faults as F
@@ -199,7 +198,7 @@ class Handler(LeanRequestHandler):
 
     def read_json(self, raw: bytes) -> dict[str, Any] | None:
         try:
-            data = json_loads(raw)
+            data = W.loads(raw)
         except ValueError as exc:
             self.send_problem(400, message=f"Request body is not valid JSON: {exc}")
             return None

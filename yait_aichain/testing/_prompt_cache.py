@@ -42,7 +42,7 @@ def _anthropic_prefix(body: dict[str, Any]) -> tuple[str, int] | None:
         blocks += _blocks(message.get("content"))
     for block in blocks:
         text = block.get("text") if isinstance(block.get("text"), str) else ""
-        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+        digest.update(text.encode("utf-8") + b"\x00")
         words += len(text.split())
         if isinstance(block.get("cache_control"), dict):
             found = (digest.hexdigest(), words)
@@ -62,9 +62,7 @@ def _prefix(info: W.ReplyInfo) -> tuple[str, int] | None:
                 break
             texts.append(W.text_of(message.get("content")))
     seed = hint if isinstance(hint, str) and hint else "\x00".join(texts)
-    # A lone surrogate (sent as JSON "\\ud83d") is hashed as it came.
-    digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()
-    return digest, sum(len(t.split()) for t in texts)
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(len(t.split()) for t in texts)
 
 
 class PromptCache:

@@ -73,6 +73,17 @@ class ReplyInfo:
         return summary(self.last_user_text)
 
 
+def loads(raw: bytes) -> Any:
+    """A request body or JSONL line. Raises ValueError for what the real APIs answer 400:
+    bad UTF-8 or JSON, nesting too deep, a lone surrogate's escape (``"\\ud83d"``)."""
+    value = json_loads(raw)
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("no low surrogate in string") from None
+    return value
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes, as the providers send them."""
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
