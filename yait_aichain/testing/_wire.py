@@ -27,6 +27,7 @@ GEMINI = "gemini"
 _ROUTES = {"/v1/messages": ANTHROPIC, "/v1/chat/completions": OPENAI}
 # google-genai 3.x posts to /v1 by default; older clients and REST examples use /v1beta.
 _GEMINI_ROUTE = re.compile(r"^/(?:v1|v1beta)/models/([^/]+):generateContent$")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \ud800-\udfff, paired or not
 #: anthropic-version values the real API accepts.
 ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
 _SAMPLING = ("temperature", "top_p", "top_k")
@@ -77,10 +78,11 @@ def loads(raw: bytes) -> Any:
     """A request body or JSONL line. Raises ValueError for what the real APIs answer 400:
     bad UTF-8 or JSON, nesting too deep, a lone surrogate's escape (``"\\ud83d"``)."""
     value = json_loads(raw)
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("no low surrogate in string") from None
+    if _SURROGATE_ESCAPE.search(raw):  # UTF-8 holds no surrogate: only an escape makes one
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("no low surrogate in string") from None
     return value
 
 
