@@ -94,8 +94,10 @@ def resolve_progress(value: Any) -> Any:
 
     None means "only when stderr is a terminal", so logs and CI output stay clean.
     """
-    if value is None or isinstance(value, bool):
-        return sys.stderr if (_is_terminal(sys.stderr) if value is None else value) else None
+    if value is None:
+        value = _is_terminal(sys.stderr)
+    if isinstance(value, bool):
+        return sys.stderr if value else None
     if is_tqdm(value) or callable(getattr(value, "write", None)):
         return value
     raise ConfigurationError(
