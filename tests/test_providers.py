@@ -289,18 +289,22 @@ def test_gemini_json_modes_and_schema_cleaning():
     cfg = GEMINI.build_request("g", [user("x")], OutputSpec(type="json_schema", schema=schema),
                                {}).body["generationConfig"]
     assert cfg["responseMimeType"] == "application/json"
-    assert cfg["responseSchema"] == {
-        "type": "OBJECT",
+    assert "responseSchema" not in cfg
+    assert cfg["responseJsonSchema"] == {
+        "type": "object",
         "properties": {
-            # Gemini has no "email" format: it is dropped, and restated for the model.
-            "name": {"type": "STRING", "description": '(format: "email")'},
-            "nick": {"type": "STRING", "nullable": True},
-            "kind": {"type": "STRING", "enum": ["person"]},
-            "pet": {"type": "OBJECT", "nullable": True,
-                    "properties": {"age": {"type": "INTEGER"}}, "propertyOrdering": ["age"]},
+            # Gemini documents no "email" format: it is dropped, and restated for the model.
+            "name": {"type": "string", "description": '(format: "email")'},
+            "nick": {"type": ["string", "null"]},
+            "kind": {"enum": ["person"]},  # responseJsonSchema has no const
+            "pet": {"anyOf": [{"$ref": "#/$defs/pet"}, {"type": "null"}]},
         },
         "propertyOrdering": ["name", "nick", "kind", "pet"],
         "required": ["name"],
+        "additionalProperties": False,
+        "$defs": {"pet": {"type": "object", "properties": {"age": {"type": "integer"}},
+                          "propertyOrdering": ["age"], "required": [],
+                          "additionalProperties": False}},
     }
 
 

@@ -227,26 +227,46 @@ def test_anthropic_wraps_a_non_object_root_with_its_definitions_hoisted():
 # -- Gemini -----------------------------------------------------------------------------
 
 
-def test_gemini_inlines_references_and_restates_what_it_drops():
+def test_gemini_keeps_references_and_restates_what_it_drops():
     out = gemini_schema(Invoice.model_json_schema())
-    assert "$defs" not in json.dumps(out) and "$ref" not in json.dumps(out)
-    assert out["properties"]["status"]["enum"] == ["paid", "open", "void"]
-    assert out["properties"]["customer"]["type"] == "OBJECT"
+    assert out["properties"]["customer"] == {"$ref": "#/$defs/Customer"}
+    assert out["$defs"]["Status"]["enum"] == ["paid", "open", "void"]
+    assert out["$defs"]["Customer"]["additionalProperties"] is False
     assert out["properties"]["issued"]["description"].endswith('(format: "date")')
     assert out["propertyOrdering"] == ["number", "status", "customer", "lines", "issued"]
-    ints = gemini_schema(obj(level={"type": "integer", "enum": [1, 2, 3]}))
-    assert ints["properties"]["level"] == {"type": "INTEGER", "description": "(enum: [1, 2, 3])"}
+    assert out["$defs"]["Line"]["propertyOrdering"] == ["item", "quantity", "price"]
+    out = gemini_schema(obj(
+        level={"type": "integer", "enum": [1, 2, 3]}, tag={"const": "x"},
+        flag={"enum": [True, None]}, free={"description": "anything"},
+        s={"type": "string", "minLength": 2, "pattern": "^a"},
+        n={"type": "number", "minimum": 0, "maximum": 1, "multipleOf": 0.5},
+        l={"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 4}))
+    props = out["properties"]
+    assert props["level"] == {"type": "integer", "enum": [1, 2, 3]}  # numbers are enums too
+    assert props["tag"] == {"enum": ["x"]}  # no const in responseJsonSchema
+    assert props["flag"] == {"description": "(enum: [true, null])"}
+    assert props["free"] == {"description": "anything"}  # any value
+    assert props["s"] == {"type": "string", "description": '(minLength: 2; pattern: "^a")'}
+    assert props["n"] == {"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "(multipleOf: 0.5)"}
+    assert (props["l"]["minItems"], props["l"]["maxItems"]) == (2, 4)
+
+
+def test_gemini_takes_a_root_that_is_not_an_object():
+    out = gemini_schema({"type": "array", "items": {"$ref": "#/$defs/Tag"},
+                         "$defs": {"Tag": obj(name={"type": "string"})}})
+    assert out["items"] == {"$ref": "#/$defs/Tag"} and out["$defs"]["Tag"]["type"] == "object"
 
 
 @pytest.mark.parametrize(("schema", "feature"), [
     (obj(m={"type": "object", "additionalProperties": {"type": "integer"}}), "free-form keys"),
-    (obj(t={"type": "array", "prefixItems": [{"type": "string"}]}), "prefixItems"),
+    (obj(t={"type": "array", "prefixItems": [{"type": "string"}]}), "tuple"),
     (obj(x={"allOf": [obj(a={"type": "string"}), obj(b={"type": "string"})]}), "allOf"),
     ({"type": "object", "properties": {"next": {"$ref": "#"}}}, "recursive"),
     (obj(x={"$ref": "https://example.com/x"}), "external reference"),
     (obj(x={"type": "string", "if": {"const": "a"}}), "'if'"),
 ])
-def test_gemini_refuses_what_response_schema_cannot_express(schema, feature):
+def test_gemini_refuses_what_response_json_schema_cannot_express(schema, feature):
     with pytest.raises(UnsupportedSchemaError, match="gemini") as info:
         gemini_schema(schema)
     assert feature in info.value.feature
@@ -290,20 +310,7 @@ def test_shared_definitions_are_checked_once_not_exponentially(convert):
     for i in range(23, -1, -1):
         defs[f"D{i}"] = obj(a={"$ref": f"#/$defs/D{i + 1}"}, b={"$ref": f"#/$defs/D{i + 1}"})
     schema = {**obj(root={"$ref": "#/$defs/D0"}), "$defs": defs}
-    if convert is gemini_schema:
-        with pytest.raises(UnsupportedSchemaError, match="too deep"):
-            convert(schema)  # inlining 24 levels of references is beyond Gemini's depth
-    else:
-        assert convert(schema)["properties"]["root"] == {"$ref": "#/$defs/D0"}
-
-
-def test_gemini_refuses_a_schema_that_explodes_when_inlined():
-    # Ten levels of ten references each: 10**10 nodes inlined; refused after 10,000.
-    defs = {"D10": obj(leaf={"type": "string"})}
-    for i in range(9, -1, -1):
-        defs[f"D{i}"] = obj(**{f"p{j}": {"$ref": f"#/$defs/D{i + 1}"} for j in range(10)})
-    with pytest.raises(UnsupportedSchemaError, match="more than 10000 nodes"):
-        gemini_schema({**obj(root={"$ref": "#/$defs/D0"}), "$defs": defs})
+    assert convert(schema)["properties"]["root"] == {"$ref": "#/$defs/D0"}
 
 
 # A keyword holding a value of the wrong kind is refused with its path for every provider,

@@ -179,12 +179,31 @@ def test_path_auth_and_version_match_the_sdk(sim, provider, model):
         assert ours.headers["x-api-key"] == "k-judged" and "authorization" not in ours.headers
     else:
         # google-genai 3.x defaults to /v1; we post to /v1beta, the version whose reference
-        # documents every field we send (responseSchema, propertyOrdering). Same resource.
+        # documents every field we send (propertyOrdering). Same resource.
         assert theirs.path == f"/v1/models/{model}:generateContent"
         assert ours.path == f"/v1beta/models/{model}:generateContent"
         assert ours.headers["x-goog-api-key"] == theirs.headers["x-goog-api-key"] == "k-judged"
         assert "key=" not in ours.path
         assert set(ours.body) <= set(theirs.body) | {"generationConfig"}
         assert set(ours.body["generationConfig"]) <= set(theirs.body["generationConfig"]) | {
-            "responseMimeType", "responseSchema", "topP", "topK", "stopSequences", "seed"}
+            "responseMimeType", "responseJsonSchema", "topP", "topK", "stopSequences", "seed"}
     assert ours.model == theirs.model == model
+
+
+def test_gemini_structured_output_takes_the_field_the_sdk_sends(sim):
+    """google-genai sends a JSON Schema as ``responseJsonSchema``, unchanged; ours goes under
+    the same field, converted only where the field's documented keywords stop."""
+    sim.reset()
+    client = genai.Client(api_key="k-judged", http_options={"base_url": sim.url})
+    client.models.generate_content(
+        model="gemini-2.5-flash", contents="Who?",
+        config=gtypes.GenerateContentConfig(response_mime_type="application/json",
+                                            response_json_schema=PERSON))
+    (theirs,) = sim.requests_log
+    ours = our_request(sim, "gemini", "gemini-2.5-flash", "Who?",
+                       {"type": "json_schema", "schema": PERSON}, {})
+    sent = ours.body["generationConfig"]
+    assert set(sent) == set(theirs.body["generationConfig"]) == {"responseMimeType",
+                                                                 "responseJsonSchema"}
+    assert theirs.body["generationConfig"]["responseJsonSchema"] == PERSON
+    assert sent["responseJsonSchema"] == {**PERSON, "propertyOrdering": ["name", "age", "tags"]}

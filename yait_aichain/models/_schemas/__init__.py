@@ -18,13 +18,13 @@ Dialects:
 - Anthropic ``output_config.format`` (Claude 4.5 models and later): closed objects,
   primitive enums, ``minItems`` 0 or 1, no numeric or length bounds, no recursion.
   Older Claude models get a forced tool whose ``input_schema`` takes JSON Schema as is.
-- Gemini ``responseSchema`` (an OpenAPI 3.0 subset): upper-case types, ``nullable``,
-  string enums, references inlined, no maps, no tuples, no recursion.
+- Gemini ``responseJsonSchema``: references kept, string and number enums, no length or
+  pattern bounds, any root type, no maps, no tuples, no recursion.
 """
 
 from ._common import self_contained
-from ._gemini import gemini_schema
-from ._jsonschema import anthropic_native, anthropic_tool, claude_has_native_output, openai_strict
+from ._jsonschema import (anthropic_native, anthropic_tool, claude_has_native_output,
+                          gemini_schema, openai_strict)
 
 __all__ = ["anthropic_native", "anthropic_tool", "claude_has_native_output", "gemini_schema",
            "openai_strict", "self_contained"]

@@ -1,5 +1,5 @@
-"""The JSON-Schema-based dialects: OpenAI strict ``json_schema`` and Claude's
-``output_config.format`` (and the forced-tool form older Claude models take)."""
+"""The JSON Schema dialects: OpenAI strict ``json_schema``, Claude's ``output_config.format``
+(and the forced-tool form older Claude models take) and Gemini's ``responseJsonSchema``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ...errors import UnsupportedSchemaError
 from ._common import (ASSERTIONS, STRUCTURAL, converted, error, inline_ref, restate,
                       self_contained, walk_refs)
 
-__all__ = ["anthropic_native", "anthropic_tool", "claude_has_native_output", "openai_strict"]
+__all__ = ["anthropic_native", "anthropic_tool", "claude_has_native_output", "gemini_schema",
+           "openai_strict"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 _TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean", "null"})
@@ -32,6 +33,12 @@ class _Rules:
     max_properties: int | None = None
     max_enum_values: int | None = None
     max_chars: int | None = None
+    root_object: bool = True
+    any_type: bool = False  # a field with no type is sent as "any value"
+    # Which enum values it constrains to, when not every primitive (const is sent as a
+    # one-value enum then); the rest is restated.
+    enum_value: Callable[[Any], bool] | None = None
+    property_ordering: bool = False
 
     def __call__(self, schema: dict[str, Any], provider: str) -> dict[str, Any]:
         return _Walk(self, schema, provider).root()
@@ -57,6 +64,13 @@ OPENAI = _Rules(lambda word, value: word in _OPENAI_KEEP, _OPENAI_FORMATS,
                 max_properties=5000, max_enum_values=1000, max_chars=120_000)
 ANTHROPIC = _Rules(_anthropic_keeps, _ANTHROPIC_FORMATS, require_all=False,
                    recursion=False, all_of=True)
+# The keywords GenerationConfig.response_json_schema documents (google-genai 3.x); cyclic
+# references it only unrolls "to a limited degree", so recursion is refused.
+GEMINI = _Rules(lambda word, value: word in ("minimum", "maximum", "minItems", "maxItems"),
+                frozenset({"date-time", "enum", "int32", "int64", "float", "double"}),
+                require_all=False, recursion=False, all_of=False, root_object=False,
+                any_type=True, property_ordering=True,
+                enum_value=lambda v: isinstance(v, (str, int, float)) and not isinstance(v, bool))
 
 
 def openai_strict(schema: Any) -> dict[str, Any]:
@@ -67,6 +81,11 @@ def openai_strict(schema: Any) -> dict[str, Any]:
 def anthropic_native(schema: Any) -> dict[str, Any]:
     """``schema`` as Claude's ``output_config.format`` accepts it."""
     return converted(ANTHROPIC, schema, "anthropic")
+
+
+def gemini_schema(schema: Any) -> dict[str, Any]:
+    """``schema`` as Gemini's ``responseJsonSchema`` accepts it."""
+    return converted(GEMINI, schema, "gemini")
 
 
 def anthropic_tool(schema: Any) -> dict[str, Any]:
@@ -111,7 +130,7 @@ class _Walk:
         body = {k: v for k, v in schema.items() if k not in ("$defs", "definitions", "$schema")}
         if "$ref" in body:
             body = inline_ref(schema, body)
-        if _kind(body) != "object":
+        if rules.root_object and _kind(body) != "object":
             raise self.fail("$", f"a root of type {_kind(body)!r}",
                             "wrap the answer in an object (a model with one field)")
         out = self.node(body, "$", 0, 0)
@@ -136,7 +155,7 @@ class _Walk:
     def node(self, node: Any, path: str, depth: int, objects: int) -> dict[str, Any]:
         if depth > _MAX_DEPTH:
             raise self.fail(path, "a schema nested too deeply", "flatten the schema")
-        if not isinstance(node, dict) or _kind(node) == "any":  # a $ref is a "union"
+        if not isinstance(node, dict) or (_kind(node) == "any" and not self.rules.any_type):
             raise self.fail(path, "a value of any type (no 'type')",
                             "give the field a concrete type")
         for word in STRUCTURAL:
@@ -149,7 +168,7 @@ class _Walk:
                                if isinstance(node.get(k), str)}
         if "type" in node:
             out["type"] = _checked_type(node["type"], path, self)
-        self.literals(node, out, path)
+        dropped = self.literals(node, out, path)
         self.unions(node, out, path, depth, objects)
         kind = _kind(node)
         if not out.keys() & {"enum", "const", "anyOf"}:  # else those say it all
@@ -157,7 +176,7 @@ class _Walk:
                 self.object(node, out, path, depth, objects + 1)
             elif kind == "array":
                 self.array(node, out, path, depth, objects)
-        restate(out, self.assertions(node, out))
+        restate(out, dropped + self.assertions(node, out))
         return out
 
     def unions(self, node: dict[str, Any], out: dict[str, Any], path: str, depth: int,
@@ -170,17 +189,27 @@ class _Walk:
         if "allOf" in node:
             self.all_of(node, out, path, depth, objects)
 
-    def literals(self, node: dict[str, Any], out: dict[str, Any], path: str) -> None:
+    def literals(self, node: dict[str, Any], out: dict[str, Any],
+                 path: str) -> list[tuple[str, Any]]:
+        dropped: list[tuple[str, Any]] = []
         for word in ("enum", "const"):
             if word not in node:
                 continue
             values = node[word] if word == "enum" else [node[word]]  # a list: check_shape
+            sendable = self.rules.enum_value
+            if sendable is not None:
+                if values and all(map(sendable, values)):
+                    out["enum"] = values
+                else:
+                    dropped.append((word, node[word]))
+                continue
             if not values or not all(isinstance(v, _PRIMITIVES) for v in values):
                 raise self.fail(path, f"an {word} of non-primitive values",
                                 "use strings, numbers, booleans or null")
             self.enum_values += len(values)
             self.chars += sum(len(v) for v in values if isinstance(v, str))
             out[word] = node[word]
+        return dropped
 
     def all_of(self, node: dict[str, Any], out: dict[str, Any], path: str, depth: int,
                objects: int) -> None:
@@ -213,6 +242,8 @@ class _Walk:
         out.setdefault("type", "object")
         out["properties"] = {k: self.node(v, f"{path}.{k}", depth + 1, objects)
                              for k, v in props.items()}
+        if self.rules.property_ordering:
+            out["propertyOrdering"] = list(props)
         required = [r for r in node.get("required") or [] if r in props]
         out["required"] = list(props) if self.rules.require_all else required
         out["additionalProperties"] = False
@@ -226,7 +257,7 @@ class _Walk:
         out["items"] = self.node(node.get("items", {}), f"{path}[]", depth + 1, objects)
 
     def assertions(self, node: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, Any]]:
-        dropped = []
+        dropped: list[tuple[str, Any]] = []
         for word in ASSERTIONS:
             if word not in node:
                 continue

@@ -83,10 +83,9 @@ class GeminiAdapter(Adapter):
         if output.type != "text":
             config["responseMimeType"] = "application/json"
         if output.type == "json_schema":
-            # responseSchema (the OpenAPI subset, cleaned below) rather than
-            # responseJsonSchema: every Gemini model accepts it, while the full JSON Schema
-            # field is newer and refused by older models and some gateways.
-            config["responseSchema"] = gemini_schema(output.schema)
+            # JSON Schema as google-genai 3.x sends it, not the older OpenAPI-subset
+            # responseSchema, which has to inline every reference.
+            config["responseJsonSchema"] = gemini_schema(output.schema)
         if config:
             body["generationConfig"] = config
         # Quote the name so it cannot reshape the path (``../``, ``?``).
