@@ -64,7 +64,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_runner(self.runner)
-        _check_max_flows(self.max_flows)
+        if self.auto is None:  # neither "auto" nor AutoFlows(...): an int, then
+            checked(self.max_flows, 'max_flows (unless "auto" or AutoFlows(max=...))', low=1,
+                    high=MAX_FLOWS_LIMIT)
         if self.on_error not in ON_ERROR_MODES:
             raise ConfigurationError(
                 f"on_error must be one of {', '.join(map(repr, ON_ERROR_MODES))}; "
@@ -85,7 +87,10 @@ class Settings:
                  "context manager (e.g. yait_aichain.integrations.django.close_db_connections)"),
                 ("checkpoint_key", isinstance(self.checkpoint_key, str) and self.checkpoint_key,
                  "a non-empty str (say 'v1')")):
-            _check_optional(name, getattr(self, name), bool(ok), what)
+            value = getattr(self, name)
+            if value is not None and not ok:
+                shown = repr(value) if isinstance(value, str) else type(value).__name__
+                raise ConfigurationError(f"{name} must be {what} or None; got {shown}")
         if self.auto is not None and self.executor is not None:
             raise ConfigurationError(
                 "max_flows=\"auto\" adapts to what each call in this process reports, so it "
@@ -111,15 +116,3 @@ class Setting(Generic[T]):
 
     def __set__(self, obj: Any, value: T) -> None:
         obj._settings = dataclasses.replace(obj._settings, **{self.name: value})
-
-
-def _check_max_flows(value: Any) -> None:
-    if check_auto(value) is None:  # neither "auto" nor AutoFlows(...): an int, then
-        checked(value, 'max_flows (unless "auto" or AutoFlows(max=...))', low=1,
-                high=MAX_FLOWS_LIMIT)
-
-
-def _check_optional(name: str, value: Any, ok: bool, what: str) -> None:
-    if value is not None and not ok:
-        shown = repr(value) if isinstance(value, str) else type(value).__name__
-        raise ConfigurationError(f"{name} must be {what} or None; got {shown}")

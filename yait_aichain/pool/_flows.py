@@ -39,11 +39,8 @@ class ShippedRunner:
     (equality and hash are the token's alone)."""
 
     token: str
-    blob: bytes = field(compare=False)
+    blob: bytes = field(compare=False, repr=False)  # it may hold a key: never shown
     flows: int = field(compare=False)
-
-    def __repr__(self) -> str:  # the blob may hold a key: never show it
-        return f"ShippedRunner(token={self.token!r}, size={len(self.blob)})"
 
 
 def ship(runner: Any, worker_context: Any, flows: int) -> ShippedRunner:

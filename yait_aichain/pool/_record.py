@@ -21,7 +21,6 @@ from ._status import (CANCELLED, DONE, FAILED, FINAL, PENDING, RUNNING, STATUS_N
                       empty_counts)
 
 _NO_USAGE = Usage()  # immutable, so every record may share it
-UNFINISHED = frozenset({PENDING, FAILED, CANCELLED})  # what retry_failed() runs again
 
 
 class Outcome(NamedTuple):
@@ -150,7 +149,7 @@ class RecordBook:
     def reset_unfinished(self, items: list[Any]) -> list[int]:
         """Retry: put the records not DONE back to PENDING, in place; returns their indices."""
         with self.lock:
-            indices = [rec.index for rec in self._records if rec.status in UNFINISHED]
+            indices = [rec.index for rec in self._records if rec.status != DONE]
             for i in indices:
                 self._records[i] = ItemRecord(i, items[i])
             self.recount()
