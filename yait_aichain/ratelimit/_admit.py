@@ -118,9 +118,6 @@ class Permit:
                                  waited=self.waited, believed=believed)
 
 
-_NO_PERMIT = Permit([], 0.0)
-
-
 def _charge(limit: RateLimit, prompt: int, max_tokens: int | None, exact: int | None) -> int:
     if limit.believed_tokens_per_minute is None:
         return 0
@@ -164,12 +161,10 @@ def admit(limits: Sequence[RateLimit], *, prompt: int = 0, max_tokens: int | Non
     # then pace calls outside any auto Pool by what it learned. With neither a budget nor
     # an observer, nothing reads the headers at all (the common call stays as cheap).
     learners = tuple(limit for limit in limits if limit is not account)
-    if not limits:  # and so no learners
-        return Permit([], 0.0, (), observers, prompt) if observers else _NO_PERMIT
     if all(limit.pause_only for limit in limits):
-        # The common case, only accounts' 429 pauses: nothing to reserve or give back, so
-        # no lock is taken; the permit still passes a 429 on to them.
-        wait = max(limit.backend.paused_for() for limit in limits)
+        # The common case, only accounts' 429 pauses (or no limit): nothing to reserve or
+        # give back, so no lock is taken; the permit still passes a 429 on to them.
+        wait = max((limit.backend.paused_for() for limit in limits), default=0.0)
         if wait > 0:
             left = scope.remaining()
             if left is not None and wait > left:
