@@ -238,6 +238,14 @@ def test_identical_requests_are_sent_once_in_a_live_run(sim_env):
     assert pool.records[1].usage.cost in (None, 0)
 
 
+def test_an_identical_request_pulled_after_its_twin_ended_takes_its_answer(sim_env):
+    skill = Skill(Model("claude-sonnet-4-6"), prompt="Summarise: {text}")
+    items = [{"text": "same"}, {"text": "a"}, {"text": "b"}, {"text": "same"}]
+    pool = Pool(skill, items, max_flows=1)  # item 0 has ended when item 3 is pulled
+    assert pool.run()[3] == "Summary: Summarise: same" and pool.status[DONE] == 4
+    assert len(_live_calls(sim_env)) == 3 and pool.records[3].shared
+
+
 def test_identical_requests_are_sent_once_in_a_batch(sim_env):
     skill = Skill(Model("claude-sonnet-4-6"), prompt="Summarise: {text}")
     pool = Pool(skill, [{"text": "same"}] * 4, mode="batch", poll_interval=0.01)

@@ -165,7 +165,10 @@ class Run:
         return snapshot
 
     def _end_followers(self, leader: ItemRecord) -> list[ItemRecord]:
-        """End the items that wait for ``leader``'s identical request as it ended."""
+        """End the items that wait for ``leader``'s identical request as it ended, once it
+        has ended DONE or FAILED."""
+        if leader.status not in (DONE, FAILED):
+            return []
         followers = self._sharing.followers(leader.index)
         for rec in followers:
             self.book.end(rec, leader.status, output=leader.output, error=leader.error,
@@ -233,8 +236,9 @@ class Run:
                 check_chain_items(self.s.runner, [rec.variables], None, first=index)
             if self._journal is not None and self._journal.restore(self.book, rec):
                 ended.append(rec)
-            elif self._sharing.follows(rec):
-                self.book.start(rec)  # waits for the item sending the same
+            elif (leader := self._sharing.follows(rec)) is not None:
+                self.book.start(rec)  # waits for the item sending the same, unless it ended
+                ended += self._end_followers(self.book.get(leader))
             elif not self._start(rec):
                 ended.append(rec)
         return ended

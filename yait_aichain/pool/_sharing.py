@@ -41,14 +41,15 @@ class Sharing:
         """False while the cache-writing first item is still on its way."""
         return not (self.warm_up and not first_done and in_flight >= 1)
 
-    def follows(self, rec: ItemRecord) -> bool:
-        """True when an earlier item sends the very same request: ``rec`` waits for it."""
+    def follows(self, rec: ItemRecord) -> int | None:
+        """The index of an earlier item that sends the very same request (``rec`` waits for
+        it, or takes its answer if it has ended), or None."""
         key = self._key(rec.variables)
         leader = rec.index if key is None else self._leaders.setdefault(key, rec.index)
         if leader == rec.index:
-            return False
+            return None
         self._followers.setdefault(leader, []).append(rec)
-        return True
+        return leader
 
     def followers(self, leader: int) -> list[ItemRecord]:
         """The records that wait for ``leader``'s answer (each returned once)."""
