@@ -154,6 +154,9 @@ def test_json_and_schema_modes(sim):
     upper = {"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}, "ok": {"type": "BOOLEAN"}}}
     r = call(sim, "gemini", "it", generationConfig={"responseSchema": upper})
     assert json.loads(text_of("gemini", r.json())) == {"n": 0, "ok": True}
+    # A schema whose one instance is null is answered with it (it once got no reply at all).
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "null"}}}
+    assert text_of("openai", call(sim, "openai", "it", response_format=fmt).json()) == "null"
 
 
 def test_anthropic_forced_tool_use(sim):

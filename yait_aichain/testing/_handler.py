@@ -31,6 +31,7 @@ _BUSY = "server busy, please try again. maximum pending requests exceeded"
 # Body pieces of a slow drip go out about this often, whatever the rate.
 _DRIP_TICK = 0.05
 _JSON = "application/json"
+_FAILED = object()  # the reply callable raised
 
 
 class Core:
@@ -106,7 +107,7 @@ class Handler(LeanRequestHandler):
         info = self._read_request()
         if info is None:
             return  # an error reply went out
-        core = self.core
+        core, key = self.core, self._key or ""
         fault = core.script.pick(info)
         value: Any = None
         estimate = 0
@@ -115,27 +116,29 @@ class Handler(LeanRequestHandler):
             # against the limits.
             estimate = W.requested_output(info.body)
             decision = self._limit_state = core.limiter.admit(
-                info.provider, self._key or "", info.input_tokens, estimate)
+                info.provider, key, info.input_tokens, estimate)
             if decision.exceeded is not None:
                 return self._over_limit(info, decision)
-            value, fault = self._value(info)
-            if value is None and fault is None:
-                return  # the reply callable failed; a 500 went out
-        if fault is not None and fault.action in (F.STATUS, F.HANG, F.DROP):
-            return self._serve_fault(info, fault)
+            value = self._value(info)
+            if value is _FAILED:
+                return  # a 500 went out
+            fault = value if isinstance(value, F.Fault) else None
+        if fault is not None:
+            # Error statuses answer at once; a broken reply waits as a generated one would.
+            if fault.action in (F.STATUS, F.HANG, F.DROP) or self._generate():
+                self._serve_fault(info, fault)
+            return None
         # The prompt cache is looked up on arrival and written when the reply goes out.
-        ticket = core.prompt_cache.begin(info) if fault is None else None
+        ticket = core.prompt_cache.begin(info)
         if not self._generate():
             return None
-        if fault is not None:
-            return self._serve_fault(info, fault)
         try:
             text, tool_input = W.render(info, value)
         except (TypeError, ValueError) as exc:
             return self.send_problem(500, message=f"reply callable returned an unusable value: "
                                      f"{exc}")
         # Output tokens counted as reply_body counts them.
-        core.limiter.settle(info.provider, self._key or "", estimate, max(1, len(text.split())))
+        core.limiter.settle(info.provider, key, estimate, max(1, len(text.split())))
         self._limit_state = None  # the headers read the settled state
         reply = W.reply_body(info, text, tool_input)
         core.prompt_cache.finish(ticket, reply)
@@ -218,19 +221,19 @@ class Handler(LeanRequestHandler):
             extra = (("retry-after", str(max(1, math.ceil(d.retry_after)))),)
         self.send_json(body, 429, extra)
 
-    def _value(self, info: W.ReplyInfo) -> tuple[Any, F.Fault | None]:
+    def _value(self, info: W.ReplyInfo) -> Any:
+        """The reply value or a Fault to serve; _FAILED after a 500 for a callable that
+        raised. (The default answer may be None: the instance of a null schema.)"""
         reply = self.core.reply
         if reply is None:
-            return W.answer(info, self.core.invalid_first), None
+            return W.answer(info, self.core.invalid_first)
         try:
             value = reply(info)
         except Exception as exc:  # any bug in user code becomes a visible 500
             logger.exception("simulator reply callable raised")
             self.send_problem(500, message=f"reply callable raised {type(exc).__name__}: {exc}")
-            return None, None
-        if isinstance(value, F.Fault):
-            return None, value
-        return ("" if value is None else value), None
+            return _FAILED
+        return "" if value is None else value
 
     def _serve_fault(self, info: W.ReplyInfo, fault: F.Fault) -> None:
         self._fault = fault
