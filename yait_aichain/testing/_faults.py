@@ -42,9 +42,7 @@ def _format_seconds(value: Any, name: str) -> str:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"{name} must be a number or a string, got {value!r}")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    return str(int(value) if isinstance(value, float) and value.is_integer() else value)
 
 
 def _status(code: Any, none: bool = False) -> int | None:

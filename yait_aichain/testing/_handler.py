@@ -290,17 +290,14 @@ class Handler(LeanRequestHandler):
         id_header = W.REQUEST_ID_HEADER.get(self.provider or "")
         if id_header:
             lines.append(f"{id_header}: {self._request_id()}")
-        lines.extend(f"{name}: {value}" for name, value in self._limit_headers() + extra)
+        if self._key is not None and self.provider is not None and self.core.rate_headers:
+            # Known once the key is: every reply from then on reports the key's limits.
+            state = self._limit_state or self.core.limiter.state(self.provider, self._key)
+            extra = L.headers(self.provider, state) + extra
+        lines.extend(f"{name}: {value}" for name, value in extra)
         if self.close_connection:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-    def _limit_headers(self) -> tuple[tuple[str, str], ...]:
-        # Known once the key is: every reply from then on reports the key's limits.
-        if self._key is None or self.provider is None or not self.core.rate_headers:
-            return ()
-        state = self._limit_state or self.core.limiter.state(self.provider, self._key)
-        return L.headers(self.provider, state)
 
     def send(self, status: int, payload: bytes, content_type: str = _JSON,
               extra: tuple[tuple[str, str], ...] = (), length: int | None = None) -> None:

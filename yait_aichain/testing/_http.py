@@ -10,7 +10,6 @@ import contextlib
 import socket
 import socketserver
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -106,9 +105,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], core: Any,
                  handler: type[BaseHTTPRequestHandler]) -> None:
-        self.core = core  # the handlers' shared state: counters, stop
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
+        self.core = core  # the handlers' shared state: counters (and the open sockets), stop
         super().__init__(address, handler)
 
     def server_bind(self) -> None:
@@ -119,27 +116,19 @@ class Server(ThreadingHTTPServer):
         self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        self.core.counters.connection_opened()
+        self.core.counters.connection_opened(request)
         if self.core.stop.is_set():
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            known = request in self._open
-            self._open.discard(request)
-        if known:
-            self.core.counters.connection_closed()
+        self.core.counters.connection_closed(request)
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
         """Shut every open connection, waking handlers blocked on a read."""
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
+        for sock in self.core.counters.open_sockets():
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 

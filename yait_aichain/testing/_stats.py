@@ -59,7 +59,7 @@ class Counters:
     def __init__(self, record: bool, max_log: int) -> None:
         self._lock = threading.Lock()
         self._log: deque[RequestRecord] = deque(maxlen=max_log if record else 0)
-        self.open_connections = 0
+        self._sockets: set[Any] = set()  # the open connections, which close() cuts
         self._zero(0)
 
     def _zero(self, in_flight: int) -> None:
@@ -68,14 +68,22 @@ class Counters:
         self.by_status: dict[int, int] = {}
         self.by_path: dict[str, int] = {}
 
-    def connection_opened(self) -> None:
+    @property
+    def open_connections(self) -> int:
+        return len(self._sockets)
+
+    def connection_opened(self, sock: Any) -> None:
         with self._lock:
             self.connections += 1
-            self.open_connections += 1
+            self._sockets.add(sock)
 
-    def connection_closed(self) -> None:
+    def connection_closed(self, sock: Any) -> None:
         with self._lock:
-            self.open_connections -= 1
+            self._sockets.discard(sock)
+
+    def open_sockets(self) -> list[Any]:
+        with self._lock:
+            return list(self._sockets)
 
     def begin(self, path: str) -> int:
         """Count an arriving request; returns its sequence number (from 1)."""
