@@ -27,30 +27,26 @@ SAMPLING = frozenset({"temperature", "top_p", "top_k"})
 
 @dataclass(frozen=True)
 class Family:
-    """A group of models that accept the same sampling settings."""
+    """A group of models that accept the same sampling settings; ``pattern`` is searched
+    in the bare model name, case-insensitively."""
 
     provider: str
-    pattern: re.Pattern[str]
-    accepts: frozenset[str]
+    pattern: str
     why: str
-
-
-def _family(provider: str, pattern: str, accepts: set[str], why: str) -> Family:
-    return Family(provider, re.compile(pattern, re.IGNORECASE), frozenset(accepts), why)
+    accepts: frozenset[str] = frozenset()
 
 
 FAMILIES: tuple[Family, ...] = (
-    _family("openai", r"^o\d", set(), "o-series reasoning models reject temperature and top_p"),
+    Family("openai", r"^o\d", "o-series reasoning models reject temperature and top_p"),
     # gpt-5-chat-* is the non-reasoning chat model and still takes sampling settings.
-    _family("openai", r"^gpt-(?:[5-9]|\d{2,})(?![\w.]*-chat)", set(),
-            "GPT-5-family reasoning models reject temperature and top_p other than the "
-            "default (400 unsupported_value)"),
-    _family("openai", r"", {"temperature", "top_p"}, "OpenAI has no top_k"),
-    _family("anthropic", r"", set(), "Anthropic API version 2026-10-21 removed temperature, "
-            "top_p and top_k (400 even at the default)"),
-    _family("gemini", r"", {"temperature", "top_p", "top_k"}, "all accepted"),
-    _family("openai-compatible", r"", {"temperature", "top_p", "top_k"},
-            "local servers take them all"),
+    Family("openai", r"^gpt-(?:[5-9]|\d{2,})(?![\w.]*-chat)",
+           "GPT-5-family reasoning models reject temperature and top_p other than the "
+           "default (400 unsupported_value)"),
+    Family("openai", r"", "OpenAI has no top_k", frozenset({"temperature", "top_p"})),
+    Family("anthropic", r"", "Anthropic API version 2026-10-21 removed temperature, top_p "
+           "and top_k (400 even at the default)"),
+    Family("gemini", r"", "all accepted", SAMPLING),
+    Family("openai-compatible", r"", "local servers take them all", SAMPLING),
 )
 
 _warned: set[tuple[str, str]] = set()
@@ -61,7 +57,8 @@ def family_for(provider: str, model: str) -> Family:
     """The first family row for this provider and (bare) model name (every provider has a
     catch-all row)."""
     bare = model.rsplit("/", 1)[-1]
-    return next(f for f in FAMILIES if f.provider == provider and f.pattern.search(bare))
+    return next(f for f in FAMILIES if f.provider == provider
+                and re.search(f.pattern, bare, re.IGNORECASE))
 
 
 def sampling_options(provider: str, model: str, options: dict[str, Any]) -> dict[str, Any]:

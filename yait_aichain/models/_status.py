@@ -150,18 +150,15 @@ def decode_body(content: bytes) -> tuple[Any, str]:
 
 def error_for_response(status: int, headers: Mapping[str, str], content: bytes, *,
                        provider: str, model: str, error_details: Any = None) -> APIError:
-    """The exception for a non-2xx response.
+    """The exception for a non-2xx response from ``provider`` (an ``ADAPTERS`` key).
 
     ``error_details(data)`` (default: the provider's adapter's) yields the provider's
-    message and a retry hint from the body (Gemini's RetryInfo).
+    message and a retry hint from the body (Gemini's RetryInfo); data is None for a
+    body that is not JSON, which the adapters read as (None, None).
     """
-    adapter = ADAPTERS.get(provider)
-    if error_details is None and adapter is not None:
-        error_details = adapter.error_details
+    adapter = ADAPTERS[provider]
     data, text = decode_body(content)
-    message, body_hint = (None, None)
-    if error_details is not None and data is not None:
-        message, body_hint = error_details(data)
+    message, body_hint = (error_details or adapter.error_details)(data)
     if not message:
         message = _reason(status)
         if data is None:
@@ -169,8 +166,7 @@ def error_for_response(status: int, headers: Mapping[str, str], content: bytes, 
     retry_after = parse_retry_after(headers)
     # The SDKs' convention: the server may overrule our retry decision either way.
     should = headers.get("x-should-retry", "").strip().lower()
-    category = adapter.error_category(status, data) if adapter is not None else None
-    return _class_for(status, text, category)(
+    return _class_for(status, text, adapter.error_category(status, data))(
         sanitise(message, 300), status=status, provider=provider, model=model,
         request_id=request_id(headers), body=sanitise(text),
         retry_after=body_hint if retry_after is None else retry_after,

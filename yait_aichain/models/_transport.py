@@ -128,8 +128,7 @@ class Transport:
                 if alarm is not None and alarm.fired:
                     # A socket shut down by the alarm can look like the normal end of a body
                     # (close-delimited, or cut in a chunk-size line): never trust it.
-                    raise APITimeoutError("the response did not finish within the time budget",
-                                          status=0)
+                    raise APITimeoutError("the response did not finish within the time budget")
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -147,11 +146,11 @@ class Transport:
             # retried; a remote host may be restarting behind a load balancer.
             base = redact(self._base_url)
             return NetworkError(f"connection refused by {base}: nothing listens there "
-                                f"({_describe(exc)})", status=0, refused=True, base_url=base,
+                                f"({_describe(exc)})", refused=True, base_url=base,
                                 retryable=not _is_loopback(self._base_url))
         if fired or isinstance(exc, (requests.exceptions.Timeout,
                                      urllib3.exceptions.TimeoutError, TimeoutError)):
-            return APITimeoutError(f"timed out: {_describe(exc)}", status=0)
+            return APITimeoutError(f"timed out: {_describe(exc)}")
         if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                             requests.exceptions.InvalidSchema)):
             return ConfigurationError(f"cannot use the URL {redact(url)!r}: {_describe(exc)}")
@@ -160,8 +159,8 @@ class Transport:
             # a bad certificate or proxy does not fix itself
             return NetworkError(f"{kind} error: {_describe(exc)}", retryable=False)
         if isinstance(exc, (ValueError, LookupError, http.client.HTTPException)):
-            return NetworkError(f"malformed response: {_describe(exc)}", status=0)
-        return NetworkError(f"connection failed: {_describe(exc)}", status=0)
+            return NetworkError(f"malformed response: {_describe(exc)}")
+        return NetworkError(f"connection failed: {_describe(exc)}")
 
 
 class _ApiAdapter(requests.adapters.HTTPAdapter):
