@@ -17,7 +17,7 @@ from ..pool import CANCELLED, DEFAULT_MAX_FLOWS, DONE, FAILED
 from ..pool._status import empty_counts
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, add_model_arguments,
                       build_model, flows, non_negative_float, positive_float, positive_int,
-                      price_pair, rate_limit_options, read_text, say, usage_text)
+                      price_pair, rate_limit, read_text, say, usage_text)
 from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
@@ -193,7 +193,6 @@ def run_command(args: argparse.Namespace) -> int:
         schema_problem = isinstance(exc, UnsupportedSchemaError) or "schema" in str(exc)
         flag = "--schema" if args.schema and schema_problem else "--prompt/--system"
         raise CliError(f"{flag}: {exc}") from None
-    rate = rate_limit_options(args)
     if args.max_cost is not None and model.price is None and args.max_tokens_total is None:
         raise CliError(f"--max-cost cannot be enforced: the price of {model.name!r} is not "
                        "known; pass --price IN,OUT (USD per million tokens), or budget in "
@@ -212,7 +211,7 @@ def run_command(args: argparse.Namespace) -> int:
     todo = [i for i, item_id in enumerate(items.ids) if id_key(item_id) not in done]
     if args.dry_run:
         return modes.dry_run(args, skill, items, todo, key_note)
-    return _run(args, skill, items, todo, rate, previous, (run, identity))
+    return _run(args, skill, items, todo, previous, (run, identity))
 
 
 def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
@@ -227,7 +226,7 @@ def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
 
 
 def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
-         rate: dict[str, Any], previous: Previous, run: tuple[str, dict[str, Any]]) -> int:
+         previous: Previous, run: tuple[str, dict[str, Any]]) -> int:
     if not todo:
         return _nothing_to_do(args, items, todo)
     ids = [items.ids[i] for i in todo]
@@ -241,7 +240,8 @@ def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
         pool = Pool(skill, items=[items.rows[i] for i in todo], max_flows=args.max_flows,
                     timeout=args.timeout, progress=args.progress, on_item_done=write,
                     name="run", on_error=args.on_error, max_cost=args.max_cost,
-                    max_tokens=args.max_tokens_total, **rate, **modes.batch_options(args))
+                    max_tokens=args.max_tokens_total, rate_limit=rate_limit(args),
+                    **modes.batch_options(args))
     except (ConfigurationError, TypeError) as exc:
         raise CliError(str(exc)) from None
     writer = _open_output(args, previous, ids, run)  # only once the Pool is accepted

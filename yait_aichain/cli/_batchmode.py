@@ -12,7 +12,7 @@ from typing import Any
 
 from ..batch._job import DEFAULT_POLL_INTERVAL, describe
 from ..models._caching import CHARS_PER_TOKEN
-from ._common import EXIT_OK, positive_float, say
+from ._common import EXIT_OK, message_text, positive_float, say
 from ._files import Items
 
 __all__ = ["add_batch_arguments", "batch_options", "dry_run", "submit_only"]
@@ -60,16 +60,12 @@ def submit_only(pool: Any, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _text(message: dict[str, Any]) -> str:
-    return "".join(p["text"] for p in message["parts"] if p.get("type") == "text")
-
-
 def dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
             key_note: str | None) -> int:
     """--dry-run: the first prompts and the size of the job; nothing is sent."""
     rendered = [skill.render(items.rows[i]) for i in todo]
     shown = list(zip(todo[:DRY_RUN_SHOWN], rendered, strict=False))
-    chars = sum(len(_text(m)) for messages in rendered for m in messages)
+    chars = sum(len(message_text(m)) for messages in rendered for m in messages)
     skipped = len(items.rows) - len(todo)
     out = sys.stdout
     if args.json:
@@ -88,7 +84,7 @@ def dry_run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
     for i, messages in shown:
         say(out, f"--- item id {items.ids[i]} ---")
         for message in messages:
-            say(out, f"[{message['role']}] {_text(message)}")
+            say(out, f"[{message['role']}] {message_text(message)}")
     if len(todo) > DRY_RUN_SHOWN:
         say(out, f"--- ({DRY_RUN_SHOWN} of {len(todo):,} prompts shown) ---")
     say(out, f"prompts: {len(todo):,}, {chars:,} characters "

@@ -114,14 +114,18 @@ def build_model(
         raise CliError(str(exc)) from None
 
 
-def rate_limit_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"rate_limit": RateLimit(...)}`` for --rpm/--tpm, or ``{}`` without them (argparse
-    has already checked the values)."""
+def rate_limit(args: argparse.Namespace) -> Any:
+    """The RateLimit of --rpm/--tpm, or None without them (argparse checked the values)."""
     if args.rpm is None and args.tpm is None:
-        return {}
+        return None
     from ..ratelimit import RateLimit
 
-    return {"rate_limit": RateLimit(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)}
+    return RateLimit(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text parts of one normalised message, joined."""
+    return "".join(p["text"] for p in message["parts"] if p["type"] == "text")
 
 
 def usage_text(usage: Usage) -> str:

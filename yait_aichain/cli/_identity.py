@@ -20,14 +20,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ._common import message_text
+
 FINGERPRINT_CHARS = 16
 _SHOWN_CHARS = 60
 
 
 def run_identity(skill: Any) -> dict[str, Any]:
     """The readable settings of one ``run`` invocation's Skill."""
-    messages = {m["role"]: "".join(p.get("text", "") for p in m["parts"])
-                for m in skill.messages}
+    messages = {m["role"]: message_text(m) for m in skill.messages}
     return {
         "runner": type(skill).__name__,
         "model": skill.model.name,
