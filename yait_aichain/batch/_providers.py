@@ -41,8 +41,7 @@ class Http:
         Raises:
             APIError: the subclass for the status; ``InvalidResponseError`` for a redirect.
         """
-        payload = raw if raw is not None else (
-            b"" if body is None else wire_bytes(body))
+        payload = raw if raw is not None else b"" if body is None else wire_bytes(body)
         return self.model.send(method, path, payload,
                                headers={**self.headers, "Content-Type": content_type})
 
@@ -188,11 +187,8 @@ class OpenAIBatches(Backend):
             status = _int(response.get("status_code"))
             return Raw(key, SUCCEEDED if status == 200 else ERRORED, status, response.get("body"))
         code = str(_obj(line.get("error")).get("code") or "")
-        if "expired" in code:
-            return Raw(key, EXPIRED, 0)
-        if "cancel" in code:
-            return Raw(key, CANCELED, 0)
-        return Raw(key, ERRORED, 500, {"error": line.get("error")})
+        kind = EXPIRED if "expired" in code else CANCELED if "cancel" in code else ERRORED
+        return Raw(key, kind, 500 if kind == ERRORED else 0, {"error": line.get("error")})
 
 
 # Anthropic names the error type in a batch result, not an HTTP status.

@@ -20,9 +20,10 @@ from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, add_mode
                       price_pair, rate_limit, read_text, say, usage_text)
 from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
-from ._typed import CsvResults, add_typed_arguments, is_csv, output_arguments
+from ._typed import CsvResults, add_typed_arguments, output_arguments
 from ._files import (Items, Previous, ResultWriter, check_columns, check_distinct, cut_torn_tail,
-                     id_key, input_format, job_records, read_items, read_previous, result_line)
+                     id_key, input_format, is_csv, job_records, read_items, read_previous,
+                     result_line)
 
 DESCRIPTION = """\
 Run a prompt template over every item of a JSONL or CSV file, max-flows at a time,

@@ -40,8 +40,13 @@ def id_key(item_id: Any) -> str:
     return json.dumps(item_id, sort_keys=True)
 
 
+def is_csv(path: str) -> bool:
+    """Whether a file name says CSV (or TSV) rather than JSON lines; ``-`` says neither."""
+    return path != "-" and path.lower().endswith((".csv", ".tsv"))
+
+
 def input_format(path: str, forced: str | None) -> str:
-    return forced or ("csv" if path.lower().endswith((".csv", ".tsv")) else "jsonl")
+    return forced or ("csv" if is_csv(path) else "jsonl")
 
 
 @contextmanager

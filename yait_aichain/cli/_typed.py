@@ -13,7 +13,7 @@ from ..skills._typed import DEFAULT_MAX_REASKS
 from ._common import EXIT_FAILED, CliError, non_negative_int, read_text
 from ._files import id_key
 
-__all__ = ["CsvResults", "add_typed_arguments", "is_csv", "output_arguments"]
+__all__ = ["CsvResults", "add_typed_arguments", "output_arguments"]
 
 
 def add_typed_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,11 +40,6 @@ def output_arguments(args: argparse.Namespace) -> dict[str, Any]:
     name = Path(args.schema).stem or "response"
     return {"output": {"format": {"type": "json_schema", "schema": schema, "name": name}},
             "max_reasks": args.max_reasks}
-
-
-def is_csv(path: str) -> bool:
-    """Whether results go to a CSV table (by the file name) rather than JSON lines."""
-    return path != "-" and path.lower().endswith((".csv", ".tsv"))
 
 
 class CsvResults:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..pool._status import FAILED
 from ._summary import RunSummary, seconds
-from ._svg import STATUS_COLOURS, layout, render_svg
+from ._svg import STATUS_COLOURS, clip, layout, render_svg
 
 MAX_FAILURE_ROWS = 200
 MESSAGE_CHARS = 500
@@ -84,9 +84,7 @@ def _failures(records: Sequence[Any], labels: Sequence[Any] | None) -> str:
     rows = []
     for row, rec in failed[:MAX_FAILURE_ROWS]:
         label = labels[row] if labels is not None and row < len(labels) else ""
-        message = rec.error_message or ""
-        if len(message) > MESSAGE_CHARS:
-            message = message[: MESSAGE_CHARS - 1] + "\u2026"
+        message = clip(rec.error_message or "", MESSAGE_CHARS, squash=False)
         rows.append(
             f"<tr><td>{rec.index}</td><td>{escape(str(label))}</td>"
             f"<td>{escape(rec.error_type or '')}</td>"

@@ -65,8 +65,9 @@ class Layout:
     limits: tuple[tuple[float, int], ...] = ()
 
 
-def _clip(text: str, limit: int = TITLE_CHARS) -> str:
-    text = " ".join(text.split())
+def clip(text: str, limit: int = TITLE_CHARS, squash: bool = True) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis last; ``squash`` puts it on one line."""
+    text = " ".join(text.split()) if squash else text
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
@@ -82,9 +83,9 @@ def _title(rec: Any, label: Any, duration: float | None) -> str:
         facts.append(f"{rec.usage.total_tokens:,} tokens")
     text = f"{head}, {', '.join(facts)}"
     if rec.error is not None:
-        text += f"\n{rec.error_type}: {_clip(rec.error_message)}"
+        text += f"\n{rec.error_type}: {clip(rec.error_message)}"
     elif rec.output is not None:
-        text += f"\n{_clip(str(rec.output), 200)}"
+        text += f"\n{clip(str(rec.output), 200)}"
     return text
 
 
@@ -124,7 +125,7 @@ def layout(records: Sequence[Any], summary: RunSummary,
     bars, events = [], []
     for row, (rec, begin) in enumerate(zip(records, begins, strict=True)):
         label = labels[row] if labels is not None and row < len(labels) else None
-        name = "" if label is None else _clip(str(label), ROW_LABEL_CHARS)
+        name = "" if label is None else clip(str(label), ROW_LABEL_CHARS)
         d = duration_of(rec)
         y = BARS_TOP + row * pitch
         if begin is None:
@@ -166,14 +167,13 @@ def _axis(lay: Layout) -> list[str]:
     step = _nice_step(lay.span)
     out = []
     bottom = lay.height - 24
-    t = 0.0
-    while t <= lay.span + 1e-9:
+    for k in range(math.floor(lay.span / step + 1e-9) + 1):
+        t = k * step
         x = LEFT + t * lay.scale
         out.append(f'<line x1="{_f(x)}" y1="{BARS_TOP - 4}" x2="{_f(x)}" y2="{_f(bottom)}" '
                    f'stroke="#d0d7de" stroke-width="1"/>')
         out += [f'<text x="{_f(x)}" y="{_f(ty)}" text-anchor="middle">{_f(t)} s</text>'
                 for ty in (BARS_TOP - 10, bottom + 16)]  # a number: nothing to escape
-        t += step
     return out
 
 
