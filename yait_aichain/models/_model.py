@@ -21,7 +21,7 @@ from ._prices import Price, coerce_price
 from ._retry import DEFAULT_MAX_RETRIES, RetryPolicy, call_with_retries, retry_wait_seconds
 from ._status import decode_body, error_for_response, request_id, sanitise
 from ._transport import RawResponse, Transport
-from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, mask_headers, output_spec
+from ._values import DEFAULT_TOTAL_TIMEOUT, Generation, Timeout, _Secret, output_spec
 from .providers import ADAPTERS
 from .providers._base import OPTION_NAMES, OutputSpec, WireRequest
 
@@ -125,7 +125,7 @@ class Model:
         self._connect()
 
     def _connect(self) -> None:  # what each process builds afresh
-        self._auth = mask_headers(self._adapter.auth_headers(self._key.get()))
+        self._auth = self._adapter.auth_headers(self._key.get())
         self._transport = Transport(self.base_url, verify=self._verify)
         self._account = account_limit(self._provider, self.base_url, self._key.get())
 

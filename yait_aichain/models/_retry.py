@@ -84,7 +84,7 @@ class RetryPolicy:
                                    Callable[[float], None]]:
         return (tenacity.retry_if_exception(self.should_retry),
                 tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
-                _scope_sleep if self.sleep is None else self.sleep)
+                self.sleep if self.sleep is not None else lambda s: _context.current().sleep(s))
 
     def __getstate__(self) -> dict[str, Any]:
         # The cached strategies hold closures; a copy rebuilds them.
@@ -112,10 +112,6 @@ class _OutOfBudget(tenacity.stop.stop_base):
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         left = _context.current().remaining()
         return left is not None and (retry_state.upcoming_sleep or 0.0) >= left
-
-
-def _scope_sleep(seconds: float) -> None:
-    _context.current().sleep(seconds)
 
 
 _given_up = threading.local()  # the seconds this thread's last failed call slept

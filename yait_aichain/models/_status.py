@@ -82,10 +82,9 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         if value is not None:
             return value / 1000.0
     for name in _SECONDS_HINTS:
-        if name in lower:
-            delay = _seconds_or_date(lower[name], now)
-            if delay is not None:
-                return delay
+        delay = _seconds_or_date(lower.get(name, ""), now)
+        if delay is not None:
+            return delay
     return _window_reset(lower, now)
 
 

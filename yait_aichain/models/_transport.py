@@ -81,15 +81,15 @@ class Transport:
     def _grow(self, n: int) -> None:
         # Called with the lock held (or from __init__). The old adapter is not closed:
         # requests still using it finish on their connections, then it is dropped.
-        self._pool_size = max(n, self._pool_size * 2)
-        self._adapter = _ApiAdapter(pool_connections=4, pool_maxsize=self._pool_size,
-                                    max_retries=0, pool_block=False)
+        if n > self._pool_size:
+            self._pool_size = max(n, self._pool_size * 2)
+            self._adapter = _ApiAdapter(pool_connections=4, pool_maxsize=self._pool_size,
+                                        max_retries=0, pool_block=False)
 
     def reserve(self, n: int) -> None:
         """Make sure ``n`` concurrent requests can each keep their connection."""
         with self._lock:
-            if n > self._pool_size:
-                self._grow(n)
+            self._grow(n)
 
     def post(self, url: str, headers: Mapping[str, str], body: bytes, *,
              connect_timeout: float, read_timeout: float, deadline: float | None,
@@ -110,8 +110,7 @@ class Transport:
         prepared.headers["Content-Length"] = str(len(body))
         with self._lock:
             self._in_flight += 1
-            if self._in_flight > self._pool_size:
-                self._grow(self._in_flight)
+            self._grow(self._in_flight)
             adapter = self._adapter
         try:
             with _watchdog.deadline_alarm(deadline) as alarm:

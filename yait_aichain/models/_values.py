@@ -64,20 +64,9 @@ class Generation:
 # Anything below 0x20, DEL and the C1 controls; also what cannot travel in an HTTP header
 # (non-Latin-1). A key with one of these inside is a paste error, never a real key.
 _KEY_BAD_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\xff]")
-_REDACTED = "<redacted>"
 # Shorter "keys" (test placeholders such as "k") are not scrubbed: cutting every "k" out
 # of every answer would destroy the output and protect nothing.
 _MIN_SCRUB_LEN = 8
-
-
-class _Masked(str):
-    """A header value that holds a key: sent as is, its repr masked (for tracebacks with
-    locals, debuggers, logs of a headers dict)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return repr(_REDACTED)
 
 
 class _Secret:
@@ -158,11 +147,6 @@ class _Secret:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_Secret, (self._value,))
-
-
-def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The auth headers with each value wrapped so that no repr shows it."""
-    return {name: _Masked(value) for name, value in headers.items()}
 
 
 def is_model_class(output: Any) -> bool:

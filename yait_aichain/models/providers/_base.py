@@ -63,6 +63,13 @@ class Parsed:
     finish_reason: str | None = None
 
 
+class _Masked(str):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr("<redacted>")
+
+
 class Adapter:
     """Base class of the provider adapters. A subclass fills in the table of class
     attributes and writes ``_request`` (the body from checked turns) and ``_parse``
@@ -95,9 +102,10 @@ class Adapter:
         return None
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
-        """Headers that carry the key (the only place a key goes); none without a key."""
+        """Headers that carry the key (the only place a key goes); none without a key. Each
+        value is sent as is but its repr is masked (tracebacks with locals, debuggers)."""
         header, prefix = self.key_header
-        return {header: f"{prefix}{api_key}"} if api_key else {}
+        return {header: _Masked(f"{prefix}{api_key}")} if api_key else {}
 
     def build_request(self, model: str, messages: list[dict[str, Any]], output: OutputSpec,
                       options: dict[str, Any]) -> WireRequest:
