@@ -9,8 +9,7 @@ import time
 from typing import Any
 
 from .._checks import checked
-from ..errors import (ConversionError, ToolError, ToolInputError, UnsafeURLError,
-                      UnsupportedContentTypeError)
+from ..errors import ConversionError, ToolInputError, UnsafeURLError, UnsupportedContentTypeError
 from ._fetch import (DEFAULT_MAX_BYTES, DEFAULT_MAX_REDIRECTS, DEFAULT_POOL_MAXSIZE,
                      DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, Fetcher)
 from ._documents import DOCUMENT_KINDS, Limits, convert_document, sniff
@@ -110,9 +109,8 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
         )
         self.max_bytes = max_bytes
         self.root = check_root(root)
-        self._caps = {"max_pages": checked(max_pages, "max_pages", low=1),
-                      "max_rows": checked(max_rows, "max_rows", low=1),
-                      "max_columns": checked(max_columns, "max_columns", low=1)}
+        caps = {"max_pages": max_pages, "max_rows": max_rows, "max_columns": max_columns}
+        self._caps = {name: checked(value, name, low=1) for name, value in caps.items()}
 
     def __repr__(self) -> str:
         return f"<convertToMD tool {self.name!r} allow_private={self._fetcher.allow_private}>"
@@ -177,8 +175,6 @@ class convertToMD(Tool):  # lower-case: the name the seed article's users import
             if kind == "text":  # plain text must not turn into HTML or links
                 return tidy(escape_text(text))
             return html_to_markdown(text, page_url=page_url, xml=kind == "xhtml")
-        except ToolError:
-            raise
         except Exception as exc:  # a converter bug must fail one item, not the worker
             raise ConversionError(
                 f"could not convert {where} to Markdown: {type(exc).__name__}: "
