@@ -89,9 +89,8 @@ class Permit:
         used = self.used
         if not used or used <= 0:
             return  # no usage reported: the estimate stands
-        for limit, _, charged in self._grants:
-            if limit.believed_tokens_per_minute is not None and used != charged:
-                limit.backend.adjust(used - charged)
+        for limit, _, charged in self._grants:  # a bucket without tokens ignores it
+            limit.backend.adjust(used - charged)
         for limit in self._learners:
             limit._saw_output(used - self._prompt)
 
@@ -101,7 +100,7 @@ class Permit:
         for limit, _, charged in self._grants:
             if status == 429 and retry_after and 0 < retry_after <= DEFAULT_MAX_PAUSE:
                 limit.pause(retry_after)
-            if 400 <= status < 500 and charged and limit.believed_tokens_per_minute is not None:
+            if 400 <= status < 500 and charged:
                 limit.backend.adjust(-charged)  # a rejected request generated nothing
 
     def _report(self, status: int) -> None:

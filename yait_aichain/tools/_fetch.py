@@ -248,21 +248,18 @@ class Fetcher:
         body = bytearray()
         scope = current()
         try:
-            while True:
-                scope.check()
-                if time.monotonic() >= deadline:
-                    raise _timeout_error(url, budget)
-                # read1 returns as soon as some bytes arrive, so the deadline and the
-                # cap are checked between small reads, and a gzip bomb is inflated
-                # at most one chunk past the cap.
-                chunk = response.raw.read1(_CHUNK, decode_content=True)
-                if not chunk:
-                    break
+            # read1 returns as soon as some bytes arrive, so the cap and the deadline are
+            # checked between small reads, and a gzip bomb is inflated at most one chunk
+            # past the cap.
+            for chunk in iter(lambda: response.raw.read1(_CHUNK, decode_content=True), b""):
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise ResponseTooLargeError(
                         f"{short(url)} is over the {self.max_bytes}-byte cap (decoded)",
                         url=url, status=status, limit=self.max_bytes)
+                scope.check()
+                if time.monotonic() >= deadline:
+                    raise _timeout_error(url, budget)
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             raise self._translate(exc, target, target.host, deadline, budget) from exc
         if alarm.fired or time.monotonic() >= deadline:

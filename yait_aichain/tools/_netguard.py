@@ -261,6 +261,5 @@ def resolve_checked(target: Target, *, allow_private: bool,
             raise UnsafeURLError(f"refusing to fetch {short(shown)}: {why}")
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped  # its ::ffff: form would need a dual-stack socket
-        if ip not in checked:
-            checked.append(ip)
-    return checked
+        checked.append(ip)
+    return list(dict.fromkeys(checked))  # each address once, in resolver order
