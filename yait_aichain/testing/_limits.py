@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["Decision", "Limiter", "Limits", "headers", "openai_duration", "seconds_text"]
@@ -57,9 +56,8 @@ class _Window:
 class Limiter:
     """Fixed windows per (provider, key), shared by every handler thread."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._clock = clock
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], _Window] = {}
 
@@ -73,7 +71,7 @@ class Limiter:
         """Count one request if it fits; else refuse it, counting nothing."""
         limits = self.limits
         with self._lock:
-            now = self._clock()
+            now = time.monotonic()
             win = self._window((provider, key), now)
             exceeded = None
             charge = input_tokens + max_output
@@ -100,7 +98,7 @@ class Limiter:
     def state(self, provider: str, key: str) -> Decision:
         """The current state, for the headers of a reply that was not admitted."""
         with self._lock:
-            now = self._clock()
+            now = time.monotonic()
             return self._decision(self._window((provider, key), now), now, None)
 
     def _decision(self, win: _Window, now: float, exceeded: str | None) -> Decision:
