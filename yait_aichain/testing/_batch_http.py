@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from . import _wire as W
+from ._errors import Refused
 from ._batches import CANCELED, ERRORED, EXPIRED, SUCCEEDED, Batch, BatchStore, Request
 
 if TYPE_CHECKING:
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["serve"]
 
 _Created = tuple[list[Request], dict[str, Any]]
-
-
-class _Refused(Exception):
-    """``_Refused(status, message)``: a request answered with them in the provider's error
-    shape (``handler.send_problem``, as the live routes answer)."""
 
 
 def _rfc3339(stamp: float | None) -> str | None:
@@ -50,7 +46,7 @@ def _listing(views: list[dict[str, Any]]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class _API:
     """One provider's batch shapes: what a create call holds (``requests``: the requests
-    and the batch's own fields, or :class:`_Refused`), how a batch and a list of them look,
+    and the batch's own fields, or :class:`Refused`), how a batch and a list of them look,
     and what its cancel and delete calls answer (``deleted`` None: no delete)."""
 
     provider: str
@@ -74,10 +70,10 @@ _OPENAI_STATUS = {"running": "in_progress", SUCCEEDED: "completed", CANCELED: "c
 def _openai_requests(store: BatchStore, data: dict[str, Any], match: re.Match[str]) -> _Created:
     entry = store.files.get(str(data.get("input_file_id")))
     if entry is None:
-        raise _Refused(400, "input_file_id does not name an uploaded file")
+        raise Refused(400, "input_file_id does not name an uploaded file")
     endpoint = data.get("endpoint")
     if str(endpoint) not in _OPENAI_ENDPOINTS:
-        raise _Refused(400, f"endpoint {endpoint!r} is not supported here")
+        raise Refused(400, f"endpoint {endpoint!r} is not supported here")
     requests: list[Request] = []
     for number, line in enumerate(entry["content"].splitlines(), 1):
         if not line.strip():
@@ -86,7 +82,7 @@ def _openai_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
             item = W.loads(line)
             requests.append((str(item["custom_id"]), dict(item["body"]), None))
         except (ValueError, KeyError, TypeError):
-            raise _Refused(400, f"line {number} of the input file is not a batch request "
+            raise Refused(400, f"line {number} of the input file is not a batch request "
                                 "({custom_id, method, url, body})") from None
     return requests, {"endpoint": endpoint, "input_file_id": entry["id"],
                       "metadata": data.get("metadata"),
@@ -143,12 +139,12 @@ def _anthropic_requests(store: BatchStore, data: dict[str, Any], match: re.Match
                         ) -> _Created:
     items = data.get("requests")
     if not isinstance(items, list) or not items:
-        raise _Refused(400, "requests: must be a non-empty list")
+        raise Refused(400, "requests: must be a non-empty list")
     for n, item in enumerate(items):
         if not (isinstance(item, dict) and isinstance(item.get("custom_id"), str)
                 and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", item["custom_id"])
                 and isinstance(item.get("params"), dict)):
-            raise _Refused(400, f"requests.{n}: needs a custom_id matching "
+            raise Refused(400, f"requests.{n}: needs a custom_id matching "
                                 "^[a-zA-Z0-9_-]{1,64}$ and params")
     return [(item["custom_id"], item["params"], None) for item in items], {}
 
@@ -172,7 +168,7 @@ def _anthropic_batch(handler: Handler, store: BatchStore, batch: Batch) -> dict[
 
 def _anthropic_results(handler: Handler, batch: Batch) -> None:
     if not batch.done:
-        raise _Refused(400, "Batch is still processing (simulated)")
+        raise Refused(400, "Batch is still processing (simulated)")
     lines = []
     for outcome in batch.outcomes or ():
         result: dict[str, Any] = {"type": outcome.kind}
@@ -198,14 +194,14 @@ def _gemini_requests(store: BatchStore, data: dict[str, Any], match: re.Match[st
     spec = W.as_dict(data.get("batch"))
     items = W.as_dict(W.as_dict(spec.get("inputConfig")).get("requests")).get("requests")
     if not isinstance(items, list) or not items:
-        raise _Refused(400, "batch.inputConfig.requests.requests must be a non-empty list "
+        raise Refused(400, "batch.inputConfig.requests.requests must be a non-empty list "
                             "(the simulator takes inlined requests)")
     model = unquote(match.group(1))
     requests: list[Request] = []
     for n, item in enumerate(items):
         request = item.get("request") if isinstance(item, dict) else None
         if not isinstance(request, dict):
-            raise _Refused(400, f"requests[{n}].request must be an object")
+            raise Refused(400, f"requests[{n}].request must be an object")
         requests.append((str(W.as_dict(item.get("metadata")).get("key", n)), request, model))
     return requests, {"model": f"models/{model}", "display_name": spec.get("displayName")
                       or "batch", "metadata": [i.get("metadata") for i in items]}
@@ -258,7 +254,7 @@ def _files(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> Non
     entry = (_upload(handler, store, raw) if handler.command == "POST" and ident is None
              else store.files.get(ident or ""))
     if entry is None:
-        raise _Refused(404, f"No such File object: {ident}")
+        raise Refused(404, f"No such File object: {ident}")
     if action == "content":
         handler.send(200, entry["content"], "application/jsonl")
     else:
@@ -271,7 +267,7 @@ def _upload(handler: Handler, store: BatchStore, raw: bytes) -> dict[str, Any]:
     parts = {str(part.get_param("name", header="content-disposition")): part
              for part in (message.iter_parts() if message.is_multipart() else ())}
     if "file" not in parts:
-        raise _Refused(400, "Upload needs a multipart 'file' field")
+        raise Refused(400, "Upload needs a multipart 'file' field")
     content = parts["file"].get_payload(decode=True)
     purpose = parts["purpose"].get_content() if "purpose" in parts else "batch"
     return store.add_file(content if isinstance(content, bytes) else b"",
@@ -279,13 +275,11 @@ def _upload(handler: Handler, store: BatchStore, raw: bytes) -> dict[str, Any]:
 
 
 def _create(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> None:
-    data = handler.read_json(raw or b"{}")  # or None, after answering why not
-    if data is None:
-        return
+    data = handler.read_json(raw or b"{}")
     store: BatchStore = handler.core.batches
     requests, extra = api.requests(store, data, match)
     if api.unique_ids and len({cid for cid, _, _ in requests}) != len(requests):
-        raise _Refused(400, "custom_id values must be unique in a batch")
+        raise Refused(400, "custom_id values must be unique in a batch")
     batch = store.create(api.provider, requests, api.id_prefix, **extra)
     handler.send_json(api.view(handler, store, batch))
 
@@ -302,13 +296,13 @@ def _batches(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> N
         return handler.send_json(api.listing(views))
     if handler.command == "DELETE" and api.deleted is not None:
         if not store.delete(ident):
-            raise _Refused(404, f"No batch {ident} (simulated)")
+            raise Refused(404, f"No batch {ident} (simulated)")
         return handler.send_json(api.deleted(ident))
     if action == "cancel":
         store.cancel(ident)
     batch = store.get(ident, reply)
     if batch is None or batch.provider != api.provider:
-        raise _Refused(404, f"No batch found with id '{ident}' (simulated)")
+        raise Refused(404, f"No batch found with id '{ident}' (simulated)")
     if action == "results":  # only Anthropic's route has it
         return _anthropic_results(handler, batch)
     answer = api.cancelled if action == "cancel" and api.cancelled else api.view
@@ -327,18 +321,15 @@ _ROUTES: tuple[tuple[re.Pattern[str], _API, _Route], ...] = (
 
 
 def serve(handler: Handler, raw: bytes) -> bool:
-    """Answer a Batch API request; False when the path is not one (the live routes go on)."""
+    """Answer a Batch API request; False when the path is not one (the live routes go on).
+    Raises Refused for a request answered with an error."""
     for pattern, api, route in _ROUTES:
         match = pattern.match(handler.request_path)
         if match:
             handler.provider = api.provider
-            required, headers = handler.core.require_key, handler.request_headers
-            try:
-                if required is not None and W.api_key(api.provider, headers) != required:
-                    raise _Refused(401, "Invalid API key (simulated)")
-                route(handler, api, match, raw)
-            except _Refused as exc:
-                status, message = exc.args
-                handler.send_problem(status, message=message)
+            key = W.api_key(api.provider, handler.request_headers)
+            if handler.core.require_key not in (None, key):
+                raise Refused(401, "Invalid API key (simulated)")
+            route(handler, api, match, raw)
             return True
     return False

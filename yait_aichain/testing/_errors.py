@@ -16,7 +16,7 @@ from . import _faults as F
 from ._limits import seconds_text
 from ._wire import ANTHROPIC, GEMINI, OPENAI
 
-__all__ = ["error_body", "fault_status", "limit_exceeded", "retry_after"]
+__all__ = ["Refused", "error_body", "fault_status", "limit_exceeded", "retry_after"]
 
 _ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                     402: "billing_error", 403: "permission_error", 404: "not_found_error",
@@ -66,6 +66,11 @@ _GEMINI_QUOTAS = {
                "generate_content_input_token_count"),
 }
 _OPENAI_UNITS = {"requests": "requests per min (RPM)", "tokens": "tokens per min (TPM)"}
+
+
+class Refused(Exception):
+    """``Refused(status, message=None, category=GENERIC, headers=())``: the request is
+    answered with this error in its provider's shape (``Handler.send_problem``)."""
 
 
 def fault_status(provider: str, fault: F.Fault) -> int:

@@ -31,7 +31,6 @@ _BUSY = "server busy, please try again. maximum pending requests exceeded"
 # Body pieces of a slow drip go out about this often, whatever the rate.
 _DRIP_TICK = 0.05
 _JSON = "application/json"
-_FAILED = object()  # the reply callable raised
 
 
 class Core:
@@ -82,7 +81,10 @@ class Handler(LeanRequestHandler):
         self._limit_state: L.Decision | None = None
         self.request_headers: dict[str, str] = self.headers  # type: ignore[assignment]
         try:
-            self._serve()
+            try:
+                self._serve()
+            except E.Refused as exc:
+                self.send_problem(*exc.args)
         except OSError:
             # The client went away, or close() shut the socket under us.
             self.close_connection = True
@@ -120,8 +122,6 @@ class Handler(LeanRequestHandler):
             if decision.exceeded is not None:
                 return self._over_limit(info, decision)
             value = self._value(info)
-            if value is _FAILED:
-                return  # a 500 went out
             fault = value if isinstance(value, F.Fault) else None
         if fault is not None:
             # Error statuses answer at once; a broken reply waits as a generated one would.
@@ -135,8 +135,7 @@ class Handler(LeanRequestHandler):
         try:
             text, tool_input = W.render(info, value)
         except (TypeError, ValueError) as exc:
-            return self.send_problem(500, message=f"reply callable returned an unusable value: "
-                                     f"{exc}")
+            raise E.Refused(500, f"reply callable returned an unusable value: {exc}") from None
         # Output tokens counted as reply_body counts them.
         core.limiter.settle(info.provider, key, estimate, max(1, len(text.split())))
         self._limit_state = None  # the headers read the settled state
@@ -145,13 +144,12 @@ class Handler(LeanRequestHandler):
         self.send_json(reply)
 
     def _generate(self) -> bool:
-        """Take a slot (``capacity=``) for the reply's latency; False when nothing more
-        may go out (a 503 for a full line went out, or the simulator is closing)."""
+        """Take a slot (``capacity=``) for the reply's latency; False when the simulator
+        is closing (nothing more may go out), a 503 when the line is full."""
         core = self.core
         capacity = core.capacity
         if capacity is not None and not capacity.enter(core.stop):
-            self.send_problem(503, F.OVERLOADED, message=_BUSY)
-            return False
+            raise E.Refused(503, _BUSY, F.OVERLOADED)
         try:
             if core.stop.wait(core.script.delay(core.latency, core.jitter)):
                 self.close_connection = True  # counted as a 0 when _exchange ends
@@ -162,52 +160,46 @@ class Handler(LeanRequestHandler):
         return True
 
     def _read_request(self) -> W.ReplyInfo | None:
-        """The request as a ReplyInfo, or None after answering it with an error."""
+        """The request as a ReplyInfo, or None when a batch route answered it. Raises
+        E.Refused for a request answered with an error."""
         try:
             raw = self.read_body()
         except ValueError as exc:
             self.close_connection = True  # the stream is out of step now
-            self.send_problem(400, message=f"Unreadable request body: {exc}")
-            return None
+            raise E.Refused(400, f"Unreadable request body: {exc}") from None
         if _batch_http.serve(self, raw):
             return None
         found = W.route(self.request_path)
         if found is None:
-            self.send_problem(404, message=f"Unknown path {self.request_path!r}; the simulator "
-                              f"serves {_ROUTES_HINT}")
-            return None
+            raise E.Refused(404, f"Unknown path {self.request_path!r}; the simulator serves "
+                            f"{_ROUTES_HINT}")
         provider, path_model = found
         self.provider = provider
         if self.command != "POST":
-            self.send_problem(405, message=f"Method {self.command} is not allowed; use POST",
-                              extra=(("Allow", "POST"),))
-            return None
+            raise E.Refused(405, f"Method {self.command} is not allowed; use POST", F.GENERIC,
+                            (("Allow", "POST"),))
         self._key = W.api_key(provider, self.request_headers) or ""
-        if self.core.require_key is not None and self._key != self.core.require_key:
-            self.send_problem(E.fault_status(provider, F.Fault.unauthorized()), F.UNAUTHORIZED)
-            return None
+        if self.core.require_key not in (None, self._key):
+            status = E.fault_status(provider, F.Fault.unauthorized())
+            raise E.Refused(status, None, F.UNAUTHORIZED)
         data = self.read_json(raw)
-        if data is None:
-            return None
         info = self._info = W.read_request(provider, data, path_model, self._seq)
         # Streaming is refused even when not strict: a reply a streaming client cannot
         # parse would hide the real cause.
         if self.core.strict or data.get("stream") is True:
             problem = W.strict_problem(info, self.request_headers)
             if problem:
-                self.send_problem(400, message=problem)
-                return None
+                raise E.Refused(400, problem)
         return info
 
-    def read_json(self, raw: bytes) -> dict[str, Any] | None:
+    def read_json(self, raw: bytes) -> dict[str, Any]:
+        """The JSON object a body holds. Raises E.Refused (a 400) for anything else."""
         try:
             data = W.loads(raw)
         except ValueError as exc:
-            self.send_problem(400, message=f"Request body is not valid JSON: {exc}")
-            return None
+            raise E.Refused(400, f"Request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
-            self.send_problem(400, message="Request body must be a JSON object")
-            return None
+            raise E.Refused(400, "Request body must be a JSON object")
         return data
 
     def _over_limit(self, info: W.ReplyInfo, d: L.Decision) -> None:
@@ -222,8 +214,8 @@ class Handler(LeanRequestHandler):
         self.send_json(body, 429, extra)
 
     def _value(self, info: W.ReplyInfo) -> Any:
-        """The reply value or a Fault to serve; _FAILED after a 500 for a callable that
-        raised. (The default answer may be None: the instance of a null schema.)"""
+        """The reply value or a Fault to serve (the default answer may be None: the
+        instance of a null schema). Raises E.Refused (a 500) when the callable raised."""
         reply = self.core.reply
         if reply is None:
             return W.answer(info, self.core.invalid_first)
@@ -231,8 +223,7 @@ class Handler(LeanRequestHandler):
             value = reply(info)
         except Exception as exc:  # any bug in user code becomes a visible 500
             logger.exception("simulator reply callable raised")
-            self.send_problem(500, message=f"reply callable raised {type(exc).__name__}: {exc}")
-            return _FAILED
+            raise E.Refused(500, f"reply callable raised {type(exc).__name__}: {exc}") from None
         return "" if value is None else value
 
     def _serve_fault(self, info: W.ReplyInfo, fault: F.Fault) -> None:
@@ -259,14 +250,14 @@ class Handler(LeanRequestHandler):
     def _status_fault(self, provider: str, fault: F.Fault) -> None:
         status, body, extra = E.fault_status(provider, fault), fault.body, fault.headers
         if body is None:
-            return self.send_problem(status, fault.category, extra=extra,
+            return self.send_problem(status, None, fault.category, extra,
                                      retry_after=E.retry_after(extra))
         if isinstance(body, (dict, list)):
             return self.send_json(body, status, extra)
         payload = body.encode("utf-8") if isinstance(body, str) else body
         return self.send(status, payload, "text/plain; charset=utf-8", extra)
 
-    def send_problem(self, status: int, category: str = F.GENERIC, message: str | None = None,
+    def send_problem(self, status: int, message: str | None = None, category: str = F.GENERIC,
                      extra: tuple[tuple[str, str], ...] = (), retry_after: float | None = None
                      ) -> None:
         """An error reply in the shape of the request's provider (a guess for a path that
