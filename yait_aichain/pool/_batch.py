@@ -37,15 +37,11 @@ from ._status import FAILED
 
 __all__ = ["BatchRun", "batch_steps", "check_batch"]
 
-MODES = ("live", "batch")
-
 
 def check_batch(s: Settings) -> None:
-    """A Pool's ``mode`` and ``poll_interval``; in batch mode, also that the runner can
-    run as batches and that no setting is given that a batch could not honour (before
-    anything is sent): a budget, ``on_error`` "stop"/"skip", an executor."""
-    if s.mode not in MODES:
-        raise ConfigurationError(f"mode must be 'live' or 'batch', got {s.mode!r}")
+    """A Pool's ``poll_interval``; in batch mode, also that the runner can run as batches
+    and that no setting is given that a batch could not honour (before anything is sent):
+    a budget, ``on_error`` "stop"/"skip", an executor."""
     checked(s.poll_interval, "poll_interval", NUMBER, above=True)
     if s.mode != "batch":
         return

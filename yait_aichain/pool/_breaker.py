@@ -123,8 +123,9 @@ def advice(error: BaseException) -> str:
 
 
 class Guards:
-    """One run's breaker and budget: the scheduler asks ``hold`` (should new starts wait?)
-    and ``stop_reason`` (should nothing new start?), and feeds ``observe`` each ended item."""
+    """One run's breaker and budget: the scheduler asks ``doubtful`` (should new starts wait
+    for the items in flight?) and ``stop_reason`` (should nothing new start?), and feeds
+    ``observe`` each ended item."""
 
     def __init__(self, config: CircuitBreaker | None, max_cost: float | None = None,
                  max_tokens: int | None = None):
@@ -169,15 +170,9 @@ class Guards:
             return root
         return None
 
-    def hold(self, in_flight: int) -> bool:
-        return in_flight > 0 and self.doubtful
-
     def stop_reason(self) -> str | None:
-        if self.tripped is not None:
-            return "systemic"
-        if self.budget is not None and self.budget.refused is not None:
-            return "budget"
-        return None
+        """"budget" once a call did not fit (a trip is the scheduler's to act on, as observed)."""
+        return "budget" if self.budget is not None and self.budget.refused is not None else None
 
     def over_budget(self, spent: Usage) -> bool:
         """After an item ended: is the run's spend at its budget? This catches what no

@@ -67,10 +67,10 @@ class Settings:
         if self.auto is None:  # neither "auto" nor AutoFlows(...): an int, then
             checked(self.max_flows, 'max_flows (unless "auto" or AutoFlows(max=...))', low=1,
                     high=MAX_FLOWS_LIMIT)
-        if self.on_error not in ON_ERROR_MODES:
-            raise ConfigurationError(
-                f"on_error must be one of {', '.join(map(repr, ON_ERROR_MODES))}; "
-                f"got {self.on_error!r}")
+        for name, choices in (("on_error", ON_ERROR_MODES), ("mode", ("live", "batch"))):
+            if getattr(self, name) not in choices:
+                raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, choices))}"
+                                         f"; got {getattr(self, name)!r}")
         for name in ("timeout", "deadline", "max_cost"):
             checked(getattr(self, name), name, NUMBER, none=True, above=True)
         checked(self.max_tokens, "max_tokens", none=True, above=True)

@@ -197,7 +197,7 @@ class Run:
         return (self._reason is None and not self._exhausted
                 and in_flight < self._flow_limit()
                 and self._sharing.may_start(len(self._live), self._first_done)
-                and not self._guards.hold(in_flight))
+                and not (in_flight and self._guards.doubtful))
 
     def _flow_limit(self) -> int:
         """``max_flows``, or what the "auto" controller decided (told how many are in
