@@ -12,13 +12,12 @@ pause a 429 imposes on the whole account lives with the rate limits, not here.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import tenacity
 
@@ -70,56 +69,33 @@ class RetryPolicy:
             return False
         return exc.retry_after is None or exc.retry_after <= self.max_retry_after
 
-    # The tenacity strategies are immutable configuration: built once per policy, not
-    # per call (that would cost a good part of a call's CPU).
-    @functools.cached_property
-    def wait(self) -> tenacity.wait.wait_base:
-        """The wait before a retry, as a tenacity strategy: the hint, else the backoff."""
-        half, cap = self.backoff_initial / 2, self.backoff_max / 2
-        return _WaitForHint(tenacity.wait_exponential(multiplier=half, max=cap)
-                            + tenacity.wait_random_exponential(multiplier=half, max=cap))
-
-    @functools.cached_property
-    def _strategies(self) -> tuple[tenacity.retry_base, tenacity.stop.stop_base,
-                                   Callable[[float], None]]:
-        return (tenacity.retry_if_exception(self.should_retry),
-                tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget(),
-                self.sleep if self.sleep is not None else lambda s: _context.current().sleep(s))
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The cached strategies hold closures; a copy rebuilds them.
-        return {k: v for k, v in self.__dict__.items() if k not in ("wait", "_strategies")}
-
-
-class _WaitForHint(tenacity.wait.wait_base):
-    """The server's hint when the error carries one, else ``fallback``. A little jitter on
-    top, so that threads told "1 s" do not all return at once."""
-
-    def __init__(self, fallback: tenacity.wait.wait_base):
-        self.fallback = fallback
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+    def wait(self, retry_state: tenacity.RetryCallState) -> float:
+        """The wait before a retry: the server's hint when the error carries one, with a
+        little jitter on top (threads told "1 s" must not all return at once), else the
+        exponential backoff (tenacity's)."""
         outcome = retry_state.outcome
         hint = getattr(outcome and outcome.exception(), "retry_after", None)
         if hint is not None and hint > 0:
             return float(hint + random.random() * min(1.0, hint * 0.1))
-        return float(self.fallback(retry_state))
+        half, cap = self.backoff_initial / 2, self.backoff_max / 2
+        backoff = (tenacity.wait_exponential(multiplier=half, max=cap)
+                   + tenacity.wait_random_exponential(multiplier=half, max=cap))
+        return float(backoff(retry_state))
 
-
-class _OutOfBudget(tenacity.stop.stop_base):
-    """Stop when the next wait would not end before the call's time budget does."""
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+    def _gives_up(self, exc: APIError, retry_state: tenacity.RetryCallState) -> bool:
+        """Whether the failure ``exc`` ends the call: it is not worth another attempt, the
+        retries are spent, or the next wait would not end before the call's time budget."""
         left = _context.current().remaining()
-        return left is not None and (retry_state.upcoming_sleep or 0.0) >= left
+        return not self.should_retry(exc) or retry_state.attempt_number > self.max_retries \
+            or (left is not None and retry_state.upcoming_sleep >= left)
 
 
 _given_up = threading.local()  # the seconds this thread's last failed call slept
 
 
 def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy) -> tuple[T, int, float]:
-    """Run ``attempt`` until it succeeds or ``policy``'s tenacity strategies (retry
-    predicate, wait, stop, sleep) end it; return (result, attempts, seconds slept).
+    """Run ``attempt`` until it succeeds or ``policy`` gives up; return (result, attempts,
+    seconds slept).
 
     Every attempt runs the same way; tenacity's retry state is built only once one fails,
     so a call that succeeds at once costs nothing here. The last error is raised as it is
@@ -133,14 +109,14 @@ def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy) -> tuple[T,
             state = state or tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
             exc.attempts = state.attempt_number
             state.set_exception((type(exc), exc, exc.__traceback__))
-            retry, stop, sleep = policy._strategies
             state.upcoming_sleep = policy.wait(state)
-            if not retry(state) or stop(state):
+            if policy._gives_up(exc, state):
                 _given_up.idle_for = state.idle_for
                 raise
             # Our exceptions never hold a key, so their text is safe to log.
             logger.info("retrying in %.2fs after %s (attempt %d): %s", state.upcoming_sleep,
                         type(exc).__name__, state.attempt_number, exc)
+            sleep = _context.current().sleep if policy.sleep is None else policy.sleep
             sleep(state.upcoming_sleep)
             state.idle_for += state.upcoming_sleep
             state.prepare_for_next_attempt()
