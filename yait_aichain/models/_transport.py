@@ -178,8 +178,7 @@ class _ApiAdapter(requests.adapters.HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(getattr(manager, "pool_classes_by_scheme", None), dict) \
-                and not proxy.lower().startswith("socks"):
+        if not proxy.lower().startswith("socks"):  # SOCKS pools dial through the proxy
             manager.pool_classes_by_scheme = dict(POOL_CLASSES)
         return manager
 
@@ -281,13 +280,11 @@ def _describe(exc: BaseException) -> str:
     """A short, key-free description of a requests/urllib3 exception."""
     # The innermost reason is the informative part ("Connection refused", "Name or service
     # not known"); the outer layers only repeat the URL and pool details.
-    reason: BaseException = exc
-    seen = set()
+    reason, seen = exc, {id(exc)}
     while True:
-        inner = getattr(reason, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next((a for a in reason.args if isinstance(a, BaseException)), None)
-        if not isinstance(inner, BaseException) or id(inner) in seen:
+        inner = next((e for e in (getattr(reason, "reason", None), *reason.args)
+                      if isinstance(e, BaseException)), None)
+        if inner is None or id(inner) in seen:
             break
         seen.add(id(inner))
         reason = inner

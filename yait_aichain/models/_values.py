@@ -129,18 +129,16 @@ class _Secret:
                 data = data.replace(form, b"***")
         return data
 
-    def scrub_text(self, text: str) -> str:
-        if not self._value or len(self._value) < _MIN_SCRUB_LEN or self._value not in text:
-            return text
-        return text.replace(self._value, "***")
-
     def scrub_error(self, exc: BaseException) -> None:
         """Cut the key out of ``exc``'s message, body and args."""
+        key = self._value
+        if not key or len(key) < _MIN_SCRUB_LEN:
+            return
         for name in ("message", "body"):
             value = getattr(exc, name, None)
             if isinstance(value, str):
-                setattr(exc, name, self.scrub_text(value))
-        exc.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in exc.args)
+                setattr(exc, name, value.replace(key, "***"))
+        exc.args = tuple(a.replace(key, "***") if isinstance(a, str) else a for a in exc.args)
 
     def __repr__(self) -> str:
         return "<secret>" if self._value else "<none>"
