@@ -14,13 +14,8 @@ __all__ = ["Fault"]
 
 # What a fault does to the exchange. Only STATUS sends a complete error reply; the others
 # break the exchange in the ways real networks and proxies do.
-STATUS = "status"
-HANG = "hang"
-DROP = "drop"
-MALFORMED = "malformed"
-TRUNCATED = "truncated"
-SLOW_DRIP = "slow_drip"
-EMPTY_REPLY = "empty_reply"
+_ACTIONS = STATUS, HANG, DROP, MALFORMED, TRUNCATED, SLOW_DRIP, EMPTY_REPLY = (
+    "status", "hang", "drop", "malformed", "truncated", "slow_drip", "empty_reply")
 
 # Error categories pick the provider's error type/code/message for a STATUS fault.
 RATE_LIMIT = "rate_limit"
@@ -33,7 +28,6 @@ TOO_LARGE = "too_large"
 GENERIC = "generic"
 
 _BODY_KINDS = (RATE_LIMIT, INSUFFICIENT_QUOTA)
-_ACTIONS = (STATUS, HANG, DROP, MALFORMED, TRUNCATED, SLOW_DRIP, EMPTY_REPLY)
 
 
 def _format_seconds(value: Any, name: str) -> str:

@@ -108,7 +108,7 @@ class Handler(LeanRequestHandler):
     def _serve(self) -> None:
         info = self._read_request()
         if info is None:
-            return  # an error reply went out
+            return  # a batch route answered it
         core, key = self.core, self._key or ""
         fault = core.script.pick(info)
         value: Any = None
