@@ -149,7 +149,7 @@ def _openai_error(status: int, category: str, message: str, exceeded: str) -> di
     return {"message": message, "type": kind, "param": None, "code": code}
 
 
-def retry_after(headers: tuple[tuple[str, str], ...]) -> float | None:
+def retry_after(headers: F.Headers) -> float | None:
     """The seconds a Retry-After header says, if it says a plain non-negative number (one
     a test set by hand may say anything: "-10", "inf", a date)."""
     value = next((v for k, v in headers if k.lower() == "retry-after"), None)

@@ -28,6 +28,7 @@ TOO_LARGE = "too_large"
 GENERIC = "generic"
 
 _BODY_KINDS = (RATE_LIMIT, INSUFFICIENT_QUOTA)
+Headers = tuple[tuple[str, str], ...]  # response headers as (name, value) pairs, in order
 
 
 def _format_seconds(value: Any, name: str) -> str:
@@ -45,7 +46,7 @@ def _status(code: Any, none: bool = False) -> int | None:
 
 
 def _headers(headers: Mapping[str, str] | None, should_retry: bool | None,
-             retry_after: Any = None, retry_after_ms: Any = None) -> tuple[tuple[str, str], ...]:
+             retry_after: Any = None, retry_after_ms: Any = None) -> Headers:
     out: list[tuple[str, str]] = []
     if retry_after is not None:
         out.append(("Retry-After", _format_seconds(retry_after, "retry_after")))
@@ -72,7 +73,7 @@ class Fault:
     action: str
     code: int | None = None
     category: str = GENERIC
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: Headers = ()
     body: Any = None
     seconds: float | None = None
     bytes_per_second: float | None = None

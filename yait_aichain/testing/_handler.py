@@ -208,7 +208,7 @@ class Handler(LeanRequestHandler):
         limit = d.rpm if d.exceeded == "requests" else d.tpm
         body = E.limit_exceeded(info.provider, d.exceeded, limit, d.retry_after, info.model,
                                 self._request_id())
-        extra: tuple[tuple[str, str], ...] = ()
+        extra: F.Headers = ()
         if info.provider != W.GEMINI:  # Gemini's hint is the RetryInfo in the body
             extra = (("retry-after", str(max(1, math.ceil(d.retry_after)))),)
         self.send_json(body, 429, extra)
@@ -258,8 +258,7 @@ class Handler(LeanRequestHandler):
         return self.send(status, payload, "text/plain; charset=utf-8", extra)
 
     def send_problem(self, status: int, message: str | None = None, category: str = F.GENERIC,
-                     extra: tuple[tuple[str, str], ...] = (), retry_after: float | None = None
-                     ) -> None:
+                     extra: F.Headers = (), retry_after: float | None = None) -> None:
         """An error reply in the shape of the request's provider (a guess for a path that
         names none)."""
         provider = self.provider = (self.provider
@@ -271,8 +270,7 @@ class Handler(LeanRequestHandler):
     def _request_id(self) -> str:
         return f"req_sim{self._seq:012d}"
 
-    def _head(self, status: int, length: int, content_type: str,
-              extra: tuple[tuple[str, str], ...]) -> bytes:
+    def _head(self, status: int, length: int, content_type: str, extra: F.Headers) -> bytes:
         reason = self.responses.get(status, (_REASONS.get(status, "Unknown"),))[0]
         lines = [f"HTTP/1.1 {status} {reason}", "Server: yait-simulator"]
         if not any(name.lower() == "content-type" for name, _ in extra):
@@ -291,15 +289,14 @@ class Handler(LeanRequestHandler):
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def send(self, status: int, payload: bytes, content_type: str = _JSON,
-              extra: tuple[tuple[str, str], ...] = (), length: int | None = None) -> None:
+              extra: F.Headers = (), length: int | None = None) -> None:
         head = self._head(status, len(payload) if length is None else length, content_type,
                           extra)
         self._account(status)
         # One write: head and body leave in the same segment when they fit.
         self.wfile.write(head + payload)
 
-    def send_json(self, value: Any, status: int = 200,
-                  extra: tuple[tuple[str, str], ...] = ()) -> None:
+    def send_json(self, value: Any, status: int = 200, extra: F.Headers = ()) -> None:
         self.send(status, W.dumps(value), extra=extra)
 
     def _drip(self, payload: bytes, rate: float) -> None:
