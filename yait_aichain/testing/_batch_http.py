@@ -222,11 +222,9 @@ def _gemini_batch(handler: Handler, store: BatchStore, batch: Batch) -> dict[str
     if batch.done:
         meta["endTime"] = _rfc3339(batch.ended)
     if batch.state == SUCCEEDED:
-        keys = batch.extra.get("metadata") or []
         responses = []
-        for n, outcome in enumerate(batch.outcomes or ()):
-            entry: dict[str, Any] = {"metadata": keys[n] if n < len(keys) and keys[n]
-                                     else {"key": outcome.custom_id}}
+        for outcome, metadata in zip(batch.outcomes or (), batch.extra["metadata"], strict=True):
+            entry: dict[str, Any] = {"metadata": metadata or {"key": outcome.custom_id}}
             if outcome.kind == SUCCEEDED:
                 entry["response"] = outcome.body
             else:
