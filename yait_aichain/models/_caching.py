@@ -26,7 +26,5 @@ _ANTHROPIC_MINIMUM = (
 
 def min_cacheable_tokens(provider: str, model: str) -> int:
     """The shortest prefix (in tokens) the provider caches for this model."""
-    if provider == "anthropic":
-        return next((n for pattern, n in _ANTHROPIC_MINIMUM if pattern.match(model.lower())),
-                    1024)
-    return 1024
+    rows = _ANTHROPIC_MINIMUM if provider == "anthropic" else ()
+    return next((n for pattern, n in rows if pattern.match(model.lower())), 1024)

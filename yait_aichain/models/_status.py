@@ -96,7 +96,7 @@ def _seconds_or_date(raw: str, now: float) -> float | None:
         when = email.utils.parsedate_to_datetime(raw.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None or when.tzinfo is None:
+    if when.tzinfo is None:
         return None
     delay = when.timestamp() - now
     return delay if delay >= 0 else None

@@ -181,9 +181,8 @@ def output_spec(output: Any) -> OutputSpec:
 
 
 def _class_schema(cls: type) -> Any:
-    try:
-        schema = cls.model_json_schema()  # type: ignore[attr-defined]
+    try:  # OutputSpec refuses a schema that is not a dict
+        return cls.model_json_schema()  # type: ignore[attr-defined]
     except Exception as exc:  # pydantic raises several kinds for types it cannot describe
         raise ConfigurationError(
             f"output={cls.__name__}: pydantic cannot describe it as JSON Schema ({exc})") from exc
-    return schema  # OutputSpec refuses one that is not a dict

@@ -36,12 +36,6 @@ class Image:
     data: str = ""
     mime_type: str = ""
 
-    def data_url(self) -> str:
-        """The image as a URL: itself, or a ``data:`` URL for base64 data."""
-        if self.kind == "url":
-            return self.url
-        return f"data:{self.mime_type};base64,{self.data}"
-
 
 class CacheMark(str):
     """Text that ends the prompt's static prefix: adapters mark the cache there

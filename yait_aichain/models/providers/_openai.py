@@ -107,7 +107,8 @@ def _message(role: str, parts: list[str | Image], provider: str) -> dict[str, An
         system_text(parts, provider)  # refuses images with a clear message
     content = [
         {"type": "text", "text": p} if isinstance(p, str)
-        else {"type": "image_url", "image_url": {"url": p.data_url()}}
+        else {"type": "image_url", "image_url": {
+            "url": p.url if p.kind == "url" else f"data:{p.mime_type};base64,{p.data}"}}
         for p in parts
     ]
     return {"role": role, "content": content}
