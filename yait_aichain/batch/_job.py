@@ -10,11 +10,11 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._checks import NUMBER, checked
-from .._text import json_bytes
+from .._text import wire_bytes
 from .._usage import Usage
 from ..errors import (AichainError, APIError, BatchCancelledError, BatchError, BatchExpiredError,
                       ConfigurationError, RequestTooLargeError)
@@ -90,7 +90,7 @@ def _digest(model: Model, entries: list[dict[str, Any]]) -> str:
 
 
 def _size(entry: dict[str, Any]) -> int:
-    return len(json_bytes(entry, separators=(",", ":"))) + 1  # as sent, one line of JSONL
+    return len(wire_bytes(entry)) + 1  # as sent, one line of JSONL
 
 
 class BatchJob:
@@ -236,8 +236,7 @@ class BatchJob:
         for key, twin in self._aliases.items():
             first = self.results.get(twin)
             if first is not None:
-                self.results[key] = BatchResult(key, first.output, Usage(), first.error,
-                                                first.batch_id, shared=True)
+                self.results[key] = replace(first, key=key, usage=Usage(), shared=True)
         return {r.key: self.results[r.key] for r in self._requests if r.key in self.results}
 
     def cancel(self) -> int:

@@ -8,13 +8,13 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from .._usage import Usage
 from ..errors import AichainError, ConfigurationError, UnsupportedSchemaError
 from ..pool import CANCELLED, DEFAULT_MAX_FLOWS, DONE, FAILED
-from ..pool._status import empty_counts
 from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, add_model_arguments,
                       build_model, flows, non_negative_float, positive_float, positive_int,
                       price_pair, rate_limit, read_text, say, usage_text)
@@ -168,7 +168,7 @@ def _check_identity(args: argparse.Namespace, previous: Previous, identity: dict
     if not elsewhere or args.force:
         return
     old_run = max(elsewhere, key=elsewhere.__getitem__)
-    change = describe_change(previous.identities.get(old_run or ""), identity)
+    change = describe_change(previous.identities.get(old_run), identity)
     raise CliError(
         f"--resume: {total:,} items in {args.output} are DONE under other settings, so their "
         f"answers are not this command's: {change}. Add --force to run them again with these "
@@ -229,7 +229,7 @@ def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
 def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
          previous: Previous, run: tuple[str, dict[str, Any]]) -> int:
     if not todo:
-        return _nothing_to_do(args, items, todo)
+        return _nothing_to_do(args, items)
     ids = [items.ids[i] for i in todo]
 
     def write(rec: Any) -> None:
@@ -280,9 +280,9 @@ def _stopped_because(pool: Any) -> str | None:
                  and getattr(rec.error, "reason", None) in ("systemic", "budget")), None)
 
 
-def _nothing_to_do(args: argparse.Namespace, items: Items, todo: list[int]) -> int:
+def _nothing_to_do(args: argparse.Namespace, items: Items) -> int:
     if args.json:
-        _summary(args, items, todo, 0, empty_counts(), Usage(), 0.0, None, EXIT_OK, None)
+        _summary(args, items, [], 0, Counter(), Usage(), 0.0, None, EXIT_OK, None)
     else:
         what = (f"all {len(items.rows):,} items are already DONE in {args.output}"
                 if items.rows else f"{args.input} has no items")

@@ -12,8 +12,9 @@ from typing import Any
 
 from ..batch._job import DEFAULT_POLL_INTERVAL, describe
 from ..models._caching import CHARS_PER_TOKEN
-from ._common import EXIT_OK, message_text, positive_float, say
+from ._common import EXIT_OK, positive_float, say
 from ._files import Items
+from ._identity import message_text
 
 __all__ = ["add_batch_arguments", "batch_options", "dry_run", "submit_only"]
 

@@ -123,11 +123,6 @@ def rate_limit(args: argparse.Namespace) -> Any:
     return RateLimit(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """The text parts of one normalised message, joined."""
-    return "".join(p["text"] for p in message["parts"] if p["type"] == "text")
-
-
 def usage_text(usage: Usage) -> str:
     """``1,234 tokens (1,000 in / 234 out), $0.0123`` (or ``cost unknown``)."""
     cost = "cost unknown" if usage.cost is None else f"${usage.cost:.4f}"

@@ -163,10 +163,10 @@ class Previous:
     identities: dict[str, Any] = field(default_factory=dict)  # fingerprint -> settings
     done_lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # id key -> its line
 
-    def done_elsewhere(self, current: str) -> dict[str | None, int]:
+    def done_elsewhere(self, current: str) -> dict[str, int]:
         """How many DONE ids came from another run's settings, by that run's fingerprint
         (lines written before runs were recorded have none and are not counted)."""
-        return Counter(run for run in self.done_runs.values() if run not in (None, current))
+        return Counter(run for run in self.done_runs.values() if run is not None and run != current)
 
 
 def _run_of(line: dict[str, Any]) -> str | None:

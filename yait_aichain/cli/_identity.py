@@ -20,10 +20,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import message_text
-
 FINGERPRINT_CHARS = 16
 _SHOWN_CHARS = 60
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text parts of one normalised message, joined."""
+    return "".join(p["text"] for p in message["parts"] if p["type"] == "text")
 
 
 def run_identity(skill: Any) -> dict[str, Any]:

@@ -107,15 +107,12 @@ def _retries(x: float, width: float, duration: float, attempts: int, wait: float
     return waits, tuple(x + (begin + gap) * scale for begin in begins)
 
 
-def _begin(rec: Any, t0: float | None) -> float | None:
-    """Seconds from the run's first start to this item's, or None: not run in this run."""
-    return None if rec.start is None or t0 is None or rec.from_checkpoint else rec.start - t0
-
-
 def layout(records: Sequence[Any], summary: RunSummary,
            labels: Sequence[Any] | None = None) -> Layout:
     """Place one bar per record, in input order, on a shared time axis."""
-    begins = [_begin(rec, summary.t0) for rec in records]
+    t0 = summary.t0  # seconds from it to each item's start, or None: not run in this run
+    begins = [None if rec.start is None or t0 is None or rec.from_checkpoint else rec.start - t0
+              for rec in records]
     span = max((b + (duration_of(rec) or 0.0) for b, rec in zip(begins, records, strict=True)
                 if b is not None), default=0.0) or 1.0
     scale = PLOT_WIDTH / span
