@@ -150,8 +150,7 @@ def _check_paths(args: argparse.Namespace) -> None:
              "--batch keeps the batch ids beside the output file; use --output FILE")):
         if refused:
             raise CliError(why)
-    check_distinct({"--input": args.input, "--output": args.output,
-                    "--report": getattr(args, "report", None)})
+    check_distinct({"--input": args.input, "--output": args.output, "--report": args.report})
     exists = args.output != "-" and os.path.exists(args.output)
     if exists and not (args.resume or args.overwrite or args.dry_run):
         raise CliError(f"{args.output} already exists; add --resume to skip the items it has "

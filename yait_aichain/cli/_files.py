@@ -265,10 +265,7 @@ class ResultWriter:
         data = json_bytes(obj, default=str) + b"\n"  # any str, lone surrogates too
         view = memoryview(data)
         while view:  # a regular file takes it all at once; a pipe may take it in parts
-            written = self._stream.write(view)
-            if not written:
-                raise OSError(f"could not write to {self.path}")
-            view = view[written:]
+            view = view[self._stream.write(view):]  # (an error raises OSError, never 0)
         if not self._owned:
             self._stream.flush()
         self.count += 1
