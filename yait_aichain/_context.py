@@ -58,7 +58,6 @@ class Scope:
         return any(ev.is_set() for ev in self.cancels)
 
     def check(self) -> None:
-        """Raise :class:`CancelledError` if the scope was cancelled."""
         if self.cancelled():
             raise CancelledError("the run was cancelled", reason="cancelled")
 

@@ -25,7 +25,7 @@ _HTML_MARKERS = ("<html", "<body", "<!doctype", "<head")
 _EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "xhtml", ".xht": "xhtml", ".xml": "xhtml",
     ".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
-    # An extension only declares; the bytes' signature must agree (see _document).
+    # An extension only declares; the bytes' signature must agree (see _documents).
     ".pdf": "pdf", ".docx": "docx", ".docm": "docx", ".xlsx": "xlsx", ".xlsm": "xlsx",
     ".pptx": "pptx", ".doc": "binary", ".xls": "binary", ".ppt": "binary",
 }

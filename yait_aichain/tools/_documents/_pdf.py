@@ -179,8 +179,7 @@ def _blocks(lines: list[_Line]) -> Iterator[str]:
         else:
             paragraph.append(line)
         i += 1
-    if paragraph:
-        yield _render.paragraph(" ".join(p.text for p in paragraph))
+    yield _render.paragraph(" ".join(p.text for p in paragraph))  # "" when there is none
 
 
 def convert_pdf(pdfium: Any, data: bytes, limits: Limits) -> str:
