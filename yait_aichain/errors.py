@@ -285,11 +285,8 @@ class RemoteError(AichainError):
     remote_traceback: str | None = None
 
     def __init__(self, type_name: str, message: str, remote_traceback: str | None = None):
-        super().__init__(type_name, message, remote_traceback, type_name=type_name,
-                         message=message, remote_traceback=remote_traceback)
-
-    def __str__(self) -> str:
-        return f"{self.type_name}: {self.message}"
+        super().__init__(f"{type_name}: {message}", type_name=type_name, message=message,
+                         remote_traceback=remote_traceback)
 
 
 class ToolError(AichainError):
