@@ -181,6 +181,15 @@ def test_bad_settings_are_configuration_errors():
         Pool(len, [{}], rate_limit={"rpm": 60})
 
 
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:hunter2@db:6379/0", "redis://:***@db:6379/0"),
+    ("rediss://app:hunter2@db/1", "rediss://app:***@db/1"),
+    ("redis://app:hun@ter2@db/0", "redis://app:***@db/0"),  # "@" inside the password
+    ("redis://db:6379/0?name=a@b", "redis://db:6379/0?name=a@b"),
+])
+def test_the_repr_never_shows_the_redis_password(url, shown):
+    assert f"redis_url={shown!r}" in repr(RateLimit(60, redis_url=url, key="k"))
+
 def test_it_pickles_as_settings_and_a_copy_shares_the_budget_in_process():
     clock = FakeClock()
     limit = RateLimit(requests_per_minute=60, tokens_per_minute=6000, clock=clock, sleep=clock.sleep)

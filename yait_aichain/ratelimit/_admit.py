@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -44,25 +45,21 @@ def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tupl
     return tuple(limit for limit in own if limit is not None and limit not in outer) + outer
 
 
+@dataclass(slots=True, eq=False)
 class Permit:
     """One admitted request, as a context manager around it: on success set :attr:`used`
     to the reported total tokens and the charge is corrected; on failure a 429 pauses the
     limits and a rejected request (4xx) gets its tokens back."""
 
-    __slots__ = ("_grants", "_learners", "_observers", "_sent", "_status", "_headers",
-                 "_prompt", "used", "waited")
-
-    def __init__(self, grants: Grants, waited: float, learners: tuple[RateLimit, ...] = (),
-                 observers: tuple[Any, ...] = (), prompt: int = 0):
-        self._grants = grants
-        self._prompt = prompt
-        self._learners = learners
-        self._observers = observers
-        self._sent = time.monotonic()
-        self._status = 0
-        self._headers: Any = None
-        self.waited = waited
-        self.used: int | None = None
+    _grants: Grants
+    waited: float
+    _learners: tuple[RateLimit, ...] = ()
+    _observers: tuple[Any, ...] = ()
+    _prompt: int = 0
+    _sent: float = field(default_factory=time.monotonic, init=False)
+    _status: int = field(default=0, init=False)
+    _headers: Any = field(default=None, init=False)
+    used: int | None = field(default=None, init=False)
 
     def response(self, status: int, headers: Any) -> None:
         """The HTTP answer, before it is parsed: its headers teach the limits."""
@@ -213,15 +210,14 @@ def _too_long(limit: RateLimit, wait: float, left: float | None) -> APIError:
     )
 
 
+@dataclass(eq=False)
 class LimitedRunner:
     """A Pool's runner whose items run in a scope with the Pool's rate limits (every Model
     call inside waits for them) and observers (an auto Pool's flow controller)."""
 
-    def __init__(self, runner: Any, limits: tuple[RateLimit, ...],
-                 observers: tuple[Any, ...] = ()):
-        self.runner = runner
-        self.limits = limits
-        self.observers = observers
+    runner: Any
+    limits: tuple[RateLimit, ...]
+    observers: tuple[Any, ...] = ()
 
     def run(self, variables: dict[str, Any]) -> Any:
         with _context.scope(rate_limits=self.limits, observers=self.observers):
@@ -229,9 +225,6 @@ class LimitedRunner:
 
     def _reserve_connections(self, n: int) -> None:
         reserve_connections(self.runner, n)
-
-    def __repr__(self) -> str:
-        return f"LimitedRunner({self.runner!r}, {self.limits!r})"
 
 
 def with_rate_limits(runner: Any, limit: RateLimit | None, observers: tuple[Any, ...] = ()) -> Any:

@@ -173,11 +173,11 @@ _SCRIPTS = {"reserve": _RESERVE, "shift": _SHIFT, "pause": _PAUSE}
 def sanitise_url(url: str) -> str:
     """The URL with any password replaced, for repr and error messages."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
+    authority, slash, path = rest.partition("/")
+    creds, at, host = authority.rpartition("@")  # a password may hold "@" itself
+    if not sep or not at:
         return url
-    creds, _, host = rest.partition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user + ':' if user else ':'}***@{host}"
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}{slash}{path}"
 
 
 class RedisBackend(_Buckets):
