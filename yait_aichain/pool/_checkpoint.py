@@ -165,7 +165,6 @@ class Journal:
             raise
         self._fd: int | None = fd
         self._synced = time.monotonic()
-        self._dirty = False
 
     def key(self, variables: Any) -> str:
         """The checkpoint key of one item's merged variables under this run's runner."""
@@ -235,8 +234,7 @@ class Journal:
                 rec = book.get(index)
                 if rec.status == DONE:
                     self.record(rec)
-            if self._dirty:
-                os.fsync(self._fd)
+            os.fsync(self._fd)
         finally:
             os.close(self._fd)  # also releases the flock
             self._fd = None
@@ -246,11 +244,10 @@ class Journal:
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]
-        self._dirty = True
         now = time.monotonic()
         if now - self._synced >= self._interval:
             os.fsync(self._fd)
-            self._synced, self._dirty = now, False
+            self._synced = now
 
 
 def _load(path: Path) -> tuple[dict[str, dict[str, Any]], int | None]:

@@ -51,7 +51,7 @@ class ItemSource:
     def __init__(self, items: Any):
         self.lazy = not isinstance(items, (list, tuple))
         self.seen: list[Any] = [] if self.lazy else list(items)
-        self._iterable: Iterable[Any] = ()  # the lazy items
+        self._iterable: Iterable[Any] = items  # read only when lazy
         self._it: Iterator[Any] | None = None
         self._exhausted = False
         if not self.lazy:
@@ -63,7 +63,6 @@ class ItemSource:
             hint = " (wrap a single item in a list)" if isinstance(items, Mapping) else ""
             raise TypeError("Pool items must be a list of dicts or an iterable of dicts; got "
                             f"{type(items).__name__}{hint}")
-        self._iterable = items
 
     @property
     def count(self) -> int | None:

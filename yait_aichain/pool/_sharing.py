@@ -7,11 +7,11 @@ first, so the others read the cache it wrote instead of all paying to write it.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from ..models._model import Model
 from ..skills._skill import Skill
+from ._checkpoint import canonical_json
 from ._record import ItemRecord
 
 __all__ = ["Sharing", "real_model"]
@@ -64,8 +64,7 @@ class Sharing:
             wire = skill.model.build_request(messages, skill.output, **skill.options)
         except Exception:  # noqa: BLE001 - the item itself will fail with the reason
             return None
-        text = json.dumps([skill.model.base_url, wire.path, wire.body], sort_keys=True,
-                          ensure_ascii=False, default=str)
+        text = canonical_json([skill.model.base_url, wire.path, wire.body])
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()  # any str
 
 
