@@ -7,6 +7,9 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..chain import Chain
+from ..errors import ChainStepError
+
 # Values of these types cannot be mutated, so flows may share them without a copy.
 _IMMUTABLE = (str, bytes, int, float, complex, bool, type(None), frozenset)
 
@@ -27,9 +30,6 @@ def check_chain_items(runner: Any, items: list[Any] | None, shared: Mapping[str,
     Raises:
         ChainStepError: naming the first item whose keys lack the variable.
     """
-    from ..chain import Chain
-    from ..errors import ChainStepError
-
     if not isinstance(runner, Chain) or runner.on_step_error != "raise" or items is None:
         return
     base = set(shared or {})

@@ -16,6 +16,7 @@ from ..ratelimit._adaptive import AutoFlows, FlowController, FlowDecision
 from ._config import DEFAULT_MAX_FLOWS, Setting, Settings
 from ._items import ItemSource, SharedVariables, check_chain_items
 from ._record import ItemRecord, RecordBook
+from ._rows import item_row
 from ._run import Run
 from ._status import FAILED, Status
 
@@ -248,8 +249,6 @@ class Pool:
     def to_records(self) -> list[dict[str, Any]]:
         """One flat dict per item, in input order, for ``pandas.DataFrame(...)`` or CSV:
         the item's facts, then the output's fields with dotted names (see ``pool._rows``)."""
-        from ._rows import item_row
-
         return [item_row(rec) for rec in self._book.snapshots()]
 
     @property
@@ -261,8 +260,7 @@ class Pool:
     @property
     def usage(self) -> Usage:
         """Tokens and cost of the last run and any retries since, failed attempts included."""
-        with self._book.lock:
-            return self._book.spent
+        return self._book.spent  # one read of an immutable value: no lock needed
 
     def report(self, path: Any) -> Any:
         """Write an HTML timeline of the last run to ``path`` (see :mod:`yait_aichain.report`);
