@@ -108,9 +108,7 @@ def run_typed(call: Callable[[list[dict[str, Any]]], Generation], messages: list
     goes to ``history`` (None for a reply without JSON). Raises OutputValidationError, or
     the last reply's InvalidResponseError."""
     max_reasks = max_reasks if typed.validates else 0
-    raw: Any = None
-    errors: list[str] = []
-    for attempt in range(max_reasks + 1):
+    for attempt in range(max_reasks + 1):  # at least once: raw and errors are always set
         if attempt:
             _context.current().record_reask()
         answer = _ask(call, messages, history, last=attempt == max_reasks)
