@@ -63,12 +63,9 @@ def describe_runner(runner: Any) -> str:
     return "lambda" if getattr(runner, "__name__", None) == "<lambda>" else type(runner).__name__
 
 
-def tool_arguments(runner: Any, variables: Mapping[str, Any],
-                   input_map: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A Tool's keyword arguments: each parameter P from ``input_map.get(P, P)`` if set."""
-    input_map = input_map or {}
-    sources = {param: input_map.get(param, param) for param in runner.parameters["properties"]}
-    return {param: variables[src] for param, src in sources.items() if src in variables}
+def tool_arguments(runner: Any, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """A Tool's keyword arguments: the variables named like its declared parameters."""
+    return {p: variables[p] for p in runner.parameters["properties"] if p in variables}
 
 
 def call_runner(runner: Any, variables: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._runner import call_runner, check_runner, is_tool, runner_name, tool_arguments
+from .._runner import call_runner, check_runner, is_tool, runner_name
 from .._template import did_you_mean
 from ..errors import ChainStepError, ConfigurationError, TemplateError
 
@@ -158,9 +158,8 @@ def aliased(step: Step, variables: Mapping[str, Any]) -> dict[str, Any]:
 
 def call_step(step: Step, variables: Mapping[str, Any]) -> Any:
     """Run ``step`` on ``variables`` and return its output."""
-    if step.kind == "tool":
-        return step.runner.run(**tool_arguments(step.runner, variables, step.input_map))
-    # The runner gets its own dict: it may mutate it without touching the run's variables.
+    # Its own dict, which it may mutate; a Tool's parameters come from the aliases (every
+    # input_map source is there: missing_variables refused the step otherwise).
     return call_runner(step.runner, aliased(step, variables))
 
 
