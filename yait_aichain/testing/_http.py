@@ -76,10 +76,7 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
             while self.rfile.readline(_MAX_LINE + 1) not in _BLANK:
                 pass  # trailers
             return b"".join(pieces)
-        size = int(self.headers.get("content-length") or 0)
-        if size < 0:
-            raise ValueError("negative Content-Length")
-        return self._read_exactly(size)
+        return self._read_exactly(int(self.headers.get("content-length") or 0))
 
     def _chunk_size(self) -> int:
         line = self.rfile.readline(_MAX_LINE + 1)
@@ -88,6 +85,8 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
         return int(line.split(b";", 1)[0].strip(), 16)
 
     def _read_exactly(self, size: int) -> bytes:
+        if size < 0:  # read(-1) would wait for the client to close
+            raise ValueError(f"negative Content-Length or chunk size {size}")
         data = self.rfile.read(size)
         if len(data) < size:
             raise ConnectionResetError("the client closed the connection mid-body")
