@@ -52,8 +52,7 @@ def _banner(sim: Simulator, key: str) -> None:
     print(f"  Gemini:    {sim.gemini_base_url}/v1/models/MODEL:generateContent (and /v1beta)")
     print("\nPoint clients at it:")
     for name, value in sim.env(api_key=key).items():
-        print(f"export {name}={shlex.quote(value)}")
-    sys.stdout.flush()
+        print(f"export {name}={shlex.quote(value)}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

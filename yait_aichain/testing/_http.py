@@ -111,8 +111,7 @@ class Server(ThreadingHTTPServer):
         # HTTPServer.server_bind would resolve the host's FQDN, a reverse DNS lookup
         # that can stall start-up; nothing here needs the name.
         socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
+        self.server_port = int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self.core.counters.connection_opened(request)

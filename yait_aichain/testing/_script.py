@@ -79,12 +79,10 @@ class FaultScript:
             self._rates.clear()
 
     def pending(self) -> int:
-        """How many ``fail_next`` faults are still queued."""
         with self._lock:
             return sum(r[2] for r in self._rules if r[0] is None)
 
     def pick(self, info: ReplyInfo) -> Fault | None:
-        """The fault for this request, or None."""
         # Read without the lock on the hot path: a stale empty list only delays a fault
         # that another thread is adding at that very moment.
         if not (self._rules or self._rates):
