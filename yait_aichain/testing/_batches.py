@@ -12,7 +12,7 @@ import itertools
 from collections import Counter
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,7 +149,7 @@ class BatchStore:
             self.created += 1
         return batch
 
-    def get(self, batch_id: str, reply: Callable[[W.ReplyInfo], Any] | None) -> Batch | None:
+    def get(self, batch_id: str, reply: W.Reply | None) -> Batch | None:
         """The batch, finished first if its time has come."""
         with self.lock:
             batch = self.batches.get(batch_id)
@@ -157,7 +157,7 @@ class BatchStore:
             self._finish(batch, reply)
         return batch
 
-    def all(self, reply: Callable[[W.ReplyInfo], Any] | None) -> list[Batch]:
+    def all(self, reply: W.Reply | None) -> list[Batch]:
         with self.lock:
             ids = list(self.batches)
         return [b for b in (self.get(i, reply) for i in ids) if b is not None]
@@ -173,7 +173,7 @@ class BatchStore:
         with self.lock:
             return self.batches.pop(batch_id, None) is not None
 
-    def _finish(self, batch: Batch, reply: Callable[[W.ReplyInfo], Any] | None) -> None:
+    def _finish(self, batch: Batch, reply: W.Reply | None) -> None:
         if self.expire:
             outcomes = [Outcome(cid, EXPIRED, 0) for cid, _, _ in batch.requests]
         else:
@@ -185,7 +185,7 @@ class BatchStore:
                 batch.ended = time.time()
 
     def _answer(self, provider: str, custom_id: str, body: dict[str, Any],
-                path_model: str | None, reply: Callable[[W.ReplyInfo], Any] | None) -> Outcome:
+                path_model: str | None, reply: W.Reply | None) -> Outcome:
         info = W.read_request(provider, body, path_model, next(self._sequence))
         for match, status, message in self.failures:
             if (match in info.last_user_text) if isinstance(match, str) else match(info):

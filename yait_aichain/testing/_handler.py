@@ -7,7 +7,6 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from . import _batch_http
@@ -43,7 +42,7 @@ class Core:
         self.script = FaultScript(seed)
         self.stop = threading.Event()
         self.latency = self.jitter = 0.0
-        self.reply: Callable[[W.ReplyInfo], Any] | None = None
+        self.reply: W.Reply | None = None
         self.require_key: str | None = None
         self.strict = False
         self.capacity: Capacity | None = None

@@ -19,15 +19,13 @@ from ._limits import Limits
 from ._prompt_cache import PromptCache
 from ._script import Match, check_capacity, setting
 from ._stats import DEFAULT_MAX_LOG, RequestRecord, Stats
-from ._wire import ReplyInfo
+from ._wire import Reply
 
 #: Interface the simulator binds by default: loopback only, never the network.
 DEFAULT_HOST = "127.0.0.1"
 # How often serve_forever() checks for shutdown; it bounds how long close() takes.
 _POLL_INTERVAL = 0.05
 _JOIN_TIMEOUT = 1.0
-
-Reply = Callable[[ReplyInfo], Any]
 
 
 def _reply(value: Any) -> Reply | None:

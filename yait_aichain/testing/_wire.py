@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -34,6 +34,8 @@ _SAMPLING = ("temperature", "top_p", "top_k")
 
 #: Header that carries the request id, per provider (Gemini sends none).
 REQUEST_ID_HEADER = {ANTHROPIC: "request-id", OPENAI: "x-request-id", GEMINI: None}
+#: A ``reply`` callable: the value (or Fault) a request is answered with.
+Reply = Callable[["ReplyInfo"], Any]
 
 # Long prompts are shortened in the middle so both ends stay recognisable.
 _CAP, _HEAD, _TAIL, _ELLIPSIS = 400, 200, 195, " ... "
