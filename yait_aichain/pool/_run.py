@@ -77,7 +77,6 @@ class Run:
         self._exhausted = self._checked = self._first_done = False
         self._next_scan = 0.0
         self._sharing = Sharing(s.runner)
-        self._shared_ended: list[ItemRecord] = []  # followers whose leader has ended
         self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
         # Last, so that nothing fails after the file is opened: keyed by the runner itself
         # (a rate limit changes when, not what).
@@ -99,7 +98,7 @@ class Run:
             yield from self._loop()
             why = self._reason or "stop"
             for rec in self.book.cancel_unfinished(lambda: self._guards.cancelled(why)):
-                yield self._settle(rec, policy=False)
+                yield from self._settle(rec, policy=False)
         except BaseException:
             # Wake sleeping retries, drop queued work, and settle every record before the
             # exception reaches the caller; running threads are left to finish on their own.
@@ -116,14 +115,12 @@ class Run:
     def _loop(self) -> Iterator[ItemRecord]:
         while True:
             for rec in self._fill():
-                yield self._settle(rec)
+                yield from self._settle(rec)
             if not self._live and (self._reason is not None or self._exhausted):
                 return
             for rec in self._collect(self._wait_time()):
-                yield self._settle(rec)
+                yield from self._settle(rec)
             yield from self._check_time(time.monotonic())
-            while self._shared_ended:
-                yield self._settle(self._shared_ended.pop(0))
             if self._outer.cancels and self._outer.cancelled():
                 self._abort_reason = "cancelled"
                 raise CancelledError("the enclosing run was cancelled", reason="cancelled")
@@ -143,14 +140,15 @@ class Run:
         if self._progress is not None:
             self._progress.close(self.book.counts(), self._total(), self.book.run_spent)
 
-    def _settle(self, rec: ItemRecord, policy: bool = True) -> ItemRecord:
-        """Report an ended record; return its snapshot (or itself, see ``_snapshots``)."""
+    def _settle(self, rec: ItemRecord, policy: bool = True) -> list[ItemRecord]:
+        """Report an ended record, then the items that shared its request; return their
+        snapshots (or the records themselves, see ``_snapshots``)."""
         if self._journal is not None:  # first: a callback that raises must not lose it
             self._journal.record(rec)
         self._first_done = True
         snapshot = copy.copy(rec) if self._snapshots else rec
+        followers = self._end_followers(rec)
         if rec.status in (DONE, FAILED):
-            self._shared_ended += self._end_followers(rec)
             if self._outer.tallies:  # a nested Pool: count this item in the enclosing item
                 self._outer.record(rec.usage, rec.attempts, rec.wait_seconds)
             if self._reason is None and self._guards.over_budget(self.book.run_spent):
@@ -162,7 +160,7 @@ class Run:
             self.s.on_item_done(snapshot)
         if policy and rec.status == FAILED:
             self._on_failure(rec)
-        return snapshot
+        return [snapshot, *(shot for ended in followers for shot in self._settle(ended))]
 
     def _end_followers(self, leader: ItemRecord) -> list[ItemRecord]:
         """End the items that wait for ``leader``'s identical request as it ended, once it
@@ -300,14 +298,14 @@ class Run:
         if self.s.timeout is not None and now >= self._next_scan:
             self._next_scan = now + _SCAN_INTERVAL
             for rec in self._expire(now):
-                yield self._settle(rec)
+                yield from self._settle(rec)
         deadline = self._scope.deadline
         if deadline is not None and now >= deadline:
             self._reason = "deadline"
             if now >= deadline + ITEM_TIMEOUT_GRACE:
                 self._cancel.set()  # nothing handed over may start any more
                 for rec in self._expire(now, deadline=True):
-                    yield self._settle(rec, policy=False)
+                    yield from self._settle(rec, policy=False)
 
     def _expire(self, now: float, deadline: bool = False) -> list[ItemRecord]:
         """Give up on items past their timeout (or on all of them at the deadline)."""
