@@ -74,7 +74,7 @@ class Run:
         self._stray: set[Future[Any]] = set()  # given up on, still running: their usage counts
         self._reason: str | None = None  # why nothing new starts: stop, deadline, budget
         self._abort_reason = "interrupt"
-        self._exhausted = self._checked = self._first_done = False
+        self._exhausted = self._checked = False
         self._next_scan = 0.0
         self._sharing = Sharing(s.runner)
         self._guards = Guards(s.breaker, s.max_cost, s.max_tokens)  # breaker and budget
@@ -145,7 +145,7 @@ class Run:
         snapshots (or the records themselves, see ``_snapshots``)."""
         if self._journal is not None:  # first: a callback that raises must not lose it
             self._journal.record(rec)
-        self._first_done = True
+        self._sharing.warm_up = False  # an item has ended: the prompt cache is written
         snapshot = copy.copy(rec) if self._snapshots else rec
         followers = self._end_followers(rec)
         if rec.status in (DONE, FAILED):
@@ -194,7 +194,7 @@ class Run:
         in_flight = self._flows.in_flight(len(self._live), len(self._stray))
         return (self._reason is None and not self._exhausted
                 and in_flight < self._flow_limit()
-                and self._sharing.may_start(len(self._live), self._first_done)
+                and self._sharing.may_start(len(self._live))
                 and not (in_flight and self._guards.doubtful))
 
     def _flow_limit(self) -> int:

@@ -33,13 +33,13 @@ class Sharing:
     def __init__(self, runner: Any):
         skill = _skill_of(runner)
         self._skill = skill if isinstance(runner, Skill) and real_model(skill) else None
-        self.warm_up = skill is not None and skill.caches_prefix
+        self.warm_up = skill is not None and skill.caches_prefix  # until an item ends
         self._leaders: dict[str, int] = {}
         self._followers: dict[int, list[ItemRecord]] = {}
 
-    def may_start(self, in_flight: int, first_done: bool) -> bool:
+    def may_start(self, in_flight: int) -> bool:
         """False while the cache-writing first item is still on its way."""
-        return not (self.warm_up and not first_done and in_flight >= 1)
+        return not (self.warm_up and in_flight >= 1)
 
     def follows(self, rec: ItemRecord) -> int | None:
         """The index of an earlier item that sends the very same request (``rec`` waits for
