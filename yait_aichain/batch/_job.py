@@ -99,7 +99,7 @@ class BatchJob:
     Args:
         requests: :class:`BatchRequest` objects with unique keys.
         poll_interval: seconds between two looks at the unfinished batches.
-        journal: where batch ids are saved as soon as they exist (None: nowhere).
+        journal: where batch ids are saved as soon as they exist (None: in memory only).
         sleep, clock: injectable waiting and time (tests pass fakes).
         on_progress: called after every poll with ``{provider: {count name: n}}``, the
             counts as the providers report them.
@@ -114,7 +114,7 @@ class BatchJob:
                  clock: Callable[[], float] = time.monotonic,
                  on_progress: Callable[[dict[str, dict[str, int]]], None] | None = None):
         self.poll_interval = checked(poll_interval, "poll_interval", NUMBER, above=True)
-        self._journal = journal
+        self._journal = Journal() if journal is None else journal
         self._sleep, self._clock, self._on_progress = sleep, clock, on_progress
         self._requests = list(requests)
         keys = [r.key for r in self._requests]
@@ -195,16 +195,14 @@ class BatchJob:
         entries = [entry for _, entry, _ in chunk]
         digest = _digest(model, entries)
         http = Http(model, wire.headers)
-        submitted = self._journal.find(digest) if self._journal is not None else None
+        specs = {request.key: request.output for request, _, _ in chunk}
+        submitted = self._journal.find(digest)
         if submitted is not None:
             logger.info("re-attaching to %s batch %s", model.provider, submitted.batch_id)
         else:
             batch_id = backend.create(http, entries, wire)
-            submitted = Submitted(batch_id, model.provider, model.name, digest,
-                                  tuple(request.key for request, _, _ in chunk))
-            if self._journal is not None:
-                self._journal.add(submitted)
-        specs = {request.key: request.output for request, _, _ in chunk}
+            submitted = Submitted(batch_id, model.provider, model.name, digest, tuple(specs))
+            self._journal.add(submitted)
         self._groups.append(_Group(backend, http, specs, submitted))
 
     def counts(self) -> dict[str, dict[str, int]]:
