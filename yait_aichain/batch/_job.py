@@ -254,8 +254,8 @@ class BatchJob:
                                                                  poll)}
         except APIError as exc:
             # Retries already ran inside the call; a still-transient failure waits for the
-            # next poll, anything else (the batch is gone, the key is wrong) ends it.
-            if exc.status in (0, 429) or exc.status >= 500:
+            # next poll, anything else (the batch is gone or failed, the key is wrong) ends it.
+            if exc.retryable:
                 logger.warning("polling batch %s failed (%s); trying again later",
                                group.batch_id, exc)
                 return

@@ -186,9 +186,8 @@ def run_command(args: argparse.Namespace) -> int:
                                   options={k: v for k, v in given.items() if v is not None})
     from ..skills import Skill
 
-    typed = output_arguments(args)
     try:
-        skill = Skill(model=model, prompt=prompt, system=system, **typed)
+        skill = Skill(model=model, prompt=prompt, system=system, **output_arguments(args))
     except ConfigurationError as exc:
         schema_problem = isinstance(exc, UnsupportedSchemaError) or "schema" in str(exc)
         flag = "--schema" if args.schema and schema_problem else "--prompt/--system"
