@@ -31,11 +31,8 @@ class Usage:
         if self.cost is not None or other.cost is not None:
             # Rounded like each call's cost: float sums otherwise print 0.024594000000000008.
             cost = round((self.cost or 0.0) + (other.cost or 0.0), 10)
-        return Usage(self.input_tokens + other.input_tokens,
-                     self.output_tokens + other.output_tokens,
-                     self.total_tokens + other.total_tokens, cost,
-                     self.cache_read_tokens + other.cache_read_tokens,
-                     self.cache_write_tokens + other.cache_write_tokens)
+        counts = {key: n + getattr(other, key) for key, n in vars(self).items() if key != "cost"}
+        return Usage(**counts, cost=cost)
 
     def __radd__(self, other: Any) -> Usage:
         return self if other == 0 else self.__add__(other)  # sum() starts from 0
