@@ -54,15 +54,13 @@ def write_csv(rows: list[dict[str, Any]], stream: IO[str], delimiter: str = ",")
     """Rows as CSV with a header: one column per field; lists and objects as JSON."""
     # Every column in first-seen order: failed items lack the output fields.
     columns = list(dict.fromkeys(name for row in rows for name in row))
-    writer = csv.DictWriter(stream, fieldnames=columns, restval="", delimiter=delimiter)
+    writer = csv.DictWriter(stream, fieldnames=columns, delimiter=delimiter)
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
+def _cell(value: Any) -> Any:  # csv writes None as an empty cell itself
     if isinstance(value, (list, dict, tuple)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return value
