@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from . import _faults as F
-from ._limits import seconds_text
+from ._limits import Decision, seconds_text
 from ._wire import ANTHROPIC, GEMINI, OPENAI
 
 __all__ = ["Refused", "error_body", "fault_status", "limit_exceeded", "retry_after"]
@@ -160,21 +160,25 @@ def retry_after(headers: F.Headers) -> float | None:
     return number if 0 <= number < math.inf else None
 
 
-def limit_exceeded(provider: str, exceeded: str, limit: int, retry_after: float,
-                   model: str, request_id: str = "") -> dict[str, Any]:
-    """The 429 body a provider sends when a configured per-minute limit is exceeded."""
+def limit_exceeded(provider: str, d: Decision, model: str, request_id: str
+                   ) -> tuple[dict[str, Any], F.Headers]:
+    """The 429 body and headers a provider sends when a configured per-minute limit is
+    exceeded (Gemini's hint is the RetryInfo in the body, the others' a Retry-After)."""
+    assert d.exceeded is not None
+    limit = d.rpm if d.exceeded == "requests" else d.tpm
     message = GEMINI_QUOTA
     if provider == ANTHROPIC:
         message = (f"This request would exceed the rate limit for your organization of "
-                   f"{limit} {'input tokens' if exceeded == 'tokens' else 'requests'} per "
+                   f"{limit} {'input tokens' if d.exceeded == 'tokens' else 'requests'} per "
                    f"minute. For details, refer to: https://docs.claude.com/en/api/rate-"
                    f"limits. You can see the response headers for current usage. Please "
                    f"reduce the prompt length or the maximum tokens requested, or try again "
                    f"later.")
     elif provider == OPENAI:
         message = (f"Rate limit reached for {model or 'the model'} in organization "
-                   f"org-simulator on {_OPENAI_UNITS[exceeded]}: Limit {limit}. Please try "
-                   f"again in {seconds_text(retry_after)}s. Visit https://platform.openai.com/"
+                   f"org-simulator on {_OPENAI_UNITS[d.exceeded]}: Limit {limit}. Please try "
+                   f"again in {seconds_text(d.retry_after)}s. Visit https://platform.openai.com/"
                    f"account/rate-limits to learn more.")
-    return error_body(provider, 429, F.RATE_LIMIT, message, retry_after, model, request_id,
-                      exceeded, limit)
+    hint = () if provider == GEMINI else (("retry-after", str(max(1, math.ceil(d.retry_after)))),)
+    return error_body(provider, 429, F.RATE_LIMIT, message, d.retry_after, model, request_id,
+                      d.exceeded, limit), hint

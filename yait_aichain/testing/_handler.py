@@ -4,7 +4,6 @@ connection has its own handler thread, and nothing here holds a lock while it wa
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from typing import Any
@@ -118,8 +117,10 @@ class Handler(LeanRequestHandler):
             estimate = W.requested_output(info.body)
             decision = self._limit_state = core.limiter.admit(
                 info.provider, key, info.input_tokens, estimate)
-            if decision.exceeded is not None:
-                return self._over_limit(info, decision)
+            if decision.exceeded is not None:  # the provider's real 429, with its hints
+                body, extra = E.limit_exceeded(info.provider, decision, info.model,
+                                               self._request_id())
+                return self.send_json(body, 429, extra)
             value = self._value(info)
             fault = value if isinstance(value, F.Fault) else None
         if fault is not None:
@@ -200,17 +201,6 @@ class Handler(LeanRequestHandler):
         if not isinstance(data, dict):
             raise E.Refused(400, "Request body must be a JSON object")
         return data
-
-    def _over_limit(self, info: W.ReplyInfo, d: L.Decision) -> None:
-        """The provider's real 429 for a configured limit, with its hints."""
-        assert d.exceeded is not None
-        limit = d.rpm if d.exceeded == "requests" else d.tpm
-        body = E.limit_exceeded(info.provider, d.exceeded, limit, d.retry_after, info.model,
-                                self._request_id())
-        extra: F.Headers = ()
-        if info.provider != W.GEMINI:  # Gemini's hint is the RetryInfo in the body
-            extra = (("retry-after", str(max(1, math.ceil(d.retry_after)))),)
-        self.send_json(body, 429, extra)
 
     def _value(self, info: W.ReplyInfo) -> Any:
         """The reply value or a Fault to serve (the default answer may be None: the
