@@ -284,8 +284,7 @@ def _create(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> No
 
 def _batches(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> None:
     ident, action = match.groups()
-    store: BatchStore = handler.core.batches
-    reply = handler.core.reply
+    store, reply = handler.core.batches, handler.core.reply
     if ident is None and handler.command == "POST" and api.collection_creates:
         return _create(handler, api, match, raw)
     if ident is None:

@@ -239,20 +239,19 @@ class Handler(LeanRequestHandler):
     def _status_fault(self, provider: str, fault: F.Fault) -> None:
         status, body, extra = E.fault_status(provider, fault), fault.body, fault.headers
         if body is None:
-            return self.send_problem(status, None, fault.category, extra,
-                                     retry_after=E.retry_after(extra))
+            return self.send_problem(status, None, fault.category, extra)
         if isinstance(body, (dict, list)):
             return self.send_json(body, status, extra)
         payload = body.encode("utf-8") if isinstance(body, str) else body
         return self.send(status, payload, "text/plain; charset=utf-8", extra)
 
     def send_problem(self, status: int, message: str | None = None, category: str = F.GENERIC,
-                     extra: F.Headers = (), retry_after: float | None = None) -> None:
+                     extra: F.Headers = ()) -> None:
         """An error reply in the shape of the request's provider (a guess for a path that
-        names none)."""
+        names none); Gemini's body repeats a Retry-After in ``extra`` as its RetryInfo."""
         provider = self.provider = (self.provider
                                     or W.guess_provider(self.request_path, self.request_headers))
-        body = E.error_body(provider, status, category, message, retry_after,
+        body = E.error_body(provider, status, category, message, E.retry_after(extra),
                             self._info.model if self._info else "", self._request_id())
         self.send_json(body, status, extra)
 
