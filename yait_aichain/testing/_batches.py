@@ -12,7 +12,6 @@ import itertools
 from collections import Counter
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,10 +139,9 @@ class BatchStore:
             self.files[file_id] = entry
         return entry
 
-    def create(self, provider: str, requests: Sequence[Request], prefix: str,
-               **extra: Any) -> Batch:
+    def create(self, provider: str, requests: list[Request], prefix: str, **extra: Any) -> Batch:
         now = time.time()
-        batch = Batch(self.new_id(prefix), provider, now, now + self.delay, list(requests), extra)
+        batch = Batch(self.new_id(prefix), provider, now, now + self.delay, requests, extra)
         with self.lock:
             self.batches[batch.id] = batch
             self.created += 1
