@@ -260,8 +260,8 @@ def _files(handler: Handler, api: _API, match: re.Match[str], raw: bytes) -> Non
 
 
 def _upload(handler: Handler, store: BatchStore, raw: bytes) -> dict[str, Any]:
-    head = f"Content-Type: {handler.headers.get('content-type', '')}\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(head + raw)
+    head = f"Content-Type: {handler.request_headers.get('content-type', '')}\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head.encode("latin-1") + raw)
     parts = {str(part.get_param("name", header="content-disposition")): part
              for part in (message.iter_parts() if message.is_multipart() else ())}
     if "file" not in parts:

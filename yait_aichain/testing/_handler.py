@@ -77,7 +77,6 @@ class Handler(LeanRequestHandler):
         self._fault: F.Fault | None = None
         self._key: str | None = None
         self._limit_state: L.Decision | None = None
-        self.request_headers: dict[str, str] = self.headers  # type: ignore[assignment]
         try:
             try:
                 self._serve()

@@ -20,7 +20,8 @@ _BLANK = (b"\r\n", b"\n", b"")
 
 
 class LeanRequestHandler(BaseHTTPRequestHandler):
-    """BaseHTTPRequestHandler with ``headers`` as a ``dict`` of lower-case names."""
+    """BaseHTTPRequestHandler with ``request_headers``, a ``dict`` of lower-case names
+    (``headers``, the stdlib's ``email`` message, is not parsed)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -56,7 +57,7 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
         else:
             self.send_error(431, "Too many headers")
             return False
-        self.headers = headers  # type: ignore[assignment]
+        self.request_headers = headers
         connection = headers.get("connection", "").lower()
         # HTTP/1.1 keeps the connection unless asked not to; 1.0 only when asked to.
         if "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection):
@@ -68,7 +69,7 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
     def read_body(self) -> bytes:
         """The request body (Content-Length or chunked). Raises ValueError for a length
         or chunk size that does not parse, ConnectionResetError for a body cut short."""
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+        if "chunked" in self.request_headers.get("transfer-encoding", "").lower():
             pieces: list[bytes] = []
             while size := self._chunk_size():
                 pieces.append(self._read_exactly(size))
@@ -76,7 +77,7 @@ class LeanRequestHandler(BaseHTTPRequestHandler):
             while self.rfile.readline(_MAX_LINE + 1) not in _BLANK:
                 pass  # trailers
             return b"".join(pieces)
-        return self._read_exactly(int(self.headers.get("content-length") or 0))
+        return self._read_exactly(int(self.request_headers.get("content-length") or 0))
 
     def _chunk_size(self) -> int:
         line = self.rfile.readline(_MAX_LINE + 1)
