@@ -261,8 +261,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         if id(err) not in seen:
             seen.add(id(err))
             yield err
-            stack.extend(a for a in err.args if isinstance(a, BaseException))
-            stack.extend(i for i in (getattr(err, "reason", None), err.__cause__,
+            stack.extend(i for i in (*err.args, getattr(err, "reason", None), err.__cause__,
                                      err.__context__) if isinstance(i, BaseException))
 
 

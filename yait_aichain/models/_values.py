@@ -14,7 +14,7 @@ from typing import Any
 
 from .._checks import NUMBER, checked
 from .._usage import Usage
-from ..errors import ConfigurationError, MissingAPIKeyError
+from ..errors import APIError, ConfigurationError, MissingAPIKeyError
 from .providers._base import TEXT, OutputSpec
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT", "Generation", "Timeout",
@@ -129,15 +129,13 @@ class _Secret:
                 data = data.replace(form, b"***")
         return data
 
-    def scrub_error(self, exc: BaseException) -> None:
+    def scrub_error(self, exc: APIError) -> None:
         """Cut the key out of ``exc``'s message, body and args."""
         key = self._value
         if not key or len(key) < _MIN_SCRUB_LEN:
             return
-        for name in ("message", "body"):
-            value = getattr(exc, name, None)
-            if isinstance(value, str):
-                setattr(exc, name, value.replace(key, "***"))
+        exc.message = exc.message.replace(key, "***")
+        exc.body = exc.body and exc.body.replace(key, "***")
         exc.args = tuple(a.replace(key, "***") if isinstance(a, str) else a for a in exc.args)
 
     def __repr__(self) -> str:
