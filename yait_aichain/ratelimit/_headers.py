@@ -133,7 +133,6 @@ def _pace(window: Window | None) -> tuple[float | None, float]:
 
 
 def believe(reading: Reading) -> Belief:
-    """The pace ``reading`` allows."""
     (requests, pause_r), (tokens, pause_t) = _pace(reading.requests), _pace(reading.tokens)
     return Belief(requests, tokens, max(pause_r, pause_t))
 

@@ -96,7 +96,6 @@ def decode_body(data: bytes, charset: str | None = None) -> str:
 
 
 def looks_like_html(text: str) -> bool:
-    """True when ``text`` starts with ``<`` or holds a common HTML tag."""
     return text.lstrip().startswith("<") or _HTML_HINT.search(text[:4096]) is not None
 
 

@@ -139,8 +139,7 @@ def _parse_host(raw: str, url: str) -> tuple[str, IPAddress | None]:
     if ip4 is not None:
         return str(ip4), ip4
     name = host[:-1] if host.endswith(".") else host
-    labels = name.split(".")
-    if len(name) > 253 or not all(0 < len(label) <= 63 for label in labels):
+    if len(name) > 253 or not all(0 < len(label) <= 63 for label in name.split(".")):
         raise UnsafeURLError(f"invalid host name in {short(url)}")
     return name, None
 
@@ -217,7 +216,6 @@ def _first(checks: _Checks, ip: IPAddress) -> str | None:
 
 
 def system_resolver(host: str, port: int) -> list[str]:
-    """Resolve ``host`` with ``socket.getaddrinfo`` (one lookup) and return the IPs."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
