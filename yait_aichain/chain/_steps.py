@@ -8,7 +8,6 @@ longer found only after every item has paid for step 1.
 
 from __future__ import annotations
 
-import inspect
 import typing
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,7 +232,7 @@ def _annotated_scalar(fn: Any) -> bool:
         hints = typing.get_type_hints(fn)
     except Exception:  # noqa: BLE001 - unresolvable annotations: unknown, so trusted
         return False
-    hint = hints.get("return", inspect.Signature.empty)
+    hint = hints.get("return")  # None when not annotated: not a type
     origin = typing.get_origin(hint) or hint
     return isinstance(origin, type) and issubclass(origin, _SCALARS)
 
