@@ -13,7 +13,6 @@ from typing import Any
 from .errors import ConfigurationError
 
 ROLES = ("system", "user", "assistant")
-_NONE = object()
 
 
 class Messages(list):  # type: ignore[type-arg]
@@ -45,8 +44,8 @@ def _normalise_message(message: Any, i: int) -> dict[str, Any]:
     role = message.get("role")
     if role not in ROLES:
         raise ConfigurationError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}")
-    parts = message.get("parts", message.get("content", _NONE))
-    if parts is _NONE:
+    parts = message.get("parts", message.get("content"))
+    if parts is None:
         raise ConfigurationError(f"message {i} has no 'parts'")
     if isinstance(parts, (str, Mapping)):
         parts = [parts]
