@@ -22,8 +22,7 @@ from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, output_arguments
 from ._files import (Items, Previous, ResultWriter, check_columns, check_distinct, cut_torn_tail,
-                     id_key, input_format, is_csv, job_records, read_items, read_previous,
-                     result_line)
+                     id_key, is_csv, job_records, read_items, read_previous, result_line)
 
 DESCRIPTION = """\
 Run a prompt template over every item of a JSONL or CSV file, max-flows at a time,
@@ -196,9 +195,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise CliError(f"--max-cost cannot be enforced: the price of {model.name!r} is not "
                        "known; pass --price IN,OUT (USD per million tokens), or budget in "
                        "tokens with --max-tokens-total")
-    fmt = input_format(args.input, args.format)
-    items = read_items(args.input, fmt, args.id_column, args.limit)
-    check_columns(items, skill.required_variables, args.input, fmt)
+    items = read_items(args.input, args.format, args.id_column, args.limit)
+    check_columns(items, skill.required_variables, args.input)
     if not skill.required_variables:
         say(sys.stderr, "warning: the prompt has no {column} placeholder, so every item sends "
                         "the same text")

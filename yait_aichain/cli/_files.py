@@ -33,6 +33,7 @@ class Items:
     ids: list[Any] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)  # where each row starts, for messages
+    unit: str = "line"  # what those numbers count: lines, or rows of a CSV file
 
 
 def id_key(item_id: Any) -> str:
@@ -43,10 +44,6 @@ def id_key(item_id: Any) -> str:
 def is_csv(path: str) -> bool:
     """Whether a file name says CSV (or TSV) rather than JSON lines; ``-`` says neither."""
     return path != "-" and path.lower().endswith((".csv", ".tsv"))
-
-
-def input_format(path: str, forced: str | None) -> str:
-    return forced or ("csv" if is_csv(path) else "jsonl")
 
 
 @contextmanager
@@ -92,18 +89,20 @@ def _csv_rows(stream: io.TextIOBase, path: str) -> Iterator[tuple[int, dict[str,
         yield number, row
 
 
-def read_items(path: str, fmt: str, id_column: str | None, limit: int | None) -> Items:
-    """Read the rows (the first ``limit`` when given) and give each its id.
+def read_items(path: str, fmt: str | None, id_column: str | None, limit: int | None) -> Items:
+    """Read the rows (the first ``limit`` when given) and give each its id; ``fmt`` is
+    "csv" or "jsonl" (--format), None: CSV when the file name says so, else JSON lines.
 
     Raises:
         CliError: unreadable input, a row that is not an object, a row without the
             ``--id`` column, an id that is not a string or integer, or a duplicate id.
     """
-    items = Items()
+    table = fmt == "csv" if fmt else is_csv(path)
+    items = Items(unit="row" if table else "line")
     seen: dict[str, int] = {}
-    where = _where(fmt)
+    where = items.unit
     with _input(path) as stream:
-        rows = (_csv_rows if fmt == "csv" else _jsonl_rows)(stream, path)
+        rows = (_csv_rows if table else _jsonl_rows)(stream, path)
         for number, row in itertools.islice(rows, limit):
             item_id: Any = number
             if id_column is not None:
@@ -126,11 +125,7 @@ def read_items(path: str, fmt: str, id_column: str | None, limit: int | None) ->
     return items
 
 
-def _where(fmt: str) -> str:
-    return "row" if fmt == "csv" else "line"
-
-
-def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> None:
+def check_columns(items: Items, needed: frozenset[str], path: str) -> None:
     """Every row must have every template variable, or nothing is sent.
 
     Raises:
@@ -148,7 +143,7 @@ def check_columns(items: Items, needed: frozenset[str], path: str, fmt: str) -> 
     also = f" (also missing: {', '.join(others)})" if others else ""
     have = ", ".join(map(repr, items.rows[first])) or "none"
     raise CliError(
-        f"the prompt uses {{{name}}} but {path} {_where(fmt)} {items.lines[first]}{more} has no "
+        f"the prompt uses {{{name}}} but {path} {items.unit} {items.lines[first]}{more} has no "
         f"{name!r} column{also}; its columns are {have}. Rename the column or change the prompt"
     )
 
