@@ -21,8 +21,8 @@ from ._common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, add_mode
 from . import _batchmode as modes
 from ._identity import describe_change, fingerprint, run_identity
 from ._typed import CsvResults, add_typed_arguments, output_arguments
-from ._files import (Items, Previous, ResultWriter, check_columns, check_distinct, cut_torn_tail,
-                     id_key, is_csv, job_records, read_items, read_previous, result_line)
+from ._files import (Items, Previous, ResultWriter, check_columns, check_distinct, id_key, is_csv,
+                     job_records, read_items, read_previous, result_line)
 
 DESCRIPTION = """\
 Run a prompt template over every item of a JSONL or CSV file, max-flows at a time,
@@ -214,8 +214,8 @@ def run_command(args: argparse.Namespace) -> int:
 def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
                  run: tuple[str, dict[str, Any]]) -> Any:
     """Opened only when there is something to write."""
-    if previous.torn:
-        cut_torn_tail(args.output)
+    if previous.torn_at is not None:  # a write cut short: drop it, so appends stay whole
+        os.truncate(args.output, previous.torn_at)
         say(sys.stderr, f"note: dropped an incomplete last line from {args.output}")
     if is_csv(args.output):
         return CsvResults(args.output, ids)

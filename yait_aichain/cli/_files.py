@@ -152,7 +152,7 @@ def check_columns(items: Items, needed: frozenset[str], path: str) -> None:
 class Previous:
     """What an earlier run left in the output file."""
 
-    torn: bool = False
+    torn_at: int | None = None  # the size that cuts off a torn last line, when there is one
     # The "run" fingerprint of each DONE id's latest line (None: a line without one).
     done_runs: dict[str, str | None] = field(default_factory=dict)
     identities: dict[str, Any] = field(default_factory=dict)  # fingerprint -> settings
@@ -178,7 +178,7 @@ def read_previous(path: str) -> Previous:
     except OSError as exc:
         raise CliError(f"cannot read --output {path} to resume: {exc.strerror or exc}") from None
     body, _, tail = data.rpartition(b"\n")
-    prev.torn = bool(tail.strip())
+    prev.torn_at = data.rfind(b"\n") + 1 if tail.strip() else None
     latest: dict[str, dict[str, Any] | None] = {}  # id key -> its last line, when DONE
     for raw in body.split(b"\n"):
         if not raw.strip():
@@ -211,13 +211,6 @@ def job_records(ran: list[Any], items: Items, todo: list[int], previous: Previou
         records.append(ItemRecord(position, {}, status=DONE, output=line.get("output"),
                                   from_checkpoint=True, duration=0.0))
     return records
-
-
-def cut_torn_tail(path: str) -> None:
-    """Drop a last line without its newline (a write cut short), so appends stay whole."""
-    with open(path, "rb+") as stream:
-        data = stream.read()
-        stream.truncate(data.rfind(b"\n") + 1)
 
 
 def result_line(item_id: Any, rec: Any) -> dict[str, Any]:
