@@ -89,9 +89,9 @@ def demo_command(args: argparse.Namespace) -> int:
                     name="pool")
         say(out, f"\nPool: {args.items} documents, at most {args.max_flows} at a time ...")
         started = time.monotonic()
-        results = pool.run()
+        pool.run()
         wall = time.monotonic() - started
-    _print_results(out, pool, results, wall, loop_each)
+    _print_results(out, pool, wall, loop_each)
     if args.report:
         path = pool.report(args.report)
         say(out, f"report:  {path} (open it in a browser)")
@@ -114,11 +114,11 @@ def _loop(out: Any, skill: Any, documents: list[dict[str, Any]], n: int | None) 
     return each
 
 
-def _print_results(out: Any, pool: Any, results: list[Any], wall: float,
-                   loop_each: float | None) -> None:
+def _print_results(out: Any, pool: Any, wall: float, loop_each: float | None) -> None:
     from ..report._summary import summarise
 
     s = pool.status
+    results = pool.results
     summary = summarise(pool.records, pool.max_flows, pool.usage)
     n = len(results)
     first = next((r for r in results if r is not None), None)
