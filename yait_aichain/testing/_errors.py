@@ -74,7 +74,6 @@ class Refused(Exception):
 
 
 def fault_status(provider: str, fault: F.Fault) -> int:
-    """The status a fault answers with for this provider."""
     if fault.code is not None:
         return fault.code
     return _STATUS.get(fault.category, {}).get(provider, 500)

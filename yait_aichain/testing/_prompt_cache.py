@@ -10,6 +10,7 @@ each reported in its usage fields.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -56,11 +57,9 @@ def _prefix(info: W.ReplyInfo) -> tuple[str, int] | None:
         return _anthropic_prefix(body)
     texts, hint = [info.system_text], None
     if info.provider == W.OPENAI:  # its leading system/developer messages
-        texts, hint = [], body.get("prompt_cache_key")
-        for message in W.dicts(body.get("messages")):
-            if message.get("role") not in ("system", "developer"):
-                break
-            texts.append(W.text_of(message.get("content")))
+        leading = itertools.takewhile(lambda m: m.get("role") in ("system", "developer"),
+                                      W.dicts(body.get("messages")))
+        texts, hint = [W.text_of(m.get("content")) for m in leading], body.get("prompt_cache_key")
     seed = hint if isinstance(hint, str) and hint else "\x00".join(texts)
     return hashlib.sha256(seed.encode("utf-8")).hexdigest(), sum(len(t.split()) for t in texts)
 
