@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .._checks import NUMBER, checked
@@ -27,7 +26,7 @@ ON_ERROR_MODES = ("collect", "skip", "stop", "raise")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything a run needs besides the items (defaults: ``Pool``'s). Checked and normalised
     when built, so a bad value fails at ``Pool(...)`` or ``pool.attr = value``, never mid-run."""

@@ -17,8 +17,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent import futures
-from concurrent.futures import Future
+from concurrent.futures import CancelledError as FutureCancelled, Future
 from typing import Any
 
 from .. import _context
@@ -342,7 +341,7 @@ class Run:
         (it never started) or the exception that broke the task itself."""
         try:
             outcome: Outcome | None = future.result(timeout=0)
-        except futures.CancelledError:
+        except FutureCancelled:
             return CancelledError("the executor cancelled this item", reason="cancelled")
         except BaseException as exc:  # noqa: BLE001 - the task itself broke; the item keeps it
             return exc
