@@ -35,7 +35,8 @@ class Core:
     """State shared by a Simulator and its handler threads. Plain attributes: a reader
     sees either the old or the new value, which is all a test needs."""
 
-    def __init__(self, seed: int | None, record: bool, max_log: int, limits: L.Limits) -> None:
+    def __init__(self, seed: int | None, record: bool, max_log: int, limits: L.Limits,
+                 strict: bool, rate_headers: bool, capacity: Capacity | None) -> None:
         self.limiter = L.Limiter(limits)
         self.counters = Counters(record, max_log)
         self.script = FaultScript(seed)
@@ -43,9 +44,7 @@ class Core:
         self.latency = self.jitter = 0.0
         self.reply: W.Reply | None = None
         self.require_key: str | None = None
-        self.strict = False
-        self.capacity: Capacity | None = None
-        self.rate_headers = True
+        self.strict, self.rate_headers, self.capacity = strict, rate_headers, capacity
         # Schema answers stay invalid while a conversation has fewer assistant turns
         # than this (None: always); see Simulator.invalid_answers().
         self.invalid_first: int | None = 0

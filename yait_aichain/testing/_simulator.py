@@ -93,11 +93,10 @@ class Simulator:
     ) -> None:
         self._host, self._port = host, int(checked(port, "port", high=65535))
         self._core = Core(checked(seed, "seed", low=-math.inf, none=True), bool(record),
-                          checked(max_log, "max_log", low=1), _limits(rpm, tpm, rate_window))
+                          checked(max_log, "max_log", low=1), _limits(rpm, tpm, rate_window),
+                          bool(strict), bool(rate_headers), check_capacity(capacity, queue))
         self.latency, self.jitter = latency, jitter
         self.reply, self.require_key = reply, require_key
-        self._core.strict, self._core.rate_headers = bool(strict), bool(rate_headers)
-        self._core.capacity = check_capacity(capacity, queue)
         self._lifecycle = threading.Lock()
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
