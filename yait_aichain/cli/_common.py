@@ -132,5 +132,4 @@ def usage_text(usage: Usage) -> str:
 
 def say(stream: TextIO, text: str = "") -> None:
     """Print a line and flush, so it shows before a long run starts."""
-    stream.write(printable(text) + "\n")  # a lone surrogate must not crash the CLI
-    stream.flush()
+    print(printable(text), file=stream, flush=True)  # a lone surrogate must not crash the CLI
