@@ -119,18 +119,14 @@ def add_parser(sub: Any) -> None:
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
 
 
-def _unescape(text: str) -> str:
-    """``\\n`` -> newline, ``\\t`` -> tab, ``\\\\`` -> backslash; any other backslash
-    stays as typed (``\\d`` in a regex example is not mangled)."""
-    return re.sub(r"\\([nt\\])", lambda m: _ESCAPES[m.group(1)], text)
-
-
 def _template(value: str | None, flag: str) -> str | None:
+    """--prompt/--system: @FILE as written, else ``\\n`` -> newline, ``\\t`` -> tab,
+    ``\\\\`` -> backslash; any other backslash stays as typed (``\\d`` is not mangled)."""
     if value is None:
         return None
     if value.startswith("@") and len(value) > 1:
         return read_text(value[1:], flag)
-    return _unescape(value)
+    return re.sub(r"\\([nt\\])", lambda m: _ESCAPES[m.group(1)], value)
 
 
 def _check_paths(args: argparse.Namespace) -> None:
