@@ -178,7 +178,7 @@ def read_previous(path: str) -> Previous:
     except OSError as exc:
         raise CliError(f"cannot read --output {path} to resume: {exc.strerror or exc}") from None
     body, _, tail = data.rpartition(b"\n")
-    prev.torn_at = data.rfind(b"\n") + 1 if tail.strip() else None
+    prev.torn_at = len(data) - len(tail) if tail.strip() else None
     latest: dict[str, dict[str, Any] | None] = {}  # id key -> its last line, when DONE
     for raw in body.split(b"\n"):
         if not raw.strip():
