@@ -62,8 +62,7 @@ class Handler(LeanRequestHandler):
     server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Tests and benchmarks share the terminal; records and stats are the log.
-        pass
+        """Nothing: tests and benchmarks share the terminal; records and stats are the log."""
 
     def _exchange(self) -> None:
         self.core: Core = self.server.core

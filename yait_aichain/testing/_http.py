@@ -134,6 +134,5 @@ class Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Resets and broken pipes are the clients' business (and half the fault
         # catalogue); anything else is a simulator bug worth a traceback.
-        if self.core.stop.is_set() or isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
+        if not (self.core.stop.is_set() or isinstance(sys.exc_info()[1], OSError)):
+            super().handle_error(request, client_address)
