@@ -221,7 +221,8 @@ def _open_output(args: argparse.Namespace, previous: Previous, ids: list[Any],
 def _run(args: argparse.Namespace, skill: Any, items: Items, todo: list[int],
          previous: Previous, run: tuple[str, dict[str, Any]]) -> int:
     if not todo:
-        return _nothing_to_do(args, items)
+        _summary(args, items, todo, 0, Counter(), Usage(), 0.0, None, EXIT_OK, None)
+        return EXIT_OK
     ids = [items.ids[i] for i in todo]
 
     def write(rec: Any) -> None:
@@ -272,16 +273,6 @@ def _stopped_because(pool: Any) -> str | None:
                  and getattr(rec.error, "reason", None) in ("systemic", "budget")), None)
 
 
-def _nothing_to_do(args: argparse.Namespace, items: Items) -> int:
-    if args.json:
-        _summary(args, items, [], 0, Counter(), Usage(), 0.0, None, EXIT_OK, None)
-    else:
-        what = (f"all {len(items.rows):,} items are already DONE in {args.output}"
-                if items.rows else f"{args.input} has no items")
-        say(sys.stderr if args.output == "-" else sys.stdout, f"nothing to do: {what}")
-    return EXIT_OK
-
-
 def _write_report(args: argparse.Namespace, pool: Any, items: Items, todo: list[int],
                   previous: Previous) -> str | None:
     """The report of the whole job: this invocation's items as they ran, and the items an
@@ -313,6 +304,11 @@ def _summary(args: argparse.Namespace, items: Items, todo: list[int], written: i
             "wall_seconds": round(wall, 3), "usage": usage.as_dict(), "output": args.output,
             "report": report, "error": problem, "exit_code": code,
         }))
+        return
+    if not todo:
+        what = (f"all {len(items.rows):,} items are already DONE in {args.output}"
+                if items.rows else f"{args.input} has no items")
+        say(stream, f"nothing to do: {what}")
         return
     if code == EXIT_INTERRUPTED:
         say(sys.stderr, f"interrupted: {written:,} results written to {args.output}; "
