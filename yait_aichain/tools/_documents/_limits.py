@@ -42,9 +42,9 @@ class Limits:
 
     deadline: float
     source: str
-    max_pages: int = 500
-    max_rows: int = 5000
-    max_columns: int = 100
+    max_pages: int  # these three: convertToMD's settings (their defaults live there)
+    max_rows: int
+    max_columns: int
     max_unpacked: int = 100 * 1024 * 1024
     max_parts: int = 5000
 
