@@ -1,5 +1,7 @@
 """BatchJob against the simulator's three Batch APIs: rendering, limits, polling, results."""
 
+import time
+
 import pytest
 
 from yait_aichain.batch import BatchJob, BatchRequest, Journal
@@ -153,3 +155,23 @@ def test_providers_without_a_batch_api_and_bad_settings_are_refused(sim_env):
     model = Model("gpt-4o-mini")
     with pytest.raises(ConfigurationError, match="unique"):
         BatchJob(_requests(model, 1) * 2)
+
+
+def test_a_batch_that_failed_as_a_whole_ends_its_requests_instead_of_polling_on(
+        sim_env, monkeypatch):
+    # A whole-batch BatchError (OpenAI validation, Gemini BATCH_STATE_FAILED) has status 0:
+    # it is final, not a transient poll error to wait out until the deadline.
+    backend = BACKENDS["openai"]
+
+    def failed(http, batch_id, poll):
+        raise backend._failed(batch_id, "failed validation: bad file")
+
+    monkeypatch.setattr(backend, "results", failed)
+    polls = []
+    job = BatchJob(_requests(Model(MODELS["openai"]), 3), poll_interval=1,
+                   sleep=lambda s: (polls.append(s), sim_env.batches.finish_all()))
+    job.submit()
+    results = job.wait(deadline=time.monotonic() + 5)
+    assert sorted(results) == ["i0", "i1", "i2"]
+    assert all("failed validation: bad file" in str(r.error) for r in results.values())
+    assert len(polls) < 5  # not polled again and again

@@ -77,6 +77,8 @@ def test_demo_with_model_and_no_key_says_which_variable(capsys):
     assert main(["demo", "--model", "claude-sonnet-4-6"]) == 2
     err = capsys.readouterr().err
     assert "ANTHROPIC_API_KEY" in err and "Traceback" not in err
+    # demo has no --dry-run: its offline way is the demo without --model
+    assert "the demo without --model" in err and "--dry-run" not in err
 
 
 # -- run --------------------------------------------------------------------------------
@@ -179,6 +181,9 @@ def test_dry_run_sends_nothing_and_needs_no_key(sim, tmp_path, capsys, monkeypat
     assert code == 0 and sim.stats.requests == 0 and not out.exists()
     assert "[system] Be brief." in text and "[user] Summarise: doc 0" in text
     assert "(3 of 10 prompts shown)" in text and "OPENAI_API_KEY" in text
+    code, _ = _run(tmp_path, n=10)  # the same run for real, without a key
+    err = capsys.readouterr().err
+    assert code == 2 and "OPENAI_API_KEY" in err and "try --dry-run" in err
 
 
 def test_a_missing_column_is_exit_2_naming_it(sim_env, tmp_path, capsys):

@@ -107,7 +107,8 @@ def build_model(
         return Model(args.model, **settings), None
     except MissingAPIKeyError as exc:
         if placeholder_key is None:
-            raise CliError(f"{exc}; or try --dry-run, which needs no key") from None
+            offline = "--dry-run" if hasattr(args, "dry_run") else "the demo without --model"
+            raise CliError(f"{exc}; or try {offline}, which needs no key") from None
         note = f"no API key found: a real run needs {exc.env_var or 'a key'}"
         return Model(args.model, api_key=placeholder_key, **settings), note
     except ConfigurationError as exc:

@@ -10,13 +10,14 @@ from typing import Any, TypeVar
 from .. import __version__, _context
 from .._budget import reserve_call, settle_all
 from .._checks import NUMBER, checked
-from .._messages import normalise_messages
+from .._messages import estimate_input_tokens, normalise_messages
 from .._text import json_bytes, wire_bytes
 from .._usage import Usage
 from ..errors import APIError, APITimeoutError, ConfigurationError, InvalidResponseError
-from ..ratelimit._admit import admit, limits_for, prompt_tokens
+from ..ratelimit._admit import admit, limits_for
 from ..ratelimit._limiter import RateLimit, account_limit, check_rate_limit
 from . import registry
+from ._caching import CHARS_PER_TOKEN
 from ._prices import Price, coerce_price
 from ._retry import DEFAULT_MAX_RETRIES, RetryPolicy, call_with_retries, retry_wait_seconds
 from ._status import decode_body, error_for_response, request_id, sanitise
@@ -221,8 +222,8 @@ class Model:
                 gen, attempts, waited = self._exchange(
                     scope, limits, "POST", self.base_url + wire.path,
                     self._headers(wire.headers), body, lambda raw: self._parse(raw, spec),
-                    prompt=prompt_tokens(messages) if tpm else 0, max_tokens=max_tokens,
-                    max_bytes=self.max_response_bytes)
+                    prompt=estimate_input_tokens(messages, CHARS_PER_TOKEN) if tpm else 0,
+                    max_tokens=max_tokens, max_bytes=self.max_response_bytes)
             except BaseException:
                 settle_all(holds, None)
                 raise

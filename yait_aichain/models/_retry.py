@@ -12,6 +12,7 @@ pause a 429 imposes on the whole account lives with the rate limits, not here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -82,12 +83,19 @@ class RetryPolicy:
                    + tenacity.wait_random_exponential(multiplier=half, max=cap))
         return float(backoff(retry_state))
 
-    def _gives_up(self, exc: APIError, retry_state: tenacity.RetryCallState) -> bool:
-        """Whether the failure ``exc`` ends the call: it is not worth another attempt, the
-        retries are spent, or the next wait would not end before the call's time budget."""
+    # tenacity's own predicate and stop strategies, built once per policy, not per call.
+    @functools.cached_property
+    def _strategies(self) -> tuple[tenacity.retry_base, tenacity.stop.stop_base]:
+        return (tenacity.retry_if_exception(self.should_retry),
+                tenacity.stop_after_attempt(self.max_retries + 1) | _OutOfBudget())
+
+
+class _OutOfBudget(tenacity.stop.stop_base):
+    """Stop when the next wait would not end before the call's time budget does."""
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         left = _context.current().remaining()
-        return not self.should_retry(exc) or retry_state.attempt_number > self.max_retries \
-            or (left is not None and retry_state.upcoming_sleep >= left)
+        return left is not None and (retry_state.upcoming_sleep or 0.0) >= left
 
 
 _given_up = threading.local()  # the seconds this thread's last failed call slept
@@ -110,7 +118,8 @@ def call_with_retries(attempt: Callable[[], T], policy: RetryPolicy) -> tuple[T,
             exc.attempts = state.attempt_number
             state.set_exception((type(exc), exc, exc.__traceback__))
             state.upcoming_sleep = policy.wait(state)
-            if policy._gives_up(exc, state):
+            retry, stop = policy._strategies
+            if not retry(state) or stop(state):
                 _given_up.idle_for = state.idle_for
                 raise
             # Our exceptions never hold a key, so their text is safe to log.

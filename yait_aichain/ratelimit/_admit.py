@@ -18,24 +18,16 @@ from types import TracebackType
 from typing import Any
 
 from .. import _context
-from .._messages import estimate_input_tokens
 from .._runner import call_runner, reserve_connections
 from ..errors import APIError, APITimeoutError, NetworkError, RateLimitError
-from ..models._caching import CHARS_PER_TOKEN
 from ._headers import read_headers, tighter
 from ._limiter import DEFAULT_MAX_PAUSE, RateLimit, pace_of
 
-__all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "prompt_tokens", "with_rate_limits"]
+__all__ = ["LimitedRunner", "Permit", "admit", "limits_for", "with_rate_limits"]
 
 logger = logging.getLogger("yait_aichain.ratelimit")
 
 Grants = list[tuple[RateLimit, object, int]]  # (limit, reservation handle, tokens charged)
-
-
-def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
-    """A rough input-token estimate of normalised messages: characters / 4, plus
-    ``MEDIA_PART_TOKENS`` per non-text part (the response's usage corrects it)."""
-    return estimate_input_tokens(messages, CHARS_PER_TOKEN)
 
 
 def limits_for(own: tuple[RateLimit | None, ...], scope: _context.Scope) -> tuple[RateLimit, ...]:
